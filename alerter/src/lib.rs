@@ -1,0 +1,3 @@
+//! The alerter: rule evaluation, Alertmanager-compatible dispatch, and notifiers.
+
+pub mod notify;

@@ -1,0 +1,73 @@
+//! What a receiver integration is handed, and the one trait every integration
+//! (webhook, email, ...) implements. The data model is Alertmanager's template data,
+//! which is also the body of its webhook (see notify/webhook and template/template.go).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+pub type LabelMap = BTreeMap<String, String>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Firing,
+    Resolved,
+}
+
+/// Alertmanager's template `Data`: what templates see and what the webhook posts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Data {
+    pub receiver: String,
+    pub status: Status,
+    pub alerts: Vec<AlertData>,
+    pub group_labels: LabelMap,
+    pub common_labels: LabelMap,
+    pub common_annotations: LabelMap,
+    #[serde(rename = "externalURL")]
+    pub external_url: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertData {
+    pub status: Status,
+    pub labels: LabelMap,
+    pub annotations: LabelMap,
+    pub starts_at: DateTime<Utc>,
+    /// Alertmanager sends the zero time (0001-01-01T00:00:00Z) for firing alerts.
+    pub ends_at: DateTime<Utc>,
+    #[serde(rename = "generatorURL")]
+    pub generator_url: String,
+    pub fingerprint: String,
+}
+
+/// One notification for one aggregation group, as handed to an integration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notification {
+    /// The aggregation group's key, e.g. `{}/{severity="critical"}:{alertname="X"}`.
+    pub group_key: String,
+    pub data: Data,
+}
+
+/// Why a delivery failed. `reason` is the `reason` label of
+/// `alerter_notifications_failed_total` (e.g. `connect_timeout`, `auth_rejected`).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{reason}: {message}")]
+pub struct NotifyError {
+    /// Alertmanager's notifiers say whether an error is worth retrying; so do ours.
+    pub retryable: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// A receiver integration. Implementations enforce their own deadlines.
+pub trait Notifier: Send + Sync {
+    /// The integration's name (`email`, `webhook`), used as a metric label.
+    fn integration(&self) -> &'static str;
+
+    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>>;
+}

@@ -1,0 +1,5 @@
+//! The exporter: collectors that gather host, container, Redis and Celery metrics,
+//! and the HTTP server that exposes them to Prometheus.
+
+pub mod collector;
+pub mod metrics;
