@@ -1,2 +1,217 @@
-//! Helpers shared by the end-to-end tests: free ports, child processes that are
-//! always stopped, and finding the real peers (Debian's Prometheus tools).
+//! Helpers shared by every crate's integration tests: free ports, child processes
+//! that are always stopped, finding the real peers, and ../shared.
+//!
+//! A test that needs a peer calls [`require`]: under CI (`CI=true`) a missing peer
+//! fails the test with the reason; elsewhere the test prints why and returns early.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// True when running under CI, where a missing peer is a failure, never a skip.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Finds `program` on PATH (or as an absolute path). Under CI a missing program
+/// panics with `why`; elsewhere it prints a SKIP line and returns `None`.
+pub fn require(program: &str, why: &str) -> Option<PathBuf> {
+    if let Some(found) = which(program) {
+        return Some(found);
+    }
+    let msg = format!("{program} not found ({why}); `bash tests/run.sh` installs it");
+    assert!(!under_ci(), "{msg}");
+    eprintln!("SKIP: {msg}");
+    None
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    let p = Path::new(program);
+    if p.is_absolute() {
+        return p.is_file().then(|| p.to_path_buf());
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|c| c.is_file())
+    })
+}
+
+/// The repository's `../shared` reference folder. Under CI a missing folder panics;
+/// elsewhere (a user's clone) it prints a SKIP line and returns `None`.
+pub fn shared_dir() -> Option<PathBuf> {
+    let dir = workspace_root().join("..").join("shared");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let msg = format!(
+        "{} is missing (reference material beside the repo)",
+        dir.display()
+    );
+    assert!(!under_ci(), "{msg}");
+    eprintln!("SKIP: {msg}");
+    None
+}
+
+/// The workspace root (the folder holding the top-level Cargo.toml).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests crate lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the peer to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port on 127.0.0.1")
+}
+
+/// A child process killed (and reaped) when dropped, so no test leaves one behind.
+pub struct ChildGuard {
+    pub name: String,
+    child: Option<Child>,
+}
+
+impl ChildGuard {
+    /// Spawns `cmd` with stdout and stderr going to `log` (a file the test can read).
+    pub fn spawn(name: &str, cmd: &mut Command, log: &Path) -> ChildGuard {
+        let out = std::fs::File::create(log).expect("create child log file");
+        let err = out.try_clone().expect("clone child log file");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        ChildGuard {
+            name: name.to_string(),
+            child: Some(child),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Sends SIGKILL and waits for the process to go.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends `signal` (e.g. "TERM", "HUP") with kill(1) and returns without waiting.
+    pub fn signal(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status();
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    self.child = None;
+                    return Some(st);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, or panics naming `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+pub fn wait_port(port: u16, timeout: Duration) {
+    wait_for(&format!("127.0.0.1:{port} to accept"), timeout, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+}
+
+/// A throwaway redis-server on a free port, stopped on drop. `None` when redis-server is
+/// missing outside CI (see [`require`]).
+pub struct RedisServer {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub guard: ChildGuard,
+}
+
+impl RedisServer {
+    /// Starts redis-server with extra `redis.conf`-style arguments (e.g. `["--requirepass", "x"]`).
+    pub fn start(extra: &[&str]) -> Option<RedisServer> {
+        let bin = require("redis-server", "the Redis tests drive a real server")?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        Some(Self::start_on(&bin, dir, port, extra))
+    }
+
+    fn start_on(bin: &Path, dir: tempfile::TempDir, port: u16, extra: &[&str]) -> RedisServer {
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--appendonly", "no", "--dir"])
+        .arg(dir.path())
+        .args(extra);
+        let guard = ChildGuard::spawn("redis-server", &mut cmd, &dir.path().join("redis.log"));
+        wait_port(port, Duration::from_secs(10));
+        RedisServer { port, dir, guard }
+    }
+
+    /// Stops the server and starts a new one on the same port and data dir.
+    pub fn restart(self, extra: &[&str]) -> RedisServer {
+        let RedisServer {
+            port,
+            dir,
+            mut guard,
+        } = self;
+        guard.kill();
+        let bin = which("redis-server").expect("redis-server was found before");
+        Self::start_on(&bin, dir, port, extra)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
