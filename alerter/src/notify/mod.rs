@@ -2,6 +2,8 @@
 //! (webhook, email, ...) implements. The data model is Alertmanager's template data,
 //! which is also the body of its webhook (see notify/webhook and template/template.go).
 
+pub mod email;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
