@@ -2,4 +2,9 @@
 //! and the HTTP server that exposes them to Prometheus.
 
 pub mod collector;
+pub mod config;
+pub mod exposition;
+pub mod http;
 pub mod metrics;
+pub mod process;
+pub mod scrape;

@@ -1,9 +1,14 @@
 //! The collector trait and THE list of collectors. Adding a collector is one new
-//! module, one config section and one entry in `build_enabled`.
+//! module, one config section (see `config.rs`) and one entry in [`LIST`].
+
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
+use crate::config::Config;
 use crate::metrics::Family;
+
+pub mod host;
 
 pub type CollectResult = Result<Vec<Family>, anyhow::Error>;
 
@@ -14,6 +19,86 @@ pub trait Collector: Send + Sync {
     /// `*_scrape_collector_success` / `*_scrape_collector_duration_seconds` series.
     fn name(&self) -> &'static str;
 
+    /// Prefix of this collector's success/duration series: `node` gives node_exporter's
+    /// `node_scrape_collector_success{collector="cpu"}`.
+    fn scrape_prefix(&self) -> &'static str {
+        "node"
+    }
+
     /// Gathers owned values; blocking I/O belongs in `spawn_blocking`.
     fn collect(&self) -> BoxFuture<'_, CollectResult>;
+}
+
+/// Builds one collector from the validated config (no I/O beyond cheap checks).
+pub type BuildFn = fn(&Config) -> anyhow::Result<Arc<dyn Collector>>;
+
+/// One registered collector: its flag names, whether it runs without being asked,
+/// and how to build it. Write entries with [`entry!`].
+pub struct Entry {
+    pub name: &'static str,
+    /// `collector.<name>`, the long flag that enables it.
+    pub flag: &'static str,
+    /// `no-collector.<name>`, the long flag that disables it.
+    pub no_flag: &'static str,
+    pub default_enabled: bool,
+    /// Reads the host's procfs/sysfs (so `--path.procfs` is checked at start).
+    pub host: bool,
+    pub help: &'static str,
+    pub build: BuildFn,
+}
+
+/// `entry!("cpu", "help", build_fn, host)` for a host collector (needs procfs),
+/// `entry!("redis", "help", build_fn)` for any other, and
+/// `entry!("x", "help", build_fn, default_enabled = false)` for one that is off by default.
+#[macro_export]
+macro_rules! entry {
+    ($name:literal, $help:literal, $build:path) => {
+        $crate::entry!(@ $name, $help, $build, true, false)
+    };
+    ($name:literal, $help:literal, $build:path, host) => {
+        $crate::entry!(@ $name, $help, $build, true, true)
+    };
+    ($name:literal, $help:literal, $build:path, default_enabled = $on:expr) => {
+        $crate::entry!(@ $name, $help, $build, $on, false)
+    };
+    (@ $name:literal, $help:literal, $build:path, $on:expr, $host:expr) => {
+        $crate::collector::Entry {
+            name: $name,
+            flag: concat!("collector.", $name),
+            no_flag: concat!("no-collector.", $name),
+            default_enabled: $on,
+            host: $host,
+            help: $help,
+            build: $build,
+        }
+    };
+}
+
+/// THE list. Order is the order of the landing page; scrapes run them concurrently.
+pub const LIST: &[Entry] = &[
+    entry!(
+        "loadavg",
+        "load averages (/proc/loadavg)",
+        host::loadavg::build,
+        host
+    ),
+    entry!(
+        "meminfo",
+        "all of /proc/meminfo",
+        host::meminfo::build,
+        host
+    ),
+];
+
+/// Looks an entry up by name.
+pub fn find(name: &str) -> Option<&'static Entry> {
+    LIST.iter().find(|e| e.name == name)
+}
+
+/// Builds every collector the config enables, in [`LIST`] order.
+pub fn build_enabled(cfg: &Config) -> anyhow::Result<Vec<Arc<dyn Collector>>> {
+    LIST.iter()
+        .filter(|e| cfg.enabled(e.name))
+        .map(|e| (e.build)(cfg))
+        .collect()
 }

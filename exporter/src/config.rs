@@ -1,0 +1,658 @@
+//! Flags, the optional YAML config file and environment overrides, merged into one
+//! validated [`Config`]. Precedence per setting: flag, then environment variable (both
+//! through clap), then the config file, then the built-in default.
+//!
+//! Raw layers ([`Flags`], [`RawConfig`]) are parsed first; [`Config::load`] validates
+//! them together and reports every problem at once, each naming its flag or file key.
+//!
+//! A collector's settings live in its own module as a `Flags` struct (flattened into
+//! [`Flags`]), a `RawConfig` section (one field of [`RawConfig`]) and a validated
+//! `Config` (one field of [`Config`]): adding a collector adds one line to each.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser};
+use serde::Deserialize;
+
+use crate::collector::{self, host};
+
+/// Where node_exporter listens; we take its place.
+pub const DEFAULT_LISTEN: &str = ":9100";
+pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
+/// Per-collector time budget on every scrape; Prometheus' default scrape timeout is 10s.
+pub const DEFAULT_COLLECTOR_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Command-line flags (and their `EXPORTER_*` environment variables). Names follow
+/// node_exporter where it has one.
+#[derive(Parser, Debug, Default, Clone)]
+#[command(
+    name = "exporter",
+    version,
+    about = "Host, container, Redis and Celery metrics for Prometheus, in one process"
+)]
+pub struct Flags {
+    /// Optional YAML config file; flags and environment variables override it.
+    #[arg(
+        long = "config.file",
+        env = "EXPORTER_CONFIG_FILE",
+        value_name = "PATH"
+    )]
+    pub config_file: Option<PathBuf>,
+
+    /// Validate flags and config file, print the result and exit.
+    #[arg(long = "config.check")]
+    pub config_check: bool,
+
+    /// Address to listen on [default: :9100, all interfaces].
+    #[arg(
+        long = "web.listen-address",
+        env = "EXPORTER_WEB_LISTEN_ADDRESS",
+        value_name = "ADDR"
+    )]
+    pub listen_address: Option<String>,
+
+    /// Path under which metrics are exposed [default: /metrics].
+    #[arg(
+        long = "web.telemetry-path",
+        env = "EXPORTER_WEB_TELEMETRY_PATH",
+        value_name = "PATH"
+    )]
+    pub telemetry_path: Option<String>,
+
+    /// procfs mountpoint [default: /proc].
+    #[arg(
+        long = "path.procfs",
+        env = "EXPORTER_PATH_PROCFS",
+        value_name = "PATH"
+    )]
+    pub procfs: Option<PathBuf>,
+
+    /// sysfs mountpoint [default: /sys].
+    #[arg(long = "path.sysfs", env = "EXPORTER_PATH_SYSFS", value_name = "PATH")]
+    pub sysfs: Option<PathBuf>,
+
+    /// rootfs mountpoint, prefixed to filesystem mount points [default: /].
+    #[arg(
+        long = "path.rootfs",
+        env = "EXPORTER_PATH_ROOTFS",
+        value_name = "PATH"
+    )]
+    pub rootfs: Option<PathBuf>,
+
+    /// Time budget of each collector on every scrape, e.g. 5s or 500ms [default: 5s].
+    #[arg(
+        long = "scrape.collector-timeout",
+        env = "EXPORTER_SCRAPE_COLLECTOR_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub collector_timeout: Option<String>,
+
+    /// Log level: error, warn, info, debug, trace [default: info].
+    #[arg(long = "log.level", env = "EXPORTER_LOG_LEVEL", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// `--collector.<name>` (true) / `--no-collector.<name>` (false), built from
+    /// [`collector::LIST`].
+    #[arg(skip)]
+    pub collectors: BTreeMap<&'static str, bool>,
+
+    // ---- collector sections: one line each ----
+    #[command(flatten)]
+    pub filesystem: host::filesystem::Flags,
+    #[command(flatten)]
+    pub textfile: host::textfile::Flags,
+}
+
+impl Flags {
+    /// The clap command: the derived flags plus `--collector.<name>` and
+    /// `--no-collector.<name>` for every entry of the collector list.
+    pub fn command() -> clap::Command {
+        let mut cmd = <Self as CommandFactory>::command();
+        for e in collector::LIST {
+            let default = if e.default_enabled {
+                "enabled"
+            } else {
+                "disabled"
+            };
+            cmd = cmd
+                .arg(
+                    Arg::new(e.flag)
+                        .long(e.flag)
+                        .action(ArgAction::SetTrue)
+                        .overrides_with(e.no_flag)
+                        .help(format!(
+                            "Enable the {} collector ({default} by default): {}",
+                            e.name, e.help
+                        )),
+                )
+                .arg(
+                    Arg::new(e.no_flag)
+                        .long(e.no_flag)
+                        .action(ArgAction::SetTrue)
+                        .overrides_with(e.flag)
+                        .hide(true),
+                );
+        }
+        cmd
+    }
+
+    /// Parses flags (and environment) without exiting; `--help`/`--version` come back
+    /// as errors of the matching kind.
+    pub fn try_parse_from<I, T>(args: I) -> Result<Flags, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Self::command().try_get_matches_from(args)?;
+        let mut flags = <Self as FromArgMatches>::from_arg_matches(&matches)?;
+        for e in collector::LIST {
+            if matches.get_flag(e.flag) {
+                flags.collectors.insert(e.name, true);
+            } else if matches.get_flag(e.no_flag) {
+                flags.collectors.insert(e.name, false);
+            }
+        }
+        Ok(flags)
+    }
+}
+
+/// The config file as written. Every section is optional; unknown keys are errors.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub web: RawWeb,
+    pub path: RawPaths,
+    pub scrape: RawScrape,
+    pub log: RawLog,
+    /// `collector name: true|false`.
+    pub collectors: BTreeMap<String, bool>,
+
+    // ---- collector sections: one line each ----
+    pub filesystem: host::filesystem::RawConfig,
+    pub textfile: host::textfile::RawConfig,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawWeb {
+    pub listen_address: Option<String>,
+    pub telemetry_path: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPaths {
+    pub procfs: Option<PathBuf>,
+    pub sysfs: Option<PathBuf>,
+    pub rootfs: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawScrape {
+    pub collector_timeout: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    pub level: Option<String>,
+}
+
+/// A config problem, naming the file or flag and what was expected.
+#[derive(thiserror::Error, Debug)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    /// Every validation problem, joined on one line.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+}
+
+/// Paths of the host's pseudo-filesystems, as `--path.*` set them.
+#[derive(Clone, Debug)]
+pub struct HostPaths {
+    pub procfs: PathBuf,
+    pub sysfs: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl Default for HostPaths {
+    fn default() -> Self {
+        Self {
+            procfs: PathBuf::from("/proc"),
+            sysfs: PathBuf::from("/sys"),
+            rootfs: PathBuf::from("/"),
+        }
+    }
+}
+
+impl HostPaths {
+    pub fn proc(&self, rel: &str) -> PathBuf {
+        self.procfs.join(rel)
+    }
+
+    pub fn sys(&self, rel: &str) -> PathBuf {
+        self.sysfs.join(rel)
+    }
+
+    /// Checks that procfs is readable, so a wrong `--path.procfs` fails at start with
+    /// one line instead of every host collector failing on every scrape.
+    pub fn check(&self) -> Result<(), String> {
+        let stat = self.proc("stat");
+        std::fs::read_to_string(&stat).map(drop).map_err(|e| {
+            format!(
+                "--path.procfs {}: cannot read {}: {e}",
+                self.procfs.display(),
+                stat.display()
+            )
+        })
+    }
+}
+
+/// The validated configuration that runtime code sees.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The config file this came from, if any.
+    pub source: Option<PathBuf>,
+    pub listen_address: SocketAddr,
+    pub telemetry_path: String,
+    pub paths: HostPaths,
+    pub collector_timeout: Duration,
+    pub log_level: tracing::Level,
+    /// Every collector of the list, enabled or not.
+    pub collectors: BTreeMap<&'static str, bool>,
+
+    // ---- collector sections: one line each ----
+    pub filesystem: host::filesystem::Config,
+    pub textfile: host::textfile::Config,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        match Config::from_layers(&Flags::default(), RawConfig::default(), None) {
+            Ok(cfg) => cfg,
+            Err(e) => unreachable!("built-in defaults are valid: {e}"),
+        }
+    }
+}
+
+/// Collects validation problems so all of them are reported at once.
+#[derive(Default)]
+pub struct Problems(Vec<String>);
+
+impl Problems {
+    pub fn push(&mut self, origin: &Origin, problem: impl std::fmt::Display) {
+        self.0.push(format!("{origin}: {problem}"));
+    }
+}
+
+/// Where a setting came from, for error messages.
+pub enum Origin {
+    Flag(&'static str),
+    File(PathBuf, String),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Flag(name) => write!(f, "--{name}"),
+            Origin::File(path, key) => write!(f, "config file {}: {key}", path.display()),
+        }
+    }
+}
+
+/// Picks the flag value over the file value and says where it came from.
+pub fn pick<T>(
+    flag: Option<T>,
+    flag_name: &'static str,
+    file: Option<T>,
+    file_key: &str,
+    path: Option<&Path>,
+) -> Option<(T, Origin)> {
+    match (flag, file) {
+        (Some(v), _) => Some((v, Origin::Flag(flag_name))),
+        (None, Some(v)) => Some((
+            v,
+            Origin::File(
+                path.unwrap_or(Path::new("?")).to_path_buf(),
+                file_key.into(),
+            ),
+        )),
+        (None, None) => None,
+    }
+}
+
+impl Config {
+    /// Reads the config file named by the flags (if any) and validates everything.
+    pub fn load(flags: &Flags) -> Result<Config, ConfigError> {
+        let raw = match &flags.config_file {
+            Some(path) => Self::read_file(path)?,
+            None => RawConfig::default(),
+        };
+        Self::from_layers(flags, raw, flags.config_file.as_deref())
+    }
+
+    /// Parses a config file's text; unknown keys and wrong types name their key path.
+    pub fn parse_file_text(text: &str, path: &Path) -> Result<RawConfig, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(RawConfig::default());
+        }
+        serde_yaml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse_file_text(&text, path)
+    }
+
+    /// Merges flags over the file and validates; every problem is reported.
+    pub fn from_layers(
+        flags: &Flags,
+        raw: RawConfig,
+        path: Option<&Path>,
+    ) -> Result<Config, ConfigError> {
+        let mut problems = Problems::default();
+
+        let listen = pick(
+            flags.listen_address.clone(),
+            "web.listen-address",
+            raw.web.listen_address,
+            "web.listen_address",
+            path,
+        );
+        let listen_address = match listen {
+            Some((text, origin)) => parse_listen(&text).unwrap_or_else(|e| {
+                problems.push(&origin, e);
+                default_listen()
+            }),
+            None => default_listen(),
+        };
+
+        let telemetry_path = match pick(
+            flags.telemetry_path.clone(),
+            "web.telemetry-path",
+            raw.web.telemetry_path,
+            "web.telemetry_path",
+            path,
+        ) {
+            Some((p, origin)) => {
+                if !p.starts_with('/') || p == "/" || p.starts_with("/-/") {
+                    problems.push(
+                        &origin,
+                        format!("{p:?} is not a usable path: expected one starting with '/', like /metrics"),
+                    );
+                }
+                p
+            }
+            None => DEFAULT_TELEMETRY_PATH.to_string(),
+        };
+
+        let defaults = HostPaths::default();
+        let paths = HostPaths {
+            procfs: pick(
+                flags.procfs.clone(),
+                "path.procfs",
+                raw.path.procfs,
+                "path.procfs",
+                path,
+            )
+            .map_or(defaults.procfs, |(p, _)| p),
+            sysfs: pick(
+                flags.sysfs.clone(),
+                "path.sysfs",
+                raw.path.sysfs,
+                "path.sysfs",
+                path,
+            )
+            .map_or(defaults.sysfs, |(p, _)| p),
+            rootfs: pick(
+                flags.rootfs.clone(),
+                "path.rootfs",
+                raw.path.rootfs,
+                "path.rootfs",
+                path,
+            )
+            .map_or(defaults.rootfs, |(p, _)| p),
+        };
+
+        let collector_timeout = match pick(
+            flags.collector_timeout.clone(),
+            "scrape.collector-timeout",
+            raw.scrape.collector_timeout,
+            "scrape.collector_timeout",
+            path,
+        ) {
+            Some((text, origin)) => match parse_duration(&text) {
+                Ok(d) if !d.is_zero() => d,
+                Ok(_) => {
+                    problems.push(&origin, "must be greater than 0");
+                    DEFAULT_COLLECTOR_TIMEOUT
+                }
+                Err(e) => {
+                    problems.push(&origin, e);
+                    DEFAULT_COLLECTOR_TIMEOUT
+                }
+            },
+            None => DEFAULT_COLLECTOR_TIMEOUT,
+        };
+
+        let log_level = match pick(
+            flags.log_level.clone(),
+            "log.level",
+            raw.log.level,
+            "log.level",
+            path,
+        ) {
+            Some((text, origin)) => text.parse().unwrap_or_else(|_| {
+                problems.push(
+                    &origin,
+                    format!(
+                        "unknown log level {text:?}: expected error, warn, info, debug or trace"
+                    ),
+                );
+                tracing::Level::INFO
+            }),
+            None => tracing::Level::INFO,
+        };
+
+        let mut collectors: BTreeMap<&'static str, bool> = collector::LIST
+            .iter()
+            .map(|e| (e.name, e.default_enabled))
+            .collect();
+        for (name, on) in &raw.collectors {
+            match collector::find(name) {
+                Some(e) => {
+                    collectors.insert(e.name, *on);
+                }
+                None => problems.push(
+                    &Origin::File(
+                        path.unwrap_or(Path::new("?")).to_path_buf(),
+                        format!("collectors.{name}"),
+                    ),
+                    format!(
+                        "unknown collector; known: {}",
+                        collector::LIST
+                            .iter()
+                            .map(|e| e.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            }
+        }
+        collectors.extend(flags.collectors.iter().map(|(k, v)| (*k, *v)));
+
+        // ---- collector sections: one line each ----
+        let filesystem = host::filesystem::Config::validate(
+            &flags.filesystem,
+            raw.filesystem,
+            path,
+            &mut problems,
+        );
+        let textfile =
+            host::textfile::Config::validate(&flags.textfile, raw.textfile, path, &mut problems);
+
+        if !problems.0.is_empty() {
+            return Err(ConfigError::Invalid(problems.0));
+        }
+        Ok(Config {
+            source: path.map(Path::to_path_buf),
+            listen_address,
+            telemetry_path,
+            paths,
+            collector_timeout,
+            log_level,
+            collectors,
+            filesystem,
+            textfile,
+        })
+    }
+
+    /// Whether the collector called `name` runs.
+    pub fn enabled(&self, name: &str) -> bool {
+        self.collectors.get(name).copied().unwrap_or(false)
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 9100))
+}
+
+/// Accepts node_exporter's forms: `:9100` (all interfaces), `host:port`, `[v6]:port`.
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    let expected = "expected host:port or :port, like :9100 or 127.0.0.1:9100";
+    if let Some(port) = text.strip_prefix(':') {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("invalid listen address {text:?}: {expected}"))?;
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    if let Some((host, port)) = text.rsplit_once(':')
+        && host == "localhost"
+        && let Ok(port) = port.parse::<u16>()
+    {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    Err(format!("invalid listen address {text:?}: {expected}"))
+}
+
+/// Parses Prometheus-style durations: `500ms`, `5s`, `1m`, `1m30s`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {text:?}: expected e.g. 500ms, 5s, 1m");
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            _ => return Err(bad()),
+        };
+        total += unit;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_yaml(yaml: &str) -> Result<Config, ConfigError> {
+        let path = Path::new("exporter.yml");
+        let raw = Config::parse_file_text(yaml, path)?;
+        Config::from_layers(&Flags::default(), raw, Some(path))
+    }
+
+    #[test]
+    fn defaults_listen_on_9100_with_host_collectors() {
+        let cfg = Config::default();
+        assert_eq!(cfg.listen_address.port(), 9100);
+        assert_eq!(cfg.telemetry_path, "/metrics");
+        assert!(cfg.enabled("loadavg"));
+    }
+
+    #[test]
+    fn unknown_key_names_its_path() {
+        let err = load_yaml("web:\n  listen_adress: ':9101'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exporter.yml"), "{err}");
+        assert!(err.contains("web"), "{err}");
+        assert!(err.contains("unknown field `listen_adress`"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn unknown_collector_and_bad_values_reported_together() {
+        let err = load_yaml(
+            "collectors:\n  cpux: true\nscrape:\n  collector_timeout: 5 parsecs\nweb:\n  listen_address: nowhere\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("collectors.cpux: unknown collector"), "{err}");
+        assert!(
+            err.contains("scrape.collector_timeout: invalid duration"),
+            "{err}"
+        );
+        assert!(
+            err.contains("web.listen_address: invalid listen address"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn flags_override_file_and_collector_toggles_parse() {
+        let flags = Flags::try_parse_from([
+            "exporter",
+            "--web.listen-address=127.0.0.1:9999",
+            "--no-collector.loadavg",
+        ])
+        .unwrap();
+        let raw = Config::parse_file_text("web:\n  listen_address: ':9101'\n", Path::new("x.yml"))
+            .unwrap();
+        let cfg = Config::from_layers(&flags, raw, Some(Path::new("x.yml"))).unwrap();
+        assert_eq!(cfg.listen_address.to_string(), "127.0.0.1:9999");
+        assert!(!cfg.enabled("loadavg"));
+        assert!(cfg.enabled("meminfo"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+}

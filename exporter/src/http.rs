@@ -1,0 +1,110 @@
+//! The HTTP surface: the telemetry path (default `/metrics`), `/-/healthy`,
+//! `/-/ready` and a landing page listing every collector, whether it is enabled, and
+//! its last result. Content negotiation lives in [`crate::exposition`].
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+
+use crate::collector;
+use crate::config::Config;
+use crate::exposition::Format;
+use crate::scrape::Scraper;
+
+/// What every handler can see.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub scraper: Arc<Scraper>,
+}
+
+/// The whole router; tests drive it with `tower::ServiceExt::oneshot`.
+pub fn router(state: AppState) -> Router {
+    let telemetry = state.config.telemetry_path.clone();
+    Router::new()
+        .route(&telemetry, get(metrics))
+        .route("/-/healthy", get(|| async { "OK\n" }))
+        .route("/-/ready", get(|| async { "OK\n" }))
+        .route("/", get(landing))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let body = state.scraper.scrape(format).await;
+    metrics_response(body, format)
+}
+
+/// A 200 response carrying an encoded exposition with its content type.
+pub fn metrics_response(body: String, format: Format) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(format.content_type()),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn landing(State(state): State<AppState>) -> Html<String> {
+    let status = state.scraper.status();
+    let path = html_escape(&state.config.telemetry_path);
+    let mut page = String::with_capacity(4096);
+    let _ = write!(
+        page,
+        "<!DOCTYPE html><html><head><title>exporter</title></head><body>\
+         <h1>exporter {}</h1><p><a href=\"{path}\">Metrics</a></p>\
+         <table border=\"1\" cellpadding=\"4\"><tr><th>collector</th><th>enabled</th>\
+         <th>last result</th><th>duration</th><th>error</th></tr>",
+        env!("CARGO_PKG_VERSION")
+    );
+    // Every listed collector, then any running collector that is not in the list.
+    let listed = collector::LIST
+        .iter()
+        .map(|e| (e.name, e.help, state.config.enabled(e.name)));
+    let extra = status
+        .keys()
+        .filter(|n| collector::find(n).is_none())
+        .map(|n| (*n, "", true));
+    for (name, help, enabled) in listed.chain(extra) {
+        let (result, duration, error) = match status.get(name) {
+            Some(s) if s.last.is_some() => (
+                if s.error.is_none() { "ok" } else { "failed" },
+                format!("{:.3}s", s.duration.as_secs_f64()),
+                s.error.clone().unwrap_or_default(),
+            ),
+            _ if enabled => ("not scraped yet", String::new(), String::new()),
+            _ => ("-", String::new(), String::new()),
+        };
+        let when = status
+            .get(name)
+            .and_then(|s| s.last)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| format!(" (at {})", d.as_secs()))
+            .unwrap_or_default();
+        let _ = write!(
+            page,
+            "<tr><td title=\"{}\">{}</td><td>{}</td><td>{result}{when}</td><td>{duration}</td><td>{}</td></tr>",
+            html_escape(help),
+            name,
+            if enabled { "yes" } else { "no" },
+            html_escape(&error),
+        );
+    }
+    page.push_str("</table></body></html>\n");
+    Html(page)
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
