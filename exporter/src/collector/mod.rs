@@ -77,6 +77,48 @@ macro_rules! entry {
 /// THE list. Order is the order of the landing page; scrapes run them concurrently.
 pub const LIST: &[Entry] = &[
     entry!(
+        "arp",
+        "ARP entries per device (/proc/net/arp)",
+        host::simple::build_arp,
+        host
+    ),
+    entry!(
+        "conntrack",
+        "netfilter conntrack entries and statistics",
+        host::simple::build_conntrack,
+        host
+    ),
+    entry!(
+        "cpu",
+        "CPU seconds per mode (/proc/stat)",
+        host::cpu::build,
+        host
+    ),
+    entry!(
+        "diskstats",
+        "disk I/O (/proc/diskstats)",
+        host::diskstats::build,
+        host
+    ),
+    entry!(
+        "entropy",
+        "kernel entropy pool",
+        host::simple::build_entropy,
+        host
+    ),
+    entry!(
+        "filefd",
+        "allocated file handles (/proc/sys/fs/file-nr)",
+        host::simple::build_filefd,
+        host
+    ),
+    entry!(
+        "filesystem",
+        "filesystem sizes (statfs, bounded per mount)",
+        host::filesystem::build,
+        host
+    ),
+    entry!(
         "loadavg",
         "load averages (/proc/loadavg)",
         host::loadavg::build,
@@ -86,6 +128,79 @@ pub const LIST: &[Entry] = &[
         "meminfo",
         "all of /proc/meminfo",
         host::meminfo::build,
+        host
+    ),
+    entry!(
+        "netclass",
+        "network interface properties (/sys/class/net)",
+        host::net::build_netclass,
+        host
+    ),
+    entry!(
+        "netdev",
+        "network device counters (/proc/net/dev)",
+        host::net::build_netdev,
+        host
+    ),
+    entry!(
+        "netstat",
+        "network statistics (/proc/net/netstat, snmp, snmp6)",
+        host::net::build_netstat,
+        host
+    ),
+    entry!("os", "os-release information", host::system::build_os, host),
+    entry!(
+        "pressure",
+        "pressure stall information (/proc/pressure)",
+        host::simple::build_pressure,
+        host
+    ),
+    entry!(
+        "sockstat",
+        "socket statistics (/proc/net/sockstat)",
+        host::simple::build_sockstat,
+        host
+    ),
+    entry!(
+        "softnet",
+        "softnet statistics (/proc/net/softnet_stat)",
+        host::simple::build_softnet,
+        host
+    ),
+    entry!(
+        "stat",
+        "boot time, context switches, forks, interrupts (/proc/stat)",
+        host::stat::build,
+        host
+    ),
+    entry!(
+        "textfile",
+        "modification times of *.prom files",
+        host::textfile::build,
+        host
+    ),
+    entry!(
+        "time",
+        "system time and clocksources",
+        host::system::build_time,
+        host
+    ),
+    entry!(
+        "udp_queues",
+        "UDP queue lengths (/proc/net/udp)",
+        host::simple::build_udp_queues,
+        host
+    ),
+    entry!(
+        "uname",
+        "uname(2) information",
+        host::system::build_uname,
+        host
+    ),
+    entry!(
+        "vmstat",
+        "selected /proc/vmstat counters",
+        host::simple::build_vmstat,
         host
     ),
 ];

@@ -12,9 +12,15 @@ use crate::collector::{CollectResult, Collector};
 use crate::config::{Config, HostPaths};
 use crate::metrics::Family;
 
+pub mod cpu;
+pub mod diskstats;
 pub mod filesystem;
 pub mod loadavg;
 pub mod meminfo;
+pub mod net;
+pub mod simple;
+pub mod stat;
+pub mod system;
 pub mod textfile;
 
 /// A host collector whose work is a synchronous read of procfs/sysfs files.

@@ -45,3 +45,84 @@ impl Config {
         }
     }
 }
+
+// ---------------------------------------------------------------- collector
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use crate::collector::{CollectResult, Collector};
+use crate::metrics::Family;
+
+pub struct Textfile {
+    directory: Option<PathBuf>,
+}
+
+pub fn build(cfg: &crate::config::Config) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(Arc::new(Textfile {
+        directory: cfg.textfile.directory.clone(),
+    }))
+}
+
+impl Collector for Textfile {
+    fn name(&self) -> &'static str {
+        "textfile"
+    }
+
+    fn collect(&self) -> BoxFuture<'_, CollectResult> {
+        let dir = self.directory.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || Ok(collect(dir.as_deref())))
+                .await
+                .map_err(|e| anyhow::anyhow!("textfile task: {e}"))?
+        })
+    }
+}
+
+/// `node_textfile_mtime_seconds{file}` for every `*.prom` file and
+/// `node_textfile_scrape_error` (1 when the directory cannot be read).
+fn collect(dir: Option<&Path>) -> Vec<Family> {
+    let mut error = 0.0;
+    let mut mtime = Family::gauge(
+        "node_textfile_mtime_seconds",
+        "Unixtime mtime of textfiles successfully read.",
+    );
+    if let Some(dir) = dir {
+        match std::fs::read_dir(dir) {
+            Ok(entries) => {
+                let mut files: Vec<(String, f64)> = entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".prom"))
+                    .filter_map(|e| {
+                        let modified = e.metadata().ok()?.modified().ok()?;
+                        let secs = modified
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .ok()?
+                            .as_secs_f64();
+                        Some((e.file_name().to_string_lossy().into_owned(), secs))
+                    })
+                    .collect();
+                files.sort_by(|a, b| a.0.cmp(&b.0));
+                for (f, secs) in files {
+                    mtime.push([("file", f)], secs);
+                }
+            }
+            Err(e) => {
+                tracing::debug!(dir = %dir.display(), error = %e, "textfile directory unreadable");
+                error = 1.0;
+            }
+        }
+    }
+    let mut out = vec![
+        Family::gauge(
+            "node_textfile_scrape_error",
+            "1 if there was an error opening or reading a file, 0 otherwise",
+        )
+        .single(error),
+    ];
+    if !mtime.samples.is_empty() {
+        out.push(mtime);
+    }
+    out
+}

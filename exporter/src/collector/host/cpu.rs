@@ -1,0 +1,75 @@
+//! `node_cpu_seconds_total{cpu,mode}` and `node_cpu_guest_seconds_total{cpu,mode}` from
+//! the per-CPU lines of /proc/stat, in seconds (USER_HZ ticks / 100).
+
+use std::sync::Arc;
+
+use super::{Blocking, read};
+use crate::collector::{CollectResult, Collector};
+use crate::config::{Config, HostPaths};
+use crate::metrics::Family;
+
+/// /proc/stat counts in USER_HZ, which the kernel fixes at 100 for userspace.
+const USER_HZ: f64 = 100.0;
+const MODES: [&str; 8] = [
+    "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
+];
+
+pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(Blocking::arc("cpu", cfg, collect))
+}
+
+fn collect(paths: &HostPaths) -> CollectResult {
+    parse(&read(&paths.proc("stat"))?)
+}
+
+pub fn parse(text: &str) -> CollectResult {
+    let mut seconds = Family::counter(
+        "node_cpu_seconds_total",
+        "Seconds the CPUs spent in each mode.",
+    );
+    let mut guest = Family::counter(
+        "node_cpu_guest_seconds_total",
+        "Seconds the CPUs spent in guests (VMs) for each mode.",
+    );
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("cpu") else {
+            continue;
+        };
+        // The aggregate `cpu ` line has no number.
+        let Some((id, values)) = rest.split_once(' ') else {
+            continue;
+        };
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let vals: Vec<f64> = values
+            .split_whitespace()
+            .map(|v| {
+                v.parse::<f64>().map_err(|_| {
+                    anyhow::anyhow!("/proc/stat: cpu{id}: expected numbers, got {v:?}")
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        if vals.len() < MODES.len() {
+            anyhow::bail!(
+                "/proc/stat: cpu{id}: expected at least 8 fields, got {}",
+                vals.len()
+            );
+        }
+        for (mode, v) in MODES.iter().zip(&vals) {
+            seconds.push([("cpu", id), ("mode", mode)], v / USER_HZ);
+        }
+        if vals.len() >= 10 {
+            guest.push([("cpu", id), ("mode", "nice")], vals[9] / USER_HZ);
+            guest.push([("cpu", id), ("mode", "user")], vals[8] / USER_HZ);
+        }
+    }
+    if seconds.samples.is_empty() {
+        anyhow::bail!("/proc/stat: no per-CPU lines");
+    }
+    let mut out = vec![seconds];
+    if !guest.samples.is_empty() {
+        out.push(guest);
+    }
+    Ok(out)
+}
