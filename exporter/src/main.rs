@@ -70,7 +70,10 @@ fn run(flags: &Flags) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    runtime.block_on(serve(cfg, collectors))
+    let result = runtime.block_on(serve(cfg, collectors));
+    // A statfs stuck on a dead mount would keep a plain drop waiting forever.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 async fn serve(cfg: Config, collectors: Vec<Arc<dyn collector::Collector>>) -> anyhow::Result<()> {
