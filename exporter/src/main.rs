@@ -61,12 +61,12 @@ fn run(flags: &Flags) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        // Blocking threads run host file reads and bounded statfs calls; a statfs stuck
-        // on a dead mount holds one until the kernel answers.
-        .max_blocking_threads(16)
-        .thread_keep_alive(std::time::Duration::from_secs(60))
+    // One thread serves HTTP and runs the collectors (procfs reads are CPU work of
+    // microseconds); blocking threads only run statfs calls and other blocking I/O.
+    // A statfs stuck on a dead mount holds one until the kernel answers, and the mount
+    // is skipped meanwhile, so a small pool is enough. Fewer threads, less memory.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(8)
         .enable_all()
         .build()
         .context("start the async runtime")?;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Blocking, read};
+use super::{ProcReader, read};
 use crate::collector::{CollectResult, Collector};
 use crate::config::{Config, HostPaths};
 use crate::metrics::Family;
@@ -15,7 +15,7 @@ const MODES: [&str; 8] = [
 ];
 
 pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("cpu", cfg, collect))
+    Ok(ProcReader::arc("cpu", cfg, collect))
 }
 
 fn collect(paths: &HostPaths) -> CollectResult {

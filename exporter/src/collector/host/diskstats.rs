@@ -5,7 +5,7 @@ use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 
-use super::{Blocking, num, read};
+use super::{ProcReader, num, read};
 use crate::collector::{CollectResult, Collector};
 use crate::config::{Config, HostPaths};
 use crate::metrics::{Family, Kind};
@@ -61,13 +61,13 @@ const HELP: [&str; 17] = [
 ];
 
 pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("diskstats", cfg, collect))
+    Ok(ProcReader::arc("diskstats", cfg, collect))
 }
 
 fn collect(p: &HostPaths) -> CollectResult {
     let udev = p.rootfs.join("run/udev/data");
     parse(&read(&p.proc("diskstats"))?, &|major, minor| {
-        std::fs::read_to_string(udev.join(format!("b{major}:{minor}"))).ok()
+        super::read_small(udev.join(format!("b{major}:{minor}"))).ok()
     })
 }
 

@@ -181,8 +181,8 @@ impl Filesystem {
     fn mounts(paths: &HostPaths, cfg: &Config) -> anyhow::Result<Vec<Mount>> {
         // node_exporter reads PID 1's mount table: the host's when /proc is the host's.
         let primary = paths.proc("1/mounts");
-        let text = std::fs::read_to_string(&primary)
-            .or_else(|_| std::fs::read_to_string(paths.proc("self/mounts")))
+        let text = super::read_small(&primary)
+            .or_else(|_| super::read_small(paths.proc("self/mounts")))
             .map_err(|e| anyhow::anyhow!("read {}: {e}", primary.display()))?;
         let mut seen = HashSet::new();
         Ok(parse_mounts(&text)

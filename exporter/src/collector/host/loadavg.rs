@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use super::{Blocking, gauge1, num, read};
+use super::{ProcReader, gauge1, num, read};
 use crate::collector::{CollectResult, Collector};
 use crate::config::{Config, HostPaths};
 
 pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("loadavg", cfg, collect))
+    Ok(ProcReader::arc("loadavg", cfg, collect))
 }
 
 fn collect(paths: &HostPaths) -> CollectResult {

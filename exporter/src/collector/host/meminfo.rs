@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use super::{Blocking, read};
+use super::{ProcReader, read};
 use crate::collector::{CollectResult, Collector};
 use crate::config::{Config, HostPaths};
 use crate::metrics::Family;
 
 pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("meminfo", cfg, collect))
+    Ok(ProcReader::arc("meminfo", cfg, collect))
 }
 
 fn collect(paths: &HostPaths) -> CollectResult {

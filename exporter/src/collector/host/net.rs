@@ -6,7 +6,7 @@ use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 
-use super::{Blocking, num, read, read_trimmed};
+use super::{AttrDir, ProcReader, num, read, read_trimmed};
 use crate::collector::{CollectResult, Collector};
 use crate::config::{Config, HostPaths};
 use crate::metrics::Family;
@@ -35,7 +35,7 @@ const TX: [&str; 8] = [
 ];
 
 pub fn build_netdev(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("netdev", cfg, collect_netdev))
+    Ok(ProcReader::arc("netdev", cfg, collect_netdev))
 }
 
 fn collect_netdev(p: &HostPaths) -> CollectResult {
@@ -104,7 +104,7 @@ pub fn parse_netdev(text: &str) -> CollectResult {
 // ---------------------------------------------------------------- netclass
 
 pub fn build_netclass(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("netclass", cfg, collect_netclass))
+    Ok(ProcReader::arc("netclass", cfg, collect_netclass))
 }
 
 /// Numeric /sys/class/net/<dev>/<file> attributes and their metric suffixes.
@@ -167,8 +167,10 @@ fn collect_netclass(p: &HostPaths) -> CollectResult {
     );
 
     for dev in &devs {
-        let base = dir.join(dev);
-        let attr = |f: &str| read_trimmed(&base.join(f));
+        let Some(base) = AttrDir::open(&dir.join(dev)) else {
+            continue;
+        };
+        let attr = |f: &str| base.get(f);
         // Unreadable attributes (EINVAL on virtual devices) are skipped, as node_exporter.
         let int = |f: &str| attr(f).and_then(|v| parse_int(&v));
         for ((file, _, _), fam) in NUMERIC.iter().zip(numeric.iter_mut()) {
@@ -225,13 +227,13 @@ static NETSTAT_FIELDS: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 pub fn build_netstat(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("netstat", cfg, collect_netstat))
+    Ok(ProcReader::arc("netstat", cfg, collect_netstat))
 }
 
 fn collect_netstat(p: &HostPaths) -> CollectResult {
     let mut pairs = parse_header_pairs(&read(&p.proc("net/netstat"))?)?;
     pairs.extend(parse_header_pairs(&read(&p.proc("net/snmp"))?)?);
-    if let Ok(text) = std::fs::read_to_string(p.proc("net/snmp6")) {
+    if let Ok(text) = super::read_small(p.proc("net/snmp6")) {
         pairs.extend(parse_snmp6(&text)?);
     }
     Ok(netstat_families(pairs))

@@ -6,7 +6,7 @@ use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 
-use super::{Blocking, gauge1, num, read, read_trimmed};
+use super::{ProcReader, gauge1, num, read, read_trimmed};
 use crate::collector::{CollectResult, Collector};
 use crate::config::{Config, HostPaths};
 use crate::metrics::Family;
@@ -14,7 +14,7 @@ use crate::metrics::Family;
 // ---------------------------------------------------------------- arp
 
 pub fn build_arp(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("arp", cfg, |p| {
+    Ok(ProcReader::arc("arp", cfg, |p| {
         parse_arp(&read(&p.proc("net/arp"))?)
     }))
 }
@@ -37,7 +37,7 @@ pub fn parse_arp(text: &str) -> CollectResult {
 // ---------------------------------------------------------------- conntrack
 
 pub fn build_conntrack(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("conntrack", cfg, collect_conntrack))
+    Ok(ProcReader::arc("conntrack", cfg, collect_conntrack))
 }
 
 fn collect_conntrack(p: &HostPaths) -> CollectResult {
@@ -59,7 +59,7 @@ fn collect_conntrack(p: &HostPaths) -> CollectResult {
             num(&max, "nf_conntrack_max")?,
         ),
     ];
-    if let Ok(text) = std::fs::read_to_string(p.proc("net/stat/nf_conntrack")) {
+    if let Ok(text) = super::read_small(p.proc("net/stat/nf_conntrack")) {
         out.extend(parse_conntrack_stat(&text)?);
     }
     Ok(out)
@@ -107,7 +107,7 @@ pub fn parse_conntrack_stat(text: &str) -> CollectResult {
 // ---------------------------------------------------------------- entropy
 
 pub fn build_entropy(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("entropy", cfg, |p| {
+    Ok(ProcReader::arc("entropy", cfg, |p| {
         let avail = read(&p.proc("sys/kernel/random/entropy_avail"))?;
         let pool = read(&p.proc("sys/kernel/random/poolsize"))?;
         Ok(vec![
@@ -128,7 +128,7 @@ pub fn build_entropy(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
 // ---------------------------------------------------------------- filefd
 
 pub fn build_filefd(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("filefd", cfg, |p| {
+    Ok(ProcReader::arc("filefd", cfg, |p| {
         parse_filefd(&read(&p.proc("sys/fs/file-nr"))?)
     }))
 }
@@ -156,7 +156,7 @@ pub fn parse_filefd(text: &str) -> CollectResult {
 // ---------------------------------------------------------------- pressure
 
 pub fn build_pressure(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("pressure", cfg, collect_pressure))
+    Ok(ProcReader::arc("pressure", cfg, collect_pressure))
 }
 
 fn collect_pressure(p: &HostPaths) -> CollectResult {
@@ -213,9 +213,9 @@ pub fn parse_pressure(res: &str, text: &str) -> CollectResult {
 // ---------------------------------------------------------------- sockstat
 
 pub fn build_sockstat(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("sockstat", cfg, |p| {
+    Ok(ProcReader::arc("sockstat", cfg, |p| {
         let mut out = parse_sockstat(&read(&p.proc("net/sockstat"))?, procfs::page_size() as f64)?;
-        if let Ok(text) = std::fs::read_to_string(p.proc("net/sockstat6")) {
+        if let Ok(text) = super::read_small(p.proc("net/sockstat6")) {
             out.extend(parse_sockstat(&text, procfs::page_size() as f64)?);
         }
         Ok(out)
@@ -258,7 +258,7 @@ pub fn parse_sockstat(text: &str, page_size: f64) -> CollectResult {
 // ---------------------------------------------------------------- softnet
 
 pub fn build_softnet(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("softnet", cfg, |p| {
+    Ok(ProcReader::arc("softnet", cfg, |p| {
         parse_softnet(&read(&p.proc("net/softnet_stat"))?)
     }))
 }
@@ -295,13 +295,13 @@ pub fn parse_softnet(text: &str) -> CollectResult {
 // ---------------------------------------------------------------- udp_queues
 
 pub fn build_udp_queues(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("udp_queues", cfg, |p| {
+    Ok(ProcReader::arc("udp_queues", cfg, |p| {
         let mut f = Family::gauge(
             "node_udp_queues",
             "Number of allocated memory in the kernel for UDP datagrams in bytes.",
         );
         for (ip, file) in [("v4", "net/udp"), ("v6", "net/udp6")] {
-            let Ok(text) = std::fs::read_to_string(p.proc(file)) else {
+            let Ok(text) = super::read_small(p.proc(file)) else {
                 continue;
             };
             let (tx, rx) = parse_udp_queues(&text)?;
@@ -338,7 +338,7 @@ static VMSTAT_FIELDS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new("^(oom_kill|pgpg|pswp|pg.*fault).*").expect("valid regex"));
 
 pub fn build_vmstat(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("vmstat", cfg, |p| {
+    Ok(ProcReader::arc("vmstat", cfg, |p| {
         parse_vmstat(&read(&p.proc("vmstat"))?)
     }))
 }
@@ -361,6 +361,28 @@ pub fn parse_vmstat(text: &str) -> CollectResult {
         );
     }
     Ok(out)
+}
+
+// ---------------------------------------------------------------- selinux
+
+pub fn build_selinux(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("selinux", cfg, |p| {
+        // selinuxfs is mounted only when SELinux is enabled.
+        let enforce = read_trimmed(&p.sys("fs/selinux/enforce"));
+        let mut out = vec![gauge1(
+            "node_selinux_enabled",
+            "SELinux is enabled, 1 is true, 0 is false",
+            if enforce.is_some() { 1.0 } else { 0.0 },
+        )];
+        if let Some(mode) = enforce.and_then(|m| m.parse::<f64>().ok()) {
+            out.push(gauge1(
+                "node_selinux_current_mode",
+                "SELinux is enforcing (1) or permissive (0).",
+                mode,
+            ));
+        }
+        Ok(out)
+    }))
 }
 
 #[cfg(test)]

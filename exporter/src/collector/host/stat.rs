@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use super::{Blocking, gauge1, num, read};
+use super::{ProcReader, gauge1, num, read};
 use crate::collector::{CollectResult, Collector};
 use crate::config::{Config, HostPaths};
 use crate::metrics::Family;
 
 pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("stat", cfg, collect))
+    Ok(ProcReader::arc("stat", cfg, collect))
 }
 
 fn collect(paths: &HostPaths) -> CollectResult {

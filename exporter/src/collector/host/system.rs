@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{Blocking, gauge1, read_trimmed};
+use super::{ProcReader, gauge1, read_trimmed};
 use crate::collector::{CollectResult, Collector};
 use crate::config::{Config, HostPaths};
 use crate::metrics::Family;
@@ -12,7 +12,7 @@ use crate::metrics::Family;
 // ---------------------------------------------------------------- os
 
 pub fn build_os(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("os", cfg, collect_os))
+    Ok(ProcReader::arc("os", cfg, collect_os))
 }
 
 fn collect_os(p: &HostPaths) -> CollectResult {
@@ -21,7 +21,7 @@ fn collect_os(p: &HostPaths) -> CollectResult {
         p.rootfs.join("usr/lib/os-release"),
     ];
     for path in &candidates {
-        if let Ok(text) = std::fs::read_to_string(path) {
+        if let Ok(text) = super::read_small(path) {
             return Ok(parse_os_release(&text));
         }
     }
@@ -81,7 +81,7 @@ pub fn parse_os_release(text: &str) -> Vec<Family> {
 // ---------------------------------------------------------------- time
 
 pub fn build_time(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("time", cfg, collect_time))
+    Ok(ProcReader::arc("time", cfg, collect_time))
 }
 
 fn collect_time(p: &HostPaths) -> CollectResult {
@@ -146,7 +146,7 @@ fn collect_time(p: &HostPaths) -> CollectResult {
 // ---------------------------------------------------------------- uname
 
 pub fn build_uname(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Blocking::arc("uname", cfg, |_| {
+    Ok(ProcReader::arc("uname", cfg, |_| {
         let u = rustix::system::uname();
         let s = |c: &std::ffi::CStr| c.to_string_lossy().into_owned();
         let mut f = Family::gauge(

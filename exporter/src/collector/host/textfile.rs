@@ -71,12 +71,8 @@ impl Collector for Textfile {
     }
 
     fn collect(&self) -> BoxFuture<'_, CollectResult> {
-        let dir = self.directory.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || Ok(collect(dir.as_deref())))
-                .await
-                .map_err(|e| anyhow::anyhow!("textfile task: {e}"))?
-        })
+        // A local directory listing: inline, like the procfs readers.
+        Box::pin(std::future::ready(Ok(collect(self.directory.as_deref()))))
     }
 }
 
