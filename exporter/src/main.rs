@@ -120,10 +120,10 @@ async fn shutdown_signal() {
 }
 
 fn init_logging(level: tracing::Level) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level.as_str()));
+    // A plain level filter: EnvFilter would link a second regex engine, and the
+    // binary's size is most of its idle memory.
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .init();
 }

@@ -3,17 +3,19 @@
 
 use std::sync::{Arc, LazyLock};
 
-use regex::Regex;
+use regex_lite::Regex;
 
-use super::{ProcReader, num, read};
+use super::{CachedRegex, ProcReader, num, read};
 use crate::collector::{CollectResult, Collector};
 use crate::config::{Config, HostPaths};
 use crate::metrics::{Family, Kind};
 
 /// node_exporter's default `--collector.diskstats.device-exclude` (partitions, loop,
 /// ram disks).
-static DEVICE_EXCLUDE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$").expect("valid regex")
+static DEVICE_EXCLUDE: LazyLock<CachedRegex> = LazyLock::new(|| {
+    CachedRegex::new(
+        Regex::new(r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$").expect("valid regex"),
+    )
 });
 
 const SECTOR: f64 = 512.0;

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use regex::Regex;
+use regex_lite::Regex;
 use serde::Deserialize;
 
 use crate::config::{Origin, Problems, pick};
@@ -144,7 +144,7 @@ pub struct Mount {
 
 pub struct Filesystem {
     paths: HostPaths,
-    cfg: Config,
+    excludes: Arc<(super::CachedRegex, super::CachedRegex)>,
     mount_timeout: Duration,
     statfs: StatFn,
     /// Mount points whose statfs has not returned yet; skipped until it does.
@@ -164,7 +164,10 @@ impl Filesystem {
     pub fn new(paths: HostPaths, cfg: Config, mount_timeout: Duration, statfs: StatFn) -> Self {
         Self {
             paths,
-            cfg,
+            excludes: Arc::new((
+                super::CachedRegex::new(cfg.mount_points_exclude),
+                super::CachedRegex::new(cfg.fs_types_exclude),
+            )),
             mount_timeout,
             statfs,
             stuck: Arc::default(),
@@ -178,7 +181,10 @@ impl Filesystem {
         v
     }
 
-    fn mounts(paths: &HostPaths, cfg: &Config) -> anyhow::Result<Vec<Mount>> {
+    fn mounts(
+        paths: &HostPaths,
+        excludes: &(super::CachedRegex, super::CachedRegex),
+    ) -> anyhow::Result<Vec<Mount>> {
         // node_exporter reads PID 1's mount table: the host's when /proc is the host's.
         let primary = paths.proc("1/mounts");
         let text = super::read_small(&primary)
@@ -187,10 +193,7 @@ impl Filesystem {
         let mut seen = HashSet::new();
         Ok(parse_mounts(&text)
             .into_iter()
-            .filter(|m| {
-                !cfg.mount_points_exclude.is_match(&m.mount_point)
-                    && !cfg.fs_types_exclude.is_match(&m.fs_type)
-            })
+            .filter(|m| !excludes.0.is_match(&m.mount_point) && !excludes.1.is_match(&m.fs_type))
             // Two identical label sets would make the exposition invalid.
             .filter(|m| seen.insert((m.device.clone(), m.mount_point.clone(), m.fs_type.clone())))
             .collect())
@@ -245,12 +248,8 @@ impl Filesystem {
     }
 
     async fn collect_all(&self) -> CollectResult {
-        let mounts = {
-            let (paths, cfg) = (self.paths.clone(), self.cfg.clone());
-            tokio::task::spawn_blocking(move || Self::mounts(&paths, &cfg))
-                .await
-                .map_err(|e| anyhow::anyhow!("mount table task: {e}"))??
-        };
+        // Reading the mount table never blocks; only statfs can.
+        let mounts = Self::mounts(&self.paths, &self.excludes)?;
         let stats = futures::future::join_all(
             mounts
                 .iter()

@@ -129,6 +129,41 @@ impl AttrDir {
     }
 }
 
+/// A regex whose verdicts are remembered: the names it filters (netstat fields,
+/// vmstat keys, devices, mount points) are the same on every scrape, and a cache hit
+/// is cheaper than running the (small, slow) regex-lite engine again.
+pub struct CachedRegex {
+    re: regex_lite::Regex,
+    seen: std::sync::Mutex<std::collections::HashMap<String, bool>>,
+}
+
+impl CachedRegex {
+    pub fn new(re: regex_lite::Regex) -> Self {
+        Self {
+            re,
+            seen: std::sync::Mutex::default(),
+        }
+    }
+
+    pub fn is_match(&self, s: &str) -> bool {
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(v) = seen.get(s) {
+            return *v;
+        }
+        let v = self.re.is_match(s);
+        // Bounded: names come from the kernel, but a churn of device names must not
+        // grow the cache forever.
+        if seen.len() > 4096 {
+            seen.clear();
+        }
+        seen.insert(s.to_string(), v);
+        v
+    }
+}
+
 /// Parses a number that must be there, naming the field in the error.
 pub fn num(field: &str, what: &str) -> anyhow::Result<f64> {
     field

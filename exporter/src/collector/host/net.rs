@@ -4,9 +4,9 @@
 
 use std::sync::{Arc, LazyLock};
 
-use regex::Regex;
+use regex_lite::Regex;
 
-use super::{AttrDir, ProcReader, num, read, read_trimmed};
+use super::{AttrDir, CachedRegex, ProcReader, num, read, read_trimmed};
 use crate::collector::{CollectResult, Collector};
 use crate::config::{Config, HostPaths};
 use crate::metrics::Family;
@@ -221,9 +221,9 @@ fn parse_int(s: &str) -> Option<f64> {
 // ---------------------------------------------------------------- netstat
 
 /// node_exporter's default `--collector.netstat.fields`.
-static NETSTAT_FIELDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new("^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$")
-        .expect("valid regex")
+static NETSTAT_FIELDS: LazyLock<CachedRegex> = LazyLock::new(|| {
+    CachedRegex::new(Regex::new("^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$")
+        .expect("valid regex"))
 });
 
 pub fn build_netstat(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
-use regex::Regex;
+use regex_lite::Regex;
 
-use super::{ProcReader, gauge1, num, read, read_trimmed};
+use super::{CachedRegex, ProcReader, gauge1, num, read, read_trimmed};
 use crate::collector::{CollectResult, Collector};
 use crate::config::{Config, HostPaths};
 use crate::metrics::Family;
@@ -334,8 +334,9 @@ pub fn parse_udp_queues(text: &str) -> anyhow::Result<(f64, f64)> {
 // ---------------------------------------------------------------- vmstat
 
 /// node_exporter's default `--collector.vmstat.fields`.
-static VMSTAT_FIELDS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new("^(oom_kill|pgpg|pswp|pg.*fault).*").expect("valid regex"));
+static VMSTAT_FIELDS: LazyLock<CachedRegex> = LazyLock::new(|| {
+    CachedRegex::new(Regex::new("^(oom_kill|pgpg|pswp|pg.*fault).*").expect("valid regex"))
+});
 
 pub fn build_vmstat(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     Ok(ProcReader::arc("vmstat", cfg, |p| {
