@@ -107,3 +107,19 @@ fn env_overrides_config_file() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("127.0.0.1:9198"), "{stdout}");
 }
+
+#[test]
+fn serves_then_stops_cleanly_on_sigterm() {
+    let port = e2e::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_exporter"));
+    cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .env_remove("EXPORTER_CONFIG_FILE");
+    let mut child = e2e::ChildGuard::spawn("exporter", &mut cmd, &dir.path().join("log"));
+    e2e::wait_port(port, std::time::Duration::from_secs(10));
+    child.signal("TERM");
+    let status = child
+        .wait_exit(std::time::Duration::from_secs(5))
+        .expect("exporter exits on SIGTERM");
+    assert!(status.success(), "{status:?}");
+}

@@ -175,7 +175,7 @@ pub const LIST: &[Entry] = &[
     ),
     entry!(
         "textfile",
-        "modification times of *.prom files",
+        "metrics from *.prom files",
         host::textfile::build,
         host
     ),
