@@ -187,7 +187,10 @@ pub fn parse(text: &str) -> Result<Vec<Family>, String> {
     Ok(families.into_values().collect())
 }
 
-fn parse_sample(line: &str) -> Result<(&str, Vec<(String, String)>, f64), String> {
+/// A sample line: name, labels in file order, value.
+type ParsedSample<'a> = (&'a str, Vec<(String, String)>, f64);
+
+fn parse_sample(line: &str) -> Result<ParsedSample<'_>, String> {
     let name_end = line
         .find(|c: char| c == '{' || c.is_whitespace())
         .ok_or("expected `name value`")?;
