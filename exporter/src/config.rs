@@ -101,7 +101,11 @@ pub struct Flags {
 
     // ---- collector sections: one line each ----
     #[command(flatten)]
+    pub diskstats: host::diskstats::Flags,
+    #[command(flatten)]
     pub filesystem: host::filesystem::Flags,
+    #[command(flatten)]
+    pub netdev: host::net::NetdevFlags,
     #[command(flatten)]
     pub textfile: host::textfile::Flags,
 }
@@ -171,7 +175,9 @@ pub struct RawConfig {
     pub collectors: BTreeMap<String, bool>,
 
     // ---- collector sections: one line each ----
+    pub diskstats: host::diskstats::RawConfig,
     pub filesystem: host::filesystem::RawConfig,
+    pub netdev: host::net::NetdevRawConfig,
     pub textfile: host::textfile::RawConfig,
 }
 
@@ -272,7 +278,9 @@ pub struct Config {
     pub collectors: BTreeMap<&'static str, bool>,
 
     // ---- collector sections: one line each ----
+    pub diskstats: host::diskstats::Config,
     pub filesystem: host::filesystem::Config,
+    pub netdev: host::DeviceFilter,
     pub textfile: host::textfile::Config,
 }
 
@@ -498,12 +506,15 @@ impl Config {
         collectors.extend(flags.collectors.iter().map(|(k, v)| (*k, *v)));
 
         // ---- collector sections: one line each ----
+        let diskstats =
+            host::diskstats::validate(&flags.diskstats, raw.diskstats, path, &mut problems);
         let filesystem = host::filesystem::Config::validate(
             &flags.filesystem,
             raw.filesystem,
             path,
             &mut problems,
         );
+        let netdev = host::net::validate_netdev(&flags.netdev, raw.netdev, path, &mut problems);
         let textfile =
             host::textfile::Config::validate(&flags.textfile, raw.textfile, path, &mut problems);
 
@@ -518,7 +529,9 @@ impl Config {
             collector_timeout,
             log_level,
             collectors,
+            diskstats,
             filesystem,
+            netdev,
             textfile,
         })
     }
@@ -646,6 +659,27 @@ mod tests {
         assert_eq!(cfg.listen_address.to_string(), "127.0.0.1:9999");
         assert!(!cfg.enabled("loadavg"));
         assert!(cfg.enabled("meminfo"));
+    }
+
+    #[test]
+    fn device_filters_validate_like_node_exporter() {
+        let flags = Flags::try_parse_from([
+            "exporter",
+            "--collector.netdev.device-exclude=^veth",
+            "--collector.netdev.device-include=^eth",
+        ])
+        .unwrap();
+        let err = Config::from_layers(&flags, RawConfig::default(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--collector.netdev.device-exclude: device-include and device-exclude are mutually exclusive"), "{err}");
+        let err = load_yaml("diskstats:\n  device_exclude: '(['\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("exporter.yml: diskstats.device_exclude: invalid regular expression"),
+            "{err}"
+        );
     }
 
     #[test]

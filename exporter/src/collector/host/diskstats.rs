@@ -1,22 +1,71 @@
 //! `node_disk_*` from /proc/diskstats (sectors are 512 bytes, times in ms), plus
 //! `node_disk_info` with the udev properties node_exporter reads from /run/udev/data.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
-use regex_lite::Regex;
-
-use super::{CachedRegex, ProcReader, num, read};
+use super::{DeviceMatcher, ProcReader, num, read};
 use crate::collector::{CollectResult, Collector};
-use crate::config::{Config, HostPaths};
+use crate::config::HostPaths;
 use crate::metrics::{Family, Kind};
 
 /// node_exporter's default `--collector.diskstats.device-exclude` (partitions, loop,
 /// ram disks).
-static DEVICE_EXCLUDE: LazyLock<CachedRegex> = LazyLock::new(|| {
-    CachedRegex::new(
-        Regex::new(r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$").expect("valid regex"),
+pub const DEFAULT_DEVICE_EXCLUDE: &str = r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
+
+#[derive(clap::Args, Debug, Default, Clone)]
+#[group(id = "diskstats_flags")]
+pub struct Flags {
+    /// Regexp of diskstats devices to include (mutually exclusive to device-exclude).
+    #[arg(
+        id = "diskstats.device-include",
+        long = "collector.diskstats.device-include",
+        value_name = "REGEX"
+    )]
+    pub device_include: Option<String>,
+    /// Regexp of diskstats devices to exclude [default: partitions, loop and ram disks].
+    #[arg(
+        id = "diskstats.device-exclude",
+        long = "collector.diskstats.device-exclude",
+        value_name = "REGEX"
+    )]
+    pub device_exclude: Option<String>,
+}
+
+#[derive(serde::Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub device_include: Option<String>,
+    pub device_exclude: Option<String>,
+}
+
+pub type Config = super::DeviceFilter;
+
+pub fn validate(
+    flags: &Flags,
+    raw: RawConfig,
+    path: Option<&std::path::Path>,
+    problems: &mut crate::config::Problems,
+) -> Config {
+    use crate::config::pick;
+    super::DeviceFilter::validate(
+        pick(
+            flags.device_include.clone(),
+            "collector.diskstats.device-include",
+            raw.device_include,
+            "diskstats.device_include",
+            path,
+        ),
+        pick(
+            flags.device_exclude.clone(),
+            "collector.diskstats.device-exclude",
+            raw.device_exclude,
+            "diskstats.device_exclude",
+            path,
+        ),
+        Some(DEFAULT_DEVICE_EXCLUDE),
+        problems,
     )
-});
+}
 
 const SECTOR: f64 = 512.0;
 const MS: f64 = 0.001;
@@ -62,20 +111,23 @@ const HELP: [&str; 17] = [
     "This is the total number of seconds spent by all flush requests.",
 ];
 
-pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("diskstats", cfg, collect))
-}
-
-fn collect(p: &HostPaths) -> CollectResult {
-    let udev = p.rootfs.join("run/udev/data");
-    parse(&read(&p.proc("diskstats"))?, &|major, minor| {
-        super::read_small(udev.join(format!("b{major}:{minor}"))).ok()
-    })
+pub fn build(cfg: &crate::config::Config) -> anyhow::Result<Arc<dyn Collector>> {
+    let devices = DeviceMatcher::new(&cfg.diskstats);
+    Ok(ProcReader::arc("diskstats", cfg, move |p: &HostPaths| {
+        let udev = p.rootfs.join("run/udev/data");
+        parse(&read(&p.proc("diskstats"))?, &devices, &|major, minor| {
+            super::read_small(udev.join(format!("b{major}:{minor}"))).ok()
+        })
+    }))
 }
 
 /// Parses /proc/diskstats; `udev(major, minor)` returns the device's udev database
 /// entry, if any.
-pub fn parse(text: &str, udev: &dyn Fn(&str, &str) -> Option<String>) -> CollectResult {
+pub fn parse(
+    text: &str,
+    devices: &DeviceMatcher,
+    udev: &dyn Fn(&str, &str) -> Option<String>,
+) -> CollectResult {
     let mut fams: Vec<Family> = FIELDS
         .iter()
         .zip(HELP)
@@ -88,7 +140,7 @@ pub fn parse(text: &str, udev: &dyn Fn(&str, &str) -> Option<String>) -> Collect
             continue;
         }
         let (major, minor, dev) = (cols[0], cols[1], cols[2]);
-        if DEVICE_EXCLUDE.is_match(dev) {
+        if !devices.allows(dev) {
             continue;
         }
         let props = udev(major, minor).unwrap_or_default();
@@ -128,12 +180,21 @@ pub fn parse(text: &str, udev: &dyn Fn(&str, &str) -> Option<String>) -> Collect
 
 #[cfg(test)]
 mod tests {
+    use super::super::{DeviceFilter, DeviceMatcher};
     use crate::metrics::Value;
 
     #[test]
     fn skips_partitions_and_scales_units() {
         let text = " 254       0 vda 10 1 8 500 20 2 16 1000 0 1500 1600 0 0 0 0 5 7\n 254       1 vda1 1 1 1 1 1 1 1 1 0 1 1 0 0 0 0 0 0\n";
-        let f = super::parse(text, &|_, _| Some("E:ID_MODEL=disk\n".into())).unwrap();
+        let mut problems = crate::config::Problems::default();
+        let filter = DeviceFilter::validate(
+            None,
+            None,
+            Some(super::DEFAULT_DEVICE_EXCLUDE),
+            &mut problems,
+        );
+        let devices = DeviceMatcher::new(&filter);
+        let f = super::parse(text, &devices, &|_, _| Some("E:ID_MODEL=disk\n".into())).unwrap();
         let read_bytes = f
             .iter()
             .find(|f| f.name == "node_disk_read_bytes_total")

@@ -31,19 +31,22 @@ pub mod textfile;
 pub struct ProcReader {
     name: &'static str,
     paths: HostPaths,
-    read: fn(&HostPaths) -> CollectResult,
+    read: Box<ReadFn>,
 }
+
+/// What a [`ProcReader`] runs on each scrape.
+pub type ReadFn = dyn Fn(&HostPaths) -> CollectResult + Send + Sync;
 
 impl ProcReader {
     pub fn arc(
         name: &'static str,
         cfg: &Config,
-        read: fn(&HostPaths) -> CollectResult,
+        read: impl Fn(&HostPaths) -> CollectResult + Send + Sync + 'static,
     ) -> Arc<dyn Collector> {
         Arc::new(ProcReader {
             name,
             paths: cfg.paths.clone(),
-            read,
+            read: Box::new(read),
         })
     }
 }
@@ -161,6 +164,68 @@ impl CachedRegex {
         }
         seen.insert(s.to_string(), v);
         v
+    }
+}
+
+/// `--collector.<name>.device-include` / `device-exclude`, as node_exporter's netdev
+/// and diskstats collectors take them (mutually exclusive).
+#[derive(Clone, Debug)]
+pub struct DeviceFilter {
+    include: Option<regex_lite::Regex>,
+    exclude: Option<regex_lite::Regex>,
+}
+
+impl DeviceFilter {
+    /// Validates one collector's include/exclude pair (flag over file), falling back to
+    /// `default_exclude`.
+    pub fn validate(
+        include: Option<(String, crate::config::Origin)>,
+        exclude: Option<(String, crate::config::Origin)>,
+        default_exclude: Option<&str>,
+        problems: &mut crate::config::Problems,
+    ) -> DeviceFilter {
+        if let (Some(_), Some((_, origin))) = (&include, &exclude) {
+            problems.push(
+                origin,
+                "device-include and device-exclude are mutually exclusive",
+            );
+        }
+        let mut compile = |(text, origin): (String, crate::config::Origin)| {
+            regex_lite::Regex::new(&text)
+                .map_err(|e| problems.push(&origin, format!("invalid regular expression: {e}")))
+                .ok()
+        };
+        let include = include.and_then(&mut compile);
+        let exclude = match exclude {
+            Some(e) => compile(e),
+            None if include.is_none() => {
+                default_exclude.and_then(|d| regex_lite::Regex::new(d).ok())
+            }
+            None => None,
+        };
+        DeviceFilter { include, exclude }
+    }
+
+    pub fn cached(&self) -> (Option<CachedRegex>, Option<CachedRegex>) {
+        (
+            self.include.clone().map(CachedRegex::new),
+            self.exclude.clone().map(CachedRegex::new),
+        )
+    }
+}
+
+/// [`DeviceFilter`] with remembered verdicts, held by a collector.
+pub struct DeviceMatcher(Option<CachedRegex>, Option<CachedRegex>);
+
+impl DeviceMatcher {
+    pub fn new(f: &DeviceFilter) -> Self {
+        let (i, e) = f.cached();
+        Self(i, e)
+    }
+
+    pub fn allows(&self, dev: &str) -> bool {
+        self.0.as_ref().is_none_or(|i| i.is_match(dev))
+            && self.1.as_ref().is_none_or(|e| !e.is_match(dev))
     }
 }
 

@@ -6,7 +6,9 @@ use std::sync::{Arc, LazyLock};
 
 use regex_lite::Regex;
 
-use super::{AttrDir, CachedRegex, ProcReader, num, read, read_trimmed};
+use super::{
+    AttrDir, CachedRegex, DeviceFilter, DeviceMatcher, ProcReader, num, read, read_trimmed,
+};
 use crate::collector::{CollectResult, Collector};
 use crate::config::{Config, HostPaths};
 use crate::metrics::Family;
@@ -34,12 +36,72 @@ const TX: [&str; 8] = [
     "compressed",
 ];
 
-pub fn build_netdev(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("netdev", cfg, collect_netdev))
+#[derive(clap::Args, Debug, Default, Clone)]
+#[group(id = "netdev_flags")]
+pub struct NetdevFlags {
+    /// Regexp of net devices to include (mutually exclusive to device-exclude).
+    #[arg(
+        id = "netdev.device-include",
+        long = "collector.netdev.device-include",
+        value_name = "REGEX"
+    )]
+    pub device_include: Option<String>,
+    /// Regexp of net devices to exclude (mutually exclusive to device-include).
+    #[arg(
+        id = "netdev.device-exclude",
+        long = "collector.netdev.device-exclude",
+        value_name = "REGEX"
+    )]
+    pub device_exclude: Option<String>,
 }
 
-fn collect_netdev(p: &HostPaths) -> CollectResult {
+#[derive(serde::Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetdevRawConfig {
+    pub device_include: Option<String>,
+    pub device_exclude: Option<String>,
+}
+
+pub fn validate_netdev(
+    flags: &NetdevFlags,
+    raw: NetdevRawConfig,
+    path: Option<&std::path::Path>,
+    problems: &mut crate::config::Problems,
+) -> DeviceFilter {
+    use crate::config::pick;
+    DeviceFilter::validate(
+        pick(
+            flags.device_include.clone(),
+            "collector.netdev.device-include",
+            raw.device_include,
+            "netdev.device_include",
+            path,
+        ),
+        pick(
+            flags.device_exclude.clone(),
+            "collector.netdev.device-exclude",
+            raw.device_exclude,
+            "netdev.device_exclude",
+            path,
+        ),
+        None,
+        problems,
+    )
+}
+
+pub fn build_netdev(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
+    let devices = DeviceMatcher::new(&cfg.netdev);
+    Ok(ProcReader::arc("netdev", cfg, move |p: &HostPaths| {
+        collect_netdev(p, &devices)
+    }))
+}
+
+fn collect_netdev(p: &HostPaths, filter: &DeviceMatcher) -> CollectResult {
     let mut out = parse_netdev(&read(&p.proc("net/dev"))?)?;
+    for fam in &mut out {
+        fam.samples
+            .retain(|s| s.labels.first().is_none_or(|(_, dev)| filter.allows(dev)));
+    }
     // rx_nohandler is only in sysfs (node_exporter gets it over netlink).
     let mut nohandler = Family::counter(
         "node_network_receive_nohandler_total",
