@@ -193,6 +193,10 @@ impl Filesystem {
         let mut seen = HashSet::new();
         Ok(parse_mounts(&text)
             .into_iter()
+            .map(|mut m| {
+                m.mount_point = strip_rootfs(&paths.rootfs, &m.mount_point);
+                m
+            })
             .filter(|m| !excludes.0.is_match(&m.mount_point) && !excludes.1.is_match(&m.fs_type))
             // Two identical label sets would make the exposition invalid.
             .filter(|m| seen.insert((m.device.clone(), m.mount_point.clone(), m.fs_type.clone())))
@@ -322,6 +326,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A container that sees the host's root at `--path.rootfs=/host` lists host mounts as
+/// `/host/boot`; like node_exporter, report them as `/boot` (statfs then goes to
+/// rootfs + `/boot`, the same place).
+pub fn strip_rootfs(rootfs: &std::path::Path, mount_point: &str) -> String {
+    let root = rootfs.to_string_lossy();
+    let root = root.trim_end_matches('/');
+    if root.is_empty() {
+        return mount_point.to_string();
+    }
+    match mount_point.strip_prefix(root) {
+        Some("") => "/".to_string(),
+        Some(rest) if rest.starts_with('/') => rest.to_string(),
+        _ => mount_point.to_string(),
+    }
+}
+
 /// /proc/<pid>/mounts: `device mountpoint fstype options 0 0`, with spaces and other
 /// special characters octal-escaped (`\040`).
 pub fn parse_mounts(text: &str) -> Vec<Mount> {
@@ -368,6 +388,15 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strips_rootfs_prefix_like_node_exporter() {
+        let host = std::path::Path::new("/host");
+        assert_eq!(strip_rootfs(host, "/host/boot"), "/boot");
+        assert_eq!(strip_rootfs(host, "/host"), "/");
+        assert_eq!(strip_rootfs(host, "/hostname"), "/hostname");
+        assert_eq!(strip_rootfs(std::path::Path::new("/"), "/boot"), "/boot");
+    }
 
     #[test]
     fn parses_mounts_with_escapes_and_ro() {
