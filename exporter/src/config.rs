@@ -94,6 +94,10 @@ pub struct Flags {
     #[arg(long = "log.level", env = "EXPORTER_LOG_LEVEL", value_name = "LEVEL")]
     pub log_level: Option<String>,
 
+    /// Start from no collectors; enable each with `--collector.<name>` (as node_exporter).
+    #[arg(long = "collector.disable-defaults")]
+    pub disable_defaults: bool,
+
     /// `--collector.<name>` (true) / `--no-collector.<name>` (false), built from
     /// [`collector::LIST`].
     #[arg(skip)]
@@ -480,7 +484,7 @@ impl Config {
 
         let mut collectors: BTreeMap<&'static str, bool> = collector::LIST
             .iter()
-            .map(|e| (e.name, e.default_enabled))
+            .map(|e| (e.name, e.default_enabled && !flags.disable_defaults))
             .collect();
         for (name, on) in &raw.collectors {
             match collector::find(name) {
@@ -659,6 +663,21 @@ mod tests {
         assert_eq!(cfg.listen_address.to_string(), "127.0.0.1:9999");
         assert!(!cfg.enabled("loadavg"));
         assert!(cfg.enabled("meminfo"));
+
+        let flags = Flags::try_parse_from([
+            "exporter",
+            "--collector.disable-defaults",
+            "--collector.cpu",
+        ])
+        .unwrap();
+        let cfg = Config::from_layers(&flags, RawConfig::default(), None).unwrap();
+        let on: Vec<_> = cfg
+            .collectors
+            .iter()
+            .filter(|(_, on)| **on)
+            .map(|(n, _)| *n)
+            .collect();
+        assert_eq!(on, ["cpu"]);
     }
 
     #[test]
