@@ -186,6 +186,12 @@ pub const LIST: &[Entry] = &[
         host
     ),
     entry!(
+        "timex",
+        "kernel clock discipline (adjtimex(2))",
+        host::timex::build,
+        host
+    ),
+    entry!(
         "udp_queues",
         "UDP queue lengths (/proc/net/udp)",
         host::simple::build_udp_queues,

@@ -22,6 +22,7 @@ pub mod simple;
 pub mod stat;
 pub mod system;
 pub mod textfile;
+pub mod timex;
 
 /// A host collector whose work is reading procfs/sysfs files. It runs inline on the
 /// scrape's task: the kernel generates those files in memory, so reading them never
