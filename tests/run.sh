@@ -29,4 +29,4 @@ then
   python3 -m pip install -q -r tests/requirements.txt
 fi
 
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
