@@ -112,6 +112,8 @@ pub struct Flags {
     pub netdev: host::net::NetdevFlags,
     #[command(flatten)]
     pub textfile: host::textfile::Flags,
+    #[command(flatten)]
+    pub redis: collector::redis::Flags,
 }
 
 impl Flags {
@@ -183,6 +185,7 @@ pub struct RawConfig {
     pub filesystem: host::filesystem::RawConfig,
     pub netdev: host::net::NetdevRawConfig,
     pub textfile: host::textfile::RawConfig,
+    pub redis: collector::redis::RawConfig,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -286,6 +289,7 @@ pub struct Config {
     pub filesystem: host::filesystem::Config,
     pub netdev: host::DeviceFilter,
     pub textfile: host::textfile::Config,
+    pub redis: collector::redis::Config,
 }
 
 impl Default for Config {
@@ -521,6 +525,8 @@ impl Config {
         let netdev = host::net::validate_netdev(&flags.netdev, raw.netdev, path, &mut problems);
         let textfile =
             host::textfile::Config::validate(&flags.textfile, raw.textfile, path, &mut problems);
+        let redis =
+            collector::redis::Config::validate(&flags.redis, raw.redis, path, &mut problems);
 
         if !problems.0.is_empty() {
             return Err(ConfigError::Invalid(problems.0));
@@ -537,6 +543,7 @@ impl Config {
             filesystem,
             netdev,
             textfile,
+            redis,
         })
     }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
@@ -22,6 +22,19 @@ use crate::scrape::Scraper;
 pub struct AppState {
     pub config: Arc<Config>,
     pub scraper: Arc<Scraper>,
+    /// The configured Redis targets, for redis_exporter's `/scrape?target=`.
+    pub redis: Arc<collector::redis::Redis>,
+}
+
+impl AppState {
+    pub fn new(config: Arc<Config>, scraper: Arc<Scraper>) -> Self {
+        let redis = Arc::new(collector::redis::Redis::new(&config.redis));
+        Self {
+            config,
+            scraper,
+            redis,
+        }
+    }
 }
 
 /// The whole router; tests drive it with `tower::ServiceExt::oneshot`.
@@ -29,6 +42,7 @@ pub fn router(state: AppState) -> Router {
     let telemetry = state.config.telemetry_path.clone();
     Router::new()
         .route(&telemetry, get(metrics))
+        .route("/scrape", get(scrape_target))
         .route("/-/healthy", get(|| async { "OK\n" }))
         .route("/-/ready", get(|| async { "OK\n" }))
         .route("/", get(landing))
@@ -38,6 +52,37 @@ pub fn router(state: AppState) -> Router {
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let body = state.scraper.scrape(format).await;
+    metrics_response(body, format)
+}
+
+#[derive(serde::Deserialize)]
+struct TargetQuery {
+    target: Option<String>,
+}
+
+/// redis_exporter's multi-target form: `/scrape?target=redis://host:port` scrapes that
+/// one Redis. A configured target keeps its credentials and labels; any other address
+/// is scraped without credentials, so a caller cannot have our password sent to a host
+/// of its choosing (redis_exporter #1104).
+async fn scrape_target(
+    State(state): State<AppState>,
+    Query(q): Query<TargetQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(target) = q.target.filter(|t| !t.is_empty()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "missing ?target=redis://host:port\n",
+        )
+            .into_response();
+    };
+    let collector = match state.redis.for_target(&target, &state.config.redis) {
+        Ok(c) => c,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("target: {e}\n")).into_response(),
+    };
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let collectors: Vec<Arc<dyn collector::Collector>> = vec![Arc::new(collector)];
+    let body = crate::scrape::render(&collectors, state.config.collector_timeout, format).await;
     metrics_response(body, format)
 }
 

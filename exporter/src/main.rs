@@ -87,10 +87,7 @@ async fn serve(cfg: Config, collectors: Vec<Arc<dyn collector::Collector>>) -> a
         "serving metrics"
     );
     let scraper = Arc::new(Scraper::new(collectors, cfg.collector_timeout));
-    let app = router(AppState {
-        config: Arc::new(cfg),
-        scraper,
-    });
+    let app = router(AppState::new(Arc::new(cfg), scraper));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

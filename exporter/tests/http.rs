@@ -38,10 +38,7 @@ fn app() -> axum::Router {
     let mut collectors = exporter::collector::build_enabled(&cfg).unwrap();
     collectors.push(Arc::new(Flaky(0.into())));
     let scraper = Arc::new(Scraper::new(collectors, Duration::from_secs(5)));
-    router(AppState {
-        config: Arc::new(cfg),
-        scraper,
-    })
+    router(AppState::new(Arc::new(cfg), scraper))
 }
 
 async fn get(app: &axum::Router, uri: &str, accept: Option<&str>) -> (StatusCode, String, String) {

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::metrics::Family;
 
 pub mod host;
+pub mod redis;
 
 pub type CollectResult = Result<Vec<Family>, anyhow::Error>;
 
@@ -208,6 +209,11 @@ pub const LIST: &[Entry] = &[
         "selected /proc/vmstat counters",
         host::simple::build_vmstat,
         host
+    ),
+    entry!(
+        "redis",
+        "Redis metrics with redis_exporter's names (targets from --redis.addr)",
+        redis::build
     ),
 ];
 

@@ -19,12 +19,20 @@ pub struct Exporter {
 
 impl Exporter {
     pub fn start(extra: &[&str]) -> Exporter {
+        Self::start_env(extra, &[])
+    }
+
+    /// Starts the exporter with extra flags and environment variables.
+    pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Exporter {
         let port = e2e::free_port();
         let log = tempfile::NamedTempFile::new().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_exporter"));
         cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .args(extra)
-            .env_remove("EXPORTER_CONFIG_FILE");
+            .env_remove("EXPORTER_CONFIG_FILE")
+            .env_remove("REDIS_PASSWORD")
+            .env_remove("REDIS_ADDR")
+            .envs(env.iter().copied());
         let guard = ChildGuard::spawn("exporter", &mut cmd, log.path());
         e2e::wait_port(port, Duration::from_secs(10));
         Exporter { port, guard, log }

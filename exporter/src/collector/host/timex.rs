@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::collector::Collector;
 use crate::collector::host::{ProcReader, gauge1};
-use crate::collector::{CollectResult, Collector};
 use crate::config::Config;
 use crate::metrics::Family;
 
