@@ -264,7 +264,10 @@ async fn wrong_password_is_named_and_a_password_file_works() {
         "the password went to a foreign target: {sent:?}"
     );
     // The target was really contacted, so the check above means something.
-    assert!(!sent.is_empty(), "the exporter never talked to the caller-chosen target");
+    assert!(
+        !sent.is_empty(),
+        "the exporter never talked to the caller-chosen target"
+    );
 }
 
 #[test]

@@ -220,6 +220,8 @@ pub struct Client {
     command_timeout: Duration,
     conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
     scrapes: AtomicU64,
+    /// `CONFIG GET databases`, read once per connection (0: not read yet).
+    databases: std::sync::atomic::AtomicU32,
     errors: Mutex<BTreeMap<&'static str, u64>>,
     /// The last error logged, so a Redis that stays down is logged once, not per scrape.
     last_logged: Mutex<Option<String>>,
@@ -233,6 +235,7 @@ impl Client {
             command_timeout,
             conn: tokio::sync::Mutex::new(None),
             scrapes: AtomicU64::new(0),
+            databases: std::sync::atomic::AtomicU32::new(0),
             errors: Mutex::new(BTreeMap::new()),
             last_logged: Mutex::new(None),
         }
@@ -282,6 +285,7 @@ impl Client {
             Ok(Ok(c)) => c,
         };
         *guard = Some(c.clone());
+        self.databases.store(0, Ordering::Relaxed);
         Ok((c, Some(start.elapsed())))
     }
 
@@ -311,8 +315,8 @@ impl Client {
         *self.conn.lock().await = None;
     }
 
-    /// PING, then one pipeline: INFO ALL, CONFIG GET databases, SLOWLOG LEN and
-    /// SLOWLOG GET 1; configured keys after that.
+    /// PING, then one pipeline: INFO ALL, SLOWLOG LEN and SLOWLOG GET 1 (plus CONFIG
+    /// GET databases once per connection, and configured keys).
     pub async fn scrape(&self, check_keys: &[(u32, String)]) -> Result<Snapshot, Error> {
         self.scrapes.fetch_add(1, Ordering::Relaxed);
         let had_connection = self.conn.lock().await.is_some();
