@@ -53,6 +53,9 @@ pub struct EmailConfig {
     /// e.g. `10s` or `500ms`. Default 10s.
     #[serde(default)]
     pub timeout: Option<String>,
+    /// Ours: TLS from the first byte. Default: true on port 465, false elsewhere.
+    #[serde(default)]
+    pub implicit_tls: Option<bool>,
 }
 
 /// Alertmanager's `tls_config`.
@@ -337,7 +340,7 @@ pub fn resolve(
         }
     };
     let require_tls = c.require_tls.or(g.smtp_require_tls).unwrap_or(true);
-    let security = if port == 465 {
+    let security = if c.implicit_tls.unwrap_or(port == 465) {
         Security::ImplicitTls
     } else if require_tls {
         Security::StartTlsRequired
@@ -655,7 +658,7 @@ async fn step<T>(
         Ok(Err(e)) => Err(classify(stage, &e, cfg)),
         Err(_) => Err(err(
             true,
-            if stage == "connect" {
+            if stage == "connect" || stage == "TLS handshake" {
                 "greeting_timeout"
             } else {
                 "timeout"
@@ -665,8 +668,8 @@ async fn step<T>(
                 cfg.host,
                 cfg.port,
                 cfg.step_timeout,
-                if stage == "connect" {
-                    " (the server accepted the connection but never sent its greeting / EHLO reply)"
+                if stage == "connect" || stage == "TLS handshake" {
+                    " (the TCP connection was accepted, but no TLS handshake / greeting / EHLO reply followed)"
                 } else {
                     ""
                 }
@@ -701,46 +704,12 @@ fn reply(r: &lettre::transport::smtp::response::Response) -> String {
     format!("{} {}", r.code(), lines.join(" / "))
 }
 
-/// Runs the SMTP dialogue, reporting each step to `log` (the `alerter test`
-/// transcript, or nothing). Never logs the password.
-pub async fn dialogue(
+/// TCP connect (+ TLS for implicit TLS), greeting, EHLO, STARTTLS.
+async fn open(
     cfg: &ResolvedEmail,
-    msg: Option<&lettre::Message>,
-    mode: Mode,
+    addr: SocketAddr,
     log: &mut (dyn FnMut(String) + Send),
-) -> Result<(), NotifyError> {
-    // DNS
-    let target = format!("{}:{}", cfg.host, cfg.port);
-    let addrs: Vec<SocketAddr> =
-        match tokio::time::timeout(cfg.step_timeout, tokio::net::lookup_host(target.clone())).await
-        {
-            Ok(Ok(a)) => a.collect(),
-            Ok(Err(e)) => return Err(err(true, "dns", format!("DNS lookup of {}: {e}", cfg.host))),
-            Err(_) => {
-                return Err(err(
-                    true,
-                    "dns",
-                    format!("DNS lookup of {} timed out", cfg.host),
-                ));
-            }
-        };
-    let Some(addr) = addrs.first().copied() else {
-        return Err(err(
-            true,
-            "dns",
-            format!("DNS lookup of {}: no addresses", cfg.host),
-        ));
-    };
-    log(format!(
-        "DNS      {} -> {}",
-        cfg.host,
-        addrs
-            .iter()
-            .map(|a| a.ip().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-
+) -> Result<AsyncSmtpConnection, NotifyError> {
     // TCP connect (+ TLS for implicit TLS) + greeting + EHLO
     let hello = ClientId::Domain(cfg.hello.clone());
     let implicit = if cfg.security == Security::ImplicitTls {
@@ -797,7 +766,52 @@ pub async fn dialogue(
         }
     }
 
-    // AUTH: each configured mechanism the server offers, in order; 535 falls through.
+    Ok(conn)
+}
+
+/// Runs the SMTP dialogue, reporting each step to `log` (the `alerter test`
+/// transcript, or nothing). Never logs the password.
+pub async fn dialogue(
+    cfg: &ResolvedEmail,
+    msg: Option<&lettre::Message>,
+    mode: Mode,
+    log: &mut (dyn FnMut(String) + Send),
+) -> Result<(), NotifyError> {
+    // DNS
+    let target = format!("{}:{}", cfg.host, cfg.port);
+    let addrs: Vec<SocketAddr> =
+        match tokio::time::timeout(cfg.step_timeout, tokio::net::lookup_host(target.clone())).await
+        {
+            Ok(Ok(a)) => a.collect(),
+            Ok(Err(e)) => return Err(err(true, "dns", format!("DNS lookup of {}: {e}", cfg.host))),
+            Err(_) => {
+                return Err(err(
+                    true,
+                    "dns",
+                    format!("DNS lookup of {} timed out", cfg.host),
+                ));
+            }
+        };
+    let Some(addr) = addrs.first().copied() else {
+        return Err(err(
+            true,
+            "dns",
+            format!("DNS lookup of {}: no addresses", cfg.host),
+        ));
+    };
+    log(format!(
+        "DNS      {} -> {}",
+        cfg.host,
+        addrs
+            .iter()
+            .map(|a| a.ip().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+
+    let mut conn = open(cfg, addr, log).await?;
+    // AUTH: each configured mechanism the server offers, in order; a 535 falls
+    // through to the next on a fresh connection (lettre closes it after a 5xx).
     if let (Some(user), Some(pass)) = (&cfg.username, &cfg.password) {
         let creds = Credentials::new(user.clone(), pass.expose().to_string());
         let offered: Vec<Mechanism> = cfg
@@ -824,7 +838,10 @@ pub async fn dialogue(
             ));
         }
         let mut last = None;
-        for m in offered {
+        for (i, m) in offered.iter().copied().enumerate() {
+            if i > 0 {
+                conn = open(cfg, addr, log).await?;
+            }
             match step("AUTH", cfg, conn.auth(&[m], &creds)).await {
                 Ok(r) => {
                     log(format!("AUTH     {m} as {user}: {}", reply(&r)));
@@ -847,10 +864,7 @@ pub async fn dialogue(
                 e.message = format!(
                     "{} (rejected after trying {:?} in order; not retried: fix the username/password or auth_mechanisms; last tried {m})",
                     e.message,
-                    cfg.mechanisms
-                        .iter()
-                        .map(|m| m.to_string())
-                        .collect::<Vec<_>>()
+                    offered.iter().map(|m| m.to_string()).collect::<Vec<_>>()
                 );
             }
             return Err(e);
