@@ -423,3 +423,63 @@ fn config_errors_all_at_once() {
         assert!(all.contains(want), "missing {want} in:\n{all}");
     }
 }
+
+#[tokio::test]
+async fn alerter_test_transcript_and_diagnosis() {
+    if !have_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_smtp(dir.path(), "implicit", "PLAIN,LOGIN", &[]);
+    let mut c = config(s.port, Some(&s.cert));
+    c.implicit_tls = Some(true);
+    c.auth_password_env = Some("P".into());
+
+    // delivers within 5 s and prints every step
+    let cfg = resolved(&c, &[("P", PASS)]);
+    let mut out = Vec::new();
+    let started = std::time::Instant::now();
+    let r = alerter::selftest::run_email("admin", &cfg, Mode::Send, &mut out).await;
+    let t = String::from_utf8(out).unwrap();
+    assert!(r.is_ok(), "{t}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    for want in [
+        "DNS",
+        "CONNECT",
+        "TLS",
+        "EHLO",
+        "AUTH",
+        "MAIL",
+        "RCPT",
+        "DATA",
+        "OK: the server accepted",
+    ] {
+        assert!(t.contains(want), "missing {want} in:\n{t}");
+    }
+    let msgs = wait_for("the test message", Duration::from_secs(5), || {
+        let m = inbox(&s.out);
+        (!m.is_empty()).then_some(m)
+    });
+    assert!(msgs[0].contains("AlerterTest"));
+
+    // wrong password: fails, names the cause, no password printed
+    let cfg = resolved(&c, &[("P", "hunter2-wrong")]);
+    let mut out = Vec::new();
+    let r = alerter::selftest::run_email("admin", &cfg, Mode::Send, &mut out).await;
+    let t = String::from_utf8(out).unwrap();
+    assert_eq!(r.unwrap_err().reason, "auth_rejected");
+    assert!(
+        t.contains("FAILED [auth_rejected]") && t.contains("535"),
+        "{t}"
+    );
+    assert!(
+        t.contains("likely cause:") && t.contains("auth_mechanisms: [LOGIN]"),
+        "{t}"
+    );
+    assert!(!t.contains("hunter2-wrong"), "{t}");
+
+    // connect-only readiness check (start-up / reload)
+    let cfg = resolved(&c, &[("P", PASS)]);
+    assert!(alerter::notify::email::check_ready(&cfg).await.is_ok());
+    assert_eq!(inbox(&s.out).len(), 1, "check_ready must not send mail");
+}

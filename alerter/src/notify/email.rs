@@ -419,7 +419,7 @@ pub fn subject(d: &Data) -> String {
     let group: Vec<&str> = d.group_labels.values().map(String::as_str).collect();
     if !group.is_empty() {
         s.push(' ');
-        s.push_str(&group[0]);
+        s.push_str(group[0]);
         if group.len() > 1 {
             s.push_str(&format!(" ({})", group[1..].join(" ")));
         }
