@@ -483,3 +483,22 @@ async fn alerter_test_transcript_and_diagnosis() {
     assert!(alerter::notify::email::check_ready(&cfg).await.is_ok());
     assert_eq!(inbox(&s.out).len(), 1, "check_ready must not send mail");
 }
+
+#[test]
+fn redacted_config_hides_inline_secrets() {
+    let mut c = config(25, None);
+    c.auth_password = Some("inline-secret-123".into());
+    c.auth_secret = Some("another-secret".into());
+    let shown = serde_yaml::to_string(&c.redacted()).unwrap();
+    assert!(
+        !shown.contains("inline-secret-123") && !shown.contains("another-secret"),
+        "{shown}"
+    );
+    assert!(shown.contains("<secret>"), "{shown}");
+    let g = SmtpGlobals {
+        smtp_auth_password: Some("glob-pass".into()),
+        ..Default::default()
+    };
+    let shown = serde_yaml::to_string(&g.redacted()).unwrap();
+    assert!(!shown.contains("glob-pass"), "{shown}");
+}

@@ -1002,3 +1002,49 @@ pub async fn check_ready(cfg: &ResolvedEmail) -> Result<(), NotifyError> {
     let mut sink = |_: String| {};
     dialogue(cfg, None, Mode::ConnectOnly, &mut sink).await
 }
+
+const REDACTED: &str = "<secret>";
+
+impl EmailConfig {
+    /// A copy safe to show (`/api/v2/status`, `alerter check-config`): inline
+    /// secrets replaced by `<secret>`; file paths and env var names kept.
+    pub fn redacted(&self) -> EmailConfig {
+        let mut c = self.clone();
+        for s in [&mut c.auth_password, &mut c.auth_secret] {
+            if s.is_some() {
+                *s = Some(REDACTED.into());
+            }
+        }
+        if let Some(t) = &mut c.tls_config {
+            *t = t.redacted();
+        }
+        c
+    }
+}
+
+impl TlsConfig {
+    /// Inline private key replaced by `<secret>`.
+    pub fn redacted(&self) -> TlsConfig {
+        let mut t = self.clone();
+        if t.key.is_some() {
+            t.key = Some(REDACTED.into());
+        }
+        t
+    }
+}
+
+impl SmtpGlobals {
+    /// A copy safe to show: inline secrets replaced by `<secret>`.
+    pub fn redacted(&self) -> SmtpGlobals {
+        let mut g = self.clone();
+        for s in [&mut g.smtp_auth_password, &mut g.smtp_auth_secret] {
+            if s.is_some() {
+                *s = Some(REDACTED.into());
+            }
+        }
+        if let Some(t) = &mut g.smtp_tls_config {
+            *t = t.redacted();
+        }
+        g
+    }
+}
