@@ -502,3 +502,71 @@ fn redacted_config_hides_inline_secrets() {
     let shown = serde_yaml::to_string(&g.redacted()).unwrap();
     assert!(!shown.contains("glob-pass"), "{shown}");
 }
+
+/// Mail server down, alerter restarts, server comes back: delivered exactly once.
+#[tokio::test]
+async fn pending_notification_survives_restart_and_is_delivered_once() {
+    if !have_peers() {
+        return;
+    }
+    use alerter::notify::pending::PendingQueue;
+    let dir = tempfile::tempdir().unwrap();
+    let qpath = dir.path().join("pending.json");
+    let port = free_port();
+    let (cert, key) = make_cert(dir.path());
+    let mut c = config(port, Some(&cert));
+    c.implicit_tls = Some(true);
+    c.auth_password_env = Some("P".into());
+    let n = EmailNotifier {
+        cfg: resolved(&c, &[("P", PASS)]),
+    };
+
+    // outage: nothing listens
+    let mut q = PendingQueue::open(&qpath).unwrap();
+    q.push("admin", &notification()).unwrap();
+    let errs = q.flush("admin", &n).await.unwrap();
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].reason, "connection_refused");
+    assert_eq!(q.items().len(), 1);
+    drop(q); // "restart"
+
+    // server back on the same port
+    let out = dir.path().join("inbox");
+    std::fs::create_dir_all(&out).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script)
+        .args(["--port", &port.to_string(), "--mode", "implicit"])
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .arg("--out")
+        .arg(&out);
+    let _g = ChildGuard::spawn("smtp", &mut cmd, &dir.path().join("smtp.log"));
+    wait_port(port, Duration::from_secs(10));
+
+    let mut q = PendingQueue::open(&qpath).unwrap();
+    assert_eq!(
+        q.items().len(),
+        1,
+        "the pending notification survived the restart"
+    );
+    assert_eq!(
+        q.items()[0].last_reason.as_deref(),
+        Some("connection_refused")
+    );
+    assert!(q.flush("admin", &n).await.unwrap().is_empty());
+    assert!(q.items().is_empty());
+    // flushing again (and after another restart) sends nothing more
+    assert!(q.flush("admin", &n).await.unwrap().is_empty());
+    let mut q = PendingQueue::open(&qpath).unwrap();
+    assert!(q.flush("admin", &n).await.unwrap().is_empty());
+    let msgs = wait_for("the message", Duration::from_secs(5), || {
+        let m = inbox(&out);
+        (!m.is_empty()).then_some(m)
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(inbox(&out).len(), 1, "delivered exactly once");
+    assert_message(&msgs[0]);
+}
