@@ -570,3 +570,48 @@ async fn pending_notification_survives_restart_and_is_delivered_once() {
     assert_eq!(inbox(&out).len(), 1, "delivered exactly once");
     assert_message(&msgs[0]);
 }
+
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A failed delivery logs one clear line (reason, SMTP reply, likely cause), never the password.
+#[tokio::test]
+async fn failure_log_line_is_clear_and_has_no_password() {
+    if !have_peers() {
+        return;
+    }
+    let buf = LogBuf::default();
+    let w = buf.clone();
+    let sub = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || w.clone())
+        .finish();
+    let _g = tracing::subscriber::set_default(sub);
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_smtp(dir.path(), "implicit", "PLAIN", &[]);
+    let mut c = config(s.port, Some(&s.cert));
+    c.implicit_tls = Some(true);
+    c.auth_password_env = Some("P".into());
+    let n = EmailNotifier {
+        cfg: resolved(&c, &[("P", "pw-should-never-appear")]),
+    };
+    let e = n.notify(&notification()).await.unwrap_err();
+    assert_eq!(e.reason, "auth_rejected");
+    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("email delivery failed"), "{log}");
+    assert!(
+        log.contains("reason=\"auth_rejected\"") || log.contains("reason=auth_rejected"),
+        "{log}"
+    );
+    assert!(log.contains("535") && log.contains("likely cause"), "{log}");
+    assert!(!log.contains("pw-should-never-appear"), "{log}");
+}
