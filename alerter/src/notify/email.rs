@@ -49,6 +49,13 @@ pub struct EmailConfig {
     pub require_tls: Option<bool>,
     #[serde(default)]
     pub tls_config: Option<TlsConfig>,
+    /// Ours: deadline for each SMTP step (connect, TLS, greeting, each command, DATA),
+    /// e.g. `10s` or `500ms`. Default 10s.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Ours: TLS from the first byte. Default: true on port 465, false elsewhere.
+    #[serde(default)]
+    pub implicit_tls: Option<bool>,
 }
 
 /// Alertmanager's `tls_config`.
@@ -91,4 +98,953 @@ pub struct SmtpGlobals {
     pub smtp_auth_identity: Option<String>,
     pub smtp_require_tls: Option<bool>,
     pub smtp_tls_config: Option<TlsConfig>,
+}
+
+// ---------------------------------------------------------------------------
+// Resolved (validated) configuration
+// ---------------------------------------------------------------------------
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use lettre::Address;
+use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::commands::{Mail, Rcpt};
+use lettre::transport::smtp::extension::ClientId;
+
+use super::{Data, Notification, Notifier, NotifyError, Status};
+
+/// A secret that never shows in `Debug`, `Display` or serialized output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// How the session is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Security {
+    /// TLS from the first byte (port 465).
+    ImplicitTls,
+    /// STARTTLS must be offered and succeed (`require_tls: true`, the default).
+    StartTlsRequired,
+    /// STARTTLS when offered, plain otherwise (`require_tls: false` only).
+    StartTlsOpportunistic,
+}
+
+/// A validated email receiver: everything needed to send, nothing left to look up.
+#[derive(Clone, Debug)]
+pub struct ResolvedEmail {
+    pub to: Vec<Mailbox>,
+    pub from: Mailbox,
+    pub host: String,
+    pub port: u16,
+    pub hello: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// Tried in order; a 535 falls through to the next.
+    pub mechanisms: Vec<Mechanism>,
+    pub security: Security,
+    pub tls_server_name: String,
+    pub ca_pem: Option<Vec<u8>>,
+    pub insecure_skip_verify: bool,
+    pub send_resolved: bool,
+    /// Deadline of each SMTP step.
+    pub step_timeout: Duration,
+}
+
+/// Parses `10s`, `500ms`, `1m`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = num.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n * 60)),
+        _ => None,
+    }
+}
+
+fn parse_mechanism(s: &str) -> Option<Mechanism> {
+    match s.to_ascii_uppercase().as_str() {
+        "PLAIN" => Some(Mechanism::Plain),
+        "LOGIN" => Some(Mechanism::Login),
+        "XOAUTH2" => Some(Mechanism::Xoauth2),
+        _ => None,
+    }
+}
+
+/// Resolves an `email_configs` entry against `global.smtp_*`. `env` looks up
+/// environment variables (injected for tests). Returns the config and warnings,
+/// or every error found at once. No error or warning ever contains the password.
+pub fn resolve(
+    c: &EmailConfig,
+    g: &SmtpGlobals,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(ResolvedEmail, Vec<String>), Vec<String>> {
+    let mut errs = Vec::new();
+    let mut warns = Vec::new();
+
+    let to: Vec<Mailbox> = match c.to.as_deref() {
+        None | Some("") => {
+            errs.push("email_configs.to: required (one or more addresses, comma-separated)".into());
+            vec![]
+        }
+        Some(t) => t
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .filter_map(|a| match a.trim().parse::<Mailbox>() {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    errs.push(format!(
+                        "email_configs.to: {:?} is not an email address: {e}",
+                        a.trim()
+                    ));
+                    None
+                }
+            })
+            .collect(),
+    };
+    let from = match c.from.clone().or_else(|| g.smtp_from.clone()) {
+        None => {
+            errs.push("email_configs.from (or global.smtp_from): required".into());
+            None
+        }
+        Some(f) => match f.parse::<Mailbox>() {
+            Ok(m) => Some(m),
+            Err(e) => {
+                errs.push(format!(
+                    "email_configs.from: {f:?} is not an email address: {e}"
+                ));
+                None
+            }
+        },
+    };
+    let (host, port) = match c.smarthost.clone().or_else(|| g.smtp_smarthost.clone()) {
+        None => {
+            errs.push(
+                "email_configs.smarthost (or global.smtp_smarthost): required, as host:port".into(),
+            );
+            (String::new(), 0)
+        }
+        Some(sh) => {
+            match sh.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>())) {
+                Some((h, Ok(p))) if !h.is_empty() => (h.trim_matches(['[', ']']).to_string(), p),
+                _ => {
+                    errs.push(format!("email_configs.smarthost: {sh:?} must be host:port, e.g. smtp.example.com:465"));
+                    (String::new(), 0)
+                }
+            }
+        }
+    };
+    let hello = c
+        .hello
+        .clone()
+        .or_else(|| g.smtp_hello.clone())
+        .unwrap_or_else(|| "localhost".into());
+    let username = c
+        .auth_username
+        .clone()
+        .or_else(|| g.smtp_auth_username.clone());
+
+    // The password: a file, an env var, or (warned) inline.
+    let file = c.auth_password_file.clone().or_else(|| {
+        if c.auth_password.is_none() && c.auth_password_env.is_none() {
+            g.smtp_auth_password_file.clone()
+        } else {
+            None
+        }
+    });
+    let mut password = None;
+    let sources = [
+        c.auth_password.is_some(),
+        file.is_some(),
+        c.auth_password_env.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if sources > 1 {
+        errs.push(
+            "email_configs: set only one of auth_password, auth_password_file, auth_password_env"
+                .into(),
+        );
+    } else if let Some(f) = &file {
+        match std::fs::read_to_string(f) {
+            Ok(s) => password = Some(Secret::new(s.trim_end_matches(['\r', '\n']))),
+            Err(e) => errs.push(format!(
+                "email_configs.auth_password_file: cannot read {f:?}: {e}"
+            )),
+        }
+    } else if let Some(var) = &c.auth_password_env {
+        match env(var) {
+            Some(v) if !v.is_empty() => password = Some(Secret::new(v)),
+            _ => errs.push(format!(
+                "email_configs.auth_password_env: environment variable {var} is not set or empty"
+            )),
+        }
+    } else if let Some(p) = c
+        .auth_password
+        .clone()
+        .or_else(|| g.smtp_auth_password.clone())
+    {
+        warns.push(
+            "email_configs.auth_password is inline in the config file; move it to auth_password_file or auth_password_env so it stays out of git"
+                .into(),
+        );
+        password = Some(Secret::new(p));
+    }
+    if username.is_some() && password.is_none() && errs.is_empty() {
+        errs.push("email_configs: auth_username is set but no password (auth_password_file or auth_password_env)".into());
+    }
+
+    let mechanisms = match &c.auth_mechanisms {
+        None => vec![Mechanism::Plain, Mechanism::Login],
+        Some(list) => {
+            let mut out = Vec::new();
+            for m in list {
+                match parse_mechanism(m) {
+                    Some(m) => out.push(m),
+                    None => errs.push(format!(
+                        "email_configs.auth_mechanisms: unknown mechanism {m:?} (expected PLAIN, LOGIN or XOAUTH2)"
+                    )),
+                }
+            }
+            if out.is_empty() && list.is_empty() {
+                errs.push("email_configs.auth_mechanisms: empty list".into());
+            }
+            out
+        }
+    };
+    let require_tls = c.require_tls.or(g.smtp_require_tls).unwrap_or(true);
+    let security = if c.implicit_tls.unwrap_or(port == 465) {
+        Security::ImplicitTls
+    } else if require_tls {
+        Security::StartTlsRequired
+    } else {
+        Security::StartTlsOpportunistic
+    };
+    let tls = c
+        .tls_config
+        .clone()
+        .or_else(|| g.smtp_tls_config.clone())
+        .unwrap_or_default();
+    let ca_pem = match (&tls.ca_file, &tls.ca) {
+        (Some(f), _) => match std::fs::read(f) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                errs.push(format!(
+                    "email_configs.tls_config.ca_file: cannot read {f:?}: {e}"
+                ));
+                None
+            }
+        },
+        (None, Some(pem)) => Some(pem.clone().into_bytes()),
+        _ => None,
+    };
+    let step_timeout = match &c.timeout {
+        None => Duration::from_secs(10),
+        Some(t) => parse_duration(t).unwrap_or_else(|| {
+            errs.push(format!(
+                "email_configs.timeout: {t:?} is not a duration like 10s or 500ms"
+            ));
+            Duration::from_secs(10)
+        }),
+    };
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let Some(from) = from else {
+        return Err(vec!["email_configs.from: required".into()]);
+    };
+    Ok((
+        ResolvedEmail {
+            to,
+            from,
+            tls_server_name: tls.server_name.clone().unwrap_or_else(|| host.clone()),
+            host,
+            port,
+            hello,
+            username,
+            password,
+            mechanisms,
+            security,
+            ca_pem,
+            insecure_skip_verify: tls.insecure_skip_verify,
+            send_resolved: c.send_resolved.unwrap_or(false),
+            step_timeout,
+        },
+        warns,
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// Content: the built-in template
+// ---------------------------------------------------------------------------
+
+/// `[FIRING:2] HostHighCpuUsage (warning)`, as Alertmanager's default subject.
+pub fn subject(d: &Data) -> String {
+    let n = d
+        .alerts
+        .iter()
+        .filter(|a| a.status == Status::Firing)
+        .count();
+    let mut s = match d.status {
+        Status::Firing => format!("[FIRING:{n}]"),
+        Status::Resolved => "[RESOLVED]".to_string(),
+    };
+    let group: Vec<&str> = d.group_labels.values().map(String::as_str).collect();
+    if !group.is_empty() {
+        s.push(' ');
+        s.push_str(group[0]);
+        if group.len() > 1 {
+            s.push_str(&format!(" ({})", group[1..].join(" ")));
+        }
+    }
+    s
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The plain-text part: one block per alert, firing first.
+pub fn text_body(d: &Data) -> String {
+    let mut out = String::new();
+    for (title, st) in [("Firing", Status::Firing), ("Resolved", Status::Resolved)] {
+        let alerts: Vec<_> = d.alerts.iter().filter(|a| a.status == st).collect();
+        if alerts.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("{} {title}\n\n", alerts.len()));
+        for a in alerts {
+            let name = a
+                .labels
+                .get("alertname")
+                .map(String::as_str)
+                .unwrap_or("alert");
+            out.push_str(&format!("* {name}\n"));
+            if let Some(s) = a.annotations.get("summary") {
+                out.push_str(&format!("  {s}\n"));
+            }
+            if let Some(s) = a.annotations.get("description") {
+                out.push_str(&format!("  {s}\n"));
+            }
+            out.push_str(&format!(
+                "  Started: {}\n",
+                a.starts_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ));
+            for (k, v) in &a.labels {
+                out.push_str(&format!("  {k} = {v}\n"));
+            }
+            if !a.generator_url.is_empty() {
+                out.push_str(&format!("  Source: {}\n", a.generator_url));
+            }
+            out.push('\n');
+        }
+    }
+    if !d.external_url.is_empty() {
+        out.push_str(&format!("View in alerter: {}\n", d.external_url));
+    }
+    out
+}
+
+/// The HTML part: single column, large type, readable on a phone.
+pub fn html_body(d: &Data) -> String {
+    let mut out = String::from(
+        "<!DOCTYPE html><html><head><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta charset=\"utf-8\"></head><body style=\"font-family:-apple-system,Helvetica,Arial,sans-serif;font-size:16px;margin:0;padding:12px;max-width:640px\">",
+    );
+    out.push_str(&format!(
+        "<h2 style=\"margin:0 0 12px\">{}</h2>",
+        esc(&subject(d))
+    ));
+    for (title, st, color) in [
+        ("Firing", Status::Firing, "#d0021b"),
+        ("Resolved", Status::Resolved, "#2e7d32"),
+    ] {
+        let alerts: Vec<_> = d.alerts.iter().filter(|a| a.status == st).collect();
+        if alerts.is_empty() {
+            continue;
+        }
+        out.push_str(&format!(
+            "<h3 style=\"color:{color};margin:16px 0 8px\">{} {title}</h3>",
+            alerts.len()
+        ));
+        for a in alerts {
+            let name = a
+                .labels
+                .get("alertname")
+                .map(String::as_str)
+                .unwrap_or("alert");
+            out.push_str(&format!(
+                "<div style=\"border-left:4px solid {color};padding:8px 12px;margin:0 0 12px;background:#f6f6f6\"><strong>{}</strong>",
+                esc(name)
+            ));
+            if let Some(s) = a.annotations.get("summary") {
+                out.push_str(&format!("<p style=\"margin:6px 0\">{}</p>", esc(s)));
+            }
+            if let Some(s) = a.annotations.get("description") {
+                out.push_str(&format!(
+                    "<p style=\"margin:6px 0;color:#444\">{}</p>",
+                    esc(s)
+                ));
+            }
+            out.push_str(&format!(
+                "<p style=\"margin:6px 0;color:#666\">Started {}</p><ul style=\"padding-left:18px;margin:6px 0\">",
+                a.starts_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ));
+            for (k, v) in &a.labels {
+                out.push_str(&format!("<li>{} = {}</li>", esc(k), esc(v)));
+            }
+            out.push_str("</ul>");
+            if !a.generator_url.is_empty() {
+                out.push_str(&format!("<a href=\"{}\">Source</a>", esc(&a.generator_url)));
+            }
+            out.push_str("</div>");
+        }
+    }
+    if !d.external_url.is_empty() {
+        out.push_str(&format!(
+            "<p><a href=\"{}\">View in alerter</a></p>",
+            esc(&d.external_url)
+        ));
+    }
+    out.push_str("</body></html>");
+    out
+}
+
+/// Builds the RFC 5322 message (text + HTML alternative) and the envelope.
+pub fn build_message(cfg: &ResolvedEmail, d: &Data) -> Result<lettre::Message, NotifyError> {
+    let mut b = lettre::Message::builder()
+        .from(cfg.from.clone())
+        .subject(subject(d));
+    for t in &cfg.to {
+        b = b.to(t.clone());
+    }
+    b.multipart(
+        MultiPart::alternative()
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(text_body(d)),
+            )
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_HTML)
+                    .body(html_body(d)),
+            ),
+    )
+    .map_err(|e| NotifyError {
+        retryable: false,
+        reason: "message",
+        message: format!("cannot build the message: {e}"),
+    })
+}
+
+// ---------------------------------------------------------------------------
+// The SMTP dialogue, step by step, every step with a deadline
+// ---------------------------------------------------------------------------
+
+/// How far to go: the start-up/reload check stops after EHLO (and STARTTLS, AUTH).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    ConnectOnly,
+    Send,
+}
+
+fn err(retryable: bool, reason: &'static str, message: String) -> NotifyError {
+    NotifyError {
+        retryable,
+        reason,
+        message,
+    }
+}
+
+fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        cur = c.source();
+    }
+    None
+}
+
+fn full_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Classifies a lettre error seen at `stage` into a reason.
+fn classify(stage: &str, e: &lettre::transport::smtp::Error, cfg: &ResolvedEmail) -> NotifyError {
+    let msg = format!("{stage} with {}:{}: {}", cfg.host, cfg.port, full_chain(e));
+    if e.is_timeout() {
+        return err(true, "connect_timeout", msg);
+    }
+    if e.is_tls() {
+        return err(true, "tls_handshake", msg);
+    }
+    match io_kind(e) {
+        Some(std::io::ErrorKind::ConnectionRefused) => return err(true, "connection_refused", msg),
+        Some(std::io::ErrorKind::TimedOut) => return err(true, "connect_timeout", msg),
+        _ => {}
+    }
+    let code = e.status().map(|c| c.to_string());
+    if e.is_permanent() {
+        let reason = match stage {
+            "AUTH" => "auth_rejected",
+            "MAIL FROM" => "sender_rejected",
+            "RCPT TO" => "recipient_rejected",
+            "DATA" => "message_rejected",
+            _ if code.as_deref() == Some("530") => "tls_required",
+            _ => "smtp_permanent",
+        };
+        return err(false, reason, msg);
+    }
+    if e.is_transient() {
+        return err(true, "smtp_transient", msg);
+    }
+    if stage == "connect" || stage == "TLS handshake" {
+        // A TLS failure on the first bytes shows up as a protocol/IO error.
+        if matches!(cfg.security, Security::ImplicitTls) {
+            return err(true, "tls_handshake", msg);
+        }
+        return err(true, "connect_failed", msg);
+    }
+    err(true, "protocol", msg)
+}
+
+async fn step<T>(
+    stage: &str,
+    cfg: &ResolvedEmail,
+    fut: impl std::future::Future<Output = Result<T, lettre::transport::smtp::Error>>,
+) -> Result<T, NotifyError> {
+    match tokio::time::timeout(cfg.step_timeout, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(classify(stage, &e, cfg)),
+        Err(_) => Err(err(
+            true,
+            if stage == "connect" || stage == "TLS handshake" {
+                "greeting_timeout"
+            } else {
+                "timeout"
+            },
+            format!(
+                "{stage} with {}:{}: no reply within {:?}{}",
+                cfg.host,
+                cfg.port,
+                cfg.step_timeout,
+                if stage == "connect" || stage == "TLS handshake" {
+                    " (the TCP connection was accepted, but no TLS handshake / greeting / EHLO reply followed)"
+                } else {
+                    ""
+                }
+            ),
+        )),
+    }
+}
+
+fn tls_params(cfg: &ResolvedEmail) -> Result<TlsParameters, NotifyError> {
+    let mut b = TlsParameters::builder(cfg.tls_server_name.clone());
+    if let Some(pem) = &cfg.ca_pem {
+        let cert = Certificate::from_pem(pem)
+            .map_err(|e| err(false, "tls_config", format!("tls_config.ca: {e}")))?;
+        b = b.add_root_certificate(cert);
+    }
+    if cfg.insecure_skip_verify {
+        b = b
+            .dangerous_accept_invalid_certs(true)
+            .dangerous_accept_invalid_hostnames(true);
+    }
+    b.build().map_err(|e| {
+        err(
+            false,
+            "tls_config",
+            format!("tls_config: {}", full_chain(&e)),
+        )
+    })
+}
+
+fn reply(r: &lettre::transport::smtp::response::Response) -> String {
+    let lines: Vec<&str> = r.message().collect();
+    format!("{} {}", r.code(), lines.join(" / "))
+}
+
+/// TCP connect (+ TLS for implicit TLS), greeting, EHLO, STARTTLS.
+async fn open(
+    cfg: &ResolvedEmail,
+    addr: SocketAddr,
+    log: &mut (dyn FnMut(String) + Send),
+) -> Result<AsyncSmtpConnection, NotifyError> {
+    // TCP connect (+ TLS for implicit TLS) + greeting + EHLO
+    let hello = ClientId::Domain(cfg.hello.clone());
+    let implicit = if cfg.security == Security::ImplicitTls {
+        Some(tls_params(cfg)?)
+    } else {
+        None
+    };
+    let stage = if implicit.is_some() {
+        "TLS handshake"
+    } else {
+        "connect"
+    };
+    log(format!(
+        "CONNECT  {addr} ({})",
+        match cfg.security {
+            Security::ImplicitTls => "implicit TLS from the first byte",
+            Security::StartTlsRequired => "STARTTLS required",
+            Security::StartTlsOpportunistic => "STARTTLS if offered, plain allowed",
+        }
+    ));
+    let connect =
+        AsyncSmtpConnection::connect_tokio1(addr, Some(cfg.step_timeout), &hello, implicit, None);
+    let mut conn = step(stage, cfg, connect).await?;
+    if cfg.security == Security::ImplicitTls {
+        log(format!(
+            "TLS      handshake ok, certificate verified for {}",
+            cfg.tls_server_name
+        ));
+    }
+    log(format!("EHLO     {}", conn.server_info()));
+
+    // STARTTLS
+    if cfg.security != Security::ImplicitTls {
+        if conn.can_starttls() {
+            let p = tls_params(cfg)?;
+            step("STARTTLS", cfg, conn.starttls(p, &hello)).await?;
+            log(format!(
+                "STARTTLS ok, certificate verified for {}; EHLO again: {}",
+                cfg.tls_server_name,
+                conn.server_info()
+            ));
+        } else if cfg.security == Security::StartTlsRequired {
+            conn.abort().await;
+            return Err(err(
+                false,
+                "tls_required",
+                format!(
+                    "{}:{} does not offer STARTTLS and require_tls is true (use port 465 for implicit TLS, or set require_tls: false only for a trusted local relay)",
+                    cfg.host, cfg.port
+                ),
+            ));
+        } else {
+            log("STARTTLS not offered; continuing in plain text (require_tls: false)".into());
+        }
+    }
+
+    Ok(conn)
+}
+
+/// Runs the SMTP dialogue, reporting each step to `log` (the `alerter test`
+/// transcript, or nothing). Never logs the password.
+pub async fn dialogue(
+    cfg: &ResolvedEmail,
+    msg: Option<&lettre::Message>,
+    mode: Mode,
+    log: &mut (dyn FnMut(String) + Send),
+) -> Result<(), NotifyError> {
+    // DNS
+    let target = format!("{}:{}", cfg.host, cfg.port);
+    let addrs: Vec<SocketAddr> =
+        match tokio::time::timeout(cfg.step_timeout, tokio::net::lookup_host(target.clone())).await
+        {
+            Ok(Ok(a)) => a.collect(),
+            Ok(Err(e)) => return Err(err(true, "dns", format!("DNS lookup of {}: {e}", cfg.host))),
+            Err(_) => {
+                return Err(err(
+                    true,
+                    "dns",
+                    format!("DNS lookup of {} timed out", cfg.host),
+                ));
+            }
+        };
+    let Some(addr) = addrs.first().copied() else {
+        return Err(err(
+            true,
+            "dns",
+            format!("DNS lookup of {}: no addresses", cfg.host),
+        ));
+    };
+    log(format!(
+        "DNS      {} -> {}",
+        cfg.host,
+        addrs
+            .iter()
+            .map(|a| a.ip().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+
+    let mut conn = open(cfg, addr, log).await?;
+    // AUTH: each configured mechanism the server offers, in order; a 535 falls
+    // through to the next on a fresh connection (lettre closes it after a 5xx).
+    if let (Some(user), Some(pass)) = (&cfg.username, &cfg.password) {
+        let creds = Credentials::new(user.clone(), pass.expose().to_string());
+        let offered: Vec<Mechanism> = cfg
+            .mechanisms
+            .iter()
+            .copied()
+            .filter(|m| conn.server_info().supports_auth_mechanism(*m))
+            .collect();
+        if offered.is_empty() {
+            conn.abort().await;
+            return Err(err(
+                false,
+                "auth_unsupported",
+                format!(
+                    "{}:{} offers none of auth_mechanisms {:?} (server: {})",
+                    cfg.host,
+                    cfg.port,
+                    cfg.mechanisms
+                        .iter()
+                        .map(|m| m.to_string())
+                        .collect::<Vec<_>>(),
+                    conn.server_info()
+                ),
+            ));
+        }
+        let mut last = None;
+        for (i, m) in offered.iter().copied().enumerate() {
+            if i > 0 {
+                conn = open(cfg, addr, log).await?;
+            }
+            match step("AUTH", cfg, conn.auth(&[m], &creds)).await {
+                Ok(r) => {
+                    log(format!("AUTH     {m} as {user}: {}", reply(&r)));
+                    last = None;
+                    break;
+                }
+                Err(e) => {
+                    log(format!("AUTH     {m} as {user}: {}", e.message));
+                    let fall_through = e.reason == "auth_rejected";
+                    last = Some((m, e));
+                    if !fall_through {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some((m, mut e)) = last {
+            conn.abort().await;
+            if e.reason == "auth_rejected" {
+                e.message = format!(
+                    "{} (rejected after trying {:?} in order; not retried: fix the username/password or auth_mechanisms; last tried {m})",
+                    e.message,
+                    offered.iter().map(|m| m.to_string()).collect::<Vec<_>>()
+                );
+            }
+            return Err(e);
+        }
+    }
+
+    if mode == Mode::ConnectOnly {
+        let _ = step("QUIT", cfg, conn.quit()).await;
+        return Ok(());
+    }
+    let Some(msg) = msg else {
+        return Ok(());
+    };
+    let env = msg.envelope();
+    let r = step(
+        "MAIL FROM",
+        cfg,
+        conn.command(Mail::new(env.from().cloned(), vec![])),
+    )
+    .await;
+    match r {
+        Ok(r) => log(format!(
+            "MAIL     FROM:<{}>: {}",
+            fmt_addr(env.from()),
+            reply(&r)
+        )),
+        Err(e) => {
+            conn.abort().await;
+            return Err(e);
+        }
+    }
+    for rcpt in env.to() {
+        match step(
+            "RCPT TO",
+            cfg,
+            conn.command(Rcpt::new(rcpt.clone(), vec![])),
+        )
+        .await
+        {
+            Ok(r) => log(format!("RCPT     TO:<{rcpt}>: {}", reply(&r))),
+            Err(e) => {
+                conn.abort().await;
+                return Err(e);
+            }
+        }
+    }
+    match step(
+        "DATA",
+        cfg,
+        conn.command(lettre::transport::smtp::commands::Data),
+    )
+    .await
+    {
+        Ok(_) => {}
+        Err(e) => {
+            conn.abort().await;
+            return Err(e);
+        }
+    }
+    let bytes = msg.formatted();
+    match step("DATA", cfg, conn.message(&bytes)).await {
+        Ok(r) => log(format!("DATA     {} bytes: {}", bytes.len(), reply(&r))),
+        Err(e) => {
+            conn.abort().await;
+            return Err(e);
+        }
+    }
+    let _ = step("QUIT", cfg, conn.quit()).await;
+    Ok(())
+}
+
+fn fmt_addr(a: Option<&Address>) -> String {
+    a.map(|a| a.to_string()).unwrap_or_default()
+}
+
+/// One line in plain words: the likely cause of a failure.
+pub fn diagnose(e: &NotifyError, cfg: &ResolvedEmail) -> String {
+    match e.reason {
+        "connect_timeout" if matches!(cfg.port, 25 | 465) => format!(
+            "connecting to port {} timed out: many hosting providers block outbound ports 25 and 465 by default; ask yours to lift the block, or try port 587 with STARTTLS",
+            cfg.port
+        ),
+        "connect_timeout" => "connecting timed out: a firewall drops the traffic, or the host/port is wrong".into(),
+        "greeting_timeout" => "the server accepted the TCP connection but never greeted: wrong port for this protocol (implicit TLS on 465 vs STARTTLS on 587?) or an overloaded server".into(),
+        "connection_refused" => "nothing listens on that host:port: check smarthost".into(),
+        "dns" => "the smarthost name does not resolve: check the spelling and the host's DNS".into(),
+        "tls_handshake" => "TLS handshake failed: the server's certificate is not trusted for that name (tls_config.ca_file / server_name), or the port expects no TLS (587 wants STARTTLS, 465 implicit TLS)".into(),
+        "tls_required" => "the server will not do TLS on this port: use port 465 (implicit TLS) or 587 (STARTTLS); set require_tls: false only for a trusted local relay".into(),
+        "auth_rejected" if cfg.mechanisms.first() == Some(&Mechanism::Plain) => "the server rejected the credentials (535) after PLAIN: check the password; if it is right, try `auth_mechanisms: [LOGIN]`".into(),
+        "auth_rejected" => "the server rejected the credentials: check auth_username and the password source".into(),
+        "auth_unsupported" => "the server offers none of the configured auth_mechanisms: set auth_mechanisms to one it lists in EHLO".into(),
+        "sender_rejected" => "the server refused the From address: many providers only accept the authenticated account's own address".into(),
+        "recipient_rejected" => "the server refused a recipient: check `to`, or whether the server relays for that domain".into(),
+        "timeout" => "the server stopped answering in the middle of the dialogue".into(),
+        _ => "see the message above".into(),
+    }
+}
+
+/// The email integration.
+pub struct EmailNotifier {
+    pub cfg: ResolvedEmail,
+}
+
+impl Notifier for EmailNotifier {
+    fn integration(&self) -> &'static str {
+        "email"
+    }
+
+    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
+        Box::pin(async move {
+            if n.data.status == Status::Resolved && !self.cfg.send_resolved {
+                return Ok(());
+            }
+            let msg = build_message(&self.cfg, &n.data)?;
+            let mut sink = |_: String| {};
+            let r = dialogue(&self.cfg, Some(&msg), Mode::Send, &mut sink).await;
+            if let Err(e) = &r {
+                tracing::warn!(
+                    integration = "email",
+                    reason = e.reason,
+                    retryable = e.retryable,
+                    smarthost = %format!("{}:{}", self.cfg.host, self.cfg.port),
+                    "email delivery failed: {}; likely cause: {}",
+                    e.message,
+                    diagnose(e, &self.cfg)
+                );
+            }
+            r
+        })
+    }
+}
+
+/// The start-up / reload readiness check: connect, TLS, EHLO, AUTH, no mail.
+pub async fn check_ready(cfg: &ResolvedEmail) -> Result<(), NotifyError> {
+    let mut sink = |_: String| {};
+    dialogue(cfg, None, Mode::ConnectOnly, &mut sink).await
+}
+
+const REDACTED: &str = "<secret>";
+
+impl EmailConfig {
+    /// A copy safe to show (`/api/v2/status`, `alerter check-config`): inline
+    /// secrets replaced by `<secret>`; file paths and env var names kept.
+    pub fn redacted(&self) -> EmailConfig {
+        let mut c = self.clone();
+        for s in [&mut c.auth_password, &mut c.auth_secret] {
+            if s.is_some() {
+                *s = Some(REDACTED.into());
+            }
+        }
+        if let Some(t) = &mut c.tls_config {
+            *t = t.redacted();
+        }
+        c
+    }
+}
+
+impl TlsConfig {
+    /// Inline private key replaced by `<secret>`.
+    pub fn redacted(&self) -> TlsConfig {
+        let mut t = self.clone();
+        if t.key.is_some() {
+            t.key = Some(REDACTED.into());
+        }
+        t
+    }
+}
+
+impl SmtpGlobals {
+    /// A copy safe to show: inline secrets replaced by `<secret>`.
+    pub fn redacted(&self) -> SmtpGlobals {
+        let mut g = self.clone();
+        for s in [&mut g.smtp_auth_password, &mut g.smtp_auth_secret] {
+            if s.is_some() {
+                *s = Some(REDACTED.into());
+            }
+        }
+        if let Some(t) = &mut g.smtp_tls_config {
+            *t = t.redacted();
+        }
+        g
+    }
 }

@@ -1,0 +1,617 @@
+//! Email over SMTP against a real server (aiosmtpd, tests/requirements.txt) with a
+//! self-signed certificate made by `openssl req` at test time.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use alerter::notify::email::{
+    EmailConfig, EmailNotifier, Mode, ResolvedEmail, SmtpGlobals, TlsConfig, diagnose, dialogue,
+    resolve,
+};
+use alerter::notify::{AlertData, Data, Notification, Notifier, NotifyError, Status};
+use chrono::{TimeZone, Utc};
+use e2e::{ChildGuard, free_port, require, wait_for, wait_port};
+
+const USER: &str = "alerts@example.com";
+const PASS: &str = "s3cret-pass";
+
+/// Whether the Python SMTP server can run (aiosmtpd importable); a FAIL under CI.
+fn have_peers() -> bool {
+    if require("python3", "runs the aiosmtpd SMTP server").is_none()
+        || require("openssl", "makes the test certificate").is_none()
+    {
+        return false;
+    }
+    let ok = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            !e2e::under_ci(),
+            "aiosmtpd missing: pip install -r tests/requirements.txt"
+        );
+        eprintln!("SKIP: aiosmtpd missing (pip install -r tests/requirements.txt)");
+    }
+    ok
+}
+
+/// A self-signed certificate for `localhost`, not a CA (so it can be its own trust anchor).
+fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+        ])
+        .arg("/CN=localhost")
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        st.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    (cert, key)
+}
+
+struct Smtp {
+    port: u16,
+    out: PathBuf,
+    cert: PathBuf,
+    _guard: ChildGuard,
+}
+
+fn start_smtp(dir: &Path, mode: &str, auth: &str, extra: &[&str]) -> Smtp {
+    let (cert, key) = make_cert(dir);
+    let out = dir.join("inbox");
+    std::fs::create_dir_all(&out).unwrap();
+    let port = free_port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script)
+        .args(["--port", &port.to_string(), "--mode", mode, "--auth", auth])
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .arg("--out")
+        .arg(&out)
+        .args(extra);
+    let guard = ChildGuard::spawn("smtp", &mut cmd, &dir.join("smtp.log"));
+    wait_port(port, Duration::from_secs(10));
+    Smtp {
+        port,
+        out,
+        cert,
+        _guard: guard,
+    }
+}
+
+fn config(port: u16, ca: Option<&Path>) -> EmailConfig {
+    EmailConfig {
+        to: Some("admin@example.org".into()),
+        from: Some("Alerter <alerts@example.com>".into()),
+        smarthost: Some(format!("127.0.0.1:{port}")),
+        auth_username: Some(USER.into()),
+        timeout: Some("2s".into()),
+        tls_config: Some(TlsConfig {
+            ca_file: ca.map(|p| p.display().to_string()),
+            server_name: Some("localhost".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn resolved(c: &EmailConfig, env: &[(&str, &str)]) -> ResolvedEmail {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    resolve(c, &SmtpGlobals::default(), &lookup)
+        .expect("valid config")
+        .0
+}
+
+fn data() -> Data {
+    let alert = |inst: &str| AlertData {
+        status: Status::Firing,
+        labels: BTreeMap::from([
+            ("alertname".into(), "HostHighCpuUsage".into()),
+            ("severity".into(), "warning".into()),
+            ("instance".into(), inst.into()),
+        ]),
+        annotations: BTreeMap::from([("summary".into(), format!("CPU above 80% on {inst} <b>"))]),
+        starts_at: Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap(),
+        ends_at: Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap(),
+        generator_url: "http://prom:9090/graph?g0.expr=cpu".into(),
+        fingerprint: inst.into(),
+    };
+    Data {
+        receiver: "admin".into(),
+        status: Status::Firing,
+        alerts: vec![alert("web-1"), alert("web-2")],
+        group_labels: BTreeMap::from([
+            ("alertname".into(), "HostHighCpuUsage".into()),
+            ("severity".into(), "warning".into()),
+        ]),
+        common_labels: BTreeMap::new(),
+        common_annotations: BTreeMap::new(),
+        external_url: "http://alerter:9093".into(),
+    }
+}
+
+fn notification() -> Notification {
+    Notification {
+        group_key: "{}:{alertname=\"HostHighCpuUsage\"}".into(),
+        data: data(),
+    }
+}
+
+async fn send(cfg: &ResolvedEmail) -> (Result<(), NotifyError>, Vec<String>) {
+    let msg = alerter::notify::email::build_message(cfg, &data()).unwrap();
+    let mut lines = Vec::new();
+    let mut log = |l: String| lines.push(l);
+    let r = dialogue(cfg, Some(&msg), Mode::Send, &mut log).await;
+    (r, lines)
+}
+
+fn inbox(out: &Path) -> Vec<String> {
+    let mut v: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    v.sort();
+    v.iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+fn assert_message(m: &str) {
+    assert!(
+        m.contains("Subject: [FIRING:2] HostHighCpuUsage (warning)"),
+        "{m}"
+    );
+    assert!(m.contains("From: Alerter <alerts@example.com>"), "{m}");
+    assert!(m.contains("To: admin@example.org"), "{m}");
+    assert!(m.contains("multipart/alternative"), "{m}");
+    assert!(m.contains("Content-Type: text/plain"), "{m}");
+    assert!(m.contains("Content-Type: text/html"), "{m}");
+    // text part lists each alert's summary, labels, start, link
+    assert!(m.contains("CPU above 80% on web-1 <b>"), "{m}");
+    assert!(m.contains("instance = web-2"), "{m}");
+    assert!(m.contains("2026-11-22 12:00:00 UTC"), "{m}");
+    assert!(
+        m.contains("http://prom:9090/graph?g0.expr=3Dcpu")
+            || m.contains("http://prom:9090/graph?g0.expr=cpu"),
+        "{m}"
+    );
+    // html part escapes
+    assert!(m.contains("&lt;b&gt;"), "{m}");
+}
+
+#[tokio::test]
+async fn implicit_tls_auth_plain_password_from_file() {
+    if !have_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_smtp(dir.path(), "implicit", "PLAIN,LOGIN", &[]);
+    let pw = dir.path().join("smtp_password");
+    std::fs::write(&pw, format!("{PASS}\n")).unwrap();
+    let mut c = config(s.port, Some(&s.cert));
+    c.implicit_tls = Some(true);
+    c.auth_password_file = Some(pw.display().to_string());
+    c.auth_mechanisms = Some(vec!["PLAIN".into()]);
+    let cfg = resolved(&c, &[]);
+    let started = std::time::Instant::now();
+    let (r, lines) = send(&cfg).await;
+    assert!(r.is_ok(), "{r:?}\n{lines:#?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let t = lines.join("\n");
+    assert!(t.contains("implicit TLS"), "{t}");
+    assert!(
+        t.contains("AUTH     PLAIN as alerts@example.com: 235"),
+        "{t}"
+    );
+    assert!(t.contains("DATA") && t.contains("250"), "{t}");
+    assert!(!t.contains(PASS), "password in transcript: {t}");
+    let msgs = wait_for("the message", Duration::from_secs(5), || {
+        let m = inbox(&s.out);
+        (!m.is_empty()).then_some(m)
+    });
+    assert_eq!(msgs.len(), 1);
+    assert_message(&msgs[0]);
+}
+
+#[tokio::test]
+async fn starttls_login_only_server_password_from_env() {
+    if !have_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_smtp(dir.path(), "starttls", "LOGIN", &[]);
+    let mut c = config(s.port, Some(&s.cert));
+    c.auth_password_env = Some("ALERTER_TEST_SMTP_PASSWORD".into());
+    c.auth_mechanisms = Some(vec!["PLAIN".into(), "LOGIN".into()]);
+    let cfg = resolved(&c, &[("ALERTER_TEST_SMTP_PASSWORD", PASS)]);
+    let n = EmailNotifier { cfg };
+    let r = n.notify(&notification()).await;
+    assert!(r.is_ok(), "{r:?}");
+    let msgs = wait_for("the message", Duration::from_secs(5), || {
+        let m = inbox(&s.out);
+        (!m.is_empty()).then_some(m)
+    });
+    assert_eq!(msgs.len(), 1);
+    assert_message(&msgs[0]);
+    // and the transcript shows STARTTLS then LOGIN
+    let (r, lines) = send(&n.cfg).await;
+    assert!(r.is_ok(), "{r:?}");
+    let t = lines.join("\n");
+    assert!(
+        t.contains("STARTTLS ok") && t.contains("AUTH     LOGIN"),
+        "{t}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_is_permanent_auth_rejected_and_suggests_login() {
+    if !have_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_smtp(dir.path(), "implicit", "PLAIN,LOGIN", &[]);
+    let mut c = config(s.port, Some(&s.cert));
+    c.implicit_tls = Some(true);
+    c.auth_password_env = Some("P".into());
+    let cfg = resolved(&c, &[("P", "wrong-password")]);
+    let (r, lines) = send(&cfg).await;
+    let e = r.unwrap_err();
+    assert_eq!(e.reason, "auth_rejected", "{e:?} {lines:#?}");
+    assert!(!e.retryable);
+    assert!(e.message.contains("535"), "{}", e.message);
+    // fell through PLAIN then LOGIN
+    let t = lines.join("\n");
+    assert!(
+        t.contains("AUTH     PLAIN") && t.contains("AUTH     LOGIN"),
+        "{t}"
+    );
+    assert!(diagnose(&e, &cfg).contains("auth_mechanisms: [LOGIN]"));
+    assert!(!t.contains("wrong-password") && !e.message.contains("wrong-password"));
+    assert!(inbox(&s.out).is_empty());
+}
+
+#[tokio::test]
+async fn rejected_recipient() {
+    if !have_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_smtp(
+        dir.path(),
+        "starttls",
+        "PLAIN",
+        &["--reject-domain", "example.org"],
+    );
+    let mut c = config(s.port, Some(&s.cert));
+    c.auth_password_env = Some("P".into());
+    let cfg = resolved(&c, &[("P", PASS)]);
+    let e = send(&cfg).await.0.unwrap_err();
+    assert_eq!(e.reason, "recipient_rejected", "{e:?}");
+    assert!(!e.retryable);
+    assert!(e.message.contains("550"), "{}", e.message);
+    assert!(diagnose(&e, &cfg).contains("recipient"));
+}
+
+#[tokio::test]
+async fn untrusted_certificate_is_tls_handshake() {
+    if !have_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_smtp(dir.path(), "implicit", "PLAIN", &[]);
+    let mut c = config(s.port, None);
+    c.implicit_tls = Some(true);
+    c.auth_password_env = Some("P".into());
+    let cfg = resolved(&c, &[("P", PASS)]);
+    let e = send(&cfg).await.0.unwrap_err();
+    assert_eq!(e.reason, "tls_handshake", "{e:?}");
+    assert!(diagnose(&e, &cfg).contains("certificate"));
+}
+
+#[tokio::test]
+async fn starttls_required_but_not_offered() {
+    if !have_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_smtp(dir.path(), "plain", "PLAIN", &[]);
+    let mut c = config(s.port, None);
+    c.auth_username = None;
+    let cfg = resolved(&c, &[]);
+    let e = send(&cfg).await.0.unwrap_err();
+    assert_eq!(e.reason, "tls_required", "{e:?}");
+    // explicitly allowed plain text works
+    c.require_tls = Some(false);
+    let cfg = resolved(&c, &[]);
+    let (r, lines) = send(&cfg).await;
+    assert!(r.is_ok(), "{r:?} {lines:#?}");
+}
+
+#[tokio::test]
+async fn nothing_listening_is_connection_refused() {
+    let port = free_port();
+    let mut c = config(port, None);
+    c.auth_username = None;
+    let cfg = resolved(&c, &[]);
+    let e = send(&cfg).await.0.unwrap_err();
+    assert_eq!(e.reason, "connection_refused", "{e:?}");
+    assert!(e.retryable);
+    assert!(diagnose(&e, &cfg).contains("nothing listens"));
+}
+
+#[tokio::test]
+async fn server_that_never_greets_times_out() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let hold = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            kept.push(s); // accept, never write
+        }
+    });
+    for implicit in [false, true] {
+        let mut c = config(port, None);
+        c.auth_username = None;
+        c.timeout = Some("300ms".into());
+        c.implicit_tls = Some(implicit);
+        let cfg = resolved(&c, &[]);
+        let started = std::time::Instant::now();
+        let e = send(&cfg).await.0.unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(e.reason, "greeting_timeout", "{e:?}");
+        assert!(e.retryable);
+        assert!(diagnose(&e, &cfg).contains("never greeted"));
+    }
+    hold.abort();
+}
+
+#[test]
+fn password_never_shown() {
+    let mut c = config(25, None);
+    c.auth_password = Some("inline-secret-123".into());
+    let (cfg, warns) = resolve(&c, &SmtpGlobals::default(), &|_: &str| None).expect("valid");
+    assert!(!format!("{cfg:?}").contains("inline-secret-123"));
+    assert!(
+        warns.iter().any(|w| w.contains("auth_password_file")),
+        "{warns:?}"
+    );
+    assert_eq!(
+        cfg.password.as_ref().map(|p| p.expose()),
+        Some("inline-secret-123")
+    );
+}
+
+#[test]
+fn config_errors_all_at_once() {
+    let c = EmailConfig {
+        to: Some("not an address".into()),
+        smarthost: Some("nohostport".into()),
+        auth_username: Some("u".into()),
+        auth_password_env: Some("UNSET_VAR_FOR_TEST".into()),
+        auth_mechanisms: Some(vec!["CRAM-MD5".into()]),
+        ..Default::default()
+    };
+    let errs = resolve(&c, &SmtpGlobals::default(), &|_: &str| None).unwrap_err();
+    let all = errs.join("\n");
+    for want in ["to:", "from", "smarthost", "UNSET_VAR_FOR_TEST", "CRAM-MD5"] {
+        assert!(all.contains(want), "missing {want} in:\n{all}");
+    }
+}
+
+#[tokio::test]
+async fn alerter_test_transcript_and_diagnosis() {
+    if !have_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_smtp(dir.path(), "implicit", "PLAIN,LOGIN", &[]);
+    let mut c = config(s.port, Some(&s.cert));
+    c.implicit_tls = Some(true);
+    c.auth_password_env = Some("P".into());
+
+    // delivers within 5 s and prints every step
+    let cfg = resolved(&c, &[("P", PASS)]);
+    let mut out = Vec::new();
+    let started = std::time::Instant::now();
+    let r = alerter::selftest::run_email("admin", &cfg, Mode::Send, &mut out).await;
+    let t = String::from_utf8(out).unwrap();
+    assert!(r.is_ok(), "{t}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    for want in [
+        "DNS",
+        "CONNECT",
+        "TLS",
+        "EHLO",
+        "AUTH",
+        "MAIL",
+        "RCPT",
+        "DATA",
+        "OK: the server accepted",
+    ] {
+        assert!(t.contains(want), "missing {want} in:\n{t}");
+    }
+    let msgs = wait_for("the test message", Duration::from_secs(5), || {
+        let m = inbox(&s.out);
+        (!m.is_empty()).then_some(m)
+    });
+    assert!(msgs[0].contains("AlerterTest"));
+
+    // wrong password: fails, names the cause, no password printed
+    let cfg = resolved(&c, &[("P", "hunter2-wrong")]);
+    let mut out = Vec::new();
+    let r = alerter::selftest::run_email("admin", &cfg, Mode::Send, &mut out).await;
+    let t = String::from_utf8(out).unwrap();
+    assert_eq!(r.unwrap_err().reason, "auth_rejected");
+    assert!(
+        t.contains("FAILED [auth_rejected]") && t.contains("535"),
+        "{t}"
+    );
+    assert!(
+        t.contains("likely cause:") && t.contains("auth_mechanisms: [LOGIN]"),
+        "{t}"
+    );
+    assert!(!t.contains("hunter2-wrong"), "{t}");
+
+    // connect-only readiness check (start-up / reload)
+    let cfg = resolved(&c, &[("P", PASS)]);
+    assert!(alerter::notify::email::check_ready(&cfg).await.is_ok());
+    assert_eq!(inbox(&s.out).len(), 1, "check_ready must not send mail");
+}
+
+#[test]
+fn redacted_config_hides_inline_secrets() {
+    let mut c = config(25, None);
+    c.auth_password = Some("inline-secret-123".into());
+    c.auth_secret = Some("another-secret".into());
+    let shown = serde_yaml::to_string(&c.redacted()).unwrap();
+    assert!(
+        !shown.contains("inline-secret-123") && !shown.contains("another-secret"),
+        "{shown}"
+    );
+    assert!(shown.contains("<secret>"), "{shown}");
+    let g = SmtpGlobals {
+        smtp_auth_password: Some("glob-pass".into()),
+        ..Default::default()
+    };
+    let shown = serde_yaml::to_string(&g.redacted()).unwrap();
+    assert!(!shown.contains("glob-pass"), "{shown}");
+}
+
+/// Mail server down, alerter restarts, server comes back: delivered exactly once.
+#[tokio::test]
+async fn pending_notification_survives_restart_and_is_delivered_once() {
+    if !have_peers() {
+        return;
+    }
+    use alerter::notify::pending::PendingQueue;
+    let dir = tempfile::tempdir().unwrap();
+    let qpath = dir.path().join("pending.json");
+    let port = free_port();
+    let (cert, key) = make_cert(dir.path());
+    let mut c = config(port, Some(&cert));
+    c.implicit_tls = Some(true);
+    c.auth_password_env = Some("P".into());
+    let n = EmailNotifier {
+        cfg: resolved(&c, &[("P", PASS)]),
+    };
+
+    // outage: nothing listens
+    let mut q = PendingQueue::open(&qpath).unwrap();
+    q.push("admin", &notification()).unwrap();
+    let errs = q.flush("admin", &n).await.unwrap();
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].reason, "connection_refused");
+    assert_eq!(q.items().len(), 1);
+    drop(q); // "restart"
+
+    // server back on the same port
+    let out = dir.path().join("inbox");
+    std::fs::create_dir_all(&out).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script)
+        .args(["--port", &port.to_string(), "--mode", "implicit"])
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .arg("--out")
+        .arg(&out);
+    let _g = ChildGuard::spawn("smtp", &mut cmd, &dir.path().join("smtp.log"));
+    wait_port(port, Duration::from_secs(10));
+
+    let mut q = PendingQueue::open(&qpath).unwrap();
+    assert_eq!(
+        q.items().len(),
+        1,
+        "the pending notification survived the restart"
+    );
+    assert_eq!(
+        q.items()[0].last_reason.as_deref(),
+        Some("connection_refused")
+    );
+    assert!(q.flush("admin", &n).await.unwrap().is_empty());
+    assert!(q.items().is_empty());
+    // flushing again (and after another restart) sends nothing more
+    assert!(q.flush("admin", &n).await.unwrap().is_empty());
+    let mut q = PendingQueue::open(&qpath).unwrap();
+    assert!(q.flush("admin", &n).await.unwrap().is_empty());
+    let msgs = wait_for("the message", Duration::from_secs(5), || {
+        let m = inbox(&out);
+        (!m.is_empty()).then_some(m)
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(inbox(&out).len(), 1, "delivered exactly once");
+    assert_message(&msgs[0]);
+}
+
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A failed delivery logs one clear line (reason, SMTP reply, likely cause), never the password.
+#[tokio::test]
+async fn failure_log_line_is_clear_and_has_no_password() {
+    if !have_peers() {
+        return;
+    }
+    let buf = LogBuf::default();
+    let w = buf.clone();
+    let sub = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || w.clone())
+        .finish();
+    let _g = tracing::subscriber::set_default(sub);
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_smtp(dir.path(), "implicit", "PLAIN", &[]);
+    let mut c = config(s.port, Some(&s.cert));
+    c.implicit_tls = Some(true);
+    c.auth_password_env = Some("P".into());
+    let n = EmailNotifier {
+        cfg: resolved(&c, &[("P", "pw-should-never-appear")]),
+    };
+    let e = n.notify(&notification()).await.unwrap_err();
+    assert_eq!(e.reason, "auth_rejected");
+    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("email delivery failed"), "{log}");
+    assert!(
+        log.contains("reason=\"auth_rejected\"") || log.contains("reason=auth_rejected"),
+        "{log}"
+    );
+    assert!(log.contains("535") && log.contains("likely cause"), "{log}");
+    assert!(!log.contains("pw-should-never-appear"), "{log}");
+}
