@@ -8,6 +8,7 @@ use futures::future::BoxFuture;
 use crate::config::Config;
 use crate::metrics::Family;
 
+pub mod celery;
 pub mod host;
 pub mod redis;
 
@@ -214,6 +215,11 @@ pub const LIST: &[Entry] = &[
         "redis",
         "Redis metrics with redis_exporter's names (targets from --redis.addr)",
         redis::build
+    ),
+    entry!(
+        "celery",
+        "Celery queue lengths from the Redis broker (--celery.broker-url)",
+        celery::build
     ),
 ];
 

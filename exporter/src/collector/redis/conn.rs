@@ -460,6 +460,15 @@ impl Client {
         Ok(out)
     }
 
+    /// Runs a pipeline with the command deadline; any failure drops the connection.
+    pub async fn run_pipeline<T: redis::FromRedisValue>(
+        &self,
+        conn: &mut MultiplexedConnection,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, Error> {
+        self.run_pipe(conn, pipe).await
+    }
+
     async fn run_pipe<T: redis::FromRedisValue>(
         &self,
         conn: &mut MultiplexedConnection,
