@@ -97,3 +97,40 @@ fn own_scripts_pass() {
     assert!(fails.is_empty(), "{} of {n} evals fail", fails.len());
     assert!(n > 0);
 }
+
+/// Per-file pass counts over evals outside the subset (diagnostic; run with --nocapture).
+#[test]
+#[ignore]
+fn per_file_report() {
+    let Some(shared) = e2e::shared_dir() else {
+        return;
+    };
+    let dir = shared.join("conformance").join("promql");
+    let engine = Engine::default();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    for f in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "test"))
+    {
+        let text = std::fs::read_to_string(f).unwrap();
+        let r = run_script(&text, &engine);
+        let n = r.iter().filter(|r| !r.native_histogram).count();
+        let p = r
+            .iter()
+            .filter(|r| !r.native_histogram && r.outcome == Outcome::Pass)
+            .count();
+        println!("{}: {p}/{n}", f.file_name().unwrap().to_string_lossy());
+        if std::env::var("SHOW").is_ok_and(|s| f.to_string_lossy().contains(&s)) {
+            for x in r
+                .iter()
+                .filter(|r| !r.native_histogram && r.outcome != Outcome::Pass)
+            {
+                println!("  {}: {} {:?}", x.line, x.expr, x.outcome);
+            }
+        }
+    }
+}
