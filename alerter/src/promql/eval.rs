@@ -72,7 +72,15 @@ struct Ctx<'a> {
     start: i64,
     end: i64,
     samples: std::cell::Cell<usize>,
+    /// Evaluation steps taken and current nesting, to refuse runaway queries.
+    work: std::cell::Cell<usize>,
+    depth: std::cell::Cell<usize>,
 }
+
+/// Deepest expression nesting evaluated (beyond it: an error, not a stack overflow).
+pub const MAX_DEPTH: usize = 200;
+/// Most node evaluations one query may take.
+pub const MAX_WORK: usize = 2_000_000;
 
 fn dur_ms(d: &Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
@@ -107,6 +115,8 @@ impl Engine {
             start: t,
             end: t,
             samples: Default::default(),
+            work: Default::default(),
+            depth: Default::default(),
         };
         let v = ctx.eval(expr, t)?;
         finish(v)
@@ -133,6 +143,8 @@ impl Engine {
             start,
             end,
             samples: Default::default(),
+            work: Default::default(),
+            depth: Default::default(),
         };
         let mut out: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
         let mut t = start;
@@ -397,7 +409,7 @@ impl Ctx<'_> {
                 if ts <= start {
                     ts += step;
                 }
-                if (end - ts) / step > 1_000_000 {
+                if (end - ts) / step > 100_000 {
                     return err("subquery has too many steps");
                 }
                 let mut by: Vec<Series> = Vec::new();
@@ -441,6 +453,26 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn eval(&self, e: &Expr, t: i64) -> Result<Value, EvalError> {
+        let w = self.work.get() + 1;
+        self.work.set(w);
+        if w > MAX_WORK {
+            return err(
+                "query is too expensive: too many evaluation steps (subquery steps or range-query points)",
+            );
+        }
+        let d = self.depth.get();
+        if d >= MAX_DEPTH {
+            return err(format!(
+                "expression is nested more than {MAX_DEPTH} levels deep"
+            ));
+        }
+        self.depth.set(d + 1);
+        let r = self.eval_inner(e, t);
+        self.depth.set(d);
+        r
+    }
+
+    fn eval_inner(&self, e: &Expr, t: i64) -> Result<Value, EvalError> {
         match e {
             Expr::NumberLiteral(n) => Ok(Value::Scalar(n.val)),
             Expr::StringLiteral(s) => Ok(Value::String(s.val.clone())),
@@ -1682,6 +1714,16 @@ pub fn supported_function(name: &str) -> bool {
 
 /// Checks that every function and aggregation in `e` is one this engine evaluates.
 pub fn check_supported(e: &Expr) -> Result<(), String> {
+    check_depth(e, 0)
+}
+
+fn check_depth(e: &Expr, depth: usize) -> Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err(format!(
+            "expression is nested more than {MAX_DEPTH} levels deep"
+        ));
+    }
+    let d = depth + 1;
     match e {
         Expr::Aggregate(a) => {
             let op = a.op.to_string().to_lowercase();
@@ -1703,13 +1745,13 @@ pub fn check_supported(e: &Expr) -> Result<(), String> {
             ) {
                 return Err(format!("aggregation {op} is not supported by this engine"));
             }
-            check_supported(&a.expr)?;
+            check_depth(&a.expr, d)?;
             if let Some(p) = &a.param {
-                check_supported(p)?;
+                check_depth(p, d)?;
             }
             Ok(())
         }
-        Expr::Unary(u) => check_supported(&u.expr),
+        Expr::Unary(u) => check_depth(&u.expr, d),
         Expr::Binary(b) => {
             if b.modifier
                 .as_ref()
@@ -1717,11 +1759,11 @@ pub fn check_supported(e: &Expr) -> Result<(), String> {
             {
                 return Err("fill modifiers are not supported by this engine".into());
             }
-            check_supported(&b.lhs)?;
-            check_supported(&b.rhs)
+            check_depth(&b.lhs, d)?;
+            check_depth(&b.rhs, d)
         }
-        Expr::Paren(p) => check_supported(&p.expr),
-        Expr::Subquery(s) => check_supported(&s.expr),
+        Expr::Paren(p) => check_depth(&p.expr, d),
+        Expr::Subquery(s) => check_depth(&s.expr, d),
         Expr::Call(c) => {
             if !supported_function(c.func.name) {
                 return Err(format!(
@@ -1729,7 +1771,7 @@ pub fn check_supported(e: &Expr) -> Result<(), String> {
                     c.func.name
                 ));
             }
-            c.args.args.iter().try_for_each(|a| check_supported(a))
+            c.args.args.iter().try_for_each(|a| check_depth(a, d))
         }
         Expr::Extension(_) => Err("extension expressions are not supported".into()),
         _ => Ok(()),

@@ -109,7 +109,7 @@ pub fn parse_values(s: &str) -> Result<Vec<SeriesValue>, String> {
             ));
             continue;
         };
-        if n > 1_000_000 || out.len() + n > 5_000_000 {
+        if n > 1_000_000 || out.len() + n > 1_000_000 {
             return Err(format!("too many values in {tok:?}"));
         }
         if head == "_" {
