@@ -79,6 +79,9 @@ impl Chunk {
         self.last_delta = delta;
         self.last_bits = bits;
         self.n += 1;
+        if self.n == CHUNK_SAMPLES {
+            self.bytes.shrink_to_fit();
+        }
     }
 
     fn for_each(&self, mut f: impl FnMut(i64, f64)) {
@@ -163,6 +166,15 @@ impl StoredSeries {
     }
 }
 
+fn hash_labels(l: &Labels) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    static STATE: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let mut h = STATE.get_or_init(Default::default).build_hasher();
+    l.hash(&mut h);
+    h.finish()
+}
+
 /// Why an append was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AppendError {
@@ -174,7 +186,8 @@ pub enum AppendError {
 #[derive(Debug, Default, Clone)]
 pub struct Store {
     series: Vec<StoredSeries>,
-    index: HashMap<Labels, usize>,
+    /// Label-set hash to the series with that hash (labels are stored once, in `series`).
+    index: HashMap<u64, Vec<usize>>,
     by_name: HashMap<String, Vec<usize>>,
 }
 
@@ -183,17 +196,26 @@ impl Store {
         Store::default()
     }
 
+    fn find(&self, h: u64, labels: &Labels) -> Option<usize> {
+        self.index
+            .get(&h)?
+            .iter()
+            .copied()
+            .find(|&i| self.series.get(i).is_some_and(|s| &s.labels == labels))
+    }
+
     /// Appends a sample; the series is created on first use.
     pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
-        let idx = match self.index.get(labels) {
-            Some(&i) => i,
+        let h = hash_labels(labels);
+        let idx = match self.find(h, labels) {
+            Some(i) => i,
             None => {
                 let i = self.series.len();
                 self.series.push(StoredSeries {
                     labels: labels.clone(),
                     chunks: Vec::new(),
                 });
-                self.index.insert(labels.clone(), i);
+                self.index.entry(h).or_default().push(i);
                 let name = labels.get("__name__").cloned().unwrap_or_default();
                 self.by_name.entry(name).or_default().push(i);
                 i
@@ -222,7 +244,10 @@ impl Store {
             self.by_name.clear();
             for s in old.into_iter().filter(|s| !s.chunks.is_empty()) {
                 let i = self.series.len();
-                self.index.insert(s.labels.clone(), i);
+                self.index
+                    .entry(hash_labels(&s.labels))
+                    .or_default()
+                    .push(i);
                 let name = s.labels.get("__name__").cloned().unwrap_or_default();
                 self.by_name.entry(name).or_default().push(i);
                 self.series.push(s);
@@ -242,15 +267,14 @@ impl Store {
             .sum()
     }
 
-    /// Approximate heap bytes held: chunk bytes, chunk headers, labels (twice: series and
-    /// index) and index entries.
+    /// Approximate heap bytes held: chunk bytes, chunk headers, labels and index entries.
     pub fn memory_bytes(&self) -> usize {
         let mut total = self.series.capacity() * std::mem::size_of::<StoredSeries>();
         for s in &self.series {
             total += s.chunks.capacity() * std::mem::size_of::<Chunk>();
             total += s.chunks.iter().map(|c| c.bytes.capacity()).sum::<usize>();
             let lbytes: usize = s.labels.iter().map(|(k, v)| k.len() + v.len() + 64).sum();
-            total += 2 * lbytes + 48;
+            total += lbytes + 48 + 32;
         }
         total
     }
