@@ -132,7 +132,8 @@ pub fn run_test_file(path: &Path) -> Result<(), Vec<String>> {
     if errs.is_empty() { Ok(()) } else { Err(errs) }
 }
 
-fn glob_files(pattern: &Path) -> Vec<PathBuf> {
+/// Files matching a `*`/`?` pattern in its last path component, sorted.
+pub fn glob_files(pattern: &Path) -> Vec<PathBuf> {
     let dir = pattern.parent().unwrap_or(Path::new("."));
     let pat = pattern
         .file_name()
