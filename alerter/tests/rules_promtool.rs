@@ -126,3 +126,26 @@ fn broken_rule_files_name_file_line_and_reason() {
         );
     }
 }
+
+#[test]
+fn check_rule_files_for_check_config() {
+    let root = e2e::workspace_root();
+    let (groups, rules) =
+        alerter::rules::cli::check_rule_files(&root, &["rules/*.yml".to_string()])
+            .expect("rules/ is valid");
+    assert_eq!(groups, 6);
+    assert!(rules >= 19, "{rules} rules");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("rules_fixtures");
+    let errs = alerter::rules::cli::check_rule_files(
+        &fixtures,
+        &["bad_*.rules.yml".to_string(), "none*.yml".to_string()],
+    )
+    .expect_err("broken files");
+    assert_eq!(errs.len(), 6, "{errs:#?}");
+    assert!(
+        errs[0].contains("\"none*.yml\" matches no file"),
+        "{errs:#?}"
+    );
+}
