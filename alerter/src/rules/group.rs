@@ -346,3 +346,34 @@ pub fn alerts_to_send(
     }
     out
 }
+
+/// Prometheus's generator URL: `<external_url>/graph?g0.expr=<query-escaped expr>&g0.tab=1`.
+pub fn generator_url(external_url: &str, expr: &str) -> String {
+    let esc: String = expr
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!(
+        "{}/graph?g0.expr={esc}&g0.tab=1",
+        external_url.trim_end_matches('/')
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generator_url_escapes_like_go() {
+        assert_eq!(
+            generator_url("http://prom:9090/", "up{job=\"a\"} == 0"),
+            "http://prom:9090/graph?g0.expr=up%7Bjob%3D%22a%22%7D+%3D%3D+0&g0.tab=1"
+        );
+    }
+}
