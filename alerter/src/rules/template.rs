@@ -874,7 +874,7 @@ pub fn go_printf(fmt: &str, args: &[TVal]) -> String {
                 p.push(cs[i]);
                 i += 1;
             }
-            prec = Some(p.parse().unwrap_or(0));
+            prec = Some(p.parse::<usize>().unwrap_or(0).min(100));
         }
         let Some(&verb) = cs.get(i) else {
             out.push_str("%!(NOVERB)");
@@ -910,7 +910,7 @@ pub fn go_printf(fmt: &str, args: &[TVal]) -> String {
             ('t', TVal::Bool(b)) => b.to_string(),
             (verb, v) => format!("%!{verb}({}={})", type_name(v), v.print()),
         };
-        let w: usize = width.parse().unwrap_or(0);
+        let w: usize = width.parse::<usize>().unwrap_or(0).min(1000);
         if s.chars().count() < w {
             let pad = w - s.chars().count();
             if flags.contains('-') {
