@@ -261,7 +261,7 @@ fn run_once(r: &mut Rng, engine: &Engine, st: &Store) {
     let e = expr(r, 0);
     let text = if r.below(3) == 0 { mutate(r, &e) } else { e };
     let t = r.below(2_000_000) as i64 - 100_000;
-    if let Ok(ast) = promql_parser::parser::parse(&text) {
+    if let Ok(ast) = alerter::promql::parse_expr(&text) {
         let _ = alerter::promql::eval::check_supported(&ast);
         let _ = engine.instant(st, &ast, t);
         if r.below(4) == 0 {
@@ -324,7 +324,7 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let st = Store::new();
     for depth in [150, 250, 1000] {
         let e = format!("{}m{}", "(".repeat(depth), ")".repeat(depth));
-        if let Ok(ast) = promql_parser::parser::parse(&e) {
+        if let Ok(ast) = alerter::promql::parse_expr(&e) {
             let r = engine.instant(&st, &ast, 0);
             assert_eq!(
                 r.is_err(),
@@ -333,9 +333,39 @@ fn deep_nesting_is_an_error_not_a_crash() {
             );
         }
         let e = format!("{}m{}", "-(".repeat(depth), ")".repeat(depth));
-        if let Ok(ast) = promql_parser::parser::parse(&e) {
+        if let Ok(ast) = alerter::promql::parse_expr(&e) {
             let _ = engine.instant(&st, &ast, 0);
             let _ = alerter::promql::eval::check_supported(&ast);
         }
     }
+}
+
+#[test]
+fn number_durations_out_of_range_are_errors() {
+    for e in [
+        "m[1e300]",
+        "m[NaN]",
+        "m offset 1e300",
+        "m offset Inf",
+        "rate(m[5m])[1e300:]",
+        "(m)[5m:1e99]",
+        "m[0x7fffffffffffffffffff]",
+    ] {
+        assert!(alerter::promql::parse_expr(e).is_err(), "{e}");
+    }
+    for e in [
+        "m[5m]",
+        "m[300]",
+        "m offset 60",
+        "a:1e400",
+        "m{a=\"[1e400]\"}",
+        "(m)[300:10]",
+    ] {
+        assert!(alerter::promql::parse_expr(e).is_ok(), "{e}");
+    }
+    for d in ["-1", "1e300", "NaN", "inf"] {
+        assert!(alerter::promql::parse_duration(d).is_err(), "{d}");
+    }
+    let bad = "groups:\n- name: a\n  rules:\n  - alert: X\n    expr: up\n    for: -1\n";
+    assert!(parse_rules(Path::new("x.yml"), bad).is_err());
 }

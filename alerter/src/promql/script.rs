@@ -38,7 +38,7 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
     if let Ok(v) = s.parse::<f64>() {
         return Ok((v * 1000.0).round() as i64);
     }
-    promql_parser::util::parse_duration(s)
+    crate::promql::parse_duration(s)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4))
         .map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
@@ -250,7 +250,7 @@ fn run_eval(cmd: &Cmd, data: &mut Data, engine: &Engine) -> EvalResult {
             return res;
         }
     };
-    let parsed = promql_parser::parser::parse(&expr);
+    let parsed = crate::promql::parse_expr(&expr);
     let store = data.store();
     let result = parsed
         .map_err(|e| format!("parse error: {e}"))

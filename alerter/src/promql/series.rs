@@ -15,7 +15,7 @@ pub fn parse_series_labels(s: &str) -> Result<Labels, String> {
     if s == "{}" || s.is_empty() {
         return Ok(Labels::new());
     }
-    let expr = promql_parser::parser::parse(s).map_err(|e| format!("invalid series {s:?}: {e}"))?;
+    let expr = super::parse_expr(s).map_err(|e| format!("invalid series {s:?}: {e}"))?;
     let Expr::VectorSelector(vs) = expr else {
         return Err(format!(
             "invalid series {s:?}: expected a metric name and labels"

@@ -112,7 +112,7 @@ pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
     {
         return Ok(0);
     }
-    promql_parser::util::parse_duration(s)
+    crate::promql::parse_duration(s)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4))
         .map_err(|_| format!("not a valid duration string: {s:?}"))
 }
@@ -267,7 +267,7 @@ pub fn parse_rules(path: &Path, text: &str) -> Result<Vec<GroupDef>, Vec<RuleErr
                 ));
                 continue;
             }
-            let expr = match promql_parser::parser::parse(&expr_text) {
+            let expr = match crate::promql::parse_expr(&expr_text) {
                 Ok(x) => x,
                 Err(m) => {
                     errs.push(e(

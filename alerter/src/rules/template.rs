@@ -680,7 +680,7 @@ fn call(f: &str, args: Vec<TVal>) -> Result<TVal, String> {
             want(f, &args, 1)?;
             match f {
                 "parseDuration" => TVal::Num(
-                    promql_parser::util::parse_duration(&s(&args[0]))
+                    crate::promql::parse_duration(&s(&args[0]))
                         .map_err(|e| e.to_string())?
                         .as_secs_f64(),
                 ),

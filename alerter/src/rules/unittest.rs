@@ -313,7 +313,7 @@ fn run_group(
                 continue;
             }
         };
-        let got = promql_parser::parser::parse(&et.expr)
+        let got = crate::promql::parse_expr(&et.expr)
             .map_err(|e| e.to_string())
             .and_then(|ast| engine.instant(&store, &ast, t).map_err(|e| e.0));
         let got: Vec<(Labels, f64)> = match got {
