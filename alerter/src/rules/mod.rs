@@ -1,0 +1,11 @@
+//! Prometheus rule files: loading and validation, templating, the alert state machine, and
+//! promtool-format unit tests.
+
+pub mod cli;
+pub mod file;
+pub mod group;
+pub mod template;
+pub mod unittest;
+
+pub use file::{GroupDef, RuleError, check_files, load_file, parse_rules};
+pub use group::{Alert, AlertState, EvalContext, Group};

@@ -1,0 +1,151 @@
+//! rules/ unit tests and deliberately failing fixtures, run through Debian's
+//! `promtool test rules` and `alerter test-rules`: the verdicts must agree, rules/ must pass,
+//! and every `fail_*` fixture must fail (so the comparison can fail).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn test_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with("_test.yml"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn verdict(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.output().expect("run");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn verdicts_match_promtool() {
+    let root = e2e::workspace_root();
+    let rules_tests = test_files(&root.join("rules").join("tests"));
+    let fixtures = test_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join("rules_fixtures"),
+    );
+    assert!(
+        rules_tests.len() >= 6,
+        "rules/tests has the unit tests of every group"
+    );
+    let promtool = e2e::require(
+        "promtool",
+        "Debian's prometheus package, to compare verdicts",
+    );
+    let alerter = env!("CARGO_BIN_EXE_alerter");
+    let mut problems = Vec::new();
+    for f in rules_tests.iter().chain(&fixtures) {
+        let dir = f.parent().expect("dir");
+        let name = f.file_name().expect("name");
+        let (ours, our_out) = verdict(
+            Command::new(alerter)
+                .arg("test-rules")
+                .arg(name)
+                .current_dir(dir),
+        );
+        let expect_pass = !name.to_string_lossy().starts_with("fail_");
+        if ours != expect_pass {
+            problems.push(format!(
+                "{}: alerter passed={ours}, expected {expect_pass}\n{our_out}",
+                f.display()
+            ));
+        }
+        if let Some(p) = &promtool {
+            let (theirs, their_out) = verdict(
+                Command::new(p)
+                    .args(["test", "rules"])
+                    .arg(name)
+                    .current_dir(dir),
+            );
+            if theirs != ours {
+                problems.push(format!(
+                    "{}: promtool passed={theirs}, alerter passed={ours}\n--- promtool:\n{their_out}\n--- alerter:\n{our_out}",
+                    f.display()
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+#[test]
+fn broken_rule_files_name_file_line_and_reason() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("rules_fixtures");
+    let cases = [
+        ("bad_yaml.rules.yml", ":5: invalid rule file"),
+        (
+            "bad_function.rules.yml",
+            ":5: alert \"X\": could not parse expression: unknown function",
+        ),
+        (
+            "bad_arity.rules.yml",
+            ":5: alert \"X\": could not parse expression: expected 1 argument(s)",
+        ),
+        (
+            "bad_template.rules.yml",
+            ":7: alert \"X\": annotation summary: template:",
+        ),
+        (
+            "bad_duplicate_group.rules.yml",
+            ":6: groupname: \"a\" is repeated",
+        ),
+    ];
+    for (file, want) in cases {
+        let errs = alerter::rules::load_file(&dir.join(file)).expect_err(file);
+        let text = errs
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(text.contains(&format!("{file}{want}")), "{file}: {text}");
+        // test-rules shows the same message.
+        let (ok, out) = verdict(
+            Command::new(env!("CARGO_BIN_EXE_alerter"))
+                .arg("test-rules")
+                .arg(format!(
+                    "fail_{}_test.yml",
+                    file.trim_end_matches(".rules.yml")
+                ))
+                .current_dir(&dir),
+        );
+        assert!(
+            !ok && out.contains(&format!("{file}{want}")),
+            "{file}: {out}"
+        );
+    }
+}
+
+#[test]
+fn check_rule_files_for_check_config() {
+    let root = e2e::workspace_root();
+    let (groups, rules) =
+        alerter::rules::cli::check_rule_files(&root, &["rules/*.yml".to_string()])
+            .expect("rules/ is valid");
+    assert_eq!(groups, 6);
+    assert!(rules >= 19, "{rules} rules");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("rules_fixtures");
+    let errs = alerter::rules::cli::check_rule_files(
+        &fixtures,
+        &["bad_*.rules.yml".to_string(), "none*.yml".to_string()],
+    )
+    .expect_err("broken files");
+    assert_eq!(errs.len(), 6, "{errs:#?}");
+    assert!(
+        errs[0].contains("\"none*.yml\" matches no file"),
+        "{errs:#?}"
+    );
+}
