@@ -295,7 +295,25 @@ impl Client {
         conn: &mut MultiplexedConnection,
         cmd: &redis::Cmd,
     ) -> Result<T, Error> {
-        match tokio::time::timeout(self.command_timeout, cmd.query_async::<T>(conn)).await {
+        self.with_deadline(cmd.query_async::<T>(conn)).await
+    }
+
+    /// Runs a pipeline with the command deadline; any failure drops the connection.
+    pub async fn run_pipeline<T: redis::FromRedisValue>(
+        &self,
+        conn: &mut MultiplexedConnection,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, Error> {
+        self.with_deadline(pipe.query_async::<T>(conn)).await
+    }
+
+    /// Awaits a Redis call under the command deadline; a timeout or an error drops the
+    /// connection, so the next call reconnects.
+    async fn with_deadline<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, Error> {
+        match tokio::time::timeout(self.command_timeout, call).await {
             Err(_) => {
                 self.drop_connection().await;
                 Err(self.fail(
@@ -362,20 +380,7 @@ impl Client {
         pipe.cmd("SLOWLOG").arg("LEN");
         pipe.cmd("SLOWLOG").arg("GET").arg(1);
         let (info, slowlog_len, slowlog): (String, f64, Vec<redis::Value>) =
-            match tokio::time::timeout(self.command_timeout, pipe.query_async(&mut conn)).await {
-                Err(_) => {
-                    self.drop_connection().await;
-                    return Err(self.fail(
-                        ErrorKind::Timeout,
-                        format!("no reply within {:?}", self.command_timeout),
-                    ));
-                }
-                Ok(Err(e)) => {
-                    self.drop_connection().await;
-                    return Err(self.fail(ErrorKind::classify(&e), e.to_string()));
-                }
-                Ok(Ok(v)) => v,
-            };
+            self.run_pipeline(&mut conn, &pipe).await?;
         // CONFIG may be renamed or denied (managed Redis): fall back to Redis's default.
         let databases = match tokio::time::timeout(
             self.command_timeout,
@@ -431,7 +436,7 @@ impl Client {
                 pipe.cmd("TYPE").arg(*k);
             }
             pipe.cmd("SELECT").arg(0).ignore();
-            let types: Vec<String> = self.run_pipe(conn, &pipe).await?;
+            let types: Vec<String> = self.run_pipeline(conn, &pipe).await?;
             let mut pipe = redis::pipe();
             pipe.cmd("SELECT").arg(db).ignore();
             let mut present = Vec::new();
@@ -449,7 +454,7 @@ impl Client {
                 present.push(*k);
             }
             pipe.cmd("SELECT").arg(0).ignore();
-            let sizes: Vec<f64> = self.run_pipe(conn, &pipe).await?;
+            let sizes: Vec<f64> = self.run_pipeline(conn, &pipe).await?;
             out.extend(
                 present
                     .into_iter()
@@ -458,36 +463,6 @@ impl Client {
             );
         }
         Ok(out)
-    }
-
-    /// Runs a pipeline with the command deadline; any failure drops the connection.
-    pub async fn run_pipeline<T: redis::FromRedisValue>(
-        &self,
-        conn: &mut MultiplexedConnection,
-        pipe: &redis::Pipeline,
-    ) -> Result<T, Error> {
-        self.run_pipe(conn, pipe).await
-    }
-
-    async fn run_pipe<T: redis::FromRedisValue>(
-        &self,
-        conn: &mut MultiplexedConnection,
-        pipe: &redis::Pipeline,
-    ) -> Result<T, Error> {
-        match tokio::time::timeout(self.command_timeout, pipe.query_async::<T>(conn)).await {
-            Err(_) => {
-                self.drop_connection().await;
-                Err(self.fail(
-                    ErrorKind::Timeout,
-                    format!("no reply within {:?}", self.command_timeout),
-                ))
-            }
-            Ok(Err(e)) => {
-                self.drop_connection().await;
-                Err(self.fail(ErrorKind::classify(&e), e.to_string()))
-            }
-            Ok(Ok(v)) => Ok(v),
-        }
     }
 }
 
