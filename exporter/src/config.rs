@@ -331,6 +331,28 @@ impl std::fmt::Display for Origin {
 }
 
 /// Picks the flag value over the file value and says where it came from.
+/// A secret from the file chosen by flag or config (first line, without its newline), else
+/// from the environment variable `env_var`. Secrets never come from the config file itself.
+pub fn secret(
+    file: Option<(PathBuf, Origin)>,
+    env_var: &str,
+    problems: &mut Problems,
+) -> Option<String> {
+    match file {
+        Some((p, origin)) => match std::fs::read_to_string(&p) {
+            Ok(s) => Some(s.trim_end_matches(['\r', '\n']).to_string()),
+            Err(e) => {
+                problems.push(
+                    &origin,
+                    format!("cannot read secret file {}: {e}", p.display()),
+                );
+                None
+            }
+        },
+        None => std::env::var(env_var).ok().filter(|p| !p.is_empty()),
+    }
+}
+
 pub fn pick<T>(
     flag: Option<T>,
     flag_name: &'static str,

@@ -73,21 +73,11 @@ impl Config {
     ) -> Config {
         let file =
             |key: &str| Origin::File(path.unwrap_or(Path::new("?")).to_path_buf(), key.into());
-        let password = match &raw.password_file {
-            Some(p) => match std::fs::read_to_string(p) {
-                Ok(s) => Some(s.trim_end_matches(['\r', '\n']).to_string()),
-                Err(e) => {
-                    problems.push(
-                        &file("celery.password_file"),
-                        format!("cannot read {}: {e}", p.display()),
-                    );
-                    None
-                }
-            },
-            None => std::env::var("CELERY_BROKER_PASSWORD")
-                .ok()
-                .filter(|p| !p.is_empty()),
-        };
+        let password_file = raw
+            .password_file
+            .clone()
+            .map(|p| (p, file("celery.password_file")));
+        let password = crate::config::secret(password_file, "CELERY_BROKER_PASSWORD", problems);
         let creds = Credentials {
             user: None,
             password,

@@ -107,28 +107,15 @@ impl Config {
             path,
         )
         .map(|(u, _)| u);
-        let password = match pick(
+        let password_file = pick(
             flags.password_file.clone(),
             "redis.password-file",
             raw.password_file,
             "redis.password_file",
             path,
-        ) {
-            Some((p, origin)) => match std::fs::read_to_string(&p) {
-                Ok(s) => Some(s.trim_end_matches(['\r', '\n']).to_string()),
-                Err(e) => {
-                    problems.push(
-                        &origin,
-                        format!("cannot read password file {}: {e}", p.display()),
-                    );
-                    None
-                }
-            },
-            None => {
-                let var = raw.password_env.unwrap_or_else(|| "REDIS_PASSWORD".into());
-                std::env::var(&var).ok().filter(|p| !p.is_empty())
-            }
-        };
+        );
+        let env_var = raw.password_env.unwrap_or_else(|| "REDIS_PASSWORD".into());
+        let password = crate::config::secret(password_file, &env_var, problems);
         let creds = Credentials { user, password };
         let mut targets = Vec::new();
         let flag_targets = flags
