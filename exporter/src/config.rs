@@ -114,6 +114,8 @@ pub struct Flags {
     pub textfile: host::textfile::Flags,
     #[command(flatten)]
     pub redis: collector::redis::Flags,
+    #[command(flatten)]
+    pub celery: collector::celery::Flags,
 }
 
 impl Flags {
@@ -186,6 +188,7 @@ pub struct RawConfig {
     pub netdev: host::net::NetdevRawConfig,
     pub textfile: host::textfile::RawConfig,
     pub redis: collector::redis::RawConfig,
+    pub celery: collector::celery::RawConfig,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -290,6 +293,7 @@ pub struct Config {
     pub netdev: host::DeviceFilter,
     pub textfile: host::textfile::Config,
     pub redis: collector::redis::Config,
+    pub celery: collector::celery::Config,
 }
 
 impl Default for Config {
@@ -527,6 +531,8 @@ impl Config {
             host::textfile::Config::validate(&flags.textfile, raw.textfile, path, &mut problems);
         let redis =
             collector::redis::Config::validate(&flags.redis, raw.redis, path, &mut problems);
+        let celery =
+            collector::celery::Config::validate(&flags.celery, raw.celery, path, &mut problems);
 
         if !problems.0.is_empty() {
             return Err(ConfigError::Invalid(problems.0));
@@ -544,6 +550,7 @@ impl Config {
             netdev,
             textfile,
             redis,
+            celery,
         })
     }
 

@@ -8,6 +8,7 @@ use futures::future::BoxFuture;
 use crate::config::Config;
 use crate::metrics::Family;
 
+pub mod celery;
 pub mod host;
 pub mod redis;
 
@@ -82,6 +83,11 @@ pub const LIST: &[Entry] = &[
         "ARP entries per device (/proc/net/arp)",
         host::simple::build_arp,
         host
+    ),
+    entry!(
+        "celery",
+        "Celery queue lengths from a Redis broker (--celery.broker-url)",
+        celery::build
     ),
     entry!(
         "conntrack",
