@@ -33,6 +33,61 @@ fn python_with_celery() -> Option<PathBuf> {
     Some(py)
 }
 
+fn total(text: &str, name: &str, want: &[(&str, &str)]) -> f64 {
+    parse(text)
+        .get(name)
+        .map(|fam| {
+            fam.samples
+                .iter()
+                .filter(|((_, l), _)| {
+                    want.iter()
+                        .all(|(k, v)| l.iter().any(|(a, b)| a == k && b == v))
+                })
+                .map(|(_, v)| *v)
+                .sum()
+        })
+        .unwrap_or(0.0)
+}
+
+async fn wait_metric(url: &str, what: &str, f: impl Fn(&str) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = scrape(url).await;
+        if f(&text) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn send(py: &std::path::Path, broker: &str, what: &str) {
+    let st = Command::new(py)
+        .arg("send.py")
+        .arg(what)
+        .current_dir(app_dir())
+        .env("BROKER_URL", broker)
+        .output()
+        .expect("run send.py");
+    assert!(st.status.success(), "send {what}: {st:?}");
+}
+
+fn worker(py: &std::path::Path, broker: &str, log: &std::path::Path) -> ChildGuard {
+    ChildGuard::spawn(
+        "celery-worker",
+        Command::new(py)
+            .args(["-m", "celery", "-A", "tasks", "worker", "-E", "-c", "2"])
+            .args(["--without-gossip", "--without-mingle", "-l", "WARNING"])
+            .args(["--heartbeat-interval", "1", "-n", "w1@%h"])
+            .current_dir(app_dir())
+            .env("BROKER_URL", broker),
+        log,
+    )
+}
+
 async fn queue_lengths(url: &str) -> (Option<f64>, Option<f64>) {
     let f = parse(&scrape(url).await);
     let len = f.get("celery_queue_length").and_then(|fam| {
@@ -80,15 +135,7 @@ async fn queue_length_with_priorities_drains_and_broker_down() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let mut worker = ChildGuard::spawn(
-        "celery-worker",
-        Command::new(&py)
-            .args(["-m", "celery", "-A", "tasks", "worker", "-E", "-c", "2"])
-            .args(["--without-gossip", "--without-mingle", "-l", "WARNING"])
-            .current_dir(app_dir())
-            .env("BROKER_URL", &broker),
-        &dir.path().join("worker.log"),
-    );
+    let mut w = worker(&py, &broker, &dir.path().join("worker.log"));
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {
         let (len, _) = queue_lengths(&ours.url()).await;
@@ -101,7 +148,56 @@ async fn queue_length_with_priorities_drains_and_broker_down() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    worker.kill();
+    // Every task's outcome arrives through the event stream (task.multi batches).
+    wait_metric(&ours.url(), "succeeded 500", |t| {
+        total(t, "celery_task_succeeded_total", &[("name", "tasks.add")]) >= 500.0
+    })
+    .await;
+    send(&py, &broker, "boom");
+    send(&py, &broker, "unknown");
+    wait_metric(&ours.url(), "failed ValueError and NotRegistered", |t| {
+        total(
+            t,
+            "celery_task_failed_total",
+            &[("exception", "ValueError")],
+        ) >= 1.0
+            && total(
+                t,
+                "celery_task_failed_total",
+                &[("exception", "NotRegistered")],
+            ) >= 1.0
+    })
+    .await;
+    let text = scrape(&ours.url()).await;
+    assert!(total(&text, "celery_worker_up", &[]) >= 1.0, "{text}");
+
+    // Killed (no worker-offline): down within 2 x the 1 s heartbeat interval.
+    w.kill();
+    let killed = std::time::Instant::now();
+    wait_metric(&ours.url(), "worker down", |t| {
+        parse(t).contains_key("celery_worker_up") && total(t, "celery_worker_up", &[]) == 0.0
+    })
+    .await;
+    assert!(
+        killed.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        killed.elapsed()
+    );
+
+    // Redis restarted: the exporter resubscribes and keeps counting.
+    let redis = redis.restart(&[]);
+    wait_metric(&ours.url(), "resubscribed", |t| {
+        total(t, "celery_events_resubscriptions_total", &[]) >= 1.0
+            && total(t, "celery_events_subscribed", &[]) == 1.0
+    })
+    .await;
+    let mut w = worker(&py, &broker, &dir.path().join("worker2.log"));
+    send(&py, &broker, "add");
+    wait_metric(&ours.url(), "succeeded 501 after restart", |t| {
+        total(t, "celery_task_succeeded_total", &[("name", "tasks.add")]) >= 501.0
+    })
+    .await;
+    w.kill();
 
     // Broker gone: an error metric, no stale queue gauge.
     drop(redis);

@@ -9,8 +9,11 @@
 //! `unacked_index` zset score. When the broker cannot be reached, `celery_broker_up`
 //! is 0 and no queue gauge is reported (nothing stale).
 
+pub mod events;
+
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
@@ -59,6 +62,10 @@ pub struct RawConfig {
 #[derive(Clone, Debug, Default)]
 pub struct Config {
     pub broker: Option<Target>,
+    /// The broker URL for the event subscription (password from the environment).
+    pub events_url: Option<String>,
+    /// `{global_keyprefix}/{db}.celeryev/*`
+    pub events_pattern: String,
     pub queues: Vec<String>,
     pub sep: String,
     pub priority_steps: Vec<u8>,
@@ -84,6 +91,19 @@ impl Config {
                 .ok()
                 .filter(|p| !p.is_empty()),
         };
+        let mut events_url = None;
+        let mut db = 0u32;
+        if let Some(u) = url.as_deref().filter(|u| !u.is_empty())
+            && let Ok(mut parsed) = url::Url::parse(u)
+        {
+            {
+                db = parsed.path().trim_start_matches('/').parse().unwrap_or(0);
+                if let Some(pw) = &creds.password {
+                    let _ = parsed.set_password(Some(pw));
+                }
+                events_url = Some(parsed.to_string());
+            }
+        }
         let broker = url.filter(|u| !u.is_empty()).and_then(|u| {
             match Target::parse(&u, Default::default(), creds) {
                 Ok(t) => Some(t),
@@ -108,12 +128,15 @@ impl Config {
                 "expected a non-empty list of priorities 0-9, e.g. [0, 3, 6, 9]".to_string(),
             );
         }
+        let global_keyprefix = raw.global_keyprefix.unwrap_or_default();
         Config {
             broker,
+            events_url,
+            events_pattern: format!("{global_keyprefix}/{db}.celeryev/*"),
             queues,
             sep: raw.sep.unwrap_or_else(|| DEFAULT_SEP.into()),
             priority_steps,
-            global_keyprefix: raw.global_keyprefix.unwrap_or_default(),
+            global_keyprefix,
         }
     }
 }
@@ -144,6 +167,8 @@ pub fn queue_of_binding(member: &str, sep: &str) -> Option<String> {
 pub struct Celery {
     cfg: Config,
     client: Option<Client>,
+    events: Arc<events::Shared>,
+    started: AtomicBool,
 }
 
 pub fn build(cfg: &crate::config::Config) -> anyhow::Result<Arc<dyn Collector>> {
@@ -156,7 +181,32 @@ impl Celery {
             .broker
             .clone()
             .map(|t| Client::new(t, DEFAULT_CONNECT_TIMEOUT, DEFAULT_COMMAND_TIMEOUT));
-        Self { cfg, client }
+        let me = Self {
+            cfg,
+            client,
+            events: Arc::new(events::Shared::default()),
+            started: AtomicBool::new(false),
+        };
+        me.start_events();
+        me
+    }
+
+    /// Starts the event subscriber once, as soon as a runtime is there.
+    fn start_events(&self) {
+        let Some(url) = self.cfg.events_url.clone() else {
+            return;
+        };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        handle.spawn(events::run(
+            url,
+            self.cfg.events_pattern.clone(),
+            self.events.clone(),
+        ));
     }
 
     async fn read(&self, client: &Client) -> Result<Vec<Family>, String> {
@@ -279,6 +329,7 @@ impl Collector for Celery {
             let Some(client) = &self.client else {
                 return Ok(Vec::new());
             };
+            self.start_events();
             let mut out = match self.read(client).await {
                 Ok(f) => f,
                 Err(e) => {
@@ -293,6 +344,29 @@ impl Collector for Celery {
                     "1 when the Celery broker answered this scrape, 0 when it did not.",
                 )
                 .single(if up { 1.0 } else { 0.0 }),
+            );
+            if let Ok(st) = self.events.state.lock() {
+                out.extend(st.families(std::time::Instant::now()));
+                out.push(
+                    Family::counter("celery_events_total", "Celery events received.")
+                        .single(st.events as f64),
+                );
+            }
+            out.push(
+                Family::gauge(
+                    "celery_events_subscribed",
+                    "1 while subscribed to the broker's event channels.",
+                )
+                .single(f64::from(u8::from(
+                    self.events.subscribed.load(Ordering::Relaxed),
+                ))),
+            );
+            out.push(
+                Family::counter(
+                    "celery_events_resubscriptions_total",
+                    "Times the event subscription was re-established (e.g. Redis restarted).",
+                )
+                .single(self.events.resubscriptions.load(Ordering::Relaxed) as f64),
             );
             Ok(out)
         })
