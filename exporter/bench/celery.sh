@@ -35,3 +35,42 @@ for i in $(seq 1 500); do
   curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$EPORT/metrics"
 done | sort -n | awk '{a[NR]=$1} END {printf "scrapes: %d  p50: %.2f ms  p99: %.2f ms  max: %.2f ms\n", NR, a[int(NR*0.5)]*1000, a[int(NR*0.99)]*1000, a[NR]*1000}'
 grep VmRSS /proc/$EPID/status
+
+# Memory over 1,000,000 synthetic task events (task.multi batches of 100, 10,000 distinct
+# task names to exercise the cap, published on 127.0.0.1 in a bounded loop).
+python3 - "$RPORT" <<'PY'
+import base64, json, socket, sys
+port = int(sys.argv[1])
+s = socket.create_connection(("127.0.0.1", port))
+def cmd(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+buf = b""
+sent = 0
+for batch in range(10_000):
+    events = []
+    for i in range(100):
+        n = batch * 100 + i
+        events.append({"type": "task-succeeded" if n % 2 else "task-received", "uuid": "u%d" % n,
+                       "name": "tasks.t%d" % (n % 10_000), "hostname": "w%d@h" % (n % 5),
+                       "runtime": 0.01})
+    body = base64.b64encode(json.dumps(events).encode()).decode()
+    env = json.dumps({"body": body, "properties": {"body_encoding": "base64"}})
+    buf += cmd("PUBLISH", "/0.celeryev/task.multi", env)
+    sent += 100
+    if batch % 100 == 99:
+        s.sendall(buf); buf = b""
+        s.settimeout(5); got = 0
+        while got < 100:
+            got += s.recv(65536).count(b"\r\n")
+        if batch % 2000 == 1999:
+            print("events published:", sent, flush=True)
+s.close()
+PY
+sleep 1
+curl -s "http://127.0.0.1:$EPORT/metrics" | grep -E '^celery_events_total'
+curl -s "http://127.0.0.1:$EPORT/metrics" | grep -c '^celery_task_succeeded_total{' | sed 's/^/succeeded series (cap 1000 names + other): /'
+grep VmRSS /proc/$EPID/status
