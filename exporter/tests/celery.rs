@@ -1,47 +1,109 @@
-//! The celery collector against a real Celery producer on a real redis-server: queue
-//! lengths found from kombu's bindings, priority lists included.
+//! The celery collector against a real redis-server and a real Celery app and worker
+//! (the tiny app in `celery_app/`): queue lengths summed over kombu's priority lists,
+//! the queue draining when a worker runs, and a broker that goes away.
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
-use common::{Exporter, Fam, parse, scrape};
-use e2e::RedisServer;
+use common::{Exporter, parse, scrape};
+use e2e::{ChildGuard, RedisServer};
 
-fn python_with_celery() -> Option<std::path::PathBuf> {
-    let py = e2e::require("python3", "the Celery tests run a real Celery producer")?;
+fn app_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/celery_app")
+}
+
+/// python3 with celery importable, or `None` (SKIP outside CI, failure under CI).
+fn python_with_celery() -> Option<PathBuf> {
+    let py = e2e::require("python3", "the celery tests run a real Celery app")?;
     let ok = Command::new(&py)
-        .args(["-c", "import celery, redis"])
+        .args(["-c", "import celery"])
         .status()
         .is_ok_and(|s| s.success());
-    let msg = "Python package celery[redis] is missing; `bash tests/run.sh` installs tests/requirements.txt";
-    assert!(ok || !e2e::under_ci(), "{msg}");
     if !ok {
-        eprintln!("SKIP: {msg}");
+        assert!(
+            !e2e::under_ci(),
+            "celery is not importable (pip install -r tests/requirements.txt)"
+        );
+        eprintln!("SKIP: celery not importable");
         return None;
     }
     Some(py)
 }
 
-fn by_queue(f: &BTreeMap<String, Fam>, name: &str) -> BTreeMap<String, f64> {
-    f.get(name)
+fn total(text: &str, name: &str, want: &[(&str, &str)]) -> f64 {
+    parse(text)
+        .get(name)
         .map(|fam| {
             fam.samples
                 .iter()
-                .filter(|((_, l), _)| !l.iter().any(|(k, _)| k == "priority"))
-                .filter_map(|((_, l), v)| {
-                    l.iter()
-                        .find(|(k, _)| k == "queue_name")
-                        .map(|(_, q)| (q.clone(), *v))
+                .filter(|((_, l), _)| {
+                    want.iter()
+                        .all(|(k, v)| l.iter().any(|(a, b)| a == k && b == v))
                 })
-                .collect()
+                .map(|(_, v)| *v)
+                .sum()
         })
-        .unwrap_or_default()
+        .unwrap_or(0.0)
+}
+
+async fn wait_metric(url: &str, what: &str, f: impl Fn(&str) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = scrape(url).await;
+        if f(&text) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn send(py: &std::path::Path, broker: &str, what: &str) {
+    let st = Command::new(py)
+        .arg("send.py")
+        .arg(what)
+        .current_dir(app_dir())
+        .env("BROKER_URL", broker)
+        .output()
+        .expect("run send.py");
+    assert!(st.status.success(), "send {what}: {st:?}");
+}
+
+fn worker(py: &std::path::Path, broker: &str, log: &std::path::Path) -> ChildGuard {
+    ChildGuard::spawn(
+        "celery-worker",
+        Command::new(py)
+            .args(["-m", "celery", "-A", "tasks", "worker", "-E", "-c", "2"])
+            .args(["--without-gossip", "--without-mingle", "-l", "WARNING"])
+            .args(["--heartbeat-interval", "1", "-n", "w1@%h"])
+            .current_dir(app_dir())
+            .env("BROKER_URL", broker),
+        log,
+    )
+}
+
+async fn queue_lengths(url: &str) -> (Option<f64>, Option<f64>) {
+    let f = parse(&scrape(url).await);
+    let len = f.get("celery_queue_length").and_then(|fam| {
+        fam.samples
+            .iter()
+            .find(|((_, l), _)| l.iter().any(|(k, v)| k == "queue_name" && v == "celery"))
+            .map(|(_, v)| *v)
+    });
+    let up = f
+        .get("celery_broker_up")
+        .and_then(|fam| fam.samples.values().next().copied());
+    (len, up)
 }
 
 #[tokio::test]
-async fn queue_length_counts_priority_tasks_and_discovers_queues() {
+async fn queue_length_with_priorities_drains_and_broker_down() {
     let Some(py) = python_with_celery() else {
         return;
     };
@@ -49,65 +111,100 @@ async fn queue_length_counts_priority_tasks_and_discovers_queues() {
         return;
     };
     let broker = format!("{}/0", redis.url());
-    let app_dir = e2e::workspace_root().join("exporter/tests/celery_app");
-    let out = Command::new(&py)
-        .arg("enqueue.py")
-        .args(["500", "100"])
-        .current_dir(&app_dir)
-        .env("CELERY_BROKER_URL", &broker)
+    let st = Command::new(&py)
+        .arg("produce.py")
+        .arg("500")
+        .current_dir(app_dir())
+        .env("BROKER_URL", &broker)
         .output()
-        .expect("run the Celery producer");
-    assert!(
-        out.status.success(),
-        "producer: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .expect("run producer");
+    assert!(st.status.success(), "producer: {st:?}");
 
     let ours = Exporter::start(&[
+        "--collector.disable-defaults",
+        "--collector.celery",
         &format!("--celery.broker-url={broker}"),
-        "--celery.queues=idle",
     ]);
-    let f = parse(&scrape(&ours.url()).await);
-    let lengths = by_queue(&f, "celery_queue_length");
+    // Priorities 0-9 land on four lists; kombu's own count is their sum.
+    let (len, up) = queue_lengths(&ours.url()).await;
+    assert_eq!(up, Some(1.0));
     assert_eq!(
-        lengths.get("celery"),
-        Some(&500.0),
-        "all 500, priority tasks included: {lengths:?}"
-    );
-    assert_eq!(
-        lengths.get("reports"),
-        Some(&1.0),
-        "found from kombu's bindings: {lengths:?}"
-    );
-    assert_eq!(
-        lengths.get("idle"),
-        Some(&0.0),
-        "a configured queue is reported at 0: {lengths:?}"
-    );
-    let per_priority: f64 = f["celery_queue_length_by_priority"]
-        .samples
-        .iter()
-        .filter(|((_, l), _)| l.contains(&("queue_name".into(), "celery".into())))
-        .filter(|((_, l), _)| !l.contains(&("priority".into(), "0".into())))
-        .map(|(_, v)| v)
-        .sum();
-    assert_eq!(
-        per_priority, 100.0,
-        "the priority lists hold the 100 priority tasks"
-    );
-    assert_eq!(f["celery_broker_up"].samples.values().next(), Some(&1.0));
-    assert_eq!(
-        f["celery_unacked_messages"].samples.values().next(),
-        Some(&0.0)
+        len,
+        Some(500.0),
+        "celery_queue_length{{queue_name=\"celery\"}}"
     );
 
-    // Broker down: the failure shows, and no stale queue gauge is served.
-    let mut redis = redis;
-    redis.guard.kill();
-    let f = parse(&scrape(&ours.url()).await);
-    assert_eq!(f["celery_broker_up"].samples.values().next(), Some(&0.0));
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = worker(&py, &broker, &dir.path().join("worker.log"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let (len, _) = queue_lengths(&ours.url()).await;
+        if len == Some(0.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "queue did not drain: {len:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Every task's outcome arrives through the event stream (task.multi batches).
+    wait_metric(&ours.url(), "succeeded 500", |t| {
+        total(t, "celery_task_succeeded_total", &[("name", "tasks.add")]) >= 500.0
+    })
+    .await;
+    send(&py, &broker, "boom");
+    send(&py, &broker, "unknown");
+    wait_metric(&ours.url(), "failed ValueError and NotRegistered", |t| {
+        total(
+            t,
+            "celery_task_failed_total",
+            &[("exception", "ValueError")],
+        ) >= 1.0
+            && total(
+                t,
+                "celery_task_failed_total",
+                &[("exception", "NotRegistered")],
+            ) >= 1.0
+    })
+    .await;
+    let text = scrape(&ours.url()).await;
+    assert!(total(&text, "celery_worker_up", &[]) >= 1.0, "{text}");
+
+    // Killed (no worker-offline): down within 2 x the 1 s heartbeat interval.
+    w.kill();
+    let killed = std::time::Instant::now();
+    wait_metric(&ours.url(), "worker down", |t| {
+        parse(t).contains_key("celery_worker_up") && total(t, "celery_worker_up", &[]) == 0.0
+    })
+    .await;
     assert!(
-        !f.contains_key("celery_queue_length"),
-        "no stale queue lengths while the broker is down"
+        killed.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        killed.elapsed()
+    );
+
+    // Redis restarted: the exporter resubscribes and keeps counting.
+    let redis = redis.restart(&[]);
+    wait_metric(&ours.url(), "resubscribed", |t| {
+        total(t, "celery_events_resubscriptions_total", &[]) >= 1.0
+            && total(t, "celery_events_subscribed", &[]) == 1.0
+    })
+    .await;
+    let mut w = worker(&py, &broker, &dir.path().join("worker2.log"));
+    send(&py, &broker, "add");
+    wait_metric(&ours.url(), "succeeded 501 after restart", |t| {
+        total(t, "celery_task_succeeded_total", &[("name", "tasks.add")]) >= 501.0
+    })
+    .await;
+    w.kill();
+
+    // Broker gone: an error metric, no stale queue gauge.
+    drop(redis);
+    let (len, up) = queue_lengths(&ours.url()).await;
+    assert_eq!(up, Some(0.0));
+    assert_eq!(
+        len, None,
+        "no stale celery_queue_length while the broker is down"
     );
 }

@@ -85,6 +85,11 @@ pub const LIST: &[Entry] = &[
         host
     ),
     entry!(
+        "celery",
+        "Celery queue lengths from a Redis broker (--celery.broker-url)",
+        celery::build
+    ),
+    entry!(
         "conntrack",
         "netfilter conntrack entries and statistics",
         host::simple::build_conntrack,
@@ -215,11 +220,6 @@ pub const LIST: &[Entry] = &[
         "redis",
         "Redis metrics with redis_exporter's names (targets from --redis.addr)",
         redis::build
-    ),
-    entry!(
-        "celery",
-        "Celery queue lengths from the Redis broker (--celery.broker-url)",
-        celery::build
     ),
 ];
 

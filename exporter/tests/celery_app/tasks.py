@@ -1,11 +1,14 @@
-"""The tests' own tiny Celery app: the broker comes from CELERY_BROKER_URL."""
+"""Tiny Celery app for the exporter's celery tests. Broker from $BROKER_URL."""
 import os
 
 from celery import Celery
 
-app = Celery("tasks", broker=os.environ["CELERY_BROKER_URL"])
-app.conf.task_send_sent_event = True
-app.conf.worker_send_task_events = True
+app = Celery("tasks", broker=os.environ["BROKER_URL"])
+app.conf.update(
+    task_send_sent_event=True,
+    worker_send_task_events=True,
+    broker_connection_retry_on_startup=True,
+)
 
 
 @app.task

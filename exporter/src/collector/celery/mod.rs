@@ -1,0 +1,407 @@
+//! `celery_*`: Celery queue metrics read straight from a Redis broker (kombu's Redis
+//! transport), no Python and no `inspect()` broadcasts on the scrape path.
+//!
+//! Queues are found from kombu's bindings (`_kombu.binding.<exchange>` sets, members
+//! `routing_key<sep>pattern<sep>queue`) plus the queues named in config. A queue's
+//! length is the sum of `LLEN` over its priority lists (`Q`, `Q<sep>3`, `Q<sep>6`,
+//! `Q<sep>9` with kombu's defaults) — messages are never scanned. Messages delivered
+//! but not acked are kombu's `unacked` hash; the oldest one's age comes from the
+//! `unacked_index` zset score. When the broker cannot be reached, `celery_broker_up`
+//! is 0 and no queue gauge is reported (nothing stale).
+
+pub mod events;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::future::BoxFuture;
+use serde::Deserialize;
+
+use crate::collector::redis::conn::{Client, Target};
+use crate::collector::redis::{Credentials, DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT};
+use crate::collector::{CollectResult, Collector};
+use crate::config::{Origin, Problems};
+use crate::metrics::Family;
+
+/// kombu's `sep`.
+pub const DEFAULT_SEP: &str = "\x06\x16";
+/// kombu's `PRIORITY_STEPS`.
+pub const DEFAULT_PRIORITY_STEPS: [u8; 4] = [0, 3, 6, 9];
+/// Upper bound on discovered queues, so a broker full of bindings cannot blow up a scrape.
+pub const MAX_QUEUES: usize = 10_000;
+
+#[derive(clap::Args, Debug, Default, Clone)]
+#[group(id = "celery_flags")]
+pub struct Flags {
+    /// Celery broker URL (redis://host:port/db). No URL: the celery collector exports nothing.
+    #[arg(
+        long = "celery.broker-url",
+        env = "CELERY_BROKER_URL",
+        value_name = "URL"
+    )]
+    pub broker_url: Option<String>,
+    /// Queues to report even before kombu has bound them, comma separated.
+    #[arg(long = "celery.queues", value_name = "NAMES", value_delimiter = ',')]
+    pub queues: Vec<String>,
+}
+
+/// `celery:` in the config file. `sep`, `priority_steps` and `global_keyprefix` are
+/// kombu's `broker_transport_options` of the same names.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub broker_url: Option<String>,
+    pub queues: Vec<String>,
+    pub sep: Option<String>,
+    pub priority_steps: Option<Vec<u8>>,
+    pub global_keyprefix: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    pub broker: Option<Target>,
+    /// The broker URL for the event subscription (password from the environment).
+    pub events_url: Option<String>,
+    /// `{global_keyprefix}/{db}.celeryev/*`
+    pub events_pattern: String,
+    pub queues: Vec<String>,
+    pub sep: String,
+    pub priority_steps: Vec<u8>,
+    pub global_keyprefix: String,
+}
+
+impl Config {
+    pub fn validate(
+        flags: &Flags,
+        raw: RawConfig,
+        path: Option<&Path>,
+        problems: &mut Problems,
+    ) -> Config {
+        let file =
+            |key: &str| Origin::File(path.unwrap_or(Path::new("?")).to_path_buf(), key.into());
+        let (url, origin) = match (&flags.broker_url, raw.broker_url) {
+            (Some(u), _) => (Some(u.clone()), Origin::Flag("celery.broker-url")),
+            (None, u) => (u, file("celery.broker_url")),
+        };
+        let creds = Credentials {
+            user: None,
+            password: std::env::var("CELERY_BROKER_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty()),
+        };
+        let mut events_url = None;
+        let mut db = 0u32;
+        if let Some(u) = url.as_deref().filter(|u| !u.is_empty())
+            && let Ok(mut parsed) = url::Url::parse(u)
+        {
+            {
+                db = parsed.path().trim_start_matches('/').parse().unwrap_or(0);
+                if let Some(pw) = &creds.password {
+                    let _ = parsed.set_password(Some(pw));
+                }
+                events_url = Some(parsed.to_string());
+            }
+        }
+        let broker = url.filter(|u| !u.is_empty()).and_then(|u| {
+            match Target::parse(&u, Default::default(), creds) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    problems.push(&origin, e);
+                    None
+                }
+            }
+        });
+        let mut queues = if flags.queues.is_empty() {
+            raw.queues
+        } else {
+            flags.queues.clone()
+        };
+        queues.retain(|q| !q.is_empty());
+        let priority_steps = raw
+            .priority_steps
+            .unwrap_or_else(|| DEFAULT_PRIORITY_STEPS.to_vec());
+        if priority_steps.is_empty() || priority_steps.iter().any(|s| *s > 9) {
+            problems.push(
+                &file("celery.priority_steps"),
+                "expected a non-empty list of priorities 0-9, e.g. [0, 3, 6, 9]".to_string(),
+            );
+        }
+        let global_keyprefix = raw.global_keyprefix.unwrap_or_default();
+        Config {
+            broker,
+            events_url,
+            events_pattern: format!("{global_keyprefix}/{db}.celeryev/*"),
+            queues,
+            sep: raw.sep.unwrap_or_else(|| DEFAULT_SEP.into()),
+            priority_steps,
+            global_keyprefix,
+        }
+    }
+}
+
+/// kombu's `_q_for_pri`: the list holding `queue`'s messages of priority step `pri`.
+pub fn priority_key(prefix: &str, queue: &str, sep: &str, pri: u8) -> String {
+    if pri == 0 {
+        format!("{prefix}{queue}")
+    } else {
+        format!("{prefix}{queue}{sep}{pri}")
+    }
+}
+
+/// The queue named by one `_kombu.binding.*` member, or `None` for Celery's own
+/// plumbing (remote control, reply and event queues).
+pub fn queue_of_binding(member: &str, sep: &str) -> Option<String> {
+    let queue = member.splitn(3, sep).nth(2)?;
+    if queue.is_empty()
+        || queue.ends_with(".pidbox")
+        || queue.starts_with("celeryev.")
+        || queue.ends_with(".reply.celery.pidbox")
+    {
+        return None;
+    }
+    Some(queue.to_string())
+}
+
+pub struct Celery {
+    cfg: Config,
+    client: Option<Client>,
+    events: Arc<events::Shared>,
+    started: AtomicBool,
+}
+
+pub fn build(cfg: &crate::config::Config) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(Arc::new(Celery::new(cfg.celery.clone())))
+}
+
+impl Celery {
+    pub fn new(cfg: Config) -> Self {
+        let client = cfg
+            .broker
+            .clone()
+            .map(|t| Client::new(t, DEFAULT_CONNECT_TIMEOUT, DEFAULT_COMMAND_TIMEOUT));
+        let me = Self {
+            cfg,
+            client,
+            events: Arc::new(events::Shared::default()),
+            started: AtomicBool::new(false),
+        };
+        me.start_events();
+        me
+    }
+
+    /// Starts the event subscriber once, as soon as a runtime is there.
+    fn start_events(&self) {
+        let Some(url) = self.cfg.events_url.clone() else {
+            return;
+        };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        handle.spawn(events::run(
+            url,
+            self.cfg.events_pattern.clone(),
+            self.events.clone(),
+        ));
+    }
+
+    async fn read(&self, client: &Client) -> Result<Vec<Family>, String> {
+        let (mut conn, _) = client.connection().await.map_err(|e| e.to_string())?;
+        let prefix = &self.cfg.global_keyprefix;
+        let sep = &self.cfg.sep;
+        // Discover bindings.
+        let mut binding_keys: Vec<String> = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}_kombu.binding.*"))
+                .arg("COUNT")
+                .arg(1000);
+            let (next, keys): (u64, Vec<String>) = client
+                .query(&mut conn, &cmd)
+                .await
+                .map_err(|e| e.to_string())?;
+            binding_keys.extend(keys);
+            cursor = next;
+            if cursor == 0 || binding_keys.len() > MAX_QUEUES {
+                break;
+            }
+        }
+        let mut queues: std::collections::BTreeSet<String> =
+            self.cfg.queues.iter().cloned().collect();
+        if !binding_keys.is_empty() {
+            let mut pipe = redis::pipe();
+            for k in &binding_keys {
+                pipe.cmd("SMEMBERS").arg(k);
+            }
+            let members: Vec<Vec<String>> = self.run(&mut conn, &pipe).await?;
+            for m in members.iter().flatten() {
+                if queues.len() >= MAX_QUEUES {
+                    break;
+                }
+                if let Some(q) = queue_of_binding(m, sep) {
+                    queues.insert(q);
+                }
+            }
+        }
+        // One pipeline: LLEN per priority list, then the unacked hash and oldest entry.
+        let steps = &self.cfg.priority_steps;
+        let mut pipe = redis::pipe();
+        for q in &queues {
+            for p in steps {
+                pipe.cmd("LLEN").arg(priority_key(prefix, q, sep, *p));
+            }
+        }
+        pipe.cmd("HLEN").arg(format!("{prefix}unacked"));
+        pipe.cmd("ZRANGE")
+            .arg(format!("{prefix}unacked_index"))
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES");
+        let replies: Vec<redis::Value> = self.run(&mut conn, &pipe).await?;
+        let n = queues.len() * steps.len();
+        if replies.len() != n + 2 {
+            return Err(format!("expected {} replies, got {}", n + 2, replies.len()));
+        }
+        let num = |v: &redis::Value| -> f64 {
+            redis::from_redis_value::<i64>(v.clone()).map_or(0.0, |x| x as f64)
+        };
+        let mut len = Family::gauge(
+            "celery_queue_length",
+            "Messages waiting in the queue, summed over its priority lists.",
+        );
+        for (i, q) in queues.iter().enumerate() {
+            let total: f64 = replies[i * steps.len()..(i + 1) * steps.len()]
+                .iter()
+                .map(num)
+                .sum();
+            len.push([("queue_name", q.as_str())], total);
+        }
+        let unacked = Family::gauge(
+            "celery_queue_unacked",
+            "Messages delivered to a worker but not acknowledged (kombu's unacked hash).",
+        )
+        .single(num(&replies[n]));
+        let oldest: Vec<(String, f64)> =
+            redis::from_redis_value(replies[n + 1].clone()).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let age = oldest.first().map_or(0.0, |(_, t)| (now - t).max(0.0));
+        let age = Family::gauge(
+            "celery_queue_unacked_oldest_age_seconds",
+            "Age of the oldest unacknowledged message (0 when there is none).",
+        )
+        .single(age);
+        Ok(vec![len, unacked, age])
+    }
+
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, String> {
+        match tokio::time::timeout(DEFAULT_COMMAND_TIMEOUT, pipe.query_async::<T>(conn)).await {
+            Err(_) => Err(format!("no reply within {DEFAULT_COMMAND_TIMEOUT:?}")),
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+}
+
+impl Collector for Celery {
+    fn name(&self) -> &'static str {
+        "celery"
+    }
+
+    fn scrape_prefix(&self) -> &'static str {
+        "celery"
+    }
+
+    fn collect(&self) -> BoxFuture<'_, CollectResult> {
+        Box::pin(async move {
+            let Some(client) = &self.client else {
+                return Ok(Vec::new());
+            };
+            self.start_events();
+            let mut out = match self.read(client).await {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(broker = %client.target.display, error = %e, "celery broker unreachable");
+                    Vec::new()
+                }
+            };
+            let up = !out.is_empty();
+            out.push(
+                Family::gauge(
+                    "celery_broker_up",
+                    "1 when the Celery broker answered this scrape, 0 when it did not.",
+                )
+                .single(if up { 1.0 } else { 0.0 }),
+            );
+            if let Ok(st) = self.events.state.lock() {
+                out.extend(st.families(std::time::Instant::now()));
+                out.push(
+                    Family::counter("celery_events_total", "Celery events received.")
+                        .single(st.events as f64),
+                );
+            }
+            out.push(
+                Family::gauge(
+                    "celery_events_subscribed",
+                    "1 while subscribed to the broker's event channels.",
+                )
+                .single(f64::from(u8::from(
+                    self.events.subscribed.load(Ordering::Relaxed),
+                ))),
+            );
+            out.push(
+                Family::counter(
+                    "celery_events_resubscriptions_total",
+                    "Times the event subscription was re-established (e.g. Redis restarted).",
+                )
+                .single(self.events.resubscriptions.load(Ordering::Relaxed) as f64),
+            );
+            Ok(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priority_keys_as_kombu() {
+        assert_eq!(priority_key("", "celery", DEFAULT_SEP, 0), "celery");
+        assert_eq!(
+            priority_key("", "celery", DEFAULT_SEP, 3),
+            "celery\x06\x163"
+        );
+        assert_eq!(priority_key("p:", "q", ":", 9), "p:q:9");
+    }
+
+    #[test]
+    fn bindings_skip_plumbing() {
+        let s = DEFAULT_SEP;
+        assert_eq!(
+            queue_of_binding(&format!("celery{s}{s}celery"), s).as_deref(),
+            Some("celery")
+        );
+        assert_eq!(
+            queue_of_binding(&format!("{s}{s}w1.celery.pidbox"), s),
+            None
+        );
+        assert_eq!(
+            queue_of_binding(&format!("worker.#{s}{s}celeryev.abc"), s),
+            None
+        );
+        assert_eq!(queue_of_binding("garbage", s), None);
+    }
+}
