@@ -1,3 +1,4 @@
 //! The alerter: rule evaluation, Alertmanager-compatible dispatch, and notifiers.
 
+pub mod config;
 pub mod notify;

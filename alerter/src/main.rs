@@ -1,3 +1,97 @@
-fn main() {
-    println!("alerter: not yet implemented");
+//! The alerter binary: Alertmanager's flags for the daemon, plus subcommands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "alerter",
+    version,
+    about = "Prometheus rules + Alertmanager-compatible routing"
+)]
+struct Cli {
+    /// Alertmanager configuration file.
+    #[arg(long = "config.file", default_value = "alertmanager.yml")]
+    config_file: PathBuf,
+    /// Directory for silences, notification log and alerts.
+    #[arg(long = "storage.path", default_value = "data/")]
+    storage_path: PathBuf,
+    /// Address to listen on for the web interface and API.
+    #[arg(long = "web.listen-address", default_value = ":9093")]
+    listen_address: String,
+    /// URL under which the alerter is reachable from outside.
+    #[arg(long = "web.external-url")]
+    external_url: Option<String>,
+    /// How long to keep data for.
+    #[arg(long = "data.retention", default_value = "120h")]
+    data_retention: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check configuration files, as `amtool check-config`.
+    CheckConfig {
+        /// Files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::CheckConfig { files }) => check_config(&files),
+        None => {
+            if let Err(e) = alerter::config::parse_duration(&cli.data_retention) {
+                eprintln!("alerter: --data.retention: {e}");
+                return ExitCode::from(2);
+            }
+            match alerter::config::load(&cli.config_file) {
+                Ok(_) => {
+                    eprintln!(
+                        "alerter: config {} is valid; the dispatcher and API ({}) are not built yet",
+                        cli.config_file.display(),
+                        cli.listen_address
+                    );
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("alerter: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn check_config(files: &[PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for f in files {
+        println!("Checking '{}'", f.display());
+        match alerter::config::load(f) {
+            Ok(cfg) => {
+                println!("  SUCCESS");
+                println!("Found:");
+                println!(" - global config");
+                println!(" - route");
+                println!(" - {} inhibit rules", cfg.inhibit_rules.len());
+                println!(" - {} receivers", cfg.receivers.len());
+                println!(" - {} templates", cfg.templates.len());
+            }
+            Err(e) => {
+                println!("  FAILED: {e}");
+                failed = true;
+            }
+        }
+        println!();
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
