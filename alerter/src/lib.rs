@@ -1,5 +1,6 @@
 //! The alerter: rule evaluation, Alertmanager-compatible dispatch, and notifiers.
 
+pub mod config;
 pub mod notify;
 pub mod promql;
 pub mod rules;

@@ -1,5 +1,4 @@
-//! The `alerter` command line. The routing server (Alertmanager's API and dispatch)
-//! is not built yet; the rule tooling is.
+//! The alerter binary: Alertmanager's flags for the daemon, plus subcommands.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,15 +9,36 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "alerter",
     version,
-    about = "Prometheus rules and Alertmanager-compatible alert routing"
+    about = "Prometheus rules + Alertmanager-compatible routing"
 )]
 struct Cli {
+    /// Alertmanager configuration file.
+    #[arg(long = "config.file", default_value = "alertmanager.yml")]
+    config_file: PathBuf,
+    /// Directory for silences, notification log and alerts.
+    #[arg(long = "storage.path", default_value = "data/")]
+    storage_path: PathBuf,
+    /// Address to listen on for the web interface and API.
+    #[arg(long = "web.listen-address", default_value = ":9093")]
+    listen_address: String,
+    /// URL under which the alerter is reachable from outside.
+    #[arg(long = "web.external-url")]
+    external_url: Option<String>,
+    /// How long to keep data for.
+    #[arg(long = "data.retention", default_value = "120h")]
+    data_retention: String,
     #[command(subcommand)]
-    cmd: Option<Cmd>,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
-enum Cmd {
+enum Command {
+    /// Check configuration files, as `amtool check-config`.
+    CheckConfig {
+        /// Files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Run rule unit tests in promtool's format (`promtool test rules`).
     TestRules {
         #[arg(required = true, value_name = "FILE")]
@@ -32,9 +52,11 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().cmd {
-        Some(Cmd::TestRules { files }) => alerter::rules::cli::test_rules(&files),
-        Some(Cmd::CheckRules { files }) => {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::CheckConfig { files }) => check_config(&files),
+        Some(Command::TestRules { files }) => alerter::rules::cli::test_rules(&files),
+        Some(Command::CheckRules { files }) => {
             let patterns: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
             match alerter::rules::cli::check_rule_files(std::path::Path::new("."), &patterns) {
                 Ok((groups, rules)) => {
@@ -50,10 +72,70 @@ fn main() -> ExitCode {
             }
         }
         None => {
-            eprintln!(
-                "alerter: the routing server is not built yet; `alerter test-rules` and `alerter check-rules` are"
-            );
-            ExitCode::FAILURE
+            if let Err(e) = alerter::config::parse_duration(&cli.data_retention) {
+                eprintln!("alerter: --data.retention: {e}");
+                return ExitCode::from(2);
+            }
+            match alerter::config::load(&cli.config_file) {
+                Ok(_) => {
+                    eprintln!(
+                        "alerter: config {} is valid; the dispatcher and API ({}) are not built yet",
+                        cli.config_file.display(),
+                        cli.listen_address
+                    );
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("alerter: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
+    }
+}
+
+fn check_config(files: &[PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for f in files {
+        println!("Checking '{}'", f.display());
+        match alerter::config::load(f) {
+            Ok(cfg) => {
+                // Rule files named by the config are checked too, relative to it: an
+                // expression this evaluator cannot run fails here, not at 3 a.m.
+                let dir = f.parent().unwrap_or(std::path::Path::new("."));
+                let rules = match alerter::rules::cli::check_rule_files(dir, &cfg.rule_files) {
+                    Ok(counts) => counts,
+                    Err(errors) => {
+                        println!("  FAILED: rule files:");
+                        for e in errors {
+                            println!("    {e}");
+                        }
+                        failed = true;
+                        println!();
+                        continue;
+                    }
+                };
+                println!("  SUCCESS");
+                println!("Found:");
+                println!(" - global config");
+                println!(" - route");
+                println!(" - {} inhibit rules", cfg.inhibit_rules.len());
+                println!(" - {} receivers", cfg.receivers.len());
+                println!(" - {} templates", cfg.templates.len());
+                if !cfg.rule_files.is_empty() {
+                    println!(" - {} rules in {} rule groups", rules.1, rules.0);
+                }
+            }
+            Err(e) => {
+                println!("  FAILED: {e}");
+                failed = true;
+            }
+        }
+        println!();
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
