@@ -240,7 +240,10 @@ impl Celery {
             for k in &binding_keys {
                 pipe.cmd("SMEMBERS").arg(k);
             }
-            let members: Vec<Vec<String>> = self.run(&mut conn, &pipe).await?;
+            let members: Vec<Vec<String>> = client
+                .run_pipeline(&mut conn, &pipe)
+                .await
+                .map_err(|e| e.to_string())?;
             for m in members.iter().flatten() {
                 if queues.len() >= MAX_QUEUES {
                     break;
@@ -264,7 +267,10 @@ impl Celery {
             .arg(0)
             .arg(0)
             .arg("WITHSCORES");
-        let replies: Vec<redis::Value> = self.run(&mut conn, &pipe).await?;
+        let replies: Vec<redis::Value> = client
+            .run_pipeline(&mut conn, &pipe)
+            .await
+            .map_err(|e| e.to_string())?;
         let n = queues.len() * steps.len();
         if replies.len() != n + 2 {
             return Err(format!("expected {} replies, got {}", n + 2, replies.len()));
@@ -300,18 +306,6 @@ impl Celery {
         )
         .single(age);
         Ok(vec![len, unacked, age])
-    }
-
-    async fn run<T: redis::FromRedisValue>(
-        &self,
-        conn: &mut redis::aio::MultiplexedConnection,
-        pipe: &redis::Pipeline,
-    ) -> Result<T, String> {
-        match tokio::time::timeout(DEFAULT_COMMAND_TIMEOUT, pipe.query_async::<T>(conn)).await {
-            Err(_) => Err(format!("no reply within {DEFAULT_COMMAND_TIMEOUT:?}")),
-            Ok(Err(e)) => Err(e.to_string()),
-            Ok(Ok(v)) => Ok(v),
-        }
     }
 }
 
