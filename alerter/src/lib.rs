@@ -1,7 +1,13 @@
 //! The alerter: rule evaluation, Alertmanager-compatible dispatch, and notifiers.
 
+pub mod alert;
+pub mod clock;
 pub mod config;
+pub mod labels;
+pub mod mute;
 pub mod notify;
 pub mod promql;
+pub mod provider;
 pub mod rules;
 pub mod selftest;
+pub mod store;

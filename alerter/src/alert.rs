@@ -1,0 +1,151 @@
+//! The alert as the dispatcher sees it, and Alertmanager's rules for merging a
+//! re-sent alert into the stored one (alert.go `Merge`, provider/mem `Put`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::labels::{Fingerprint, LabelSet, valid_label_name, validate_label_set};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub labels: LabelSet,
+    #[serde(default)]
+    pub annotations: LabelSet,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    #[serde(default)]
+    pub generator_url: String,
+    pub updated_at: DateTime<Utc>,
+    /// True when `ends_at` was not given and is `resolve_timeout` after receipt.
+    #[serde(default)]
+    pub timeout: bool,
+}
+
+impl Alert {
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(&self.labels)
+    }
+
+    /// Resolved once `ends_at` is not after `now` (types.Alert.ResolvedAt).
+    pub fn resolved_at(&self, now: DateTime<Utc>) -> bool {
+        self.ends_at <= now
+    }
+
+    /// Alertmanager's `Alert.Merge`: `self` is the stored alert, `o` the incoming one.
+    #[must_use]
+    pub fn merge(&self, o: &Alert, now: DateTime<Utc>) -> Alert {
+        // Let `o` always be the younger alert.
+        if o.updated_at < self.updated_at {
+            return o.merge(self, now);
+        }
+        let mut res = o.clone();
+        if self.starts_at < o.starts_at {
+            res.starts_at = self.starts_at;
+        }
+        if o.resolved_at(now) {
+            // The latest explicit resolution wins if both are resolved.
+            if self.resolved_at(now) && self.ends_at > o.ends_at {
+                res.ends_at = self.ends_at;
+            }
+        } else if self.ends_at > o.ends_at && !self.timeout {
+            // A non-timeout end time rules if it is the latest one.
+            res.ends_at = self.ends_at;
+        }
+        res
+    }
+
+    /// What to store when `incoming` arrives and `old` is stored under the same
+    /// fingerprint: merged only if the activity ranges overlap (strictly), else
+    /// replaced, which is how a re-fire after resolution gets a fresh start.
+    #[must_use]
+    pub fn merge_into(old: &Alert, incoming: Alert, now: DateTime<Utc>) -> Alert {
+        let overlaps = (incoming.ends_at > old.starts_at && incoming.ends_at < old.ends_at)
+            || (incoming.starts_at > old.starts_at && incoming.starts_at < old.ends_at);
+        if overlaps {
+            old.merge(&incoming, now)
+        } else {
+            incoming
+        }
+    }
+
+    /// Alertmanager's `Alert.Validate` (types.go), with its error texts.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.ends_at < self.starts_at {
+            return Err("start time must be before end time".into());
+        }
+        if self.labels.is_empty() {
+            return Err("at least one label pair required".into());
+        }
+        validate_label_set(&self.labels).map_err(|e| format!("invalid label set: {e}"))?;
+        for k in self.annotations.keys() {
+            if !valid_label_name(k) {
+                return Err(format!("invalid annotations: invalid name {k:?}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap()
+    }
+
+    fn alert(start: i64, end: i64, updated: i64) -> Alert {
+        Alert {
+            labels: [("alertname".to_string(), "A".to_string())].into(),
+            annotations: LabelSet::new(),
+            starts_at: t(start),
+            ends_at: t(end),
+            generator_url: String::new(),
+            updated_at: t(updated),
+            timeout: false,
+        }
+    }
+
+    #[test]
+    fn resend_with_same_start_replaces() {
+        // Prometheus re-sends with the same startsAt and a later endsAt: neither strict
+        // overlap clause holds, so the stored alert is replaced.
+        let old = alert(0, 60, 0);
+        let mut new = alert(0, 120, 30);
+        new.annotations.insert("summary".into(), "new".into());
+        let got = Alert::merge_into(&old, new.clone(), t(30));
+        assert_eq!(got, new);
+    }
+
+    #[test]
+    fn overlapping_merge_keeps_earliest_start() {
+        let old = alert(0, 100, 0);
+        let new = alert(50, 200, 10);
+        let got = Alert::merge_into(&old, new, t(10));
+        assert_eq!(got.starts_at, t(0));
+        assert_eq!(got.ends_at, t(200));
+    }
+
+    #[test]
+    fn refire_after_resolution_gets_fresh_start() {
+        let old = alert(0, 100, 100);
+        let new = alert(300, 400, 300);
+        let got = Alert::merge_into(&old, new, t(300));
+        assert_eq!(got.starts_at, t(300));
+    }
+
+    #[test]
+    fn validation_texts() {
+        assert_eq!(
+            alert(10, 5, 0).validate().unwrap_err(),
+            "start time must be before end time"
+        );
+        let mut a = alert(0, 5, 0);
+        a.labels.clear();
+        assert_eq!(
+            a.validate().unwrap_err(),
+            "at least one label pair required"
+        );
+    }
+}

@@ -1,0 +1,379 @@
+//! Label sets, matchers and fingerprints, as Alertmanager defines them
+//! (prometheus/common model.LabelSet, alertmanager pkg/labels). Every matcher the
+//! config, the API and amtool hand us is parsed here, so all of them agree.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// A label set, sorted by name (the order fingerprints and group keys use).
+pub type LabelSet = BTreeMap<String, String>;
+
+/// An alert's identity: FNV-1a 64 over the sorted labels, as Prometheus's
+/// `model.LabelSet.Fingerprint`. Shown as 16 hex digits, like Alertmanager's API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct Fingerprint(pub u64);
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+const SEP: u8 = 0xff;
+
+fn fnv_add(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+impl Fingerprint {
+    pub fn of(labels: &LabelSet) -> Fingerprint {
+        let mut h = FNV_OFFSET;
+        for (k, v) in labels {
+            h = fnv_add(h, k.as_bytes());
+            h = fnv_add(h, &[SEP]);
+            h = fnv_add(h, v.as_bytes());
+            h = fnv_add(h, &[SEP]);
+        }
+        Fingerprint(h)
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl From<Fingerprint> for String {
+    fn from(f: Fingerprint) -> String {
+        f.to_string()
+    }
+}
+
+impl TryFrom<String> for Fingerprint {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        u64::from_str_radix(&s, 16)
+            .map(Fingerprint)
+            .map_err(|_| format!("not a fingerprint: {s:?}"))
+    }
+}
+
+/// Renders a label set as Prometheus does: `{a="1", b="2"}`.
+pub fn format_labels(ls: &LabelSet) -> String {
+    let inner: Vec<String> = ls.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
+/// Whether `name` is a valid Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
+pub fn valid_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Checks a label set the way Alertmanager validates a posted alert's labels.
+pub fn validate_label_set(ls: &LabelSet) -> Result<(), String> {
+    for (k, v) in ls {
+        if !valid_label_name(k) {
+            return Err(format!("invalid name {k:?}"));
+        }
+        if v.is_empty() {
+            return Err(format!("invalid value for label {k:?}: empty"));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MatchType {
+    Equal,
+    NotEqual,
+    Regexp,
+    NotRegexp,
+}
+
+impl MatchType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchType::Equal => "=",
+            MatchType::NotEqual => "!=",
+            MatchType::Regexp => "=~",
+            MatchType::NotRegexp => "!~",
+        }
+    }
+}
+
+/// One matcher. Regexes are anchored at both ends, as in Alertmanager.
+#[derive(Clone, Debug)]
+pub struct Matcher {
+    pub name: String,
+    pub op: MatchType,
+    pub value: String,
+    re: Option<Regex>,
+}
+
+impl PartialEq for Matcher {
+    fn eq(&self, o: &Self) -> bool {
+        self.name == o.name && self.op == o.op && self.value == o.value
+    }
+}
+impl Eq for Matcher {}
+
+impl Matcher {
+    pub fn new(name: &str, op: MatchType, value: &str) -> Result<Matcher, String> {
+        let re = match op {
+            MatchType::Regexp | MatchType::NotRegexp => Some(
+                Regex::new(&format!("^(?:{value})$"))
+                    .map_err(|e| format!("invalid regular expression {value:?}: {e}"))?,
+            ),
+            _ => None,
+        };
+        Ok(Matcher {
+            name: name.to_string(),
+            op,
+            value: value.to_string(),
+            re,
+        })
+    }
+
+    /// Whether `value` (the empty string for a missing label) satisfies the matcher.
+    pub fn matches_value(&self, value: &str) -> bool {
+        match (self.op, &self.re) {
+            (MatchType::Equal, _) => value == self.value,
+            (MatchType::NotEqual, _) => value != self.value,
+            (MatchType::Regexp, Some(re)) => re.is_match(value),
+            (MatchType::NotRegexp, Some(re)) => !re.is_match(value),
+            _ => false,
+        }
+    }
+
+    /// A missing label matches as the empty string (Alertmanager and Prometheus alike).
+    pub fn matches(&self, ls: &LabelSet) -> bool {
+        self.matches_value(ls.get(&self.name).map_or("", String::as_str))
+    }
+
+    pub fn is_regex(&self) -> bool {
+        matches!(self.op, MatchType::Regexp | MatchType::NotRegexp)
+    }
+
+    pub fn is_equal(&self) -> bool {
+        matches!(self.op, MatchType::Equal | MatchType::Regexp)
+    }
+}
+
+impl fmt::Display for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}{}", self.name, self.op.as_str(), quote(&self.value))
+    }
+}
+
+/// Go's strconv.Quote for the characters matcher values carry.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A list of matchers that must all match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Matchers(pub Vec<Matcher>);
+
+impl Matchers {
+    pub fn matches(&self, ls: &LabelSet) -> bool {
+        self.0.iter().all(|m| m.matches(ls))
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Matchers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        write!(f, "{{{}}}", inner.join(", "))
+    }
+}
+
+/// Parses one matcher string as written in `matchers:` lists and by amtool:
+/// `name="value"`, `name=~"re"`, `name!=value` (quotes optional; `\"`, `\\`, `\n`
+/// escapes inside quotes). Alertmanager's classic parser (pkg/labels/parse.go).
+pub fn parse_matcher(s: &str) -> Result<Matcher, String> {
+    let t = s.trim();
+    let name_len = t
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == ':'))
+        .map_or(t.len(), |(i, _)| i);
+    let name = &t[..name_len];
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(format!("bad matcher format: {s}"));
+    }
+    let rest = t[name_len..].trim_start();
+    let (op, rest) = if let Some(r) = rest.strip_prefix("=~") {
+        (MatchType::Regexp, r)
+    } else if let Some(r) = rest.strip_prefix("!=") {
+        (MatchType::NotEqual, r)
+    } else if let Some(r) = rest.strip_prefix("!~") {
+        (MatchType::NotRegexp, r)
+    } else if let Some(r) = rest.strip_prefix('=') {
+        (MatchType::Equal, r)
+    } else {
+        return Err(format!("bad matcher format: {s}"));
+    };
+    let raw = rest.trim();
+    let value = if let Some(inner) = raw.strip_prefix('"') {
+        let inner = inner
+            .strip_suffix('"')
+            .ok_or_else(|| format!("bad matcher format: {s} (unterminated quote)"))?;
+        unescape(inner).ok_or_else(|| format!("bad matcher format: {s} (bad escape)"))?
+    } else {
+        raw.to_string()
+    };
+    Matcher::new(name, op, &value)
+}
+
+fn unescape(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                '\\' => out.push('\\'),
+                '"' => out.push('"'),
+                other => {
+                    // Go's classic parser keeps unknown escapes as written (regexes use them).
+                    out.push('\\');
+                    out.push(other);
+                }
+            },
+            '"' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// Parses a matcher list: `{a="1", b=~"x|y"}` or `a="1",b=~"x|y"` (amtool, API
+/// filters). Commas inside quotes do not split.
+pub fn parse_matchers(s: &str) -> Result<Matchers, String> {
+    let mut t = s.trim();
+    if let Some(inner) = t.strip_prefix('{') {
+        t = inner
+            .strip_suffix('}')
+            .ok_or_else(|| format!("bad matcher list: {s} (missing closing brace)"))?;
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut in_quote = false;
+    let mut escaped = false;
+    for (i, c) in t.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_quote => escaped = true,
+            '"' => in_quote = !in_quote,
+            ',' if !in_quote => {
+                let part = t[start..i].trim();
+                if !part.is_empty() {
+                    out.push(parse_matcher(part)?);
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let part = t[start..].trim();
+    if !part.is_empty() {
+        out.push(parse_matcher(part)?);
+    }
+    Ok(Matchers(out))
+}
+
+/// Legacy `match:` / `match_re:` maps as matchers (equality and anchored regex).
+pub fn from_legacy(
+    eq: &BTreeMap<String, String>,
+    re: &BTreeMap<String, String>,
+) -> Result<Vec<Matcher>, String> {
+    let mut out = Vec::new();
+    for (k, v) in eq {
+        out.push(Matcher::new(k, MatchType::Equal, v)?);
+    }
+    for (k, v) in re {
+        out.push(Matcher::new(k, MatchType::Regexp, v)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ls(pairs: &[(&str, &str)]) -> LabelSet {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn fingerprint_matches_alertmanager() {
+        // Values from ../shared/specs/alertmanager-api-samples/alerts.json.
+        let host_down = ls(&[
+            ("alertname", "HostDown"),
+            ("instance", "vps1"),
+            ("severity", "critical"),
+        ]);
+        assert_eq!(Fingerprint::of(&host_down).to_string(), "542b4efc4736a5f3");
+        let disk = ls(&[
+            ("alertname", "DiskFull"),
+            ("instance", "vps1"),
+            ("severity", "warning"),
+        ]);
+        assert_eq!(Fingerprint::of(&disk).to_string(), "106c4f8280141394");
+    }
+
+    #[test]
+    fn matchers_parse_like_alertmanager() {
+        let m = parse_matchers(r#"{alertname="Disk, Full", severity=~"warn.*",job!=api}"#).unwrap();
+        assert_eq!(m.0.len(), 3);
+        assert_eq!(m.0[0].value, "Disk, Full");
+        assert_eq!(m.0[1].op, MatchType::Regexp);
+        assert_eq!(m.0[2].value, "api");
+        assert_eq!(
+            m.to_string(),
+            r#"{alertname="Disk, Full", severity=~"warn.*", job!="api"}"#
+        );
+        let a = ls(&[("alertname", "Disk, Full"), ("severity", "warning")]);
+        assert!(m.matches(&a));
+        // Anchored: "Celery" does not match CeleryQueueLong.
+        let re = parse_matcher(r#"alertname=~"Celery""#).unwrap();
+        assert!(!re.matches(&ls(&[("alertname", "CeleryQueueLong")])));
+        assert!(
+            parse_matcher(r#"alertname=~"Celery.*""#)
+                .unwrap()
+                .matches(&ls(&[("alertname", "CeleryQueueLong")]))
+        );
+        // A missing label is the empty string.
+        assert!(parse_matcher(r#"team="""#).unwrap().matches(&a));
+        assert!(parse_matcher("=x").is_err());
+        assert!(parse_matcher("a~x").is_err());
+        assert!(parse_matcher(r#"a=~"(""#).is_err());
+        assert!(parse_matcher(r#"a="x"#).is_err());
+    }
+}

@@ -1,0 +1,285 @@
+//! The data directory (`--storage.path`). Each kind of state (alerts, silences, the
+//! notification log, pending notifications) is one append-only JSON-lines log of
+//! keyed puts and deletes, replayed at start and compacted by rewrite + rename, so a
+//! crash at any byte leaves a readable file: a torn last line is dropped, a file that
+//! cannot be read at all is set aside (renamed `*.corrupt-<unix time>`) and reported,
+//! never fatal.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+#[derive(Serialize, serde::Deserialize)]
+struct Entry<T> {
+    k: String,
+    /// `None`: the key was deleted.
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    v: Option<T>,
+}
+
+fn none<T>() -> Option<T> {
+    None
+}
+
+/// What [`Log::open`] found on disk, for logs and `/api/v2/status`.
+#[derive(Debug, Default, Clone)]
+pub struct Recovery {
+    /// Lines that could not be parsed and were dropped (a torn tail after a crash).
+    pub dropped_lines: usize,
+    /// Where an unreadable file was moved to.
+    pub set_aside: Option<PathBuf>,
+}
+
+pub struct Log<T> {
+    path: PathBuf,
+    inner: Mutex<Inner>,
+    errors: AtomicU64,
+    _t: std::marker::PhantomData<fn() -> T>,
+}
+
+struct Inner {
+    file: Option<File>,
+    /// Lines written since the last compaction; compaction runs when this is far
+    /// larger than the live set.
+    lines: usize,
+    live: usize,
+}
+
+impl<T: Serialize + DeserializeOwned> Log<T> {
+    /// Opens (creating the directory and file) and replays `dir/name`.
+    pub fn open(dir: &Path, name: &str) -> Result<(Log<T>, HashMap<String, T>, Recovery), String> {
+        fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+        let path = dir.join(name);
+        let mut live = HashMap::new();
+        let mut rec = Recovery::default();
+        let mut lines = 0;
+        match File::open(&path) {
+            Ok(f) => {
+                let mut bad_bytes = false;
+                for line in BufReader::new(f).split(b'\n') {
+                    let Ok(line) = line else {
+                        bad_bytes = true;
+                        break;
+                    };
+                    if line.is_empty() {
+                        continue;
+                    }
+                    lines += 1;
+                    match serde_json::from_slice::<Entry<T>>(&line) {
+                        Ok(Entry { k, v: Some(v) }) => {
+                            live.insert(k, v);
+                        }
+                        Ok(Entry { k, v: None }) => {
+                            live.remove(&k);
+                        }
+                        Err(_) => rec.dropped_lines += 1,
+                    }
+                }
+                // Mostly garbage: not ours or badly damaged. Keep it for a human.
+                if bad_bytes || (rec.dropped_lines > 1 && rec.dropped_lines * 2 > lines) {
+                    let aside = path.with_extension(format!(
+                        "corrupt-{}",
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs())
+                    ));
+                    fs::rename(&path, &aside)
+                        .map_err(|e| format!("{}: cannot set aside: {e}", path.display()))?;
+                    rec.set_aside = Some(aside);
+                    live.clear();
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
+        }
+        let log = Log {
+            path,
+            inner: Mutex::new(Inner {
+                file: None,
+                lines,
+                live: live.len(),
+            }),
+            errors: AtomicU64::new(0),
+            _t: std::marker::PhantomData,
+        };
+        // Start from a clean file: drops torn lines and old history at once.
+        log.rewrite(live.iter())?;
+        Ok((log, live, rec))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Write failures so far (a full disk, a read-only mount): exported as a metric.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Records `key = value`. With `durable`, the data reaches the disk (fsync)
+    /// before this returns: for silences, which must survive a power cut once the
+    /// API has answered. Without it, it survives a killed process.
+    pub fn put(&self, key: &str, value: &T, durable: bool) -> Result<(), String> {
+        self.append(
+            &Entry {
+                k: key.to_string(),
+                v: Some(value),
+            },
+            durable,
+            1,
+        )
+    }
+
+    pub fn delete(&self, key: &str, durable: bool) -> Result<(), String> {
+        self.append(
+            &Entry::<&T> {
+                k: key.to_string(),
+                v: None,
+            },
+            durable,
+            -1,
+        )
+    }
+
+    fn append<V: Serialize>(
+        &self,
+        e: &Entry<V>,
+        durable: bool,
+        live_delta: isize,
+    ) -> Result<(), String> {
+        let mut line = serde_json::to_vec(e).map_err(|e| e.to_string())?;
+        line.push(b'\n');
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let res = (|| {
+            if inner.file.is_none() {
+                inner.file = Some(
+                    OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&self.path)?,
+                );
+            }
+            let f = inner.file.as_mut().expect("opened above");
+            f.write_all(&line)?;
+            if durable {
+                f.sync_data()?;
+            }
+            Ok::<(), std::io::Error>(())
+        })();
+        match res {
+            Ok(()) => {
+                inner.lines += 1;
+                inner.live = inner.live.saturating_add_signed(live_delta);
+                Ok(())
+            }
+            Err(err) => {
+                // Reopen next time: the handle may be at a torn offset.
+                inner.file = None;
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                Err(format!("{}: write failed: {err}", self.path.display()))
+            }
+        }
+    }
+
+    /// True when the file holds far more history than live state; the owner then
+    /// calls [`Log::rewrite`] with its live entries.
+    pub fn wants_compaction(&self, live: usize) -> bool {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.lines > 2 * live + 1024
+    }
+
+    /// Atomically replaces the file with exactly `live` (temp file, fsync, rename).
+    pub fn rewrite<'a>(&self, live: impl Iterator<Item = (&'a String, &'a T)>) -> Result<(), String>
+    where
+        T: 'a,
+    {
+        let tmp = self.path.with_extension("tmp");
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let res = (|| {
+            let mut f = File::create(&tmp)?;
+            let mut n = 0;
+            let mut buf = Vec::new();
+            for (k, v) in live {
+                serde_json::to_writer(
+                    &mut buf,
+                    &Entry {
+                        k: k.clone(),
+                        v: Some(v),
+                    },
+                )?;
+                buf.push(b'\n');
+                n += 1;
+                if buf.len() > 1 << 16 {
+                    f.write_all(&buf)?;
+                    buf.clear();
+                }
+            }
+            f.write_all(&buf)?;
+            f.sync_all()?;
+            fs::rename(&tmp, &self.path)?;
+            if let Some(dir) = self.path.parent() {
+                // The rename itself must reach the disk.
+                File::open(dir).and_then(|d| d.sync_all()).ok();
+            }
+            Ok::<usize, std::io::Error>(n)
+        })();
+        match res {
+            Ok(n) => {
+                inner.file = None;
+                inner.lines = n;
+                inner.live = n;
+                Ok(())
+            }
+            Err(err) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                fs::remove_file(&tmp).ok();
+                Err(format!("{}: compaction failed: {err}", self.path.display()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replays_puts_and_deletes_and_drops_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (log, live, _) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+            assert!(live.is_empty());
+            log.put("a", &1, false).unwrap();
+            log.put("b", &2, true).unwrap();
+            log.put("a", &3, false).unwrap();
+            log.delete("b", false).unwrap();
+        }
+        // A crash in the middle of a write.
+        let p = dir.path().join("x.log");
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(br#"{"k":"c","v":"#).unwrap();
+        let (_log, live, rec) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+        assert_eq!(live, HashMap::from([("a".to_string(), 3)]));
+        assert_eq!(rec.dropped_lines, 1);
+        assert!(rec.set_aside.is_none());
+    }
+
+    #[test]
+    fn garbage_is_set_aside_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("x.log"), "not json\nnor this\n\u{0}\u{1}\n").unwrap();
+        let (log, live, rec) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+        assert!(live.is_empty());
+        let aside = rec.set_aside.expect("set aside");
+        assert!(aside.exists());
+        log.put("a", &1, false).unwrap();
+        let (_l, live, _) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+        assert_eq!(live.len(), 1);
+    }
+}
