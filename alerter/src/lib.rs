@@ -10,4 +10,5 @@ pub mod promql;
 pub mod provider;
 pub mod rules;
 pub mod selftest;
+pub mod silence;
 pub mod store;
