@@ -3,6 +3,7 @@
 pub mod alert;
 pub mod clock;
 pub mod config;
+pub mod inhibit;
 pub mod labels;
 pub mod mute;
 pub mod notify;

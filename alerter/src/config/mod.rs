@@ -255,6 +255,7 @@ fn validate(cfg: &Config) -> Result<(), String> {
     if let Some(d) = &cfg.evaluation_interval {
         parse_duration(d).map_err(|e| format!("evaluation_interval: {e}"))?;
     }
+    crate::inhibit::compile_rules(&cfg.inhibit_rules)?;
     let route = cfg
         .route
         .as_ref()
