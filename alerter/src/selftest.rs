@@ -94,3 +94,70 @@ pub async fn run_email(
     }
     r
 }
+
+/// Why `alerter test` could not run or failed, for the exit code and last line.
+#[derive(Debug, thiserror::Error)]
+pub enum TestError {
+    #[error("no receiver named {0:?} in the config (receivers: {1})")]
+    UnknownReceiver(String, String),
+    #[error("receiver {0:?} has no email_configs to test")]
+    NothingToTest(String),
+    #[error("receiver {0:?}: {1}")]
+    BadConfig(String, String),
+    #[error("receiver {0:?}: delivery failed ({1})")]
+    Failed(String, &'static str),
+}
+
+/// `alerter test`: every email integration of `receiver` (default: the root route's
+/// receiver) gets the synthetic alert; each transcript goes to `out`.
+pub async fn run_receiver(
+    cfg: &crate::config::Config,
+    receiver: Option<&str>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+    out: &mut (dyn Write + Send),
+) -> Result<(), TestError> {
+    let name = receiver
+        .map(str::to_string)
+        .or_else(|| cfg.route.as_ref().and_then(|r| r.receiver.clone()))
+        .unwrap_or_default();
+    let all = || {
+        cfg.receivers
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let rcv = cfg
+        .receivers
+        .iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| TestError::UnknownReceiver(name.clone(), all()))?;
+    if rcv.email_configs.is_empty() {
+        return Err(TestError::NothingToTest(name));
+    }
+    let globals = cfg.global.smtp();
+    let mut first_err = None;
+    for (i, e) in rcv.email_configs.iter().enumerate() {
+        let resolved = match email::resolve(e, &globals, env) {
+            Ok((r, warnings)) => {
+                for w in warnings {
+                    let _ = writeln!(out, "warning: receivers[{name}].email_configs[{i}]: {w}");
+                }
+                r
+            }
+            Err(errs) => {
+                return Err(TestError::BadConfig(
+                    name,
+                    format!("email_configs[{i}]: {}", errs.join("; ")),
+                ));
+            }
+        };
+        if let Err(e) = run_email(&name, &resolved, Mode::Send, out).await {
+            first_err.get_or_insert(e.reason);
+        }
+    }
+    match first_err {
+        None => Ok(()),
+        Some(reason) => Err(TestError::Failed(name, reason)),
+    }
+}
