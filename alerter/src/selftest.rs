@@ -161,3 +161,42 @@ pub async fn run_receiver(
         Some(reason) => Err(TestError::Failed(name, reason)),
     }
 }
+
+/// The readiness check run at start-up and after every reload: for each email
+/// integration, connect, TLS, EHLO and AUTH, no mail. The result is the metric
+/// `alerter_receiver_ready{receiver}`: a receiver is ready when all its email
+/// integrations are. Receivers without email are not listed.
+pub async fn check_receivers(
+    cfg: &crate::config::Config,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Vec<(String, Result<(), String>)> {
+    let globals = cfg.global.smtp();
+    let checks = cfg
+        .receivers
+        .iter()
+        .filter(|r| !r.email_configs.is_empty())
+        .map(|r| {
+            let globals = &globals;
+            async move {
+                let mut result = Ok(());
+                for (i, e) in r.email_configs.iter().enumerate() {
+                    let one = match email::resolve(e, globals, env) {
+                        Err(errs) => Err(format!("email_configs[{i}]: {}", errs.join("; "))),
+                        Ok((resolved, _)) => email::check_ready(&resolved).await.map_err(|e| {
+                            format!(
+                                "email_configs[{i}]: {} ({}); likely cause: {}",
+                                e.message,
+                                e.reason,
+                                email::diagnose(&e, &resolved)
+                            )
+                        }),
+                    };
+                    if result.is_ok() {
+                        result = one;
+                    }
+                }
+                (r.name.clone(), result)
+            }
+        });
+    futures::future::join_all(checks).await
+}
