@@ -3,6 +3,7 @@
 pub mod alert;
 pub mod clock;
 pub mod config;
+pub mod dispatch;
 pub mod labels;
 pub mod mute;
 pub mod notify;
@@ -11,3 +12,4 @@ pub mod provider;
 pub mod rules;
 pub mod selftest;
 pub mod store;
+pub mod timeinterval;
