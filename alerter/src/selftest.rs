@@ -116,10 +116,19 @@ pub async fn run_receiver(
     env: &(dyn Fn(&str) -> Option<String> + Sync),
     out: &mut (dyn Write + Send),
 ) -> Result<(), TestError> {
-    let name = receiver
-        .map(str::to_string)
-        .or_else(|| cfg.route.as_ref().and_then(|r| r.receiver.clone()))
-        .unwrap_or_default();
+    // Without --receiver: wherever the routing tree sends the synthetic alert.
+    let name = match receiver {
+        Some(r) => r.to_string(),
+        None => {
+            let tree = crate::dispatch::route::Route::from_config(cfg)
+                .map_err(|e| TestError::BadConfig(String::new(), e))?;
+            let labels = &synthetic_data("").alerts[0].labels;
+            tree.matches(labels)
+                .first()
+                .map(|r| r.receiver.clone())
+                .unwrap_or_default()
+        }
+    };
     let all = || {
         cfg.receivers
             .iter()
