@@ -11,5 +11,6 @@ pub mod promql;
 pub mod provider;
 pub mod rules;
 pub mod selftest;
+pub mod silence;
 pub mod store;
 pub mod timeinterval;
