@@ -3,6 +3,7 @@
 pub mod alert;
 pub mod clock;
 pub mod config;
+pub mod dispatch;
 pub mod inhibit;
 pub mod labels;
 pub mod mute;
@@ -10,6 +11,8 @@ pub mod notify;
 pub mod promql;
 pub mod provider;
 pub mod rules;
+pub mod selfmon;
 pub mod selftest;
 pub mod silence;
 pub mod store;
+pub mod timeinterval;
