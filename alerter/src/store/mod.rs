@@ -5,6 +5,8 @@
 //! cannot be read at all is set aside (renamed `*.corrupt-<unix time>`) and reported,
 //! never fatal.
 
+pub mod alerts;
+
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};

@@ -1,0 +1,375 @@
+//! Alert persistence: every merged alert is appended to the data directory's
+//! `alerts` log (keyed by fingerprint), so a restart, even after `kill -9`, resumes
+//! with the alerts it had instead of waiting for Prometheus to resend them and
+//! notifying "resolved" for nothing. Alertmanager keeps alerts in memory only.
+//!
+//! Writes are not fsynced (they reach the kernel before `put` returns, which a killed
+//! process cannot undo); one line per alert keeps 10,000 single-alert POSTs cheap.
+//! State owned: the log file. The live alerts are the provider's.
+//!
+//! Wiring (server.rs), in this order:
+//!
+//! ```text
+//! let (alert_log, restored, recovery) = AlertLog::open(&data_dir, clock.now(), gc_interval)?;
+//! let alert_log = Arc::new(alert_log);
+//! let alerts = Arc::new(provider::Alerts::new(clock));
+//! alerts.put(restored);                       // before the listeners: not rewritten
+//! alerts.set_listeners(vec![dispatcher, inhibitor, alert_log.clone()]); // on every reload too
+//! // every --alerts.gc-interval (Alertmanager: 30m):
+//! let removed = alerts.gc();
+//! alert_log.after_gc(&removed, &alerts);      // deletes them, compacts when due
+//! // every minute or so (cheap when nothing is due):
+//! alert_log.maintain(&alerts);
+//! ```
+//!
+//! `set_listeners` replays every stored alert, so a reload appends each alert
+//! once more; compaction takes care of that.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::alert::Alert;
+use crate::provider::{Alerts, Listener};
+use crate::store::{Log, Recovery};
+
+/// The file in the data directory.
+pub const LOG_NAME: &str = "alerts";
+
+pub struct AlertLog {
+    log: Log<Alert>,
+    /// A write failed since the last full rewrite: the file may lack alerts.
+    dirty: AtomicBool,
+    /// Logged once per run of failures.
+    failing: AtomicBool,
+}
+
+impl AlertLog {
+    /// Opens `dir/alerts` and returns the alerts to put back into the provider:
+    /// all unresolved ones, and resolved ones that ended less than `keep_resolved`
+    /// before `now` (they may still owe a "resolved" notification; the provider
+    /// would have kept them until its next GC too). A torn or unreadable file is
+    /// not fatal; see the returned [`Recovery`].
+    pub fn open(
+        dir: &Path,
+        now: DateTime<Utc>,
+        keep_resolved: Duration,
+    ) -> Result<(AlertLog, Vec<Alert>, Recovery), String> {
+        let (log, live, rec) = Log::<Alert>::open(dir, LOG_NAME)?;
+        let keep = chrono::Duration::from_std(keep_resolved).unwrap_or(chrono::TimeDelta::MAX);
+        let cutoff = now
+            .checked_sub_signed(keep)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let total = live.len();
+        let mut restored: Vec<Alert> = live
+            .into_values()
+            .filter(|a| !a.resolved_at(now) || a.ends_at > cutoff)
+            .collect();
+        // Stable order for the provider and for tests.
+        restored.sort_by_key(Alert::fingerprint);
+        let al = AlertLog {
+            log,
+            dirty: AtomicBool::new(false),
+            failing: AtomicBool::new(false),
+        };
+        if restored.len() != total {
+            al.rewrite(&restored);
+        }
+        Ok((al, restored, rec))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.log.path()
+    }
+
+    /// Failed writes so far (a metric).
+    pub fn errors(&self) -> u64 {
+        self.log.errors()
+    }
+
+    /// Forgets the alerts the provider's GC removed (unless one came back in the
+    /// meantime), then compacts if due.
+    pub fn after_gc(&self, removed: &[Alert], alerts: &Alerts) {
+        for a in removed {
+            let fp = a.fingerprint();
+            if alerts.get(fp).is_none() {
+                let res = self.log.delete(&fp.to_string(), false);
+                self.note(&res);
+            }
+        }
+        self.maintain(alerts);
+    }
+
+    /// Rewrites the file from the provider's alerts when it is mostly history, or
+    /// when a failed write may have left it incomplete.
+    pub fn maintain(&self, alerts: &Alerts) {
+        let n = alerts.len();
+        if self.dirty.load(Ordering::Relaxed) || self.log.wants_compaction(n) {
+            self.rewrite(&alerts.list());
+        }
+    }
+
+    fn rewrite(&self, alerts: &[Alert]) {
+        let keyed: Vec<(String, &Alert)> = alerts
+            .iter()
+            .map(|a| (a.fingerprint().to_string(), a))
+            .collect();
+        let res = self.log.rewrite(keyed.iter().map(|(k, a)| (k, *a)));
+        if res.is_ok() {
+            self.dirty.store(false, Ordering::Relaxed);
+        }
+        self.note(&res);
+    }
+
+    fn note(&self, res: &Result<(), String>) {
+        match res {
+            Ok(()) => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!("alerts: writing to the data directory works again");
+                }
+            }
+            Err(e) => {
+                self.dirty.store(true, Ordering::Relaxed);
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        "alerts: cannot save to the data directory; alerts stay in memory and a restart may lose them: {e}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Listener for AlertLog {
+    fn on_alert(&self, alert: &Alert) {
+        let res = self.log.put(&alert.fingerprint().to_string(), alert, false);
+        self.note(&res);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::Clock;
+    use crate::labels::LabelSet;
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn secs(n: i64) -> chrono::Duration {
+        chrono::Duration::seconds(n)
+    }
+
+    /// An alert received at `t0 + start` that ends at `t0 + end`.
+    fn alert(name: &str, instance: &str, start: i64, end: i64) -> Alert {
+        let labels: LabelSet = [("alertname", name), ("instance", instance)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Alert {
+            labels,
+            annotations: [("summary".to_string(), format!("{name} on {instance}"))].into(),
+            starts_at: t0() + secs(start),
+            ends_at: t0() + secs(end),
+            generator_url: "http://prometheus:9090/graph?g0.expr=up".into(),
+            updated_at: t0() + secs(start),
+            timeout: true,
+        }
+    }
+
+    fn wired(dir: &Path, clock: Clock) -> (Arc<AlertLog>, Arc<Alerts>, Vec<Alert>, Recovery) {
+        let (log, restored, rec) =
+            AlertLog::open(dir, clock.now(), Duration::from_secs(1800)).unwrap();
+        let log = Arc::new(log);
+        let alerts = Arc::new(Alerts::new(clock));
+        alerts.put(restored.clone());
+        alerts.set_listeners(vec![log.clone()]);
+        (log, alerts, restored, rec)
+    }
+
+    fn lines(p: &Path) -> usize {
+        std::fs::read_to_string(p).unwrap().lines().count()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn alerts_come_back_after_a_kill() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Clock::following_tokio(t0());
+        let (a, b) = (
+            alert("HostDown", "vps1", 0, 300),
+            alert("DiskFull", "vps2", 0, 300),
+        );
+        {
+            let (_log, alerts, restored, _) = wired(dir.path(), c);
+            assert!(restored.is_empty());
+            alerts.put(vec![a.clone()]);
+            alerts.put(vec![b.clone()]);
+            // Re-sent later: the merged alert is what is stored.
+            tokio::time::advance(Duration::from_secs(60)).await;
+            alerts.put(vec![alert("HostDown", "vps1", 60, 360)]);
+            // Dropped without a shutdown step, as a SIGKILL would.
+        }
+        let (_log, alerts, restored, rec) = wired(dir.path(), c);
+        assert_eq!(rec.dropped_lines, 0);
+        let mut want = vec![
+            Alert {
+                ends_at: t0() + secs(360),
+                updated_at: t0() + secs(60),
+                ..a
+            },
+            b,
+        ];
+        want.sort_by_key(Alert::fingerprint);
+        assert_eq!(restored, want);
+        assert_eq!(alerts.len(), 2);
+        // The first start is kept by the merge, and so by the restore.
+        assert_eq!(restored.iter().map(|a| a.starts_at).min(), Some(t0()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resolved_and_old_alerts_are_not_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Clock::following_tokio(t0());
+        {
+            let (_log, alerts, _, _) = wired(dir.path(), c);
+            alerts.put(vec![
+                alert("Firing", "a", 0, 100_000),
+                alert("ResolvedLongAgo", "a", 0, 60),
+                alert("ResolvedRecently", "a", 0, 3000),
+            ]);
+        }
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        let names = |v: &[Alert]| -> Vec<String> {
+            let mut n: Vec<String> = v.iter().map(|a| a.labels["alertname"].clone()).collect();
+            n.sort();
+            n
+        };
+        let (_log, _alerts, restored, _) = wired(dir.path(), c);
+        assert_eq!(names(&restored), ["Firing", "ResolvedRecently"]);
+        drop(_log);
+        // The dropped one is gone from the file too.
+        let (_, restored, _) =
+            AlertLog::open(dir.path(), t0(), Duration::from_secs(1_000_000)).unwrap();
+        assert_eq!(names(&restored), ["Firing", "ResolvedRecently"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gc_deletes_and_compaction_keeps_the_file_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Clock::following_tokio(t0());
+        let (log, alerts, _, _) = wired(dir.path(), c);
+        alerts.put(vec![
+            alert("Stays", "a", 0, 100_000),
+            alert("Goes", "a", 0, 10),
+        ]);
+        tokio::time::advance(Duration::from_secs(20)).await;
+        let removed = alerts.gc();
+        assert_eq!(removed.len(), 1);
+        // It fired again before the log heard of the GC: must not be deleted.
+        let back = alert("Back", "a", 0, 10);
+        alerts.put(vec![alert("Back", "a", 20, 100_000)]);
+        log.after_gc(&[back], &alerts);
+        log.after_gc(&removed, &alerts);
+        drop(log);
+        let (_, restored, _) = AlertLog::open(dir.path(), c.now(), Duration::ZERO).unwrap();
+        let mut names: Vec<&str> = restored
+            .iter()
+            .map(|a| a.labels["alertname"].as_str())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, ["Back", "Stays"]);
+
+        // Prometheus re-sends the same alerts forever: the file stays bounded.
+        let (log, alerts, _, _) = wired(dir.path(), c);
+        for i in 0..5_000 {
+            alerts.put(vec![alert("Stays", "a", i, 100_000 + i)]);
+        }
+        log.maintain(&alerts);
+        assert!(lines(log.path()) <= 3, "{}", lines(log.path()));
+        assert_eq!(log.errors(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_torn_tail_loses_only_the_torn_alert() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Clock::following_tokio(t0());
+        {
+            let (_log, alerts, _, _) = wired(dir.path(), c);
+            alerts.put(vec![alert("A", "1", 0, 1000), alert("B", "1", 0, 1000)]);
+        }
+        let path = dir.path().join(LOG_NAME);
+        let mut text = std::fs::read(&path).unwrap();
+        let cut = text.len() - 40;
+        text.truncate(cut);
+        std::fs::write(&path, &text).unwrap();
+        let (_log, _alerts, restored, rec) = wired(dir.path(), c);
+        assert_eq!(rec.dropped_lines, 1);
+        assert_eq!(restored.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_disk_is_counted_and_healed_by_a_rewrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Clock::following_tokio(t0());
+        let (log, alerts, _, _) = wired(dir.path(), c);
+        // No handle is open yet: the next append opens /dev/full (ENOSPC even as
+        // root) or, without that device, a directory.
+        let path = dir.path().join(LOG_NAME);
+        std::fs::remove_file(&path).unwrap();
+        let full = Path::new("/dev/full").exists();
+        if full {
+            std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        } else {
+            std::fs::create_dir(&path).unwrap();
+        }
+        alerts.put(vec![alert("A", "1", 0, 1000)]);
+        alerts.put(vec![alert("B", "1", 0, 1000)]);
+        assert_eq!(log.errors(), 2);
+        assert_eq!(alerts.len(), 2, "the provider is unaffected");
+        if full {
+            std::fs::remove_file(&path).unwrap();
+        } else {
+            std::fs::remove_dir(&path).unwrap();
+        }
+        log.maintain(&alerts);
+        drop(log);
+        let (_, restored, _) = AlertLog::open(dir.path(), c.now(), Duration::ZERO).unwrap();
+        assert_eq!(restored.len(), 2);
+    }
+
+    /// 10,000 single-alert POSTs, each merged and appended: the persistence share
+    /// must stay far below 100 ms in total.
+    #[tokio::test(start_paused = true)]
+    async fn ten_thousand_single_alert_puts_are_cheap() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Clock::following_tokio(t0());
+        let (log, alerts, _, _) = wired(dir.path(), c);
+        let batch: Vec<Alert> = (0..10_000)
+            .map(|i| alert("HostDown", &format!("vps{i}"), 0, 300))
+            .collect();
+        let bare = Alerts::new(c);
+        let start = std::time::Instant::now();
+        for a in &batch {
+            bare.put(vec![a.clone()]);
+        }
+        let without = start.elapsed();
+        let start = std::time::Instant::now();
+        for a in &batch {
+            alerts.put(vec![a.clone()]);
+        }
+        let with = start.elapsed();
+        let share = with.saturating_sub(without);
+        eprintln!("10,000 puts: {with:?} with the log, {without:?} without; log share {share:?}");
+        assert_eq!(lines(log.path()), 10_000);
+        // Debug builds are several times slower than release; the bound is for both.
+        let bound = if cfg!(debug_assertions) { 400 } else { 100 };
+        assert!(share < Duration::from_millis(bound), "{share:?}");
+    }
+}
