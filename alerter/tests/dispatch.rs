@@ -998,3 +998,66 @@ async fn webhook_posts_alertmanager_json() {
     .unwrap_err();
     assert!(e.retryable && e.reason == "connection_refused", "{e:?}");
 }
+
+/// AT-01 against the oracle: Debian's `amtool config routes test` picks the same
+/// receivers as our route tree for a spread of label sets.
+#[test]
+fn at01_routes_agree_with_amtool() {
+    let Some(amtool) = e2e::require("amtool", "compare routing with Alertmanager's") else {
+        return;
+    };
+    let yaml = r#"
+route:
+  receiver: default
+  group_by: [alertname]
+  routes:
+    - receiver: db
+      matchers: ['service=~"postgres|redis"']
+      continue: true
+      routes:
+        - receiver: dba
+          matchers: ['severity!="info"', 'team=~"data.*"']
+    - receiver: pager
+      matchers: ['severity="critical"']
+    - receiver: workers
+      match: {job: celery}
+      match_re: {queue: "high|default"}
+receivers: [{name: default}, {name: db}, {name: dba}, {name: pager}, {name: workers}]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("am.yml");
+    std::fs::write(&file, yaml).unwrap();
+    let cfg = config::parse(yaml, "am.yml").unwrap();
+    let root = Route::from_config(&cfg).unwrap();
+    for labels in [
+        "service=postgres severity=critical",
+        "service=redis",
+        "job=celery severity=critical",
+        "job=api",
+        "service=postgres-replica",
+        "service=redis team=database severity=warning",
+        "service=redis team=database severity=info",
+        "job=celery queue=high",
+        "job=celery queue=low",
+        "service=postgres team=data severity=critical",
+    ] {
+        let out = std::process::Command::new(&amtool)
+            .args(["config", "routes", "test", "--config.file"])
+            .arg(&file)
+            .args(labels.split(' '))
+            .output()
+            .expect("run amtool");
+        let theirs = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let ls: LabelSet = labels
+            .split(' ')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let ours: Vec<String> = root
+            .matches(&ls)
+            .iter()
+            .map(|r| r.receiver.clone())
+            .collect();
+        assert_eq!(ours.join(","), theirs, "labels {labels}");
+    }
+}
