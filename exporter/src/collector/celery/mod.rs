@@ -179,6 +179,8 @@ pub struct Celery {
     cfg: Config,
     client: Option<Arc<Client>>,
     events: Arc<events::Shared>,
+    /// The last broker error logged, so a broker that stays down is logged once.
+    last_logged: std::sync::Mutex<Option<String>>,
 }
 
 pub fn build(cfg: &crate::config::Config) -> anyhow::Result<Arc<dyn Collector>> {
@@ -206,6 +208,7 @@ impl Celery {
             cfg,
             client,
             events,
+            last_logged: std::sync::Mutex::new(None),
         }
     }
 
@@ -323,13 +326,22 @@ impl Collector for Celery {
             let Some(client) = &self.client else {
                 return Ok(Vec::new());
             };
-            let mut out = match self.read(client).await {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::warn!(broker = %client.target.display, error = %e, "celery broker unreachable");
-                    Vec::new()
+            let result = self.read(client).await;
+            if let Ok(mut last) = self.last_logged.lock() {
+                match &result {
+                    Ok(_) => {
+                        if last.take().is_some() {
+                            tracing::info!(broker = %client.target.display, "celery broker reachable again");
+                        }
+                    }
+                    Err(e) if last.as_deref() != Some(e.as_str()) => {
+                        tracing::warn!(broker = %client.target.display, error = %e, "celery broker unreachable");
+                        *last = Some(e.clone());
+                    }
+                    Err(_) => {}
                 }
-            };
+            }
+            let mut out = result.unwrap_or_default();
             let up = !out.is_empty();
             out.push(
                 Family::gauge(
