@@ -3,11 +3,15 @@
 pub mod alert;
 pub mod clock;
 pub mod config;
+pub mod dispatch;
 pub mod labels;
 pub mod mute;
 pub mod notify;
 pub mod promql;
 pub mod provider;
 pub mod rules;
+pub mod selfmon;
 pub mod selftest;
+pub mod silence;
 pub mod store;
+pub mod timeinterval;
