@@ -6,7 +6,7 @@
 # 1. Scrape latency with 50 queues and 100,000 queued messages (kombu's priority lists).
 # 2. Memory over PHASES x PER_PHASE synthetic task events with far more distinct task names,
 #    hostnames, queues, exceptions and uuids than the caps: VmRSS after each phase. Flat means
-#    the last two phases within ~10%.
+#    the last two phases within ~10% (and the peak no longer rising).
 set -euo pipefail
 PROFILE=${PROFILE:-release}
 PHASES=${PHASES:-4}
@@ -47,6 +47,9 @@ latency() {
 }
 latency 500
 rss() { awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$EPID/status; }
+# Peak RSS since start: stops rising once the state is at its caps (the last RSS reading
+# also moves with what the allocator has handed back after a scrape).
+hwm() { awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$EPID/status; }
 echo "RSS before events: $(rss)"
 
 # Events: task k sends task-sent (name, queue, producer host); k%4==1 then succeeds, k%4==3
@@ -106,7 +109,7 @@ PY
     sleep 0.5
   done
   resub=$(curl -s "$URL" | awk '/^celery_events_resubscriptions_total / {print $2}')
-  echo "phase $phase: events applied $got of $want, resubscriptions ${resub:-?}, RSS $(rss)"
+  echo "phase $phase: events applied $got of $want, resubscriptions ${resub:-?}, RSS $(rss), peak $(hwm)"
 done
 M=$(curl -s "$URL")
 for f in sent succeeded failed; do
