@@ -4,6 +4,7 @@ pub mod alert;
 pub mod clock;
 pub mod config;
 pub mod labels;
+pub mod metrics;
 pub mod mute;
 pub mod notify;
 pub mod promql;
