@@ -1,6 +1,7 @@
 //! The alerter: rule evaluation, Alertmanager-compatible dispatch, and notifiers.
 
 pub mod alert;
+pub mod api;
 pub mod clock;
 pub mod config;
 pub mod labels;
