@@ -44,6 +44,16 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Send a synthetic alert to a receiver and print every SMTP step, with the likely
+    /// cause on failure. Exit code 0 only when the server accepted the message.
+    Test {
+        /// Config file (default: --config.file).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Receiver to test (default: the root route's receiver).
+        #[arg(long)]
+        receiver: Option<String>,
+    },
     /// Check rule files as Prometheus loads them, and that this evaluator can run them.
     CheckRules {
         #[arg(required = true, value_name = "FILE")]
@@ -55,6 +65,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig { files }) => check_config(&files),
+        Some(Command::Test { config, receiver }) => {
+            test_receiver(&config.unwrap_or(cli.config_file), receiver.as_deref())
+        }
         Some(Command::TestRules { files }) => alerter::rules::cli::test_rules(&files),
         Some(Command::CheckRules { files }) => {
             let patterns: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
@@ -137,5 +150,36 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+fn test_receiver(path: &std::path::Path, receiver: Option<&str>) -> ExitCode {
+    let cfg = match alerter::config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("alerter test: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("alerter test: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let mut out = std::io::stdout();
+    match rt.block_on(alerter::selftest::run_receiver(
+        &cfg, receiver, &env, &mut out,
+    )) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("alerter test: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -94,3 +94,118 @@ pub async fn run_email(
     }
     r
 }
+
+/// Why `alerter test` could not run or failed, for the exit code and last line.
+#[derive(Debug, thiserror::Error)]
+pub enum TestError {
+    #[error("no receiver named {0:?} in the config (receivers: {1})")]
+    UnknownReceiver(String, String),
+    #[error("receiver {0:?} has no email_configs to test")]
+    NothingToTest(String),
+    #[error("receiver {0:?}: {1}")]
+    BadConfig(String, String),
+    #[error("receiver {0:?}: delivery failed ({1})")]
+    Failed(String, &'static str),
+}
+
+/// `alerter test`: every email integration of `receiver` (default: the root route's
+/// receiver) gets the synthetic alert; each transcript goes to `out`.
+pub async fn run_receiver(
+    cfg: &crate::config::Config,
+    receiver: Option<&str>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+    out: &mut (dyn Write + Send),
+) -> Result<(), TestError> {
+    // Without --receiver: wherever the routing tree sends the synthetic alert.
+    let name = match receiver {
+        Some(r) => r.to_string(),
+        None => {
+            let tree = crate::dispatch::route::Route::from_config(cfg)
+                .map_err(|e| TestError::BadConfig(String::new(), e))?;
+            let labels = &synthetic_data("").alerts[0].labels;
+            tree.matches(labels)
+                .first()
+                .map(|r| r.receiver.clone())
+                .unwrap_or_default()
+        }
+    };
+    let all = || {
+        cfg.receivers
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let rcv = cfg
+        .receivers
+        .iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| TestError::UnknownReceiver(name.clone(), all()))?;
+    if rcv.email_configs.is_empty() {
+        return Err(TestError::NothingToTest(name));
+    }
+    let globals = cfg.global.smtp();
+    let mut first_err = None;
+    for (i, e) in rcv.email_configs.iter().enumerate() {
+        let resolved = match email::resolve(e, &globals, env) {
+            Ok((r, warnings)) => {
+                for w in warnings {
+                    let _ = writeln!(out, "warning: receivers[{name}].email_configs[{i}]: {w}");
+                }
+                r
+            }
+            Err(errs) => {
+                return Err(TestError::BadConfig(
+                    name,
+                    format!("email_configs[{i}]: {}", errs.join("; ")),
+                ));
+            }
+        };
+        if let Err(e) = run_email(&name, &resolved, Mode::Send, out).await {
+            first_err.get_or_insert(e.reason);
+        }
+    }
+    match first_err {
+        None => Ok(()),
+        Some(reason) => Err(TestError::Failed(name, reason)),
+    }
+}
+
+/// The readiness check run at start-up and after every reload: for each email
+/// integration, connect, TLS, EHLO and AUTH, no mail. The result is the metric
+/// `alerter_receiver_ready{receiver}`: a receiver is ready when all its email
+/// integrations are. Receivers without email are not listed.
+pub async fn check_receivers(
+    cfg: &crate::config::Config,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Vec<(String, Result<(), String>)> {
+    let globals = cfg.global.smtp();
+    let checks = cfg
+        .receivers
+        .iter()
+        .filter(|r| !r.email_configs.is_empty())
+        .map(|r| {
+            let globals = &globals;
+            async move {
+                let mut result = Ok(());
+                for (i, e) in r.email_configs.iter().enumerate() {
+                    let one = match email::resolve(e, globals, env) {
+                        Err(errs) => Err(format!("email_configs[{i}]: {}", errs.join("; "))),
+                        Ok((resolved, _)) => email::check_ready(&resolved).await.map_err(|e| {
+                            format!(
+                                "email_configs[{i}]: {} ({}); likely cause: {}",
+                                e.message,
+                                e.reason,
+                                email::diagnose(&e, &resolved)
+                            )
+                        }),
+                    };
+                    if result.is_ok() {
+                        result = one;
+                    }
+                }
+                (r.name.clone(), result)
+            }
+        });
+    futures::future::join_all(checks).await
+}

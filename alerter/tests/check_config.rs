@@ -26,6 +26,22 @@ fn good_and_bad_configs() {
         ("undefined_receiver.yml", "undefined receiver \"nobody\""),
         ("unknown_key.yml", "unknown field `group_wiat`"),
         ("bad_duration.yml", "route.group_wait"),
+        (
+            "bad_matcher.yml",
+            "route.routes[1].matchers[0]: bad matcher format: severity critical",
+        ),
+        (
+            "undefined_time_interval.yml",
+            "route.routes[0].mute_time_intervals[0]: undefined time interval \"weekends\"",
+        ),
+        (
+            "bad_time_interval.yml",
+            "time_intervals[0].time_intervals[0].weekdays[1]: caturday is not a valid weekday",
+        ),
+        (
+            "wildcard_group_by.yml",
+            "route.group_by: cannot have wildcard",
+        ),
     ] {
         let (ok, out) = run(&dir.join("bad").join(file));
         assert!(!ok, "{file} accepted: {out}");

@@ -615,3 +615,85 @@ async fn failure_log_line_is_clear_and_has_no_password() {
     assert!(log.contains("535") && log.contains("likely cause"), "{log}");
     assert!(!log.contains("pw-should-never-appear"), "{log}");
 }
+
+/// The `alerter test` command end to end: config file, password file, real server.
+#[test]
+fn alerter_test_command_delivers_and_names_the_cause() {
+    if !have_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_smtp(dir.path(), "implicit", "PLAIN,LOGIN", &[]);
+    let pass_file = dir.path().join("smtp-pass");
+    let write_config = |password: &str| {
+        std::fs::write(&pass_file, format!("{password}\n")).unwrap();
+        let cfg = dir.path().join("alerter.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "route:\n  receiver: admin\nreceivers:\n- name: admin\n  email_configs:\n  - to: admin@example.org\n    from: alerts@example.com\n    smarthost: 127.0.0.1:{port}\n    implicit_tls: true\n    auth_username: {USER}\n    auth_password_file: {pf}\n    timeout: 2s\n    tls_config:\n      ca_file: {ca}\n      server_name: localhost\n",
+                port = s.port,
+                pf = pass_file.display(),
+                ca = s.cert.display()
+            ),
+        )
+        .unwrap();
+        cfg
+    };
+    let run = |cfg: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_alerter"))
+            .arg("test")
+            .arg("--config")
+            .arg(cfg)
+            .output()
+            .expect("run alerter test")
+    };
+
+    let cfg = write_config(PASS);
+    let started = std::time::Instant::now();
+    let out = run(&cfg);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    for want in [
+        "TLS",
+        "EHLO",
+        "AUTH",
+        "RCPT",
+        "DATA",
+        "OK: the server accepted",
+    ] {
+        assert!(stdout.contains(want), "missing {want} in:\n{stdout}");
+    }
+    assert_eq!(inbox(&s.out).len(), 1);
+
+    let cfg = write_config("hunter2-wrong");
+    let out = run(&cfg);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("FAILED [auth_rejected]") && stdout.contains("535"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("delivery failed (auth_rejected)"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"));
+    assert_eq!(
+        inbox(&s.out).len(),
+        1,
+        "nothing delivered with a wrong password"
+    );
+}

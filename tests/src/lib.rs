@@ -215,3 +215,97 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 }
+
+/// A webhook receiver for end-to-end tests: an HTTP server on 127.0.0.1 that records
+/// every JSON body POSTed to it and answers with a status the test can change (to
+/// play a failing receiver). Stopped when dropped.
+pub struct WebhookSink {
+    pub port: u16,
+    state: std::sync::Arc<SinkState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct SinkState {
+    received: std::sync::Mutex<Vec<(Instant, serde_json::Value)>>,
+    status: std::sync::atomic::AtomicU16,
+}
+
+impl WebhookSink {
+    pub fn start() -> WebhookSink {
+        let state = std::sync::Arc::new(SinkState::default());
+        state.status.store(200, std::sync::atomic::Ordering::SeqCst);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind webhook sink");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("local addr").port();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let app = axum::Router::new().fallback(axum::routing::post(
+                    move |body: axum::body::Bytes| {
+                        let st = st.clone();
+                        async move {
+                            let v =
+                                serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                            st.received.lock().expect("lock").push((Instant::now(), v));
+                            let code = st.status.load(std::sync::atomic::Ordering::SeqCst);
+                            axum::http::StatusCode::from_u16(code)
+                                .unwrap_or(axum::http::StatusCode::OK)
+                        }
+                    },
+                ));
+                let l = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                let _ = axum::serve(l, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await;
+            });
+        });
+        WebhookSink {
+            port,
+            state,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    /// Every body received so far, oldest first.
+    pub fn received(&self) -> Vec<serde_json::Value> {
+        self.state
+            .received
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// The HTTP status answered from now on (e.g. 500 to fail every delivery).
+    pub fn set_status(&self, code: u16) {
+        self.state
+            .status
+            .store(code, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for WebhookSink {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

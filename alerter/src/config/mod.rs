@@ -231,7 +231,7 @@ pub fn load(path: &Path) -> Result<Config, String> {
     parse(&text, &path.display().to_string())
 }
 
-fn validate(cfg: &Config) -> Result<(), String> {
+pub fn validate(cfg: &Config) -> Result<(), String> {
     let mut names = HashSet::new();
     for r in &cfg.receivers {
         if !names.insert(r.name.as_str()) {
@@ -255,51 +255,20 @@ fn validate(cfg: &Config) -> Result<(), String> {
     if let Some(d) = &cfg.evaluation_interval {
         parse_duration(d).map_err(|e| format!("evaluation_interval: {e}"))?;
     }
-    let route = cfg
-        .route
-        .as_ref()
-        .ok_or("no route provided in config (expected a top-level `route:`)")?;
-    if route.receiver.is_none() {
-        return Err("route: root route must specify a default receiver".into());
+    // The route tree and the time intervals are validated by the types the
+    // dispatcher runs on, so `check-config` and a reload reject the same files.
+    let mut errs = Vec::new();
+    if let Err(e) = crate::timeinterval::Intervals::from_config(cfg) {
+        errs.push(e);
     }
-    if !route.matchers.is_empty() || !route.match_.is_empty() || !route.match_re.is_empty() {
-        return Err("route: root route must not have any matchers".into());
+    if let Err(e) = crate::dispatch::route::Route::from_config(cfg) {
+        errs.push(e);
     }
-    check_route(route, "route", &names)
-}
-
-fn check_route(r: &Route, path: &str, names: &HashSet<&str>) -> Result<(), String> {
-    if let Some(rcv) = &r.receiver {
-        if !names.contains(rcv.as_str()) {
-            return Err(format!(
-                "{path}.receiver: undefined receiver {rcv:?} used in route"
-            ));
-        }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("\n"))
     }
-    for (field, v) in [
-        ("group_wait", &r.group_wait),
-        ("group_interval", &r.group_interval),
-        ("repeat_interval", &r.repeat_interval),
-    ] {
-        if let Some(v) = v {
-            parse_duration(v).map_err(|e| format!("{path}.{field}: {e}"))?;
-        }
-    }
-    if r.group_interval
-        .as_deref()
-        .and_then(|v| parse_duration(v).ok())
-        == Some(Duration::ZERO)
-    {
-        return Err(format!("{path}.group_interval cannot be zero"));
-    }
-    for (k, v) in &r.match_re {
-        regex::Regex::new(&format!("^(?:{v})$"))
-            .map_err(|e| format!("{path}.match_re.{k}: invalid regex: {e}"))?;
-    }
-    for (i, c) in r.routes.iter().enumerate() {
-        check_route(c, &format!("{path}.routes[{i}]"), names)?;
-    }
-    Ok(())
 }
 
 /// The config shown to users (status API, logs): secrets become `<secret>`.

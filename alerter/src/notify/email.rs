@@ -769,6 +769,39 @@ async fn open(
     Ok(conn)
 }
 
+/// Connects to the first address that answers, as SMTP clients do with a host that
+/// resolves to several (IPv6 and IPv4, or several MX-style A records).
+async fn open_any(
+    cfg: &ResolvedEmail,
+    addrs: &[SocketAddr],
+    log: &mut (dyn FnMut(String) + Send),
+) -> Result<(AsyncSmtpConnection, SocketAddr), NotifyError> {
+    let mut last = None;
+    for (i, addr) in addrs.iter().copied().enumerate() {
+        match open(cfg, addr, log).await {
+            Ok(c) => return Ok((c, addr)),
+            Err(e)
+                if i + 1 < addrs.len()
+                    && matches!(e.reason, "connection_refused" | "connect_timeout") =>
+            {
+                log(format!(
+                    "CONNECT  {addr}: {}; trying the next address",
+                    e.message
+                ));
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        err(
+            true,
+            "dns",
+            format!("DNS lookup of {}: no addresses", cfg.host),
+        )
+    }))
+}
+
 /// Runs the SMTP dialogue, reporting each step to `log` (the `alerter test`
 /// transcript, or nothing). Never logs the password.
 pub async fn dialogue(
@@ -792,13 +825,13 @@ pub async fn dialogue(
                 ));
             }
         };
-    let Some(addr) = addrs.first().copied() else {
+    if addrs.is_empty() {
         return Err(err(
             true,
             "dns",
             format!("DNS lookup of {}: no addresses", cfg.host),
         ));
-    };
+    }
     log(format!(
         "DNS      {} -> {}",
         cfg.host,
@@ -809,7 +842,7 @@ pub async fn dialogue(
             .join(", ")
     ));
 
-    let mut conn = open(cfg, addr, log).await?;
+    let (mut conn, addr) = open_any(cfg, &addrs, log).await?;
     // AUTH: each configured mechanism the server offers, in order; a 535 falls
     // through to the next on a fresh connection (lettre closes it after a 5xx).
     if let (Some(user), Some(pass)) = (&cfg.username, &cfg.password) {

@@ -1,0 +1,4 @@
+//! Alertmanager's dispatcher: routes alerts into aggregation groups and runs each
+//! group's timers.
+
+pub mod route;

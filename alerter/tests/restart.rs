@@ -1,0 +1,185 @@
+//! kill -9, then restart on the same `--storage.path`: silences, active alerts and
+//! the notification log are all back, and an unchanged group is not notified again
+//! (issue 3, done-when 4). Also: a silence is durable as soon as the API answers
+//! (Alertmanager snapshots every 15 minutes and lost 18 of 30 fresh silences).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use chrono::Utc;
+use e2e::{ChildGuard, WebhookSink, free_port, wait_for};
+use serde_json::{Value, json};
+
+struct Alerter {
+    port: u16,
+    guard: ChildGuard,
+}
+
+fn start(dir: &Path, config: &Path, log: &str) -> Alerter {
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alerter"));
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    let guard = ChildGuard::spawn("alerter", &mut cmd, &dir.join(log));
+    let a = Alerter { port, guard };
+    wait_for("alerter ready", Duration::from_secs(20), || {
+        get(a.port, "/-/ready").ok().map(|_| ())
+    });
+    a
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn get(port: u16, path: &str) -> Result<Value, String> {
+    rt().block_on(async {
+        let r = client()
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !r.status().is_success() {
+            return Err(format!("{path}: HTTP {}", r.status()));
+        }
+        let text = r.text().await.map_err(|e| e.to_string())?;
+        Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    })
+}
+
+fn post(port: u16, path: &str, body: &Value) -> Value {
+    rt().block_on(async {
+        let r = client()
+            .post(format!("http://127.0.0.1:{port}{path}"))
+            .json(body)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert!(status.is_success(), "{path}: HTTP {status}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    })
+}
+
+fn alert(name: &str) -> Value {
+    json!({
+        "labels": {"alertname": name, "severity": "critical", "instance": "vps1"},
+        "annotations": {"summary": format!("{name} on vps1")},
+        "startsAt": Utc::now().to_rfc3339(),
+        "endsAt": (Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
+    })
+}
+
+fn silence(name: &str) -> Value {
+    json!({
+        "matchers": [{"name": "alertname", "value": name, "isRegex": false, "isEqual": true}],
+        "startsAt": Utc::now().to_rfc3339(),
+        "endsAt": (Utc::now() + chrono::Duration::hours(2)).to_rfc3339(),
+        "createdBy": "restart-test",
+        "comment": "survives kill -9",
+    })
+}
+
+#[test]
+#[ignore = "daemon mode lands with the api branch"]
+fn kill_9_keeps_silences_alerts_and_notification_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = WebhookSink::start();
+    let config = dir.path().join("alerter.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n- name: hook\n  webhook_configs:\n  - url: {}\n    send_resolved: true\n",
+            sink.url()
+        ),
+    )
+    .unwrap();
+
+    let mut a = start(dir.path(), &config, "first.log");
+    post(a.port, "/api/v2/alerts", &json!([alert("DiskFull")]));
+    let first = wait_for("the first notification", Duration::from_secs(10), || {
+        let r = sink.received();
+        (!r.is_empty()).then_some(r)
+    });
+    assert_eq!(first[0]["alerts"][0]["labels"]["alertname"], "DiskFull");
+    // A silenced alert, and 30 fresh silences created just before the kill.
+    let id = post(a.port, "/api/v2/silences", &silence("Muted"))["silenceID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    post(a.port, "/api/v2/alerts", &json!([alert("Muted")]));
+    let fresh: Vec<String> = (0..30)
+        .map(|i| {
+            post(a.port, "/api/v2/silences", &silence(&format!("Fresh{i}")))["silenceID"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    a.guard.kill(); // SIGKILL: no chance to flush anything
+    let sent_before = sink.received().len();
+
+    let a = start(dir.path(), &config, "second.log");
+    let silences = get(a.port, "/api/v2/silences").unwrap();
+    let ids: Vec<&str> = silences
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"]["state"] == "active")
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert!(ids.contains(&id.as_str()), "silence {id} lost: {silences}");
+    for f in &fresh {
+        assert!(ids.contains(&f.as_str()), "fresh silence {f} lost");
+    }
+    let alerts = get(a.port, "/api/v2/alerts").unwrap();
+    let names: Vec<&str> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x["labels"]["alertname"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"DiskFull") && names.contains(&"Muted"),
+        "{alerts}"
+    );
+    let muted = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["labels"]["alertname"] == "Muted")
+        .unwrap();
+    assert_eq!(muted["status"]["state"], "suppressed", "{muted}");
+    assert_eq!(muted["status"]["silencedBy"][0], id.as_str());
+
+    // Several group_intervals pass: the unchanged DiskFull group is not re-sent, and the
+    // silenced one is not sent at all.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        sink.received().len(),
+        sent_before,
+        "duplicate after restart: {:?}",
+        &sink.received()[sent_before..]
+    );
+    // Still dispatching: a new alert in the same group is notified with both.
+    let mut second = alert("DiskFull");
+    second["labels"]["instance"] = json!("vps2");
+    post(a.port, "/api/v2/alerts", &json!([second]));
+    let all = wait_for("the update after restart", Duration::from_secs(10), || {
+        let r = sink.received();
+        (r.len() > sent_before).then_some(r)
+    });
+    assert_eq!(all[sent_before]["alerts"].as_array().unwrap().len(), 2);
+}
