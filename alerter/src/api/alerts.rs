@@ -19,6 +19,7 @@ use super::params::{Params, filter_matches};
 use super::{Api, ApiError, Runtime};
 use crate::alert::Alert;
 use crate::labels::{LabelSet, Matcher};
+use crate::mute::Muter;
 
 /// `status` of one alert, asked of the silences and the inhibitor now.
 pub fn alert_status(api: &Api, rt: &Runtime, labels: &LabelSet, now: DateTime<Utc>) -> AlertStatus {

@@ -22,10 +22,11 @@ use tokio::sync::{mpsc, oneshot};
 use crate::alert::Alert;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::labels::{LabelSet, Matcher};
+use crate::labels::LabelSet;
 use crate::metrics::Metrics;
 use crate::mute::Muter;
 use crate::provider::Alerts;
+use crate::silence::Silences;
 
 pub use error::ApiError;
 
@@ -47,51 +48,6 @@ pub struct GroupView {
     pub receiver: String,
     pub labels: LabelSet,
     pub alerts: Vec<Alert>,
-}
-
-/// One silence as the API shows it.
-#[derive(Clone, Debug)]
-pub struct SilenceView {
-    pub id: String,
-    pub matchers: Vec<Matcher>,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub created_by: String,
-    pub comment: String,
-    /// `active`, `pending` or `expired`.
-    pub state: &'static str,
-}
-
-/// A silence to create, or to update when `id` is set.
-#[derive(Clone, Debug)]
-pub struct NewSilence {
-    pub id: Option<String>,
-    pub matchers: Vec<Matcher>,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub created_by: String,
-    pub comment: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SilenceError {
-    #[error("silence not found")]
-    NotFound,
-    /// Shown to the client as is, e.g. `silence invalid: at least one matcher ...`.
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Internal(String),
-}
-
-/// The silence store as the API needs it. `muted_by` gives `silencedBy`.
-pub trait SilenceStore: Muter {
-    fn list(&self, now: DateTime<Utc>) -> Vec<SilenceView>;
-    fn get(&self, id: &str, now: DateTime<Utc>) -> Option<SilenceView>;
-    /// Creates or updates; returns the ID (a new one when an update had to replace).
-    fn set(&self, s: NewSilence, now: DateTime<Utc>) -> Result<String, SilenceError>;
-    fn expire(&self, id: &str, now: DateTime<Utc>) -> Result<(), SilenceError>;
 }
 
 /// Everything a config (re)load replaces.
@@ -194,7 +150,7 @@ pub type StorageErrors = Box<dyn Fn() -> Vec<(String, u64)> + Send + Sync>;
 pub struct Api {
     pub clock: Clock,
     pub alerts: Arc<Alerts>,
-    pub silences: Arc<dyn SilenceStore>,
+    pub silences: Arc<Silences>,
     pub runtime: RwLock<Arc<Runtime>>,
     pub reload_status: RwLock<ReloadStatus>,
     pub metrics: Arc<Metrics>,

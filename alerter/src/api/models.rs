@@ -5,7 +5,7 @@
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::labels::{LabelSet, MatchType, Matcher};
+use crate::labels::LabelSet;
 
 /// A time as the API writes it.
 pub fn write_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -79,96 +79,6 @@ pub struct AlertGroup {
     pub alerts: Vec<GettableAlert>,
     pub labels: LabelSet,
     pub receiver: ReceiverRef,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiMatcher {
-    /// Absent means true (openapi.yaml default).
-    #[serde(default = "yes")]
-    pub is_equal: bool,
-    #[serde(default)]
-    pub is_regex: bool,
-    pub name: String,
-    pub value: String,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl ApiMatcher {
-    pub fn from_matcher(m: &Matcher) -> ApiMatcher {
-        ApiMatcher {
-            is_equal: m.is_equal(),
-            is_regex: m.is_regex(),
-            name: m.name.clone(),
-            value: m.value.clone(),
-        }
-    }
-
-    pub fn to_matcher(&self) -> Result<Matcher, String> {
-        let op = match (self.is_equal, self.is_regex) {
-            (true, false) => MatchType::Equal,
-            (false, false) => MatchType::NotEqual,
-            (true, true) => MatchType::Regexp,
-            (false, true) => MatchType::NotRegexp,
-        };
-        Matcher::new(&self.name, op, &self.value)
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct SilenceStatus {
-    pub state: &'static str,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GettableSilence {
-    pub comment: String,
-    pub created_by: String,
-    #[serde(serialize_with = "write_time")]
-    pub ends_at: DateTime<Utc>,
-    pub id: String,
-    pub matchers: Vec<ApiMatcher>,
-    #[serde(serialize_with = "write_time")]
-    pub starts_at: DateTime<Utc>,
-    pub status: SilenceStatus,
-    #[serde(serialize_with = "write_time")]
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<&super::SilenceView> for GettableSilence {
-    fn from(s: &super::SilenceView) -> Self {
-        GettableSilence {
-            comment: s.comment.clone(),
-            created_by: s.created_by.clone(),
-            ends_at: s.ends_at,
-            id: s.id.clone(),
-            matchers: s.matchers.iter().map(ApiMatcher::from_matcher).collect(),
-            starts_at: s.starts_at,
-            status: SilenceStatus { state: s.state },
-            updated_at: s.updated_at,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PostableSilence {
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub matchers: Option<Vec<ApiMatcher>>,
-    #[serde(default, deserialize_with = "read_time")]
-    pub starts_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "read_time")]
-    pub ends_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub created_by: Option<String>,
-    #[serde(default)]
-    pub comment: Option<String>,
 }
 
 #[derive(Debug, Serialize)]

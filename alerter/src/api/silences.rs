@@ -1,7 +1,7 @@
-//! `/api/v2/silences` and `/api/v2/silence/{id}`: the API checks Alertmanager 0.25
-//! makes itself (times), the rest is the silence store's validation and texts.
+//! `/api/v2/silences` and `/api/v2/silence/{id}`. Validation, texts, update vs
+//! replace and the listing order are the silence store's (silence.rs); this maps
+//! its answers to Alertmanager's status codes.
 
-use std::cmp::Ordering;
 use std::sync::Arc;
 
 use axum::Json;
@@ -10,77 +10,47 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 
-use super::models::{GettableSilence, PostSilenceOk, PostableSilence};
+use super::models::PostSilenceOk;
 use super::params::Params;
-use super::{Api, ApiError, NewSilence, SilenceError, SilenceView};
-use crate::labels::Matcher;
-
-fn state_rank(s: &str) -> u8 {
-    match s {
-        "active" => 1,
-        "pending" => 2,
-        _ => 3,
-    }
-}
-
-/// api.go SortSilences: active by soonest end, pending by soonest start, expired
-/// by latest end.
-fn silence_order(a: &SilenceView, b: &SilenceView) -> Ordering {
-    state_rank(a.state)
-        .cmp(&state_rank(b.state))
-        .then_with(|| match a.state {
-            "active" => a.ends_at.cmp(&b.ends_at),
-            "pending" => a.starts_at.cmp(&b.starts_at),
-            _ => b.ends_at.cmp(&a.ends_at),
-        })
-}
-
-/// A silence matches the filter when each filter matcher appears in it verbatim
-/// (name, operator and value), as checkMatcherSetMatchesFilterLabels does.
-fn matches_filter(s: &SilenceView, filter: &[Matcher]) -> bool {
-    filter.iter().all(|f| {
-        s.matchers
-            .iter()
-            .any(|m| m.name == f.name && m.op == f.op && m.value == f.value)
-    })
-}
+use super::{Api, ApiError};
+use crate::silence::{PostableSilence, Silence, SilenceError};
 
 pub async fn get_silences(
     State(api): State<Arc<Api>>,
     RawQuery(q): RawQuery,
-) -> Result<Json<Vec<GettableSilence>>, ApiError> {
+) -> Result<Json<Vec<Silence>>, ApiError> {
     let p = Params::parse(q.as_deref());
     let filter = p.filter()?;
-    let mut list: Vec<SilenceView> = api
-        .silences
-        .list(api.clock.now())
-        .into_iter()
-        .filter(|s| matches_filter(s, &filter))
-        .collect();
-    list.sort_by(silence_order);
-    Ok(Json(list.iter().map(GettableSilence::from).collect()))
+    Ok(Json(api.silences.query(&filter)))
 }
 
 pub async fn get_silence(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
-) -> Result<Json<GettableSilence>, ApiError> {
+) -> Result<Json<Silence>, ApiError> {
     check_id(&id)?;
-    api.silences
-        .get(&id, api.clock.now())
-        .map(|s| Json(GettableSilence::from(&s)))
-        .ok_or(ApiError::NotFound)
+    api.silences.get(&id).map(Json).ok_or(ApiError::NotFound)
 }
 
+/// An unknown id is 404 as in Alertmanager since 0.26 (0.25 said 500).
 pub async fn delete_silence(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     check_id(&id)?;
-    match api.silences.expire(&id, api.clock.now()) {
-        Ok(()) => Ok(StatusCode::OK),
-        Err(SilenceError::NotFound) => Err(ApiError::NotFound),
-        Err(SilenceError::Invalid(m) | SilenceError::Internal(m)) => Err(ApiError::Internal(m)),
+    api.silences.expire(&id).map_err(map_err)?;
+    Ok(StatusCode::OK)
+}
+
+fn map_err(e: SilenceError) -> ApiError {
+    match e {
+        SilenceError::NotFound => ApiError::NotFound,
+        m @ SilenceError::Missing(_) => ApiError::Request {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: m.to_string(),
+        },
+        SilenceError::Invalid(m) => ApiError::BadRequest(m),
+        e @ SilenceError::NotSaved { .. } => ApiError::Internal(e.to_string()),
     }
 }
 
@@ -103,47 +73,12 @@ pub async fn post_silences(
         status: StatusCode::BAD_REQUEST,
         message: format!("parsing silence body failed: {e}"),
     })?;
-    let required = |name: &str| ApiError::Request {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        message: format!("{name} in body is required"),
-    };
-    let raw_matchers = p.matchers.ok_or_else(|| required("matchers"))?;
-    let starts_at = p.starts_at.ok_or_else(|| required("startsAt"))?;
-    let ends_at = p.ends_at.ok_or_else(|| required("endsAt"))?;
-    let created_by = p.created_by.ok_or_else(|| required("createdBy"))?;
-    let comment = p.comment.ok_or_else(|| required("comment"))?;
-    let mut matchers = Vec::with_capacity(raw_matchers.len());
-    for (i, m) in raw_matchers.iter().enumerate() {
-        matchers.push(m.to_matcher().map_err(|e| {
-            ApiError::BadRequest(format!("silence invalid: invalid label matcher {i}: {e}"))
-        })?);
-    }
-    if starts_at >= ends_at {
-        return Err(ApiError::BadRequest(
-            "Failed to create silence: start time must be before end time".into(),
-        ));
-    }
-    let now = api.clock.now();
-    if ends_at < now {
-        return Err(ApiError::BadRequest(
-            "Failed to create silence: end time can't be in the past".into(),
-        ));
-    }
-    let s = NewSilence {
-        id: p.id.filter(|s| !s.is_empty()),
-        matchers,
-        starts_at,
-        ends_at,
-        created_by,
-        comment,
-    };
-    match api.silences.set(s, now) {
+    match api.silences.set(p) {
         Ok(id) => Ok(Json(PostSilenceOk { silence_id: id })),
-        // Alertmanager answers 404 for an update of an unknown ID.
+        // Alertmanager answers 404 with the text for an update of an unknown id.
         Err(SilenceError::NotFound) => Err(ApiError::NotFoundMessage(
             SilenceError::NotFound.to_string(),
         )),
-        Err(SilenceError::Invalid(m)) => Err(ApiError::BadRequest(m)),
-        Err(SilenceError::Internal(m)) => Err(ApiError::Internal(m)),
+        Err(e) => Err(map_err(e)),
     }
 }
