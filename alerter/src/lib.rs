@@ -13,6 +13,7 @@ pub mod promql;
 pub mod provider;
 pub mod rules;
 pub mod selftest;
+pub mod server;
 pub mod silence;
 pub mod store;
 pub mod timeinterval;
