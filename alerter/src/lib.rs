@@ -12,6 +12,7 @@ pub mod notify;
 pub mod promql;
 pub mod provider;
 pub mod rules;
+pub mod selfmon;
 pub mod selftest;
 pub mod server;
 pub mod silence;
