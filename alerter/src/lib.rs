@@ -1,11 +1,13 @@
 //! The alerter: rule evaluation, Alertmanager-compatible dispatch, and notifiers.
 
 pub mod alert;
+pub mod api;
 pub mod clock;
 pub mod config;
 pub mod dispatch;
 pub mod inhibit;
 pub mod labels;
+pub mod metrics;
 pub mod mute;
 pub mod notify;
 pub mod promql;
@@ -13,6 +15,7 @@ pub mod provider;
 pub mod rules;
 pub mod selfmon;
 pub mod selftest;
+pub mod server;
 pub mod silence;
 pub mod store;
 pub mod timeinterval;

@@ -84,25 +84,56 @@ fn main() -> ExitCode {
                 }
             }
         }
-        None => {
-            if let Err(e) = alerter::config::parse_duration(&cli.data_retention) {
-                eprintln!("alerter: --data.retention: {e}");
-                return ExitCode::from(2);
-            }
-            match alerter::config::load(&cli.config_file) {
-                Ok(_) => {
-                    eprintln!(
-                        "alerter: config {} is valid; the dispatcher and API ({}) are not built yet",
-                        cli.config_file.display(),
-                        cli.listen_address
-                    );
-                    ExitCode::FAILURE
-                }
-                Err(e) => {
-                    eprintln!("alerter: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+        None => daemon(&cli),
+    }
+}
+
+/// Daemon mode: serve the API and route alerts until SIGINT/SIGTERM.
+fn daemon(cli: &Cli) -> ExitCode {
+    let retention = match alerter::config::parse_duration(&cli.data_retention) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("alerter: --data.retention: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ALERTER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    // An explicit --config.file must exist; without one, ./alertmanager.yml is used
+    // if present, else the built-in default (which says so loudly).
+    let explicit = std::env::args().any(|a| a.starts_with("--config.file"));
+    let source = if explicit || cli.config_file.exists() {
+        alerter::server::Source::File(cli.config_file.clone())
+    } else {
+        alerter::server::Source::Embedded
+    };
+    let opts = alerter::server::Options {
+        source,
+        storage_path: cli.storage_path.clone(),
+        listen: cli.listen_address.clone(),
+        external_url: cli.external_url.clone(),
+        retention,
+        watch_interval: std::time::Duration::from_secs(3),
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("alerter: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(alerter::server::run(opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("alerter: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -121,15 +121,15 @@ impl Intervals {
         ] {
             for (i, v) in list.iter().enumerate() {
                 let path = format!("{section}[{i}]");
-                if let Some((name, ivs)) = named(v, &path, section, &mut errs) {
-                    if by_name.insert(name.clone(), ivs).is_some() {
-                        let what = if section == "mute_time_intervals" {
-                            "mute time interval"
-                        } else {
-                            "time interval"
-                        };
-                        errs.push(format!("{path}: {what} {name:?} is not unique"));
-                    }
+                if let Some((name, ivs)) = named(v, &path, section, &mut errs)
+                    && by_name.insert(name.clone(), ivs).is_some()
+                {
+                    let what = if section == "mute_time_intervals" {
+                        "mute time interval"
+                    } else {
+                        "time interval"
+                    };
+                    errs.push(format!("{path}: {what} {name:?} is not unique"));
                 }
             }
         }

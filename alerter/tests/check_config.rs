@@ -27,6 +27,16 @@ fn good_and_bad_configs() {
         ("unknown_key.yml", "unknown field `group_wiat`"),
         ("bad_duration.yml", "route.group_wait"),
         (
+            "bad_inhibit_key.yml",
+            "inhibit_rules[0]: unknown field `equals`",
+        ),
+        ("bad_match_re.yml", "route.routes[0].match_re.service"),
+        (
+            "bad_receiver_key.yml",
+            "receivers[0].email_configs[0]: unknown field `pasword`",
+        ),
+        ("duplicate_receiver.yml", "\"ops\" is not unique"),
+        (
             "bad_matcher.yml",
             "route.routes[1].matchers[0]: bad matcher format: severity critical",
         ),

@@ -5,6 +5,8 @@
 pub mod email;
 pub mod nflog;
 pub mod pending;
+pub mod pipeline;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,118 @@
+//! `/api/v2/status`, `/api/v2/receivers`, health, reload and `/metrics`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::models::{ReceiverRef, write_time};
+use super::{Api, ApiError};
+use crate::metrics::{ALERT_STATES, SILENCE_STATES, Snapshot};
+
+fn time(t: chrono::DateTime<chrono::Utc>) -> Value {
+    write_time(&t, serde_json::value::Serializer).unwrap_or(Value::Null)
+}
+
+/// Alertmanager's status with the cluster disabled, plus, under `config`, what
+/// Alertmanager never shows: which config is running and whether the last reload
+/// failed (and why), so a broken reload cannot go unnoticed.
+pub async fn status(State(api): State<Arc<Api>>) -> Json<Value> {
+    let rt = api.runtime();
+    let rs = api.reload_status();
+    Json(json!({
+        "cluster": {"peers": [], "status": "disabled"},
+        "config": {
+            "original": rt.original,
+            "hash": rt.hash,
+            "lastReloadTime": time(rs.at),
+            "lastReloadSuccessful": rs.success,
+            "lastReloadError": rs.error,
+            "lastReloadSuccessTime": rs.last_success.map(time),
+            "warnings": rt.warnings,
+        },
+        "uptime": time(api.started),
+        "versionInfo": {
+            "branch": option_env!("ALERTER_BRANCH").unwrap_or(""),
+            "buildDate": option_env!("ALERTER_BUILD_DATE").unwrap_or(""),
+            "buildUser": option_env!("ALERTER_BUILD_USER").unwrap_or(""),
+            "goVersion": "none (Rust)",
+            "revision": option_env!("ALERTER_REVISION").unwrap_or(""),
+            "version": env!("CARGO_PKG_VERSION"),
+        },
+    }))
+}
+
+pub async fn receivers(State(api): State<Arc<Api>>) -> Json<Vec<ReceiverRef>> {
+    let rt = api.runtime();
+    Json(
+        rt.config
+            .receivers
+            .iter()
+            .map(|r| ReceiverRef {
+                name: r.name.clone(),
+            })
+            .collect(),
+    )
+}
+
+pub async fn ok() -> &'static str {
+    "OK"
+}
+
+/// Alertmanager's `/-/reload`: 200 with no body, or 500 with the reason.
+pub async fn reload(State(api): State<Arc<Api>>) -> Result<(), ApiError> {
+    let Some(tx) = &api.reload else {
+        return Err(ApiError::Reload("reloading is not available".into()));
+    };
+    let (done, answer) = oneshot::channel();
+    tx.send(done)
+        .await
+        .map_err(|_| ApiError::Reload("the server is shutting down".into()))?;
+    match answer.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(reason)) => Err(ApiError::Reload(reason)),
+        Err(_) => Err(ApiError::Reload("the reload was abandoned".into())),
+    }
+}
+
+/// Collects the state gauges into owned values, then encodes.
+pub fn snapshot(api: &Api) -> Snapshot {
+    let rt = api.runtime();
+    let now = api.clock.now();
+    let mut snap = Snapshot::default();
+    for a in api.alerts.list() {
+        if a.ends_at < now {
+            continue;
+        }
+        let st = super::alerts::alert_status(api, &rt, &a.labels, now);
+        if let Some(i) = ALERT_STATES.iter().position(|s| *s == st.state) {
+            snap.alerts[i] += 1;
+        }
+    }
+    let counts = api.silences.counts();
+    for (i, s) in SILENCE_STATES.iter().enumerate() {
+        let n = match *s {
+            "active" => counts.active,
+            "pending" => counts.pending,
+            _ => counts.expired,
+        };
+        snap.silences[i] = i64::try_from(n).unwrap_or(i64::MAX);
+    }
+    snap.storage_errors = (api.storage_errors)();
+    snap
+}
+
+pub async fn metrics(State(api): State<Arc<Api>>) -> impl IntoResponse {
+    let snap = snapshot(&api);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        api.metrics.encode(&snap),
+    )
+}

@@ -1,0 +1,221 @@
+//! Alertmanager's v2 HTTP API (api/v2/openapi.yaml) plus `/-/healthy`, `/-/ready`,
+//! `/-/reload` and `/metrics`. It owns no state of its own: alerts live in the
+//! provider, silences in the silence store, and everything that a reload replaces
+//! (route tree, inhibitor, the config shown in `/api/v2/status`) sits in one
+//! [`Runtime`] swapped as a whole, so a request sees one config, never half of two.
+
+mod alerts;
+mod error;
+mod general;
+pub mod models;
+mod params;
+mod silences;
+
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::alert::Alert;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::labels::LabelSet;
+use crate::metrics::Metrics;
+use crate::mute::Muter;
+use crate::provider::Alerts;
+use crate::silence::Silences;
+
+pub use error::ApiError;
+
+/// Request bodies larger than this are refused with 413 (Prometheus batches at most
+/// a few hundred alerts; 4 MiB is far above that and far below memory trouble).
+pub const MAX_BODY: usize = 4 << 20;
+
+/// The route tree as the API needs it, from the dispatcher of the current config.
+pub trait RouteView: Send + Sync {
+    /// Receiver names of every route the labels match, in tree order.
+    fn receivers(&self, labels: &LabelSet) -> Vec<String>;
+    /// The aggregation groups as the dispatcher holds them.
+    fn groups(&self) -> Vec<GroupView>;
+}
+
+/// One aggregation group for `/api/v2/alerts/groups`.
+#[derive(Clone, Debug)]
+pub struct GroupView {
+    pub receiver: String,
+    pub labels: LabelSet,
+    pub alerts: Vec<Alert>,
+}
+
+/// Everything a config (re)load replaces.
+pub struct Runtime {
+    pub config: Config,
+    /// The config as YAML with secrets replaced by `<secret>`.
+    pub original: String,
+    /// Hex SHA-256 of the config file's bytes.
+    pub hash: String,
+    pub resolve_timeout: chrono::Duration,
+    pub routes: Arc<dyn RouteView>,
+    pub inhibitor: Arc<dyn Muter>,
+    /// Problems that do not stop the config from loading but will stop mail
+    /// (e.g. a password file that is missing), shown in status and logs.
+    pub warnings: Vec<String>,
+}
+
+impl Runtime {
+    /// A runtime for `config` (already validated); `hash` is the file's SHA-256.
+    pub fn new(
+        config: Config,
+        hash: String,
+        routes: Arc<dyn RouteView>,
+        inhibitor: Arc<dyn Muter>,
+        warnings: Vec<String>,
+    ) -> Runtime {
+        // Alertmanager's default resolve_timeout.
+        let resolve_timeout = config
+            .global
+            .resolve_timeout
+            .as_deref()
+            .and_then(|d| crate::config::parse_duration(d).ok())
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .unwrap_or_else(|| chrono::Duration::minutes(5));
+        Runtime {
+            original: shown_config(&config),
+            config,
+            hash,
+            resolve_timeout,
+            routes,
+            inhibitor,
+            warnings,
+        }
+    }
+}
+
+/// The config as `/api/v2/status` shows it: YAML, every inline secret replaced by
+/// `<secret>`, unset fields left out.
+pub fn shown_config(cfg: &Config) -> String {
+    let mut c = crate::config::redacted(cfg);
+    c.global.smtp_auth_password = c.global.smtp().redacted().smtp_auth_password;
+    c.global.smtp_tls_config = c.global.smtp().redacted().smtp_tls_config;
+    for r in &mut c.receivers {
+        for e in &mut r.email_configs {
+            *e = e.redacted();
+        }
+    }
+    let mut v = serde_yaml::to_value(&c).unwrap_or(serde_yaml::Value::Null);
+    prune(&mut v);
+    serde_yaml::to_string(&v).unwrap_or_default()
+}
+
+/// Drops nulls and empty collections, recursively.
+fn prune(v: &mut serde_yaml::Value) {
+    use serde_yaml::Value;
+    let empty = |v: &Value| match v {
+        Value::Null => true,
+        Value::Sequence(s) => s.is_empty(),
+        Value::Mapping(m) => m.is_empty(),
+        _ => false,
+    };
+    match v {
+        Value::Mapping(m) => {
+            for (_, x) in m.iter_mut() {
+                prune(x);
+            }
+            m.retain(|_, x| !empty(x));
+        }
+        Value::Sequence(s) => s.iter_mut().for_each(prune),
+        _ => {}
+    }
+}
+
+/// The last reload attempt, shown in `/api/v2/status`.
+#[derive(Clone, Debug)]
+pub struct ReloadStatus {
+    pub at: DateTime<Utc>,
+    pub success: bool,
+    pub error: Option<String>,
+    pub last_success: Option<DateTime<Utc>>,
+}
+
+/// Asks the server to reload; answered with the reason when the new config is bad.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+
+/// Where storage error counts come from (the data-directory logs), per file.
+pub type StorageErrors = Box<dyn Fn() -> Vec<(String, u64)> + Send + Sync>;
+
+/// Shared by every handler.
+pub struct Api {
+    pub clock: Clock,
+    pub alerts: Arc<Alerts>,
+    pub silences: Arc<Silences>,
+    pub runtime: RwLock<Arc<Runtime>>,
+    pub reload_status: RwLock<ReloadStatus>,
+    pub metrics: Arc<Metrics>,
+    pub reload: Option<mpsc::Sender<ReloadRequest>>,
+    pub started: DateTime<Utc>,
+    pub storage_errors: StorageErrors,
+}
+
+impl Api {
+    /// The current runtime (a cheap clone of an `Arc`).
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn set_runtime(&self, rt: Arc<Runtime>) {
+        *self
+            .runtime
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = rt;
+    }
+
+    pub fn reload_status(&self) -> ReloadStatus {
+        self.reload_status
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn set_reload_status(&self, s: ReloadStatus) {
+        *self
+            .reload_status
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = s;
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(api: Arc<Api>) -> Router {
+    Router::new()
+        .route(
+            "/api/v2/alerts",
+            get(alerts::get_alerts).post(alerts::post_alerts),
+        )
+        .route("/api/v2/alerts/groups", get(alerts::get_groups))
+        .route(
+            "/api/v2/silences",
+            get(silences::get_silences).post(silences::post_silences),
+        )
+        .route(
+            "/api/v2/silence/{id}",
+            get(silences::get_silence).delete(silences::delete_silence),
+        )
+        .route("/api/v2/status", get(general::status))
+        .route("/api/v2/receivers", get(general::receivers))
+        .route("/-/healthy", get(general::ok).head(general::ok))
+        .route("/-/ready", get(general::ok).head(general::ok))
+        // Alertmanager answers only POST here (ui/web.go); GET is 405.
+        .route("/-/reload", post(general::reload))
+        .route("/metrics", get(general::metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(api)
+}
+
+#[cfg(test)]
+mod tests;

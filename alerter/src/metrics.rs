@@ -1,0 +1,291 @@
+//! The alerter's own metrics (`/metrics`), Alertmanager's set under the `alerter_`
+//! prefix. Counters and histograms are bumped where things happen; gauges that
+//! describe state (alerts and silences by state, storage errors) are filled from a
+//! [`Snapshot`] taken just before encoding, because prometheus-client's encoding is
+//! synchronous and must not wait on locks held by request handlers.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Alert states as the API reports them (`status.state`).
+pub const ALERT_STATES: [&str; 3] = ["active", "suppressed", "unprocessed"];
+/// Silence states as the API reports them.
+pub const SILENCE_STATES: [&str; 3] = ["active", "pending", "expired"];
+
+pub struct Metrics {
+    registry: Registry,
+    alerts: Family<Labels, Gauge>,
+    alerts_received: Family<Labels, Counter>,
+    alerts_invalid: Counter,
+    notifications: Family<Labels, Counter>,
+    notifications_failed: Family<Labels, Counter>,
+    notification_latency: Family<Labels, Histogram, fn() -> Histogram>,
+    silences: Family<Labels, Gauge>,
+    reload_successful: Gauge,
+    reload_success_time: FloatGauge,
+    config_hash: FloatGauge,
+    storage_errors: Family<Labels, Counter>,
+}
+
+/// What the state gauges show, collected (asynchronously, under the owners' locks)
+/// into owned values before encoding.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    /// Count per alert state, in [`ALERT_STATES`] order.
+    pub alerts: [i64; 3],
+    /// Count per silence state, in [`SILENCE_STATES`] order.
+    pub silences: [i64; 3],
+    /// Cumulative write errors per data file.
+    pub storage_errors: Vec<(String, u64)>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 5 ms .. ~20 s: an SMTP dialogue over TLS sits in the middle.
+    Histogram::new(exponential_buckets(0.005, 2.0, 13))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let m = Metrics {
+            alerts: Family::default(),
+            alerts_received: Family::default(),
+            alerts_invalid: Counter::default(),
+            notifications: Family::default(),
+            notifications_failed: Family::default(),
+            notification_latency: Family::new_with_constructor(latency_histogram),
+            silences: Family::default(),
+            reload_successful: Gauge::default(),
+            reload_success_time: FloatGauge::default(),
+            config_hash: FloatGauge::default(),
+            storage_errors: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "alerter_alerts",
+            "How many alerts by state.",
+            m.alerts.clone(),
+        );
+        registry.register(
+            "alerter_alerts_received",
+            "The total number of received alerts, by status (firing or resolved).",
+            m.alerts_received.clone(),
+        );
+        registry.register(
+            "alerter_alerts_invalid",
+            "The total number of received alerts that were invalid.",
+            m.alerts_invalid.clone(),
+        );
+        registry.register(
+            "alerter_notifications",
+            "The total number of attempted notifications.",
+            m.notifications.clone(),
+        );
+        registry.register(
+            "alerter_notifications_failed",
+            "The total number of failed notifications, by receiver, integration and reason.",
+            m.notifications_failed.clone(),
+        );
+        registry.register(
+            "alerter_notification_latency_seconds",
+            "The latency of notifications in seconds.",
+            m.notification_latency.clone(),
+        );
+        registry.register(
+            "alerter_silences",
+            "How many silences by state.",
+            m.silences.clone(),
+        );
+        registry.register(
+            "alerter_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful (1) or not (0).",
+            m.reload_successful.clone(),
+        );
+        registry.register(
+            "alerter_config_last_reload_success_timestamp_seconds",
+            "Timestamp of the last successful configuration reload.",
+            m.reload_success_time.clone(),
+        );
+        registry.register(
+            "alerter_config_hash",
+            "Hash of the currently loaded configuration (first 48 bits of its SHA-256).",
+            m.config_hash.clone(),
+        );
+        registry.register(
+            "alerter_storage_errors",
+            "The total number of failed writes to a data file.",
+            m.storage_errors.clone(),
+        );
+        // Every labelled series exists from the start, so a rate() over them works
+        // before the first event (Alertmanager pre-creates its series too).
+        for s in ALERT_STATES {
+            m.alerts
+                .get_or_create_owned(&vec![("state", s.to_string())]);
+        }
+        for s in SILENCE_STATES {
+            m.silences
+                .get_or_create_owned(&vec![("state", s.to_string())]);
+        }
+        for s in ["firing", "resolved"] {
+            m.alerts_received
+                .get_or_create_owned(&vec![("status", s.to_string())]);
+        }
+        Metrics { registry, ..m }
+    }
+
+    /// Counts a posted alert (`firing` when its end is in the future).
+    pub fn alert_received(&self, firing: bool) {
+        let status = if firing { "firing" } else { "resolved" };
+        self.alerts_received
+            .get_or_create(&vec![("status", status.to_string())])
+            .inc();
+    }
+
+    pub fn alert_invalid(&self) {
+        self.alerts_invalid.inc();
+    }
+
+    /// Pre-creates the per-integration series when a config is loaded.
+    pub fn integration_seen(&self, integration: &str) {
+        let il = vec![("integration", integration.to_string())];
+        self.notifications.get_or_create_owned(&il);
+        self.notification_latency.get_or_create_owned(&il);
+    }
+
+    /// One delivery attempt through one integration; `failed` carries the reason.
+    pub fn notification(
+        &self,
+        receiver: &str,
+        integration: &str,
+        took: Duration,
+        failed: Option<&str>,
+    ) {
+        let il = vec![("integration", integration.to_string())];
+        self.notifications.get_or_create(&il).inc();
+        self.notification_latency
+            .get_or_create(&il)
+            .observe(took.as_secs_f64());
+        if let Some(reason) = failed {
+            self.notifications_failed
+                .get_or_create(&vec![
+                    ("receiver", receiver.to_string()),
+                    ("integration", integration.to_string()),
+                    ("reason", reason.to_string()),
+                ])
+                .inc();
+        }
+    }
+
+    /// The outcome of a (re)load: on success, the new config's hash and the time.
+    pub fn config_loaded(&self, ok: bool, hash: Option<&str>, at: DateTime<Utc>) {
+        self.reload_successful.set(i64::from(ok));
+        if ok {
+            #[allow(clippy::cast_precision_loss)]
+            self.reload_success_time
+                .set(at.timestamp_millis() as f64 / 1000.0);
+            if let Some(h) = hash {
+                self.config_hash.set(hash_value(h));
+            }
+        }
+    }
+
+    /// Encodes everything in the OpenMetrics text format, state gauges from `snap`.
+    pub fn encode(&self, snap: &Snapshot) -> String {
+        for (i, s) in ALERT_STATES.iter().enumerate() {
+            self.alerts
+                .get_or_create(&vec![("state", (*s).to_string())])
+                .set(snap.alerts[i]);
+        }
+        for (i, s) in SILENCE_STATES.iter().enumerate() {
+            self.silences
+                .get_or_create(&vec![("state", (*s).to_string())])
+                .set(snap.silences[i]);
+        }
+        for (file, n) in &snap.storage_errors {
+            let c = self
+                .storage_errors
+                .get_or_create_owned(&vec![("file", file.clone())]);
+            let have = c.get();
+            if *n > have {
+                c.inc_by(n - have);
+            }
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// A config hash (hex SHA-256) as a gauge value: its first 48 bits, which an f64
+/// holds exactly, so two configs compare equal exactly when the gauge does.
+pub fn hash_value(hex: &str) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    u64::from_str_radix(hex.get(..12).unwrap_or("0"), 16).map_or(0.0, |v| v as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_labels() {
+        let m = Metrics::new();
+        m.alert_received(true);
+        m.alert_invalid();
+        m.notification(
+            "admin-email",
+            "email",
+            Duration::from_millis(20),
+            Some("connect_timeout"),
+        );
+        m.config_loaded(false, None, Utc::now());
+        let snap = Snapshot {
+            alerts: [2, 1, 0],
+            silences: [1, 0, 3],
+            storage_errors: vec![("silences".into(), 2)],
+        };
+        let out = m.encode(&snap);
+        for want in [
+            "alerter_alerts{state=\"active\"} 2",
+            "alerter_alerts{state=\"suppressed\"} 1",
+            "alerter_alerts_received_total{status=\"firing\"} 1",
+            "alerter_alerts_received_total{status=\"resolved\"} 0",
+            "alerter_alerts_invalid_total 1",
+            "alerter_notifications_total{integration=\"email\"} 1",
+            "alerter_notifications_failed_total{receiver=\"admin-email\",integration=\"email\",reason=\"connect_timeout\"} 1",
+            "alerter_notification_latency_seconds_count{integration=\"email\"} 1",
+            "alerter_silences{state=\"expired\"} 3",
+            "alerter_config_last_reload_successful 0",
+            "alerter_storage_errors_total{file=\"silences\"} 2",
+        ] {
+            assert!(out.contains(want), "missing {want:?} in\n{out}");
+        }
+        // Re-encoding with the same cumulative count does not double it.
+        let out = m.encode(&snap);
+        assert!(out.contains("alerter_storage_errors_total{file=\"silences\"} 2"));
+    }
+
+    #[test]
+    fn hash_gauge_is_exact() {
+        assert_eq!(hash_value("0000000000ff00"), 255.0);
+        assert_eq!(hash_value("zz"), 0.0);
+    }
+}

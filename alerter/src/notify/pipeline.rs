@@ -1,0 +1,644 @@
+//! What happens to one aggregation group's flush for its receiver: Alertmanager's
+//! fixed stage chain (notify.go `createReceiverStage`). Inhibition mute, active and
+//! mute time intervals, silence mute, then for every integration concurrently:
+//! dedup against the notification log (`needsUpdate`, dedup_stage.go), send with
+//! retries until the flush deadline, and record the success in the log. The chain
+//! stops as soon as a stage leaves no alerts. Owns the per-integration counters
+//! ([`PipelineStats`]) that the metrics endpoint reads.
+//!
+//! A failing integration costs one future inside its group's task, retried with a
+//! capped backoff until the tick's deadline and then dropped: nothing queues up per
+//! retry or per tick (Alertmanager #5018).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use super::nflog::{self, Nflog};
+use super::{AlertData, Data, Notification, Notifier, NotifyError, Status};
+use crate::alert::Alert;
+use crate::clock::Clock;
+use crate::labels::LabelSet;
+use crate::mute::Muter;
+use crate::timeinterval::Intervals;
+
+/// Every flush may take this long at least (notify.MinTimeout).
+pub const MIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The retry backoff: cenkalti/backoff defaults without the jitter.
+const BACKOFF_INITIAL: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// How long one flush's sends may take: `max(group_interval, 10s)`.
+pub fn flush_timeout(group_interval: Duration) -> Duration {
+    group_interval.max(MIN_TIMEOUT)
+}
+
+/// One configured integration of a receiver.
+#[derive(Clone)]
+pub struct Integration {
+    pub notifier: Arc<dyn Notifier>,
+    pub send_resolved: bool,
+    /// Position among the receiver's configs of the same kind (the nflog key).
+    pub index: usize,
+}
+
+/// A receiver's integrations by receiver name.
+pub type Receivers = HashMap<String, Vec<Integration>>;
+
+/// What the dispatcher hands over with each flush (Alertmanager puts it in the
+/// context).
+#[derive(Clone, Debug)]
+pub struct Flush<'a> {
+    pub group_key: &'a str,
+    pub group_labels: &'a LabelSet,
+    pub receiver: &'a str,
+    pub repeat_interval: Duration,
+    pub mute_time_intervals: &'a [String],
+    pub active_time_intervals: &'a [String],
+    /// The tick's wall time: dedup and time intervals judge by it.
+    pub now: DateTime<Utc>,
+    /// When the sends are given up (tick + [`flush_timeout`]).
+    pub deadline: Instant,
+}
+
+/// Why the chain stopped, when it did not fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Something was delivered by at least one integration.
+    Sent,
+    /// Nothing to send (all muted, or dedup found nothing new).
+    Nothing,
+}
+
+pub struct Pipeline {
+    receivers: Receivers,
+    inhibitor: Arc<dyn Muter>,
+    silences: Arc<dyn Muter>,
+    intervals: Intervals,
+    nflog: Arc<Nflog>,
+    external_url: String,
+    clock: Clock,
+    stats: Arc<PipelineStats>,
+}
+
+impl Pipeline {
+    pub fn new(
+        receivers: Receivers,
+        inhibitor: Arc<dyn Muter>,
+        silences: Arc<dyn Muter>,
+        intervals: Intervals,
+        nflog: Arc<Nflog>,
+        external_url: String,
+        clock: Clock,
+    ) -> Pipeline {
+        Pipeline {
+            receivers,
+            inhibitor,
+            silences,
+            intervals,
+            nflog,
+            external_url,
+            clock,
+            stats: Arc::new(PipelineStats::default()),
+        }
+    }
+
+    pub fn stats(&self) -> Arc<PipelineStats> {
+        self.stats.clone()
+    }
+
+    pub fn nflog(&self) -> &Arc<Nflog> {
+        &self.nflog
+    }
+
+    /// Runs the chain for one flush. `alerts` is the group's snapshot: firing
+    /// alerts with `ends_at` as given, resolved ones resolved at `f.now`. An error
+    /// means some integration did not deliver; the group then keeps its resolved
+    /// alerts for the next tick.
+    pub async fn exec(&self, f: &Flush<'_>, alerts: Vec<Alert>) -> Result<Outcome, String> {
+        let now = f.now;
+        // MuteStage(inhibitor).
+        let alerts: Vec<Alert> = alerts
+            .into_iter()
+            .filter(|a| !self.inhibitor.mutes(&a.labels, now))
+            .collect();
+        if alerts.is_empty() {
+            return Ok(Outcome::Nothing);
+        }
+        // TimeActiveStage, then TimeMuteStage: all or nothing for the whole group.
+        if !f.active_time_intervals.is_empty()
+            && self
+                .intervals
+                .matching(f.active_time_intervals, now)?
+                .is_empty()
+        {
+            return Ok(Outcome::Nothing);
+        }
+        if !f.mute_time_intervals.is_empty()
+            && !self
+                .intervals
+                .matching(f.mute_time_intervals, now)?
+                .is_empty()
+        {
+            return Ok(Outcome::Nothing);
+        }
+        // MuteStage(silencer).
+        let alerts: Vec<Alert> = alerts
+            .into_iter()
+            .filter(|a| !self.silences.mutes(&a.labels, now))
+            .collect();
+        if alerts.is_empty() {
+            return Ok(Outcome::Nothing);
+        }
+        let Some(integrations) = self.receivers.get(f.receiver) else {
+            return Err(format!(
+                "receiver {:?} has no integrations configured",
+                f.receiver
+            ));
+        };
+        let results =
+            futures::future::join_all(integrations.iter().map(|i| self.integration(f, i, &alerts)))
+                .await;
+        let mut sent = false;
+        let mut errs = Vec::new();
+        for r in results {
+            match r {
+                Ok(s) => sent |= s,
+                Err(e) => errs.push(e),
+            }
+        }
+        if errs.is_empty() {
+            Ok(if sent {
+                Outcome::Sent
+            } else {
+                Outcome::Nothing
+            })
+        } else {
+            Err(errs.join("; "))
+        }
+    }
+
+    /// DedupStage, RetryStage, SetNotifiesStage for one integration. `Ok(true)`:
+    /// something was sent.
+    async fn integration(
+        &self,
+        f: &Flush<'_>,
+        integ: &Integration,
+        alerts: &[Alert],
+    ) -> Result<bool, String> {
+        let name = integ.notifier.integration();
+        let key = nflog::Key {
+            group_key: f.group_key.to_string(),
+            receiver: f.receiver.to_string(),
+            integration: name.to_string(),
+            index: integ.index,
+        };
+        let mut firing = BTreeSet::new();
+        let mut resolved = BTreeSet::new();
+        for a in alerts {
+            if a.resolved_at(f.now) {
+                resolved.insert(nflog::hash(&a.labels));
+            } else {
+                firing.insert(nflog::hash(&a.labels));
+            }
+        }
+        let entry = self.nflog.query(&key, f.now);
+        let Some(reason) = needs_update(
+            entry.as_ref(),
+            &firing,
+            &resolved,
+            integ.send_resolved,
+            f.repeat_interval,
+            f.now,
+        ) else {
+            return Ok(false);
+        };
+        tracing::debug!(
+            group = f.group_key,
+            receiver = f.receiver,
+            integration = name,
+            reason = reason.as_str(),
+            "notifying"
+        );
+
+        // RetryStage: without send_resolved only firing alerts go out, and a flush
+        // with none counts as delivered without a send (the log still records it).
+        let sent: Vec<&Alert> = if integ.send_resolved {
+            alerts.iter().collect()
+        } else {
+            alerts.iter().filter(|a| !a.resolved_at(f.now)).collect()
+        };
+        let delivered = if sent.is_empty() {
+            false
+        } else {
+            let n = Notification {
+                group_key: f.group_key.to_string(),
+                data: self.data(f, &sent),
+            };
+            self.retry(f, integ, &n).await?;
+            true
+        };
+        // SetNotifiesStage: the timestamp is taken after the send.
+        if let Err(e) = self
+            .nflog
+            .log(&key, firing, resolved, self.clock.now(), f.repeat_interval)
+        {
+            tracing::warn!(integration = name, "notification log: {e}");
+        }
+        Ok(delivered)
+    }
+
+    async fn retry(
+        &self,
+        f: &Flush<'_>,
+        integ: &Integration,
+        n: &Notification,
+    ) -> Result<(), String> {
+        let name = integ.notifier.integration();
+        let mut backoff = BACKOFF_INITIAL;
+        let mut attempts = 0u32;
+        let mut last: Option<NotifyError> = None;
+        self.stats.count_notification(name);
+        loop {
+            if Instant::now() >= f.deadline {
+                break;
+            }
+            attempts += 1;
+            let started = Instant::now();
+            let r = tokio::time::timeout_at(f.deadline, integ.notifier.notify(n)).await;
+            self.stats.observe_request(
+                name,
+                started.elapsed(),
+                r.as_ref().is_ok_and(Result::is_ok),
+            );
+            match r {
+                Ok(Ok(())) => {
+                    if attempts > 1 {
+                        tracing::info!(
+                            receiver = f.receiver,
+                            integration = name,
+                            attempts,
+                            "notify success after retries"
+                        );
+                    }
+                    return Ok(());
+                }
+                Ok(Err(e)) if !e.retryable => {
+                    self.stats.count_failure(f.receiver, name, e.reason);
+                    tracing::warn!(
+                        receiver = f.receiver,
+                        integration = name,
+                        group = f.group_key,
+                        attempts,
+                        reason = e.reason,
+                        "notify failed, not retrying: {}",
+                        e.message
+                    );
+                    return Err(format!(
+                        "{}/{name}: notify retry canceled due to unrecoverable error after {attempts} attempts: {e}",
+                        f.receiver
+                    ));
+                }
+                Ok(Err(e)) => {
+                    // Log a failure once per tick, not once per attempt.
+                    if last.as_ref().is_none_or(|l| l.message != e.message) {
+                        tracing::warn!(
+                            receiver = f.receiver,
+                            integration = name,
+                            group = f.group_key,
+                            attempts,
+                            reason = e.reason,
+                            "notify attempt failed, will retry: {}",
+                            e.message
+                        );
+                    }
+                    last = Some(e);
+                }
+                Err(_elapsed) => {
+                    last.get_or_insert(NotifyError {
+                        retryable: true,
+                        reason: "timeout",
+                        message: "no answer within the flush deadline".into(),
+                    });
+                    break;
+                }
+            }
+            let wake = Instant::now() + backoff;
+            if wake >= f.deadline {
+                break;
+            }
+            tokio::time::sleep_until(wake).await;
+            backoff = (backoff.mul_f64(1.5)).min(BACKOFF_MAX);
+        }
+        let e = last.unwrap_or(NotifyError {
+            retryable: true,
+            reason: "timeout",
+            message: "flush deadline passed before the first attempt".into(),
+        });
+        self.stats.count_failure(f.receiver, name, e.reason);
+        Err(format!(
+            "{}/{name}: notify retry canceled after {attempts} attempts: {e}",
+            f.receiver
+        ))
+    }
+
+    /// Alertmanager's template data over the alerts being sent.
+    fn data(&self, f: &Flush<'_>, alerts: &[&Alert]) -> Data {
+        let mut out = Vec::with_capacity(alerts.len());
+        let mut status = Status::Resolved;
+        for a in alerts {
+            let st = if a.resolved_at(f.now) {
+                Status::Resolved
+            } else {
+                status = Status::Firing;
+                Status::Firing
+            };
+            out.push(AlertData {
+                status: st,
+                labels: a.labels.clone(),
+                annotations: a.annotations.clone(),
+                starts_at: a.starts_at,
+                // A firing alert's end is not known yet (dispatch.go zeroes it).
+                ends_at: if st == Status::Firing {
+                    zero_time()
+                } else {
+                    a.ends_at
+                },
+                generator_url: a.generator_url.clone(),
+                fingerprint: a.fingerprint().to_string(),
+            });
+        }
+        Data {
+            receiver: f.receiver.to_string(),
+            status,
+            common_labels: common(alerts.iter().map(|a| &a.labels)),
+            common_annotations: common(alerts.iter().map(|a| &a.annotations)),
+            alerts: out,
+            group_labels: f.group_labels.clone(),
+            external_url: self.external_url.clone(),
+        }
+    }
+}
+
+/// Go's zero `time.Time`, which Alertmanager reports as a firing alert's `endsAt`.
+pub fn zero_time() -> DateTime<Utc> {
+    chrono::NaiveDate::from_ymd_opt(1, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or(DateTime::<Utc>::MIN_UTC, |d| d.and_utc())
+}
+
+/// The pairs every set has with the same value.
+fn common<'a>(mut sets: impl Iterator<Item = &'a LabelSet>) -> LabelSet {
+    let Some(first) = sets.next() else {
+        return LabelSet::new();
+    };
+    let mut c = first.clone();
+    for s in sets {
+        c.retain(|k, v| s.get(k) == Some(v));
+    }
+    c
+}
+
+/// Why a flush is sent (dedup_stage.go `NotifyReason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    FirstNotification,
+    NewAlertsInGroup,
+    AllAlertsResolved,
+    NewResolvedAlerts,
+    RepeatIntervalElapsed,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::FirstNotification => "first notification",
+            Reason::NewAlertsInGroup => "new alerts",
+            Reason::AllAlertsResolved => "all alerts resolved",
+            Reason::NewResolvedAlerts => "some alerts resolved",
+            Reason::RepeatIntervalElapsed => "repeat interval elapsed",
+        }
+    }
+}
+
+/// Alertmanager's `DedupStage.needsUpdate`, rows 1–8 of the spec's table in order.
+/// `None`: do not notify.
+pub fn needs_update(
+    entry: Option<&nflog::Entry>,
+    firing: &BTreeSet<u64>,
+    resolved: &BTreeSet<u64>,
+    send_resolved: bool,
+    repeat: Duration,
+    now: DateTime<Utc>,
+) -> Option<Reason> {
+    let Some(entry) = entry else {
+        // Rows 1, 2.
+        return (!firing.is_empty()).then_some(Reason::FirstNotification);
+    };
+    // Row 3.
+    if !entry.is_firing_subset(firing) {
+        return Some(if entry.firing.is_empty() {
+            Reason::FirstNotification
+        } else {
+            Reason::NewAlertsInGroup
+        });
+    }
+    // Rows 4, 5: regardless of send_resolved, so the log's firing set is cleared.
+    if firing.is_empty() {
+        return (!entry.firing.is_empty()).then_some(Reason::AllAlertsResolved);
+    }
+    // Row 6.
+    if send_resolved && !entry.is_resolved_subset(resolved) {
+        return Some(Reason::NewResolvedAlerts);
+    }
+    // Rows 7, 8.
+    let repeat = chrono::Duration::from_std(repeat).unwrap_or(chrono::TimeDelta::MAX / 2);
+    (entry.timestamp < now - repeat).then_some(Reason::RepeatIntervalElapsed)
+}
+
+/// Alertmanager's notification latency buckets (seconds).
+pub const LATENCY_BUCKETS: [f64; 5] = [1.0, 5.0, 10.0, 15.0, 20.0];
+
+/// One integration's request latency, as histogram parts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Latency {
+    /// Cumulative counts per [`LATENCY_BUCKETS`] bound.
+    pub buckets: [u64; 5],
+    pub count: u64,
+    pub sum_seconds: f64,
+}
+
+/// The counters behind `alerter_notifications_total{integration}`,
+/// `alerter_notifications_failed_total{receiver,integration,reason}`,
+/// `alerter_notification_requests_total{integration}`,
+/// `alerter_notification_requests_failed_total{integration}` and
+/// `alerter_notification_latency_seconds{integration}`. Plain data: the metrics
+/// module turns a [`StatsSnapshot`] into exposition.
+#[derive(Default)]
+pub struct PipelineStats {
+    inner: Mutex<StatsSnapshot>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatsSnapshot {
+    /// Notifications attempted (one per flush that had something to send).
+    pub notifications: BTreeMap<String, u64>,
+    /// Notifications given up, by (receiver, integration, reason).
+    pub failed: BTreeMap<(String, String, String), u64>,
+    /// Single delivery attempts, and the failed ones, by integration.
+    pub requests: BTreeMap<String, u64>,
+    pub requests_failed: BTreeMap<String, u64>,
+    pub latency: BTreeMap<String, Latency>,
+}
+
+impl PipelineStats {
+    fn lock(&self) -> std::sync::MutexGuard<'_, StatsSnapshot> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        self.lock().clone()
+    }
+
+    /// Makes an integration's series exist at 0 before its first notification.
+    pub fn register(&self, integration: &str) {
+        let mut s = self.lock();
+        s.notifications.entry(integration.into()).or_default();
+        s.requests.entry(integration.into()).or_default();
+        s.requests_failed.entry(integration.into()).or_default();
+        s.latency.entry(integration.into()).or_default();
+    }
+
+    fn count_notification(&self, integration: &str) {
+        *self
+            .lock()
+            .notifications
+            .entry(integration.into())
+            .or_default() += 1;
+    }
+
+    fn count_failure(&self, receiver: &str, integration: &str, reason: &str) {
+        *self
+            .lock()
+            .failed
+            .entry((receiver.into(), integration.into(), reason.into()))
+            .or_default() += 1;
+    }
+
+    fn observe_request(&self, integration: &str, took: Duration, ok: bool) {
+        let mut s = self.lock();
+        *s.requests.entry(integration.into()).or_default() += 1;
+        if !ok {
+            *s.requests_failed.entry(integration.into()).or_default() += 1;
+        }
+        let l = s.latency.entry(integration.into()).or_default();
+        let secs = took.as_secs_f64();
+        for (b, bound) in l.buckets.iter_mut().zip(LATENCY_BUCKETS) {
+            if secs <= bound {
+                *b += 1;
+            }
+        }
+        l.count += 1;
+        l.sum_seconds += secs;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap()
+    }
+
+    fn entry(firing: &[u64], resolved: &[u64], ts: i64) -> nflog::Entry {
+        let nf = Nflog::in_memory(Duration::from_secs(1_000_000));
+        let k = nflog::Key {
+            group_key: "g".into(),
+            receiver: "r".into(),
+            integration: "webhook".into(),
+            index: 0,
+        };
+        nf.log(
+            &k,
+            firing.iter().copied().collect(),
+            resolved.iter().copied().collect(),
+            t(ts),
+            Duration::from_secs(100_000),
+        )
+        .unwrap();
+        nf.query(&k, t(ts)).unwrap()
+    }
+
+    fn s(v: &[u64]) -> BTreeSet<u64> {
+        v.iter().copied().collect()
+    }
+
+    /// The spec's §6 table, row by row.
+    #[test]
+    fn needs_update_table() {
+        let rep = Duration::from_secs(60);
+        let nu = |e: Option<&nflog::Entry>, f: &[u64], r: &[u64], sr: bool, now: i64| {
+            needs_update(e, &s(f), &s(r), sr, rep, t(now))
+        };
+        // 1, 2.
+        assert_eq!(
+            nu(None, &[1], &[], true, 0),
+            Some(Reason::FirstNotification)
+        );
+        assert_eq!(nu(None, &[], &[1], true, 0), None);
+        // 3: a new firing alert; after an all-resolved entry it is a first notification.
+        let e = entry(&[1], &[], 0);
+        assert_eq!(
+            nu(Some(&e), &[1, 2], &[], true, 1),
+            Some(Reason::NewAlertsInGroup)
+        );
+        let cleared = entry(&[], &[1], 0);
+        assert_eq!(
+            nu(Some(&cleared), &[2], &[], true, 1),
+            Some(Reason::FirstNotification)
+        );
+        // 4: all resolved, also without send_resolved.
+        assert_eq!(
+            nu(Some(&e), &[], &[1], false, 1),
+            Some(Reason::AllAlertsResolved)
+        );
+        assert_eq!(
+            nu(Some(&e), &[], &[], false, 1),
+            Some(Reason::AllAlertsResolved)
+        );
+        // 5.
+        assert_eq!(nu(Some(&cleared), &[], &[1], true, 1), None);
+        // 6: only with send_resolved.
+        let e2 = entry(&[1, 2], &[], 0);
+        assert_eq!(
+            nu(Some(&e2), &[1], &[2], true, 1),
+            Some(Reason::NewResolvedAlerts)
+        );
+        assert_eq!(nu(Some(&e2), &[1], &[2], false, 1), None);
+        // A shrinking firing set alone triggers nothing.
+        assert_eq!(nu(Some(&e2), &[1], &[], true, 1), None);
+        // 7, 8: strictly older than now - repeat.
+        assert_eq!(nu(Some(&e), &[1], &[], true, 60), None);
+        assert_eq!(
+            nu(Some(&e), &[1], &[], true, 61),
+            Some(Reason::RepeatIntervalElapsed)
+        );
+    }
+
+    #[test]
+    fn common_labels() {
+        let a: LabelSet = [("a".into(), "1".into()), ("b".into(), "2".into())].into();
+        let b: LabelSet = [("a".into(), "1".into()), ("b".into(), "3".into())].into();
+        assert_eq!(
+            common([&a, &b].into_iter()),
+            [("a".into(), "1".into())].into()
+        );
+        assert_eq!(zero_time().to_rfc3339(), "0001-01-01T00:00:00+00:00");
+    }
+}

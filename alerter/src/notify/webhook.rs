@@ -1,0 +1,181 @@
+//! Alertmanager's webhook integration (notify/webhook): POSTs the notification as
+//! JSON (`version: "4"`, `groupKey`, `truncatedAlerts` plus the template data) to
+//! `url`, or to the URL read from `url_file` at each send. Decides which failures
+//! are worth a retry: connection problems and 5xx are, 4xx are not.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+
+use super::{AlertData, LabelMap, Notification, Notifier, NotifyError, Status};
+use crate::config::{WebhookConfig, parse_duration};
+
+/// The body Alertmanager posts (webhook.Message), fields in its order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Message<'a> {
+    receiver: &'a str,
+    status: Status,
+    alerts: &'a [AlertData],
+    group_labels: &'a LabelMap,
+    common_labels: &'a LabelMap,
+    common_annotations: &'a LabelMap,
+    #[serde(rename = "externalURL")]
+    external_url: &'a str,
+    version: &'static str,
+    group_key: &'a str,
+    truncated_alerts: u64,
+}
+
+enum Target {
+    Url(String),
+    File(String),
+}
+
+pub struct WebhookNotifier {
+    target: Target,
+    max_alerts: u64,
+    client: reqwest::Client,
+}
+
+impl WebhookNotifier {
+    /// From a `webhook_configs` entry (already checked to have `url` or `url_file`).
+    pub fn from_config(c: &WebhookConfig) -> Result<WebhookNotifier, String> {
+        let target = match (&c.url, &c.url_file) {
+            (Some(u), _) => {
+                url::Url::parse(u).map_err(|e| format!("url: invalid URL: {e}"))?;
+                Target::Url(u.clone())
+            }
+            (None, Some(f)) => Target::File(f.clone()),
+            (None, None) => return Err("one of url or url_file must be configured".into()),
+        };
+        let mut b = reqwest::Client::builder()
+            .user_agent(concat!("alerter/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10));
+        if let Some(t) = &c.timeout {
+            let t = parse_duration(t).map_err(|e| format!("timeout: {e}"))?;
+            if !t.is_zero() {
+                b = b.timeout(t);
+            }
+        }
+        Ok(WebhookNotifier {
+            target,
+            max_alerts: c.max_alerts.unwrap_or(0),
+            client: b.build().map_err(|e| format!("http client: {e}"))?,
+        })
+    }
+
+    fn url(&self) -> Result<String, NotifyError> {
+        match &self.target {
+            Target::Url(u) => Ok(u.clone()),
+            Target::File(f) => std::fs::read_to_string(f)
+                .map(|s| s.trim().to_string())
+                .map_err(|e| NotifyError {
+                    retryable: true,
+                    reason: "url_file",
+                    message: format!("cannot read url_file {f}: {e}"),
+                }),
+        }
+    }
+}
+
+fn classify(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        return "timeout";
+    }
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => return "connection_refused",
+                std::io::ErrorKind::TimedOut => return "timeout",
+                std::io::ErrorKind::ConnectionReset => return "connection_reset",
+                _ => {}
+            }
+        }
+        src = s.source();
+    }
+    if e.is_connect() {
+        "connect_error"
+    } else {
+        "request_error"
+    }
+}
+
+impl Notifier for WebhookNotifier {
+    fn integration(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
+        Box::pin(async move {
+            let d = &n.data;
+            let all = d.alerts.len() as u64;
+            let keep = if self.max_alerts > 0 && all > self.max_alerts {
+                usize::try_from(self.max_alerts).unwrap_or(usize::MAX)
+            } else {
+                d.alerts.len()
+            };
+            let msg = Message {
+                receiver: &d.receiver,
+                status: d.status,
+                alerts: &d.alerts[..keep],
+                group_labels: &d.group_labels,
+                common_labels: &d.common_labels,
+                common_annotations: &d.common_annotations,
+                external_url: &d.external_url,
+                version: "4",
+                group_key: &n.group_key,
+                truncated_alerts: all - keep as u64,
+            };
+            let url = self.url()?;
+            let resp = self
+                .client
+                .post(&url)
+                .json(&msg)
+                .send()
+                .await
+                .map_err(|e| NotifyError {
+                    retryable: true,
+                    reason: classify(&e),
+                    message: format!("POST {}: {e}", redact(&url)),
+                })?;
+            let code = resp.status();
+            if code.is_success() {
+                return Ok(());
+            }
+            let body = resp.text().await.unwrap_or_default();
+            let body: String = body.chars().take(200).collect();
+            let (retryable, reason) = if code.is_server_error() {
+                (true, "http_5xx")
+            } else if code.is_client_error() {
+                (false, "http_4xx")
+            } else {
+                (false, "http_status")
+            };
+            Err(NotifyError {
+                retryable,
+                reason,
+                message: format!(
+                    "POST {}: unexpected status code {}: {body}",
+                    redact(&url),
+                    code.as_u16()
+                ),
+            })
+        })
+    }
+}
+
+/// The URL without credentials or query (the part that may carry a token).
+fn redact(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(mut p) => {
+            p.set_password(None).ok();
+            p.set_username("").ok();
+            p.set_query(None);
+            p.to_string()
+        }
+        Err(_) => "<invalid url>".into(),
+    }
+}
