@@ -5,6 +5,7 @@
 pub mod email;
 pub mod nflog;
 pub mod pending;
+pub mod template;
 
 use std::collections::BTreeMap;
 
