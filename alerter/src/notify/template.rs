@@ -240,7 +240,7 @@ impl Templates {
                         .collect();
                     known.sort_unstable();
                     return Err(format!(
-                        "template: {from}: template {name:?} is not defined (defined: {})",
+                        "{from}: template {name:?} is not defined (defined: {})",
                         known.join(", ")
                     ));
                 }
@@ -418,7 +418,7 @@ pub fn check_config(cfg: &crate::config::Config, base_dir: &Path) -> Result<Temp
         for (i, e) in r.email_configs.iter().enumerate() {
             let at = format!("receivers[{}].email_configs[{i}]", r.name);
             if let Err(es) = super::email::compile_content(e, &set) {
-                errs.extend(es.into_iter().map(|m| format!("{at}: {m}")));
+                errs.extend(es.into_iter().map(|m| format!("{at}.{m}")));
             }
         }
     }
@@ -439,7 +439,12 @@ type Parsed = (ListNode, Vec<(String, ListNode)>);
 fn parse_rewritten(origin: &str, src: &str) -> Result<Parsed, String> {
     let (mut root, defines) = Parser::with_name(Some(origin), src, "{{", "}}")
         .and_then(Parser::parse)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| {
+            let e = e.to_string();
+            e.strip_prefix("template: ")
+                .map(str::to_string)
+                .unwrap_or(e)
+        })?;
     let mut rw = Rewriter {
         src,
         origin,
@@ -452,7 +457,7 @@ fn parse_rewritten(origin: &str, src: &str) -> Result<Parsed, String> {
         let name = d.name.to_string();
         if !d.body.is_empty_tree() && !seen.insert(name.clone()) {
             rw.errors.push(format!(
-                "template: {origin}:{}: template {name:?} is defined twice",
+                "{origin}:{}: template {name:?} is defined twice",
                 d.pos.line
             ));
         }
@@ -609,7 +614,7 @@ impl Rewriter<'_> {
                 {
                     let at = self.at(*pos);
                     self.errors
-                        .push(format!("template: {}:{at}: printf: {e}", self.origin));
+                        .push(format!("{}:{at}: printf: {e}", self.origin));
                 }
                 let pos = a.pos();
                 out.push(Expr::Pipe(
@@ -673,10 +678,8 @@ impl Rewriter<'_> {
     fn check_func(&mut self, pos: Pos, f: &str) {
         if !GO_BUILTINS.contains(&f) && !OUR_FUNCS.contains(&f) && !f.starts_with("__") {
             let at = self.at(pos);
-            self.errors.push(format!(
-                "template: {}:{at}: function {f:?} not defined",
-                self.origin
-            ));
+            self.errors
+                .push(format!("{}:{at}: function {f:?} not defined", self.origin));
         }
     }
 }
@@ -1507,7 +1510,7 @@ fn func_map() -> FuncMap {
     add(
         "dict",
         Arc::new(|args: &[Value]| {
-            if args.len() % 2 != 0 {
+            if !args.len().is_multiple_of(2) {
                 return Err(exec_err("dict requires an even number of arguments".into()));
             }
             let mut m = BTreeMap::new();
@@ -1958,10 +1961,7 @@ mod tests {
         let e = Templates::builtin()
             .text("headers.Subject", "x\n  {{ .Status | nope }}")
             .unwrap_err();
-        assert_eq!(
-            e,
-            r#"template: headers.Subject:2:16: function "nope" not defined"#
-        );
+        assert_eq!(e, r#"headers.Subject:2:16: function "nope" not defined"#);
         let e = Templates::builtin()
             .text("text", r#"{{ template "missing" . }}"#)
             .unwrap_err();
@@ -1977,10 +1977,7 @@ mod tests {
         .unwrap()
         .text("text", r#"{{ template "x" }}"#)
         .unwrap_err();
-        assert!(
-            e.contains(r#"template: x: template "y" is not defined"#),
-            "{e}"
-        );
+        assert!(e.starts_with(r#"x: template "y" is not defined"#), "{e}");
         let e = Templates::from_sources(&[(
             "a.tmpl",
             r#"{{ define "x" }}1{{ end }}{{ define "x" }}2{{ end }}"#,
@@ -2079,7 +2076,7 @@ mod tests {
         std::fs::write(dir.path().join("tmpl/c.tmpl"), "{{ if }}").unwrap();
         let e = Templates::load(dir.path(), &["tmpl/*.tmpl".into()]).unwrap_err();
         assert!(
-            e.starts_with("templates[0]: template: ") && e.contains("c.tmpl:1"),
+            e.starts_with("templates[0]: ") && e.contains("c.tmpl:1:9: empty command"),
             "{e}"
         );
     }
@@ -2104,10 +2101,10 @@ receivers:
         let e = check_config(&cfg, Path::new(".")).unwrap_err();
         let lines: Vec<&str> = e.lines().collect();
         assert_eq!(lines.len(), 2, "{e}");
-        assert!(lines[0].starts_with("receivers[team-x].email_configs[0]: template: headers.Subject: template \"nope\" is not defined"), "{e}");
+        assert!(lines[0].starts_with("receivers[team-x].email_configs[0].headers.Subject: template \"nope\" is not defined"), "{e}");
         assert_eq!(
             lines[1],
-            "receivers[team-x].email_configs[0]: template: html:1:14: function \"nope\" not defined"
+            "receivers[team-x].email_configs[0].html:1:14: function \"nope\" not defined"
         );
     }
 }
