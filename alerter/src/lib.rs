@@ -10,6 +10,8 @@ pub mod notify;
 pub mod promql;
 pub mod provider;
 pub mod rules;
+pub mod selfmon;
 pub mod selftest;
+pub mod silence;
 pub mod store;
 pub mod timeinterval;

@@ -208,3 +208,96 @@ async fn queue_length_with_priorities_drains_and_broker_down() {
         "no stale celery_queue_length while the broker is down"
     );
 }
+
+async fn wait_log(log: &std::path::Path, what: &str, f: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if f(&text) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what} in the log:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Regression: the event subscriber built its own connection URL with the broker's password
+/// in it. Now both the queue reads and the subscriber connect through the shared Redis client,
+/// and no password reaches the log — wrong or right, from the environment or from a file —
+/// even at debug level and while the connection fails.
+#[tokio::test]
+async fn broker_password_never_logged() {
+    const RIGHT: &str = "right-Pa55-7f3a";
+    const WRONG: &str = "wrong-Pa55-91c2";
+    let Some(redis) = RedisServer::start(&["--requirepass", RIGHT]) else {
+        return;
+    };
+    let broker = format!("{}/0", redis.url());
+    let flags = [
+        "--collector.disable-defaults",
+        "--collector.celery",
+        "--log.level=debug",
+    ];
+    let url_flag = format!("--celery.broker-url={broker}");
+
+    let wrong = Exporter::start_env(
+        &[&flags[..], &[url_flag.as_str()]].concat(),
+        &[("CELERY_BROKER_PASSWORD", WRONG)],
+    );
+    let text = scrape(&wrong.url()).await;
+    assert_eq!(total(&text, "celery_broker_up", &[]), 0.0, "{text}");
+    assert_eq!(total(&text, "celery_events_subscribed", &[]), 0.0, "{text}");
+    // Both paths failed and said so: the scrape's warning and the subscriber's.
+    let log = wait_log(wrong.log.path(), "both auth failures", |l| {
+        l.contains("celery broker unreachable") && l.contains("celery events: not subscribed")
+    })
+    .await;
+    assert!(log.contains("WRONGPASS") || log.contains("auth"), "{log}");
+    assert!(
+        !log.contains(WRONG),
+        "the wrong password is in the log:\n{log}"
+    );
+    drop(wrong);
+
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("broker-password");
+    std::fs::write(&pw, format!("{RIGHT}\n")).unwrap();
+    let right = Exporter::start(
+        &[
+            &flags[..],
+            &[
+                url_flag.as_str(),
+                &format!("--celery.broker-password-file={}", pw.display()),
+            ],
+        ]
+        .concat(),
+    );
+    wait_metric(&right.url(), "subscribed with the password file", |t| {
+        total(t, "celery_broker_up", &[]) == 1.0 && total(t, "celery_events_subscribed", &[]) == 1.0
+    })
+    .await;
+    // The subscription is real: an event published with the password is counted.
+    let client = redis::Client::open(format!("redis://:{RIGHT}@127.0.0.1:{}/0", redis.port))
+        .expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect with the password");
+    let body = r#"{"body":{"type":"task-sent","uuid":"u1","name":"tasks.pw","queue":"celery","hostname":"p@h"}}"#;
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg("/0.celeryev/task.sent")
+        .arg(body)
+        .query_async(&mut conn)
+        .await
+        .expect("publish");
+    wait_metric(&right.url(), "the published event", |t| {
+        total(t, "celery_task_sent_total", &[("name", "tasks.pw")]) == 1.0
+    })
+    .await;
+    let log = std::fs::read_to_string(right.log.path()).unwrap();
+    assert!(log.contains("celery events: subscribed"), "{log}");
+    assert!(!log.contains(RIGHT), "the password is in the log:\n{log}");
+}

@@ -1,24 +1,94 @@
-//! Celery's event stream (`PSUBSCRIBE /{db}.celeryev/*`): worker liveness from
-//! heartbeats and task counters under celery-exporter's names. Bounded: at most
-//! [`MAX_NAMES`] task names and [`MAX_HOSTS`] hostnames (extra ones count as `other`),
-//! and at most [`MAX_TASKS`] task uuids remembered to join `task-sent`/`task-received`
-//! (name, queue) with later events.
+//! Celery's event stream (`PSUBSCRIBE {global_keyprefix}/{db}.celeryev/*`): worker
+//! liveness from heartbeats and task counters under celery-exporter's names.
+//!
+//! Owns all event-derived state, and bounds every part of it, so memory stays flat however
+//! many events, tasks, names or hosts arrive:
+//! - label values: at most [`MAX_NAMES`] task names, [`MAX_HOSTS`] hostnames,
+//!   [`MAX_QUEUE_NAMES`] queue names and [`MAX_EXCEPTIONS`] exception types; later ones
+//!   are counted under the value `other`;
+//! - series: at most [`MAX_SERIES`] label combinations per counter family; later ones are
+//!   counted in one overflow series whose labels are all `other`;
+//! - tasks: at most [`MAX_TASKS`] unfinished task ids remembered, to join a task's name and
+//!   queue (known from `task-sent`/`task-received`) with its later events; the oldest is
+//!   forgotten first.
+//!
+//! Every fold is counted in `celery_exporter_folded_events_total{cap}` and logged once per
+//! cap. The subscriber reads the socket only as fast as it applies events (see
+//! [`Client::blocking_connection`]), so a burst waits in Redis, not here.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::Instant;
+use std::hash::{Hash as _, Hasher as _};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::Value as Json;
 
+use crate::collector::redis::conn::{Client, Error};
 use crate::metrics::{Family, Kind, Sample, Value};
 
 pub const MAX_NAMES: usize = 1000;
 pub const MAX_HOSTS: usize = 1000;
+pub const MAX_QUEUE_NAMES: usize = 1000;
+pub const MAX_EXCEPTIONS: usize = 100;
+/// Label combinations per counter family (`celery_task_*_total`).
+pub const MAX_SERIES: usize = 10_000;
+/// Unfinished tasks remembered for the name/queue join.
 pub const MAX_TASKS: usize = 100_000;
+/// The value a label takes once its cap is reached.
+pub const OTHER: &str = "other";
 pub const BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
+
+/// The counter families, in exposition order: (event type, metric, help).
+const COUNTERS: [(&str, &str, &str); 8] = [
+    (
+        "task-sent",
+        "celery_task_sent_total",
+        "Tasks sent (task-sent events).",
+    ),
+    (
+        "task-received",
+        "celery_task_received_total",
+        "Tasks received by a worker.",
+    ),
+    (
+        "task-started",
+        "celery_task_started_total",
+        "Tasks started by a worker.",
+    ),
+    (
+        "task-succeeded",
+        "celery_task_succeeded_total",
+        "Tasks that succeeded.",
+    ),
+    (
+        "task-failed",
+        "celery_task_failed_total",
+        "Tasks that failed, by exception type (NotRegistered: the worker does not know the task).",
+    ),
+    (
+        "task-retried",
+        "celery_task_retried_total",
+        "Tasks retried.",
+    ),
+    (
+        "task-revoked",
+        "celery_task_revoked_total",
+        "Tasks revoked.",
+    ),
+    (
+        "task-rejected",
+        "celery_task_rejected_total",
+        "Tasks rejected by a worker.",
+    ),
+];
+const SUCCEEDED: usize = 3;
+const FAILED: usize = 4;
+const REVOKED: usize = 6;
+const REJECTED: usize = 7;
 
 /// One Celery event, the fields this exporter uses.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -93,6 +163,138 @@ pub fn exception_name(repr: &str) -> String {
     }
 }
 
+/// Label values of one kind, interned to small ids: at most `cap` values, plus
+/// [`OTHER`] (id 0) for every later one.
+struct Values {
+    label: &'static str,
+    cap: usize,
+    ids: HashMap<Box<str>, u32>,
+    values: Vec<Box<str>>,
+    /// Events whose value was folded into `other`.
+    folded: u64,
+}
+
+impl Values {
+    fn new(label: &'static str, cap: usize) -> Self {
+        Self {
+            label,
+            cap,
+            ids: HashMap::from([(OTHER.into(), 0)]),
+            values: vec![OTHER.into()],
+            folded: 0,
+        }
+    }
+
+    fn id(&mut self, v: &str) -> u32 {
+        if let Some(id) = self.ids.get(v) {
+            return *id;
+        }
+        // `values` holds `other` plus up to `cap` real values.
+        if self.values.len() <= self.cap
+            && let Ok(id) = u32::try_from(self.values.len())
+        {
+            self.ids.insert(v.into(), id);
+            self.values.push(v.into());
+            return id;
+        }
+        if self.folded == 0 {
+            tracing::warn!(
+                label = self.label,
+                cap = self.cap,
+                "celery events: more distinct {} values than the cap; later ones are counted as {OTHER:?}",
+                self.label
+            );
+        }
+        self.folded += 1;
+        0
+    }
+
+    fn get(&self, id: u32) -> &str {
+        self.values.get(id as usize).map_or(OTHER, |v| v)
+    }
+}
+
+/// A task id: Celery's uuids as their 128 bits; any other string by a 128-bit hash
+/// (a collision would only mislabel one task's later events).
+type TaskId = (u64, u64);
+
+fn task_id(uuid: &str) -> TaskId {
+    let mut bits: u128 = 0;
+    let mut digits = 0;
+    for c in uuid.chars().filter(|c| *c != '-') {
+        match c.to_digit(16) {
+            Some(d) if digits < 32 => {
+                bits = (bits << 4) | u128::from(d);
+                digits += 1;
+            }
+            _ => {
+                digits = usize::MAX;
+                break;
+            }
+        }
+    }
+    if digits == 32 {
+        #[allow(clippy::cast_possible_truncation)]
+        return ((bits >> 64) as u64, bits as u64);
+    }
+    let hash = |seed: u8| {
+        let mut h = std::hash::DefaultHasher::new();
+        (seed, uuid).hash(&mut h);
+        h.finish()
+    };
+    (hash(1), hash(2))
+}
+
+struct Task {
+    name: u32,
+    queue: u32,
+    /// Which `order` slot is this task's; older slots for the same id are stale.
+    seq: u32,
+}
+
+/// Unfinished tasks by id, at most [`MAX_TASKS`], oldest forgotten first. Finished tasks
+/// leave a stale slot in `order`, which is skipped on eviction and bounded at
+/// 2 x [`MAX_TASKS`].
+#[derive(Default)]
+struct Tasks {
+    map: HashMap<TaskId, Task>,
+    order: VecDeque<(TaskId, u32)>,
+    seq: u32,
+    evicted: u64,
+}
+
+impl Tasks {
+    fn get(&self, id: &TaskId) -> Option<(u32, u32)> {
+        self.map.get(id).map(|t| (t.name, t.queue))
+    }
+
+    fn set(&mut self, id: TaskId, name: u32, queue: u32) {
+        if let Some(t) = self.map.get_mut(&id) {
+            t.name = name;
+            t.queue = queue;
+            return;
+        }
+        // Wrapping is harmless: `order` is far shorter than 2^32 slots.
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        self.map.insert(id, Task { name, queue, seq });
+        self.order.push_back((id, seq));
+        while self.map.len() > MAX_TASKS || self.order.len() > 2 * MAX_TASKS {
+            let Some((old, seq)) = self.order.pop_front() else {
+                break;
+            };
+            if self.map.get(&old).is_some_and(|t| t.seq == seq) {
+                self.map.remove(&old);
+                self.evicted += 1;
+            }
+        }
+    }
+
+    fn finish(&mut self, id: &TaskId) {
+        self.map.remove(id);
+    }
+}
+
 struct Worker {
     last: Instant,
     freq: f64,
@@ -107,34 +309,45 @@ struct Hist {
     count: u64,
 }
 
-#[derive(Default)]
+/// (name, hostname, queue, exception) ids; exception is 0 outside `celery_task_failed_total`.
+type Key = (u32, u32, u32, u32);
+const OVERFLOW: Key = (0, 0, 0, 0);
+
 pub struct State {
-    /// (metric, name, hostname, queue, exception) -> count
-    counters: HashMap<(&'static str, String, String, String, String), f64>,
-    names: std::collections::HashSet<String>,
-    hosts: std::collections::HashSet<String>,
-    tasks: HashMap<String, (String, String)>,
-    order: VecDeque<String>,
-    workers: HashMap<String, Worker>,
-    runtime: HashMap<String, Hist>,
+    counters: [HashMap<Key, f64>; COUNTERS.len()],
+    names: Values,
+    hosts: Values,
+    queues: Values,
+    exceptions: Values,
+    /// Events counted in a family's overflow series because it had [`MAX_SERIES`] series.
+    series_folded: u64,
+    tasks: Tasks,
+    workers: HashMap<u32, Worker>,
+    runtime: HashMap<u32, Hist>,
     pub events: u64,
 }
 
-fn bounded(set: &mut std::collections::HashSet<String>, cap: usize, v: &str) -> String {
-    if set.contains(v) {
-        return v.to_string();
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            counters: Default::default(),
+            names: Values::new("name", MAX_NAMES),
+            hosts: Values::new("hostname", MAX_HOSTS),
+            queues: Values::new("queue_name", MAX_QUEUE_NAMES),
+            exceptions: Values::new("exception", MAX_EXCEPTIONS),
+            series_folded: 0,
+            tasks: Tasks::default(),
+            workers: HashMap::new(),
+            runtime: HashMap::new(),
+            events: 0,
+        }
     }
-    if set.len() < cap {
-        set.insert(v.to_string());
-        return v.to_string();
-    }
-    "other".to_string()
 }
 
 impl State {
     pub fn apply(&mut self, e: &Event, now: Instant) {
         self.events += 1;
-        let host = bounded(&mut self.hosts, MAX_HOSTS, &e.hostname);
+        let host = self.hosts.id(&e.hostname);
         if let Some(t) = e.kind.strip_prefix("worker-") {
             let w = self.workers.entry(host).or_insert(Worker {
                 last: now,
@@ -148,51 +361,48 @@ impl State {
             w.offline = t == "offline";
             return;
         }
-        // Join name/queue by uuid.
-        let (mut name, mut queue) = self.tasks.get(&e.uuid).cloned().unwrap_or_default();
-        if !e.name.is_empty() {
-            name = e.name.clone();
-        }
-        if !e.queue.is_empty() {
-            queue = e.queue.clone();
-        }
-        if !e.uuid.is_empty() && (!e.name.is_empty() || !e.queue.is_empty()) {
-            if !self.tasks.contains_key(&e.uuid) {
-                self.order.push_back(e.uuid.clone());
-                if self.order.len() > MAX_TASKS
-                    && let Some(old) = self.order.pop_front()
-                {
-                    self.tasks.remove(&old);
-                }
+        let Some(family) = COUNTERS.iter().position(|(kind, _, _)| *kind == e.kind) else {
+            return;
+        };
+        // Join name/queue by uuid: later events of a task carry neither.
+        let id = (!e.uuid.is_empty()).then(|| task_id(&e.uuid));
+        let joined = id.and_then(|id| self.tasks.get(&id));
+        let name = match (e.name.is_empty(), joined) {
+            (true, Some((n, _))) => n,
+            _ => self.names.id(&e.name),
+        };
+        let queue = match (e.queue.is_empty(), joined) {
+            (true, Some((_, q))) => q,
+            _ => self.queues.id(&e.queue),
+        };
+        let finished = matches!(family, SUCCEEDED | FAILED | REVOKED | REJECTED);
+        if let Some(id) = id {
+            if finished {
+                self.tasks.finish(&id);
+            } else if !e.name.is_empty() || !e.queue.is_empty() {
+                self.tasks.set(id, name, queue);
             }
-            self.tasks
-                .insert(e.uuid.clone(), (name.clone(), queue.clone()));
         }
-        let name = bounded(&mut self.names, MAX_NAMES, &name);
-        let metric = match e.kind.as_str() {
-            "task-sent" => "celery_task_sent_total",
-            "task-received" => "celery_task_received_total",
-            "task-started" => "celery_task_started_total",
-            "task-succeeded" => "celery_task_succeeded_total",
-            "task-failed" => "celery_task_failed_total",
-            "task-retried" => "celery_task_retried_total",
-            "task-revoked" => "celery_task_revoked_total",
-            "task-rejected" => "celery_task_rejected_total",
-            _ => return,
-        };
-        let exception = if metric == "celery_task_failed_total" {
-            exception_name(&e.exception)
+        let exception = if family == FAILED {
+            self.exceptions.id(&exception_name(&e.exception))
         } else {
-            String::new()
+            0
         };
-        *self
-            .counters
-            .entry((metric, name.clone(), host, queue, exception))
-            .or_default() += 1.0;
-        if let Some(rt) = e
-            .runtime
-            .filter(|_| metric == "celery_task_succeeded_total")
-        {
+        let counters = &mut self.counters[family];
+        let mut key = (name, host, queue, exception);
+        if counters.len() >= MAX_SERIES && !counters.contains_key(&key) {
+            if self.series_folded == 0 {
+                tracing::warn!(
+                    metric = COUNTERS[family].1,
+                    cap = MAX_SERIES,
+                    "celery events: more label combinations than the cap; later ones are counted in the series whose labels are all {OTHER:?}"
+                );
+            }
+            self.series_folded += 1;
+            key = OVERFLOW;
+        }
+        *counters.entry(key).or_default() += 1.0;
+        if let Some(rt) = e.runtime.filter(|_| family == SUCCEEDED) {
             let h = self.runtime.entry(name).or_default();
             for (i, b) in BUCKETS.iter().enumerate() {
                 if rt <= *b {
@@ -202,50 +412,36 @@ impl State {
             h.sum += rt;
             h.count += 1;
         }
-        if matches!(
-            metric,
-            "celery_task_succeeded_total"
-                | "celery_task_failed_total"
-                | "celery_task_rejected_total"
-                | "celery_task_revoked_total"
-        ) {
-            // Finished: forget the uuid (its slot in `order` ages out harmlessly).
-            self.tasks.remove(&e.uuid);
-        }
+    }
+
+    /// Unfinished tasks remembered for the join (at most [`MAX_TASKS`]).
+    pub fn tasks_tracked(&self) -> usize {
+        self.tasks.map.len()
     }
 
     pub fn families(&self, now: Instant) -> Vec<Family> {
         let mut out = Vec::new();
-        for (metric, help) in [
-            ("celery_task_sent_total", "Tasks sent (task-sent events)."),
-            ("celery_task_received_total", "Tasks received by a worker."),
-            ("celery_task_started_total", "Tasks started by a worker."),
-            ("celery_task_succeeded_total", "Tasks that succeeded."),
-            (
-                "celery_task_failed_total",
-                "Tasks that failed, by exception type (NotRegistered: the worker does not know the task).",
-            ),
-            ("celery_task_retried_total", "Tasks retried."),
-            ("celery_task_revoked_total", "Tasks revoked."),
-            ("celery_task_rejected_total", "Tasks rejected by a worker."),
-        ] {
-            let mut f = Family::counter(metric, help);
-            let mut rows: Vec<_> = self
-                .counters
+        for (i, (_, metric, help)) in COUNTERS.iter().enumerate() {
+            let mut f = Family::counter(*metric, *help);
+            let mut rows: Vec<_> = self.counters[i]
                 .iter()
-                .filter(|(k, _)| k.0 == metric)
+                .map(|((n, h, q, x), v)| {
+                    (
+                        self.names.get(*n),
+                        self.hosts.get(*h),
+                        self.queues.get(*q),
+                        self.exceptions.get(*x),
+                        *v,
+                    )
+                })
                 .collect();
-            rows.sort_by(|a, b| a.0.cmp(b.0));
-            for ((_, name, host, queue, exc), v) in rows {
-                let mut labels = vec![
-                    ("name", name.as_str()),
-                    ("hostname", host.as_str()),
-                    ("queue_name", queue.as_str()),
-                ];
-                if metric == "celery_task_failed_total" {
-                    labels.push(("exception", exc.as_str()));
+            rows.sort_by(|a, b| (a.0, a.1, a.2, a.3).cmp(&(b.0, b.1, b.2, b.3)));
+            for (name, host, queue, exc, v) in rows {
+                let mut labels = vec![("name", name), ("hostname", host), ("queue_name", queue)];
+                if i == FAILED {
+                    labels.push(("exception", exc));
                 }
-                f.push(labels, *v);
+                f.push(labels, v);
             }
             out.push(f);
         }
@@ -257,15 +453,16 @@ impl State {
             "celery_worker_tasks_active",
             "Tasks the worker is running (from its last heartbeat).",
         );
-        let mut hosts: Vec<_> = self.workers.iter().collect();
+        let mut hosts: Vec<_> = self
+            .workers
+            .iter()
+            .map(|(h, w)| (self.hosts.get(*h), w))
+            .collect();
         hosts.sort_by(|a, b| a.0.cmp(b.0));
         for (h, w) in hosts {
             let alive = !w.offline && now.duration_since(w.last).as_secs_f64() < w.freq * 2.0;
-            up.push([("hostname", h.as_str())], if alive { 1.0 } else { 0.0 });
-            active.push(
-                [("hostname", h.as_str())],
-                if alive { w.active } else { 0.0 },
-            );
+            up.push([("hostname", h)], if alive { 1.0 } else { 0.0 });
+            active.push([("hostname", h)], if alive { w.active } else { 0.0 });
         }
         out.push(up);
         out.push(active);
@@ -274,11 +471,15 @@ impl State {
             "Task runtime in seconds (task-succeeded events).",
             Kind::Histogram,
         );
-        let mut names: Vec<_> = self.runtime.iter().collect();
+        let mut names: Vec<_> = self
+            .runtime
+            .iter()
+            .map(|(n, h)| (self.names.get(*n), h))
+            .collect();
         names.sort_by(|a, b| a.0.cmp(b.0));
         for (n, h) in names {
             rt.samples.push(Sample {
-                labels: vec![("name".into(), n.clone())],
+                labels: vec![("name".into(), n.to_string())],
                 value: Value::Histogram {
                     buckets: BUCKETS
                         .iter()
@@ -291,37 +492,101 @@ impl State {
             });
         }
         out.push(rt);
+        let mut folded = Family::counter(
+            "celery_exporter_folded_events_total",
+            "Events counted under the label value \"other\" because a cap was reached, by cap: a label's distinct values, or a family's series.",
+        );
+        for v in [&self.names, &self.hosts, &self.queues, &self.exceptions] {
+            folded.push([("cap", v.label)], v.folded as f64);
+        }
+        folded.push([("cap", "series")], self.series_folded as f64);
+        out.push(folded);
+        out.push(
+            Family::counter(
+                "celery_exporter_tasks_forgotten_total",
+                "Unfinished tasks forgotten to stay within the cap on remembered tasks (their later events lose name and queue).",
+            )
+            .single(self.tasks.evicted as f64),
+        );
+        out.push(
+            Family::gauge(
+                "celery_exporter_tasks_tracked",
+                "Unfinished tasks remembered to join their name and queue with later events.",
+            )
+            .single(self.tasks.map.len() as f64),
+        );
         out
     }
 }
 
-/// Shared between the subscriber task and the scrape.
+/// Shared between the subscriber thread and the scrape.
 #[derive(Default)]
 pub struct Shared {
     pub state: Mutex<State>,
-    pub subscribed: std::sync::atomic::AtomicBool,
-    pub resubscriptions: std::sync::atomic::AtomicU64,
+    pub subscribed: AtomicBool,
+    pub resubscriptions: AtomicU64,
 }
 
-/// Subscribes to `{prefix}/{db}.celeryev/*` and applies every event; resubscribes
-/// (logged and counted) after the connection breaks, e.g. a Redis restart.
-pub async fn run(url: String, pattern: String, shared: std::sync::Arc<Shared>) {
-    use futures::StreamExt as _;
-    use std::sync::atomic::Ordering;
-    let mut first = true;
-    loop {
-        let result: Result<(), String> = async {
-            let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
-            let mut ps = client.get_async_pubsub().await.map_err(|e| e.to_string())?;
-            ps.psubscribe(&pattern).await.map_err(|e| e.to_string())?;
-            shared.subscribed.store(true, Ordering::Relaxed);
-            if !first {
-                shared.resubscriptions.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(pattern = %pattern, "celery events: resubscribed");
+/// How long a subscription may stay silent before a PING checks it is still alive.
+const IDLE_CHECK: Duration = Duration::from_secs(30);
+/// Pause between subscription attempts.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// Starts the subscriber on a thread of its own: it subscribes to `pattern` through
+/// `client` and applies every event, and resubscribes (logged and counted) after the
+/// connection breaks, e.g. a Redis restart.
+pub fn spawn(client: Arc<Client>, pattern: String, shared: Arc<Shared>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("celery-events".into())
+        .spawn(move || {
+            let mut first = true;
+            // A broker that stays down (or keeps refusing us) is logged once per distinct error.
+            let mut last_logged: Option<String> = None;
+            loop {
+                let Err(e) = subscribe(&client, &pattern, &shared, &mut first, &mut last_logged);
+                shared.subscribed.store(false, Ordering::Relaxed);
+                let text = e.to_string();
+                if last_logged.as_deref() != Some(text.as_str()) {
+                    tracing::warn!(
+                        broker = %client.target.display,
+                        reason = e.kind.as_str(),
+                        "celery events: not subscribed, retrying: {text}"
+                    );
+                    last_logged = Some(text);
+                }
+                std::thread::sleep(RETRY);
             }
-            first = false;
-            let mut stream = ps.on_message();
-            while let Some(msg) = stream.next().await {
+        })
+        .map(|_| ())
+}
+
+/// One subscription, until it breaks.
+fn subscribe(
+    client: &Client,
+    pattern: &str,
+    shared: &Shared,
+    first: &mut bool,
+    last_logged: &mut Option<String>,
+) -> Result<std::convert::Infallible, Error> {
+    let mut conn = client.blocking_connection()?;
+    conn.set_read_timeout(Some(IDLE_CHECK))
+        .map_err(|e| client.error_of(&e))?;
+    conn.set_write_timeout(Some(IDLE_CHECK))
+        .map_err(|e| client.error_of(&e))?;
+    let mut ps = conn.as_pubsub();
+    ps.psubscribe(pattern).map_err(|e| client.error_of(&e))?;
+    shared.subscribed.store(true, Ordering::Relaxed);
+    if *first {
+        tracing::info!(broker = %client.target.display, pattern, "celery events: subscribed");
+    } else {
+        shared.resubscriptions.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(broker = %client.target.display, pattern, "celery events: resubscribed");
+    }
+    *first = false;
+    *last_logged = None;
+    loop {
+        match ps.get_message() {
+            Ok(msg) => {
                 let events = parse_message(msg.get_payload_bytes());
                 let now = Instant::now();
                 if let Ok(mut st) = shared.state.lock() {
@@ -330,16 +595,11 @@ pub async fn run(url: String, pattern: String, shared: std::sync::Arc<Shared>) {
                     }
                 }
             }
-            Err("subscription closed".into())
+            Err(e) if e.is_timeout() => {
+                ps.ping::<redis::Value>().map_err(|e| client.error_of(&e))?;
+            }
+            Err(e) => return Err(client.error_of(&e)),
         }
-        .await;
-        if (shared.subscribed.swap(false, Ordering::Relaxed) || first)
-            && let Err(e) = &result
-        {
-            tracing::warn!(error = %e, "celery events: subscription lost, retrying");
-        }
-        first = false;
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
 
@@ -383,22 +643,157 @@ mod tests {
         assert_eq!(parse_message(b"not json"), Vec::new());
     }
 
+    fn ev(kind: &str, uuid: &str, name: &str, host: &str, queue: &str) -> Event {
+        Event {
+            kind: kind.into(),
+            uuid: uuid.into(),
+            name: name.into(),
+            hostname: host.into(),
+            queue: queue.into(),
+            ..Default::default()
+        }
+    }
+
+    fn family(st: &State, name: &str) -> Family {
+        st.families(Instant::now())
+            .into_iter()
+            .find(|f| f.name == name)
+            .unwrap()
+    }
+
+    fn scalar(s: &Sample) -> f64 {
+        match s.value {
+            Value::Scalar(v) => v,
+            Value::Histogram { .. } => panic!("histogram"),
+        }
+    }
+
+    fn folded(st: &State, cap: &str) -> f64 {
+        family(st, "celery_exporter_folded_events_total")
+            .samples
+            .iter()
+            .find(|s| s.labels.contains(&("cap".into(), cap.into())))
+            .map(scalar)
+            .unwrap()
+    }
+
     #[test]
-    fn names_are_capped() {
+    fn label_values_are_capped_and_folds_counted() {
         let mut st = State::default();
         let now = Instant::now();
         for i in 0..(MAX_NAMES + 50) {
             st.apply(
-                &Event {
-                    kind: "task-received".into(),
-                    name: format!("t{i}"),
-                    uuid: format!("u{i}"),
-                    hostname: "h".into(),
-                    ..Default::default()
-                },
+                &ev("task-received", &format!("u{i}"), &format!("t{i}"), "h", ""),
                 now,
             );
         }
-        assert_eq!(st.names.len(), MAX_NAMES);
+        // `other` plus the first MAX_NAMES names; the 50 later ones fold into `other`.
+        assert_eq!(st.names.values.len(), MAX_NAMES + 1);
+        assert_eq!(folded(&st, "name"), 50.0);
+        assert_eq!(folded(&st, "hostname"), 0.0);
+        let fam = family(&st, "celery_task_received_total");
+        let other = fam
+            .samples
+            .iter()
+            .find(|s| s.labels.contains(&("name".into(), OTHER.into())))
+            .unwrap();
+        assert_eq!(scalar(other), 50.0);
+        // Hosts (and with them the worker map), queues and exceptions likewise.
+        for i in 0..(MAX_HOSTS + 7) {
+            let mut e = ev("worker-heartbeat", "", "", &format!("w{i}@h"), "");
+            e.freq = Some(2.0);
+            st.apply(&e, now);
+        }
+        // "h" took one slot: MAX_HOSTS - 1 workers of their own, 8 folded into `other`.
+        assert_eq!(st.workers.len(), MAX_HOSTS);
+        assert!(st.workers.contains_key(&0));
+        assert_eq!(folded(&st, "hostname"), 8.0);
+        for i in 0..(MAX_EXCEPTIONS + 3) {
+            let mut e = ev("task-failed", "", "t0", "h", &format!("q{i}"));
+            e.exception = format!("E{i}('x')");
+            st.apply(&e, now);
+        }
+        assert_eq!(folded(&st, "exception"), 3.0);
+        // Queues: `other`, "" (the received events), q0..q102.
+        assert_eq!(st.queues.values.len(), 2 + MAX_EXCEPTIONS + 3);
+    }
+
+    #[test]
+    fn series_are_capped_per_family_into_one_overflow_series() {
+        let mut st = State::default();
+        let now = Instant::now();
+        // 200 names x 100 hosts = 20,000 combinations, twice the cap.
+        let mut n = 0;
+        for name in 0..200 {
+            for host in 0..100 {
+                st.apply(
+                    &ev(
+                        "task-sent",
+                        "",
+                        &format!("t{name}"),
+                        &format!("h{host}"),
+                        "q",
+                    ),
+                    now,
+                );
+                n += 1;
+            }
+        }
+        let fam = family(&st, "celery_task_sent_total");
+        assert_eq!(fam.samples.len(), MAX_SERIES + 1);
+        let total: f64 = fam.samples.iter().map(scalar).sum();
+        assert_eq!(total, f64::from(n), "every event still counted");
+        let overflow = fam
+            .samples
+            .iter()
+            .find(|s| s.labels.iter().all(|(k, v)| v == OTHER || k.is_empty()))
+            .unwrap();
+        assert_eq!(scalar(overflow), f64::from(n) - MAX_SERIES as f64);
+        assert_eq!(folded(&st, "series"), f64::from(n) - MAX_SERIES as f64);
+        // Existing series keep counting after the cap, and other families have their own cap.
+        st.apply(&ev("task-sent", "", "t0", "h0", "q"), now);
+        st.apply(&ev("task-received", "", "t199", "h99", "q"), now);
+        assert_eq!(folded(&st, "series"), f64::from(n) - MAX_SERIES as f64);
+        assert_eq!(family(&st, "celery_task_received_total").samples.len(), 1);
+    }
+
+    #[test]
+    fn remembered_tasks_are_bounded_and_the_oldest_forgotten() {
+        let mut st = State::default();
+        let now = Instant::now();
+        let uuid = |i: usize| format!("{i:032x}");
+        for i in 0..(MAX_TASKS + 10) {
+            st.apply(&ev("task-sent", &uuid(i), "t", "p", "q"), now);
+        }
+        assert_eq!(st.tasks_tracked(), MAX_TASKS);
+        assert_eq!(st.tasks.evicted, 10);
+        // The oldest lost their join; the 11th is still known.
+        st.apply(&ev("task-succeeded", &uuid(0), "", "w", ""), now);
+        st.apply(&ev("task-succeeded", &uuid(10), "", "w", ""), now);
+        let fam = family(&st, "celery_task_succeeded_total");
+        let names: Vec<_> = fam.samples.iter().map(|s| s.labels[0].1.clone()).collect();
+        assert_eq!(names, ["", "t"]);
+        // Finished tasks are forgotten at once, and their stale slots stay bounded.
+        for i in 0..(3 * MAX_TASKS) {
+            let u = uuid(MAX_TASKS + 10 + i);
+            st.apply(&ev("task-sent", &u, "t", "p", "q"), now);
+            st.apply(&ev("task-succeeded", &u, "", "w", ""), now);
+        }
+        assert!(
+            st.tasks.order.len() <= 2 * MAX_TASKS,
+            "{}",
+            st.tasks.order.len()
+        );
+        assert!(st.tasks_tracked() <= MAX_TASKS);
+    }
+
+    #[test]
+    fn task_ids() {
+        let u = "d6f5f5e2-1c2b-4a3f-9e4d-0123456789ab";
+        assert_eq!(task_id(u), task_id(&u.replace('-', "")));
+        assert_eq!(task_id(u), (0xd6f5_f5e2_1c2b_4a3f, 0x9e4d_0123_4567_89ab));
+        assert_ne!(task_id("job-1"), task_id("job-2"));
+        assert_eq!(task_id("job-1"), task_id("job-1"));
+        assert_ne!(task_id(&format!("{u}0")), task_id(u));
     }
 }

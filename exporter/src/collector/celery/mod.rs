@@ -13,7 +13,7 @@ pub mod events;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
@@ -45,6 +45,14 @@ pub struct Flags {
     /// Queues to report even before kombu has bound them, comma separated.
     #[arg(long = "celery.queues", value_name = "NAMES", value_delimiter = ',')]
     pub queues: Vec<String>,
+    /// File holding the broker's password (the password may also come from
+    /// $CELERY_BROKER_PASSWORD); never put it in the URL.
+    #[arg(
+        long = "celery.broker-password-file",
+        env = "CELERY_BROKER_PASSWORD_FILE",
+        value_name = "PATH"
+    )]
+    pub broker_password_file: Option<std::path::PathBuf>,
 }
 
 /// `celery:` in the config file. `sep`, `priority_steps` and `global_keyprefix` are
@@ -53,6 +61,9 @@ pub struct Flags {
 #[serde(deny_unknown_fields, default)]
 pub struct RawConfig {
     pub broker_url: Option<String>,
+    pub password_file: Option<std::path::PathBuf>,
+    /// Name of an environment variable holding the password.
+    pub password_env: Option<String>,
     pub queues: Vec<String>,
     pub sep: Option<String>,
     pub priority_steps: Option<Vec<u8>>,
@@ -61,9 +72,9 @@ pub struct RawConfig {
 
 #[derive(Clone, Debug, Default)]
 pub struct Config {
+    /// The broker, for the queue reads and the event subscription alike; its password
+    /// lives in the target's credentials, never in a URL.
     pub broker: Option<Target>,
-    /// The broker URL for the event subscription (password from the environment).
-    pub events_url: Option<String>,
     /// `{global_keyprefix}/{db}.celeryev/*`
     pub events_pattern: String,
     pub queues: Vec<String>,
@@ -85,25 +96,26 @@ impl Config {
             (Some(u), _) => (Some(u.clone()), Origin::Flag("celery.broker-url")),
             (None, u) => (u, file("celery.broker_url")),
         };
+        let password_file = crate::config::pick(
+            flags.broker_password_file.clone(),
+            "celery.broker-password-file",
+            raw.password_file,
+            "celery.password_file",
+            path,
+        );
+        let env_var = raw
+            .password_env
+            .unwrap_or_else(|| "CELERY_BROKER_PASSWORD".into());
         let creds = Credentials {
             user: None,
-            password: std::env::var("CELERY_BROKER_PASSWORD")
-                .ok()
-                .filter(|p| !p.is_empty()),
+            password: crate::config::secret(password_file, &env_var, problems),
         };
-        let mut events_url = None;
-        let mut db = 0u32;
-        if let Some(u) = url.as_deref().filter(|u| !u.is_empty())
-            && let Ok(mut parsed) = url::Url::parse(u)
-        {
-            {
-                db = parsed.path().trim_start_matches('/').parse().unwrap_or(0);
-                if let Some(pw) = &creds.password {
-                    let _ = parsed.set_password(Some(pw));
-                }
-                events_url = Some(parsed.to_string());
-            }
-        }
+        // kombu's event channels carry the broker's db number: `/{db}.celeryev/...`.
+        let db: u32 = url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.path().trim_start_matches('/').parse().ok())
+            .unwrap_or(0);
         let broker = url.filter(|u| !u.is_empty()).and_then(|u| {
             match Target::parse(&u, Default::default(), creds) {
                 Ok(t) => Some(t),
@@ -131,7 +143,6 @@ impl Config {
         let global_keyprefix = raw.global_keyprefix.unwrap_or_default();
         Config {
             broker,
-            events_url,
             events_pattern: format!("{global_keyprefix}/{db}.celeryev/*"),
             queues,
             sep: raw.sep.unwrap_or_else(|| DEFAULT_SEP.into()),
@@ -166,9 +177,10 @@ pub fn queue_of_binding(member: &str, sep: &str) -> Option<String> {
 
 pub struct Celery {
     cfg: Config,
-    client: Option<Client>,
+    client: Option<Arc<Client>>,
     events: Arc<events::Shared>,
-    started: AtomicBool,
+    /// The last broker error logged, so a broker that stays down is logged once.
+    last_logged: std::sync::Mutex<Option<String>>,
 }
 
 pub fn build(cfg: &crate::config::Config) -> anyhow::Result<Arc<dyn Collector>> {
@@ -176,37 +188,28 @@ pub fn build(cfg: &crate::config::Config) -> anyhow::Result<Arc<dyn Collector>> 
 }
 
 impl Celery {
+    /// Also starts the event subscriber (a thread of its own) when there is a broker.
     pub fn new(cfg: Config) -> Self {
-        let client = cfg
-            .broker
-            .clone()
-            .map(|t| Client::new(t, DEFAULT_CONNECT_TIMEOUT, DEFAULT_COMMAND_TIMEOUT));
-        let me = Self {
+        let client = cfg.broker.clone().map(|t| {
+            Arc::new(Client::new(
+                t,
+                DEFAULT_CONNECT_TIMEOUT,
+                DEFAULT_COMMAND_TIMEOUT,
+            ))
+        });
+        let events = Arc::new(events::Shared::default());
+        if let Some(client) = &client
+            && let Err(e) =
+                events::spawn(client.clone(), cfg.events_pattern.clone(), events.clone())
+        {
+            tracing::error!(error = %e, "celery events: cannot start the subscriber thread");
+        }
+        Self {
             cfg,
             client,
-            events: Arc::new(events::Shared::default()),
-            started: AtomicBool::new(false),
-        };
-        me.start_events();
-        me
-    }
-
-    /// Starts the event subscriber once, as soon as a runtime is there.
-    fn start_events(&self) {
-        let Some(url) = self.cfg.events_url.clone() else {
-            return;
-        };
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        if self.started.swap(true, Ordering::SeqCst) {
-            return;
+            events,
+            last_logged: std::sync::Mutex::new(None),
         }
-        handle.spawn(events::run(
-            url,
-            self.cfg.events_pattern.clone(),
-            self.events.clone(),
-        ));
     }
 
     async fn read(&self, client: &Client) -> Result<Vec<Family>, String> {
@@ -323,14 +326,22 @@ impl Collector for Celery {
             let Some(client) = &self.client else {
                 return Ok(Vec::new());
             };
-            self.start_events();
-            let mut out = match self.read(client).await {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::warn!(broker = %client.target.display, error = %e, "celery broker unreachable");
-                    Vec::new()
+            let result = self.read(client).await;
+            if let Ok(mut last) = self.last_logged.lock() {
+                match &result {
+                    Ok(_) => {
+                        if last.take().is_some() {
+                            tracing::info!(broker = %client.target.display, "celery broker reachable again");
+                        }
+                    }
+                    Err(e) if last.as_deref() != Some(e.as_str()) => {
+                        tracing::warn!(broker = %client.target.display, error = %e, "celery broker unreachable");
+                        *last = Some(e.clone());
+                    }
+                    Err(_) => {}
                 }
-            };
+            }
+            let mut out = result.unwrap_or_default();
             let up = !out.is_empty();
             out.push(
                 Family::gauge(
@@ -345,6 +356,7 @@ impl Collector for Celery {
                     Family::counter("celery_events_total", "Celery events received.")
                         .single(st.events as f64),
                 );
+                drop(st);
             }
             out.push(
                 Family::gauge(

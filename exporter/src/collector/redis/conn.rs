@@ -109,16 +109,24 @@ impl Target {
         Some(format!("{}://{host}{port}{path}", u.scheme()))
     }
 
-    /// The URL the client connects with, credentials included (never displayed).
-    fn connect_url(&self) -> String {
-        let mut u = self.url.clone();
+    /// How the client connects: the credential-free address, with the credentials as
+    /// separate fields, so the password is never part of a URL or any other string that
+    /// could reach a log (redis-rs redacts it in `Debug`).
+    fn connection_info(&self) -> redis::RedisResult<redis::ConnectionInfo> {
+        use redis::IntoConnectionInfo as _;
+        let info = self.url.clone().into_connection_info()?;
+        let mut settings = info.redis_settings().clone();
         if let Some(user) = &self.creds.user {
-            let _ = u.set_username(user);
+            settings = settings.set_username(user);
         }
         if let Some(pw) = &self.creds.password {
-            let _ = u.set_password(Some(pw));
+            settings = settings.set_password(pw);
         }
-        u.to_string()
+        Ok(info.set_redis_settings(settings))
+    }
+
+    fn redis_client(&self) -> redis::RedisResult<redis::Client> {
+        redis::Client::open(self.connection_info()?)
     }
 }
 
@@ -260,6 +268,24 @@ impl Client {
         }
     }
 
+    /// A Redis error as this target's [`Error`] (address without credentials).
+    pub fn error_of(&self, e: &redis::RedisError) -> Error {
+        self.fail(ErrorKind::classify(e), e.to_string())
+    }
+
+    /// A new blocking connection of its own, with the connect deadline, for a pub/sub
+    /// subscriber. Blocking on purpose: messages are taken off the socket only as fast as
+    /// they are handled, so a burst waits in Redis (bounded there by
+    /// `client-output-buffer-limit pubsub`, which disconnects a subscriber that falls too far
+    /// behind) and never in our memory; redis-rs's async pub/sub reads into an unbounded
+    /// channel.
+    pub fn blocking_connection(&self) -> Result<redis::Connection, Error> {
+        let client = self.target.redis_client().map_err(|e| self.error_of(&e))?;
+        client
+            .get_connection_with_timeout(self.connect_timeout)
+            .map_err(|e| self.error_of(&e))
+    }
+
     /// A connection, reused or new, with the connect deadline.
     pub async fn connection(&self) -> Result<(MultiplexedConnection, Option<Duration>), Error> {
         let mut guard = self.conn.lock().await;
@@ -267,8 +293,7 @@ impl Client {
             return Ok((c.clone(), None));
         }
         let start = Instant::now();
-        let client = redis::Client::open(self.target.connect_url())
-            .map_err(|e| self.fail(ErrorKind::classify(&e), e.to_string()))?;
+        let client = self.target.redis_client().map_err(|e| self.error_of(&e))?;
         let c = match tokio::time::timeout(
             self.connect_timeout,
             client.get_multiplexed_async_connection(),
@@ -348,10 +373,10 @@ impl Client {
         }
         match &result {
             Ok(_) => {
-                if let Ok(mut l) = self.last_logged.lock() {
-                    if l.take().is_some() {
-                        tracing::info!(target = %self.target.display, "redis reachable again");
-                    }
+                if let Ok(mut l) = self.last_logged.lock()
+                    && l.take().is_some()
+                {
+                    tracing::info!(target = %self.target.display, "redis reachable again");
                 }
             }
             Err(e) => {
@@ -505,6 +530,8 @@ mod tests {
         let t = Target::parse("db:6380", BTreeMap::new(), creds).expect("valid");
         assert_eq!(t.display, "redis://db:6380");
         assert!(!format!("{t:?}").contains("s3cret"));
-        assert!(t.connect_url().contains("s3cret"));
+        let info = t.connection_info().expect("connection info");
+        assert_eq!(info.redis_settings().password(), Some("s3cret"));
+        assert!(!format!("{info:?}").contains("s3cret"), "{info:?}");
     }
 }
