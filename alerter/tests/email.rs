@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use alerter::notify::email::{
     EmailConfig, EmailNotifier, Mode, ResolvedEmail, SmtpGlobals, TlsConfig, diagnose, dialogue,
-    resolve,
+    resolve, resolve_with,
 };
+use alerter::notify::template::Templates;
 use alerter::notify::{AlertData, Data, Notification, Notifier, NotifyError, Status};
 use chrono::{TimeZone, Utc};
 use e2e::{ChildGuard, free_port, require, wait_for, wait_port};
@@ -695,5 +696,133 @@ fn alerter_test_command_delivers_and_names_the_cause() {
         inbox(&s.out).len(),
         1,
         "nothing delivered with a wrong password"
+    );
+}
+
+/// Decodes a received message with Python's email parser (the receiving side's
+/// view): subject, one header, and each part's decoded body by content type.
+fn decode_message(raw: &str, header: &str) -> serde_json::Value {
+    let script = r#"
+import email, email.policy, json, sys
+m = email.message_from_string(sys.stdin.read(), policy=email.policy.default)
+parts = {p.get_content_type(): p.get_content() for p in m.walk() if not p.is_multipart()}
+print(json.dumps({"subject": m["Subject"], "header": m[sys.argv[1]], "to": m["To"], "parts": parts}))
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", script, header])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(raw.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn user_templates_shape_subject_headers_text_and_html() {
+    if !have_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_smtp(dir.path(), "starttls", "PLAIN,LOGIN", &[]);
+    std::fs::write(
+        dir.path().join("team.tmpl"),
+        r#"{{ define "team.subject" }}[{{ .Status | toUpper }}:{{ .Alerts.Firing | len }}] {{ .GroupLabels.SortedPairs.Values | join " " }}{{ end }}
+{{ define "team.alert" }}{{ .Labels.instance }}: {{ .Annotations.summary }} (since {{ .StartsAt.Format "15:04 MST" }}){{ end }}"#,
+    )
+    .unwrap();
+    let set = Templates::load(dir.path(), &["*.tmpl".into()]).unwrap();
+    let mut c = config(s.port, Some(&s.cert));
+    c.auth_password_env = Some("ALERTER_TEST_SMTP_PASSWORD".into());
+    c.headers = BTreeMap::from([
+        (
+            "Subject".into(),
+            r#"{{ template "team.subject" . }} ✓"#.into(),
+        ),
+        (
+            "x-alert-count".into(),
+            "{{ len .Alerts }} for {{ .Receiver }}".into(),
+        ),
+        ("To".into(), "On-call <admin@example.org>".into()),
+    ]);
+    c.text = Some(
+        r#"{{ range .Alerts.Firing }}- {{ template "team.alert" . }}
+{{ end }}{{ .GroupLabels.Remove (stringSlice "severity") | len }} group label left"#
+            .into(),
+    );
+    c.html = Some(
+        r#"<ul>{{ range $a := .Alerts }}<li><a href="{{ $a.GeneratorURL }}">{{ $a.Labels.instance }}</a> {{ $a.Annotations.summary }}</li>{{ end }}</ul>"#
+            .into(),
+    );
+    let env = |k: &str| (k == "ALERTER_TEST_SMTP_PASSWORD").then(|| PASS.to_string());
+    let (cfg, _) = resolve_with(&c, &SmtpGlobals::default(), &env, &set).expect("valid config");
+    let n = EmailNotifier { cfg };
+    let r = n.notify(&notification()).await;
+    assert!(r.is_ok(), "{r:?}");
+    let msgs = wait_for("the message", Duration::from_secs(5), || {
+        let m = inbox(&s.out);
+        (!m.is_empty()).then_some(m)
+    });
+    let m = decode_message(&msgs[0], "X-Alert-Count");
+    assert_eq!(m["subject"], "[FIRING:2] HostHighCpuUsage warning ✓", "{m}");
+    assert_eq!(m["header"], "2 for admin", "{m}");
+    assert_eq!(m["to"], "On-call <admin@example.org>", "{m}");
+    assert_eq!(
+        m["parts"]["text/plain"]
+            .as_str()
+            .unwrap()
+            .replace("\r\n", "\n")
+            .trim_end(),
+        "- web-1: CPU above 80% on web-1 <b> (since 12:00 UTC)\n- web-2: CPU above 80% on web-2 <b> (since 12:00 UTC)\n1 group label left",
+        "{m}"
+    );
+    // html/template escapes the annotation and the URL's query, by context.
+    assert_eq!(
+        m["parts"]["text/html"].as_str().unwrap().trim_end(),
+        r#"<ul><li><a href="http://prom:9090/graph?g0.expr=cpu">web-1</a> CPU above 80% on web-1 &lt;b&gt;</li><li><a href="http://prom:9090/graph?g0.expr=cpu">web-2</a> CPU above 80% on web-2 &lt;b&gt;</li></ul>"#,
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn a_template_failing_at_send_time_is_a_permanent_template_error() {
+    let mut c = config(1, None);
+    c.auth_username = None;
+    c.text = Some("{{ index .Alerts 7 }}".into());
+    let cfg = resolved(&c, &[]);
+    let e = EmailNotifier { cfg }
+        .notify(&notification())
+        .await
+        .unwrap_err();
+    assert_eq!((e.reason, e.retryable), ("template", false), "{e}");
+    assert!(e.message.starts_with("text: "), "{e}");
+    assert!(e.message.contains("index out of range: 7"), "{e}");
+}
+
+#[test]
+fn bad_templates_are_config_errors_naming_the_field() {
+    let mut c = config(25, None);
+    c.auth_username = None;
+    c.headers = BTreeMap::from([("Subject".into(), "{{ .Status | nope }}".into())]);
+    c.html = Some("{{ template \"missing\" . }}".into());
+    let errs = resolve(&c, &SmtpGlobals::default(), &|_| None).unwrap_err();
+    assert_eq!(
+        errs,
+        vec![
+            "email_configs.headers.Subject:1:14: function \"nope\" not defined".to_string(),
+            errs[1].clone()
+        ]
+    );
+    assert!(
+        errs[1].starts_with("email_configs.html: template \"missing\" is not defined"),
+        "{errs:?}"
     );
 }

@@ -217,10 +217,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// Parses and validates a config file's text. Errors name the file, the line and
-/// the field.
+/// the field. `templates:` paths are taken relative to the working directory.
 pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
+    parse_at(text, origin, Path::new("."))
+}
+
+/// [`parse`], with `templates:` paths relative to `base_dir` (Alertmanager
+/// resolves them against the config file's directory).
+pub fn parse_at(text: &str, origin: &str, base_dir: &Path) -> Result<Config, String> {
     let cfg: Config = serde_yaml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
     validate(&cfg).map_err(|e| format!("{origin}: {e}"))?;
+    // Template files and every templated email field parse and reference only
+    // defined templates and functions, or the file is rejected.
+    crate::notify::template::check_config(&cfg, base_dir).map_err(|e| format!("{origin}: {e}"))?;
     Ok(cfg)
 }
 
@@ -228,7 +237,8 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
 pub fn load(path: &Path) -> Result<Config, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    parse(&text, &path.display().to_string())
+    let dir = path.parent().unwrap_or(Path::new("."));
+    parse_at(&text, &path.display().to_string(), dir)
 }
 
 pub fn validate(cfg: &Config) -> Result<(), String> {

@@ -106,6 +106,7 @@ pub struct SmtpGlobals {
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -116,6 +117,7 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParam
 use lettre::transport::smtp::commands::{Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
 
+use super::template::{HtmlTemplate, Templates, TextTemplate};
 use super::{Data, Notification, Notifier, NotifyError, Status};
 
 /// A secret that never shows in `Debug`, `Display` or serialized output.
@@ -173,6 +175,113 @@ pub struct ResolvedEmail {
     pub send_resolved: bool,
     /// Deadline of each SMTP step.
     pub step_timeout: Duration,
+    /// Subject, headers and bodies, compiled from `headers`, `text`, `html`.
+    pub content: Arc<Content>,
+}
+
+/// The templated parts of a message, compiled at config load (Alertmanager's
+/// email notifier: every header, `text` and `html` are templates).
+#[derive(Debug)]
+pub struct Content {
+    /// Canonical header name (`Subject`, `X-Team`) and its template; always
+    /// holds `Subject`.
+    pub headers: Vec<(String, TextTemplate)>,
+    pub text: Option<TextTemplate>,
+    pub html: Option<HtmlTemplate>,
+}
+
+/// Go's textproto.CanonicalMIMEHeaderKey: `x-team` -> `X-Team`.
+fn canonical_header(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        out.push(if upper {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        });
+        upper = c == '-';
+    }
+    out
+}
+
+/// Headers the message structure owns; a template may not replace them.
+const STRUCTURAL_HEADERS: [&str; 3] = ["Content-Type", "Content-Transfer-Encoding", "Mime-Version"];
+
+/// Compiles an `email_configs` entry's templated fields against `set`. Missing
+/// fields get Alertmanager's defaults, which render our built-in content:
+/// `Subject: {{ template "email.default.subject" . }}`, `html: {{ template
+/// "email.default.html" . }}`, and (ours) `text: {{ template "email.default.text" . }}`.
+/// An empty `text` or `html` leaves that part out.
+pub fn compile_content(c: &EmailConfig, set: &Templates) -> Result<Content, Vec<String>> {
+    let mut errs = Vec::new();
+    let mut headers: Vec<(String, TextTemplate)> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut given: Vec<(String, &str)> = c
+        .headers
+        .iter()
+        .map(|(k, v)| (canonical_header(k), v.as_str()))
+        .collect();
+    if !given.iter().any(|(k, _)| k == "Subject") {
+        given.push((
+            "Subject".into(),
+            r#"{{ template "email.default.subject" . }}"#,
+        ));
+    }
+    for (name, src) in given {
+        if !seen.insert(name.clone()) {
+            errs.push(format!("headers: duplicate header {name:?}"));
+            continue;
+        }
+        if STRUCTURAL_HEADERS.contains(&name.as_str()) {
+            errs.push(format!(
+                "headers.{name}: set by the message itself and cannot be templated"
+            ));
+            continue;
+        }
+        if lettre::message::header::HeaderName::new_from_ascii(name.clone()).is_err() {
+            errs.push(format!("headers: {name:?} is not a valid header name"));
+            continue;
+        }
+        match set.text(&format!("headers.{name}"), src) {
+            Ok(t) => headers.push((name, t)),
+            Err(e) => errs.push(e),
+        }
+    }
+    let text_src = c
+        .text
+        .as_deref()
+        .unwrap_or(r#"{{ template "email.default.text" . }}"#);
+    let html_src = c
+        .html
+        .as_deref()
+        .unwrap_or(r#"{{ template "email.default.html" . }}"#);
+    if text_src.is_empty() && html_src.is_empty() {
+        errs.push("text, html: both empty; set at least one".into());
+    }
+    let text = (!text_src.is_empty())
+        .then(|| set.text("text", text_src))
+        .transpose()
+        .unwrap_or_else(|e| {
+            errs.push(e);
+            None
+        });
+    let html = (!html_src.is_empty())
+        .then(|| set.html("html", html_src))
+        .transpose()
+        .unwrap_or_else(|e| {
+            errs.push(e);
+            None
+        });
+    if errs.is_empty() {
+        Ok(Content {
+            headers,
+            text,
+            html,
+        })
+    } else {
+        Err(errs)
+    }
 }
 
 /// Parses `10s`, `500ms`, `1m`.
@@ -197,13 +306,25 @@ fn parse_mechanism(s: &str) -> Option<Mechanism> {
     }
 }
 
-/// Resolves an `email_configs` entry against `global.smtp_*`. `env` looks up
-/// environment variables (injected for tests). Returns the config and warnings,
-/// or every error found at once. No error or warning ever contains the password.
+/// [`resolve_with`] and only the built-in templates.
 pub fn resolve(
     c: &EmailConfig,
     g: &SmtpGlobals,
     env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(ResolvedEmail, Vec<String>), Vec<String>> {
+    resolve_with(c, g, env, &Templates::builtin())
+}
+
+/// Resolves an `email_configs` entry against `global.smtp_*` and compiles its
+/// templated fields against `templates` (the config's `templates:` files, see
+/// `template::check_config`). `env` looks up environment variables (injected for
+/// tests). Returns the config and warnings, or every error found at once. No
+/// error or warning ever contains the password.
+pub fn resolve_with(
+    c: &EmailConfig,
+    g: &SmtpGlobals,
+    env: &dyn Fn(&str) -> Option<String>,
+    templates: &Templates,
 ) -> Result<(ResolvedEmail, Vec<String>), Vec<String>> {
     let mut errs = Vec::new();
     let mut warns = Vec::new();
@@ -374,10 +495,17 @@ pub fn resolve(
             Duration::from_secs(10)
         }),
     };
+    let content = match compile_content(c, templates) {
+        Ok(content) => Some(content),
+        Err(es) => {
+            errs.extend(es.into_iter().map(|e| format!("email_configs.{e}")));
+            None
+        }
+    };
     if !errs.is_empty() {
         return Err(errs);
     }
-    let Some(from) = from else {
+    let (Some(from), Some(content)) = (from, content) else {
         return Err(vec!["email_configs.from: required".into()]);
     };
     Ok((
@@ -396,6 +524,7 @@ pub fn resolve(
             insecure_skip_verify: tls.insecure_skip_verify,
             send_resolved: c.send_resolved.unwrap_or(false),
             step_timeout,
+            content: Arc::new(content),
         },
         warns,
     ))
@@ -540,32 +669,81 @@ pub fn html_body(d: &Data) -> String {
     out
 }
 
-/// Builds the RFC 5322 message (text + HTML alternative) and the envelope.
+/// Builds the RFC 5322 message from the compiled templates (text and/or HTML)
+/// and the envelope (`from`, `to`; a templated `To`/`From` header changes only
+/// what the message shows, as in Alertmanager). A template that fails to render
+/// is a permanent error: retrying would fail the same way.
 pub fn build_message(cfg: &ResolvedEmail, d: &Data) -> Result<lettre::Message, NotifyError> {
-    let mut b = lettre::Message::builder()
-        .from(cfg.from.clone())
-        .subject(subject(d));
-    for t in &cfg.to {
-        b = b.to(t.clone());
-    }
-    b.multipart(
-        MultiPart::alternative()
-            .singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_PLAIN)
-                    .body(text_body(d)),
-            )
-            .singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_HTML)
-                    .body(html_body(d)),
-            ),
+    use lettre::message::Mailboxes;
+    use lettre::message::header::{self, HeaderName, HeaderValue};
+
+    let tmpl_err = |message: String| err(false, "template", message);
+    let value = super::template::data_value(d);
+    let envelope = lettre::address::Envelope::new(
+        Some(cfg.from.email.clone()),
+        cfg.to.iter().map(|m| m.email.clone()).collect(),
     )
-    .map_err(|e| NotifyError {
-        retryable: false,
-        reason: "message",
-        message: format!("cannot build the message: {e}"),
-    })
+    .map_err(|e| err(false, "message", format!("cannot build the envelope: {e}")))?;
+    let mut b = lettre::Message::builder().envelope(envelope);
+    let (mut from_set, mut to_set) = (false, false);
+    for (name, t) in &cfg.content.headers {
+        // One line: a rendered newline must not start a header of its own.
+        let v = t
+            .render_value(&value)
+            .map_err(tmpl_err)?
+            .replace(['\r', '\n'], " ");
+        match name.as_str() {
+            "Subject" => b = b.subject(v),
+            "From" => {
+                let m: Mailbox = v
+                    .trim()
+                    .parse()
+                    .map_err(|e| tmpl_err(format!("headers.From: {v:?} is not an address: {e}")))?;
+                b = b.from(m);
+                from_set = true;
+            }
+            "To" => {
+                let m: Mailboxes = v.trim().parse().map_err(|e| {
+                    tmpl_err(format!("headers.To: {v:?} is not a list of addresses: {e}"))
+                })?;
+                b = b.mailbox(header::To::from(m));
+                to_set = true;
+            }
+            _ => {
+                let h = HeaderName::new_from_ascii(name.clone())
+                    .map_err(|e| tmpl_err(format!("headers.{name}: {e}")))?;
+                b = b.raw_header(HeaderValue::new(h, v));
+            }
+        }
+    }
+    if !from_set {
+        b = b.from(cfg.from.clone());
+    }
+    if !to_set {
+        for t in &cfg.to {
+            b = b.to(t.clone());
+        }
+    }
+    let text = match &cfg.content.text {
+        Some(t) => Some(t.render_value(&value).map_err(tmpl_err)?),
+        None => None,
+    };
+    let html = match &cfg.content.html {
+        Some(t) => Some(t.render_value(&value).map_err(tmpl_err)?),
+        None => None,
+    };
+    let part = |ct: ContentType, body: String| SinglePart::builder().header(ct).body(body);
+    let built = match (text, html) {
+        (Some(t), Some(h)) => b.multipart(
+            MultiPart::alternative()
+                .singlepart(part(ContentType::TEXT_PLAIN, t))
+                .singlepart(part(ContentType::TEXT_HTML, h)),
+        ),
+        (Some(t), None) => b.singlepart(part(ContentType::TEXT_PLAIN, t)),
+        (None, Some(h)) => b.singlepart(part(ContentType::TEXT_HTML, h)),
+        (None, None) => return Err(err(false, "message", "no text and no html part".into())),
+    };
+    built.map_err(|e| err(false, "message", format!("cannot build the message: {e}")))
 }
 
 // ---------------------------------------------------------------------------

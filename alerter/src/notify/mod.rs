@@ -6,6 +6,7 @@ pub mod email;
 pub mod nflog;
 pub mod pending;
 pub mod pipeline;
+pub mod template;
 pub mod webhook;
 
 use std::collections::BTreeMap;
