@@ -202,10 +202,18 @@ fn test_receiver(path: &std::path::Path, receiver: Option<&str>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let base = path.parent().unwrap_or(std::path::Path::new("."));
+    let templates = match alerter::notify::template::Templates::load(base, &cfg.templates) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("alerter test: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
     let env = |k: &str| std::env::var(k).ok();
     let mut out = std::io::stdout();
     match rt.block_on(alerter::selftest::run_receiver(
-        &cfg, receiver, &env, &mut out,
+        &cfg, &templates, receiver, &env, &mut out,
     )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -4,15 +4,19 @@
 //! [`Snapshot`] taken just before encoding, because prometheus-client's encoding is
 //! synchronous and must not wait on locks held by request handlers.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::Duration;
+
+use crate::notify::pipeline::{LATENCY_BUCKETS, PipelineStats};
 
 use chrono::{DateTime, Utc};
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, String)>;
@@ -28,9 +32,7 @@ pub struct Metrics {
     alerts: Family<Labels, Gauge>,
     alerts_received: Family<Labels, Counter>,
     alerts_invalid: Counter,
-    notifications: Family<Labels, Counter>,
-    notifications_failed: Family<Labels, Counter>,
-    notification_latency: Family<Labels, Histogram, fn() -> Histogram>,
+    receiver_ready: Family<Labels, Gauge>,
     silences: Family<Labels, Gauge>,
     reload_successful: Gauge,
     reload_success_time: FloatGauge,
@@ -50,27 +52,120 @@ pub struct Snapshot {
     pub storage_errors: Vec<(String, u64)>,
 }
 
-fn latency_histogram() -> Histogram {
-    // 5 ms .. ~20 s: an SMTP dialogue over TLS sits in the middle.
-    Histogram::new(exponential_buckets(0.005, 2.0, 13))
-}
+/// Encodes the notify pipeline's counters at scrape time: the pipeline's
+/// [`PipelineStats`] are the one record of what was sent, so metrics, the
+/// self-monitoring alarms and tests all read the same numbers.
+#[derive(Debug)]
+struct NotifyCollector(Arc<PipelineStats>);
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
+impl Collector for NotifyCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = self.0.snapshot();
+        let counter = |enc: &mut DescriptorEncoder,
+                       name: &str,
+                       help: &str,
+                       rows: Vec<(Labels, u64)>|
+         -> Result<(), std::fmt::Error> {
+            let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (labels, v) in rows {
+                m.encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+            }
+            Ok(())
+        };
+        let by_integration = |m: &std::collections::BTreeMap<String, u64>| {
+            m.iter()
+                .map(|(i, v)| (vec![("integration", i.clone())], *v))
+                .collect::<Vec<_>>()
+        };
+        counter(
+            &mut enc,
+            "alerter_notifications",
+            "The total number of attempted notifications.",
+            by_integration(&s.notifications),
+        )?;
+        counter(
+            &mut enc,
+            "alerter_notifications_failed",
+            "The total number of failed notifications, by receiver, integration and reason.",
+            s.failed
+                .iter()
+                .map(|((r, i, reason), v)| {
+                    (
+                        vec![
+                            ("receiver", r.clone()),
+                            ("integration", i.clone()),
+                            ("reason", reason.clone()),
+                        ],
+                        *v,
+                    )
+                })
+                .collect(),
+        )?;
+        counter(
+            &mut enc,
+            "alerter_notification_requests",
+            "The total number of attempted notification requests.",
+            by_integration(&s.requests),
+        )?;
+        counter(
+            &mut enc,
+            "alerter_notification_requests_failed",
+            "The total number of failed notification requests.",
+            by_integration(&s.requests_failed),
+        )?;
+        {
+            let mut m = enc.encode_descriptor(
+                "alerter_notification_latency_seconds",
+                "The latency of notifications in seconds.",
+                None,
+                MetricType::Histogram,
+            )?;
+            for (i, l) in &s.latency {
+                // The encoder wants per-bucket counts; the stats keep them cumulative.
+                let mut prev = 0;
+                let mut buckets: Vec<(f64, u64)> = LATENCY_BUCKETS
+                    .iter()
+                    .zip(l.buckets)
+                    .map(|(b, c)| {
+                        let own = c.saturating_sub(prev);
+                        prev = c;
+                        (*b, own)
+                    })
+                    .collect();
+                buckets.push((f64::INFINITY, l.count.saturating_sub(prev)));
+                let labels = vec![("integration", i.clone())];
+                m.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
+                    l.sum_seconds,
+                    l.count,
+                    &buckets,
+                    None,
+                )?;
+            }
+        }
+        let mut m = enc.encode_descriptor(
+            "alerter_notifications_failing",
+            "1 while an integration's last notification failed, by receiver and integration.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (r, i) in s.failing.keys() {
+            let labels = vec![("receiver", r.clone()), ("integration", i.clone())];
+            m.encode_family(&labels)?.encode_gauge(&1i64)?;
+        }
+        Ok(())
     }
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    /// `stats` are the notify pipeline's counters, kept for the process lifetime.
+    pub fn new(stats: Arc<PipelineStats>) -> Metrics {
         let mut registry = Registry::default();
         let m = Metrics {
             alerts: Family::default(),
             alerts_received: Family::default(),
             alerts_invalid: Counter::default(),
-            notifications: Family::default(),
-            notifications_failed: Family::default(),
-            notification_latency: Family::new_with_constructor(latency_histogram),
+            receiver_ready: Family::default(),
             silences: Family::default(),
             reload_successful: Gauge::default(),
             reload_success_time: FloatGauge::default(),
@@ -94,20 +189,11 @@ impl Metrics {
             m.alerts_invalid.clone(),
         );
         registry.register(
-            "alerter_notifications",
-            "The total number of attempted notifications.",
-            m.notifications.clone(),
+            "alerter_receiver_ready",
+            "Whether the last connect-only check of the receiver's email integrations succeeded (1) or not (0), run at start-up and after every reload.",
+            m.receiver_ready.clone(),
         );
-        registry.register(
-            "alerter_notifications_failed",
-            "The total number of failed notifications, by receiver, integration and reason.",
-            m.notifications_failed.clone(),
-        );
-        registry.register(
-            "alerter_notification_latency_seconds",
-            "The latency of notifications in seconds.",
-            m.notification_latency.clone(),
-        );
+        registry.register_collector(Box::new(NotifyCollector(stats)));
         registry.register(
             "alerter_silences",
             "How many silences by state.",
@@ -162,34 +248,14 @@ impl Metrics {
         self.alerts_invalid.inc();
     }
 
-    /// Pre-creates the per-integration series when a config is loaded.
-    pub fn integration_seen(&self, integration: &str) {
-        let il = vec![("integration", integration.to_string())];
-        self.notifications.get_or_create_owned(&il);
-        self.notification_latency.get_or_create_owned(&il);
-    }
-
-    /// One delivery attempt through one integration; `failed` carries the reason.
-    pub fn notification(
-        &self,
-        receiver: &str,
-        integration: &str,
-        took: Duration,
-        failed: Option<&str>,
-    ) {
-        let il = vec![("integration", integration.to_string())];
-        self.notifications.get_or_create(&il).inc();
-        self.notification_latency
-            .get_or_create(&il)
-            .observe(took.as_secs_f64());
-        if let Some(reason) = failed {
-            self.notifications_failed
-                .get_or_create(&vec![
-                    ("receiver", receiver.to_string()),
-                    ("integration", integration.to_string()),
-                    ("reason", reason.to_string()),
-                ])
-                .inc();
+    /// The readiness checks' results for the current config (older receivers'
+    /// series are dropped).
+    pub fn set_receivers_ready(&self, results: &[(String, bool)]) {
+        self.receiver_ready.clear();
+        for (r, ok) in results {
+            self.receiver_ready
+                .get_or_create(&vec![("receiver", r.clone())])
+                .set(i64::from(*ok));
         }
     }
 
@@ -247,15 +313,23 @@ mod tests {
 
     #[test]
     fn names_and_labels() {
-        let m = Metrics::new();
+        let stats = Arc::new(PipelineStats::default());
+        let m = Metrics::new(stats.clone());
         m.alert_received(true);
         m.alert_invalid();
-        m.notification(
+        stats.count_notification("email");
+        stats.observe_request("email", std::time::Duration::from_millis(20), false);
+        stats.count_failure(
             "admin-email",
             "email",
-            Duration::from_millis(20),
-            Some("connect_timeout"),
+            &crate::notify::NotifyError {
+                retryable: true,
+                reason: "connect_timeout",
+                message: "timed out".into(),
+            },
+            Utc::now(),
         );
+        m.set_receivers_ready(&[("admin-email".into(), false)]);
         m.config_loaded(false, None, Utc::now());
         let snap = Snapshot {
             alerts: [2, 1, 0],
@@ -272,6 +346,10 @@ mod tests {
             "alerter_notifications_total{integration=\"email\"} 1",
             "alerter_notifications_failed_total{receiver=\"admin-email\",integration=\"email\",reason=\"connect_timeout\"} 1",
             "alerter_notification_latency_seconds_count{integration=\"email\"} 1",
+            "alerter_notification_latency_seconds_bucket{le=\"1.0\",integration=\"email\"} 1",
+            "alerter_notification_requests_failed_total{integration=\"email\"} 1",
+            "alerter_notifications_failing{receiver=\"admin-email\",integration=\"email\"} 1",
+            "alerter_receiver_ready{receiver=\"admin-email\"} 0",
             "alerter_silences{state=\"expired\"} 3",
             "alerter_config_last_reload_successful 0",
             "alerter_storage_errors_total{file=\"silences\"} 2",

@@ -52,13 +52,8 @@ pub struct Settings {
 }
 
 impl SelfMonitoringConfig {
-    /// Validates durations and resolves the heartbeat URL from its file or variable.
-    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, String> {
-        let dur = |v: &Option<String>, field: &str, default: u64| match v {
-            None => Ok(Duration::from_secs(default)),
-            Some(s) => crate::config::parse_duration(s)
-                .map_err(|e| format!("self_monitoring.{field}: {e}")),
-        };
+    /// The checks that need no file or variable (config validation).
+    pub fn check(&self) -> Result<(), String> {
         let sources = [
             self.heartbeat_url.is_some(),
             self.heartbeat_url_file.is_some(),
@@ -67,6 +62,26 @@ impl SelfMonitoringConfig {
         if sources.iter().filter(|s| **s).count() > 1 {
             return Err("self_monitoring: at most one of heartbeat_url, heartbeat_url_file, heartbeat_url_env".into());
         }
+        self.durations().map(|_| ())
+    }
+
+    fn durations(&self) -> Result<(Duration, Duration, Duration), String> {
+        let dur = |v: &Option<String>, field: &str, default: u64| match v {
+            None => Ok(Duration::from_secs(default)),
+            Some(s) => crate::config::parse_duration(s)
+                .map_err(|e| format!("self_monitoring.{field}: {e}")),
+        };
+        Ok((
+            dur(&self.heartbeat_interval, "heartbeat_interval", 60)?,
+            dur(&self.failing_after, "failing_after", 300)?,
+            dur(&self.repeat_interval, "repeat_interval", 3600)?,
+        ))
+    }
+
+    /// Validates, and resolves the heartbeat URL from its file or variable.
+    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, String> {
+        self.check()?;
+        let (heartbeat_interval, failing_after, repeat_interval) = self.durations()?;
         let url = if let Some(u) = &self.heartbeat_url {
             Some(u.clone())
         } else if let Some(f) = &self.heartbeat_url_file {
@@ -94,9 +109,9 @@ impl SelfMonitoringConfig {
         }
         Ok(Settings {
             heartbeat_url: url,
-            heartbeat_interval: dur(&self.heartbeat_interval, "heartbeat_interval", 60)?,
-            failing_after: dur(&self.failing_after, "failing_after", 300)?,
-            repeat_interval: dur(&self.repeat_interval, "repeat_interval", 3600)?,
+            heartbeat_interval,
+            failing_after,
+            repeat_interval,
         })
     }
 }
@@ -145,7 +160,8 @@ struct Announced {
 }
 
 pub struct SelfMonitor {
-    settings: Settings,
+    /// Replaced on every config reload; what was announced is kept.
+    settings: Mutex<Settings>,
     external_url: String,
     announced: Mutex<HashMap<String, Announced>>,
 }
@@ -153,22 +169,33 @@ pub struct SelfMonitor {
 impl SelfMonitor {
     pub fn new(settings: Settings, external_url: String) -> SelfMonitor {
         SelfMonitor {
-            settings,
+            settings: Mutex::new(settings),
             external_url,
             announced: Mutex::new(HashMap::new()),
         }
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    pub fn settings(&self) -> Settings {
+        self.settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn set_settings(&self, s: Settings) {
+        *self
+            .settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = s;
     }
 
     /// Decides what to send at `now`. Records what it decided as sent: the caller
     /// sends each alarm once (a failed alarm is logged; it is re-sent at repeat).
     pub fn plan(&self, now: DateTime<Utc>, inputs: &Inputs) -> Plan {
+        let settings = self.settings();
         let mut conditions: BTreeMap<String, (LabelSet, LabelSet, DateTime<Utc>, Option<String>)> =
             BTreeMap::new();
-        let after = chrono::Duration::from_std(self.settings.failing_after).unwrap_or_default();
+        let after = chrono::Duration::from_std(settings.failing_after).unwrap_or_default();
         for f in &inputs.failing {
             if now - f.since < after {
                 continue;
@@ -213,10 +240,10 @@ impl SelfMonitor {
             conditions.insert("config".into(), (labels, annotations, *since, None));
         }
 
-        let repeat = chrono::Duration::from_std(self.settings.repeat_interval).unwrap_or_default();
+        let repeat = chrono::Duration::from_std(settings.repeat_interval).unwrap_or_default();
         let mut plan = Plan {
             alarms: Vec::new(),
-            ping_heartbeat: self.settings.heartbeat_url.is_some()
+            ping_heartbeat: settings.heartbeat_url.is_some()
                 && inputs.failing.is_empty()
                 && inputs.config_error.is_none(),
         };

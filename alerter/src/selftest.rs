@@ -9,6 +9,7 @@ use std::io::Write;
 use chrono::{TimeZone, Utc};
 
 use crate::notify::email::{self, Mode, ResolvedEmail};
+use crate::notify::template::Templates;
 use crate::notify::{AlertData, Data, NotifyError, Status};
 
 /// The synthetic alert `alerter test` sends.
@@ -112,6 +113,7 @@ pub enum TestError {
 /// receiver) gets the synthetic alert; each transcript goes to `out`.
 pub async fn run_receiver(
     cfg: &crate::config::Config,
+    templates: &Templates,
     receiver: Option<&str>,
     env: &(dyn Fn(&str) -> Option<String> + Sync),
     out: &mut (dyn Write + Send),
@@ -147,7 +149,7 @@ pub async fn run_receiver(
     let globals = cfg.global.smtp();
     let mut first_err = None;
     for (i, e) in rcv.email_configs.iter().enumerate() {
-        let resolved = match email::resolve(e, &globals, env) {
+        let resolved = match email::resolve_with(e, &globals, env, templates) {
             Ok((r, warnings)) => {
                 for w in warnings {
                     let _ = writeln!(out, "warning: receivers[{name}].email_configs[{i}]: {w}");
@@ -177,6 +179,7 @@ pub async fn run_receiver(
 /// integrations are. Receivers without email are not listed.
 pub async fn check_receivers(
     cfg: &crate::config::Config,
+    templates: &Templates,
     env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Vec<(String, Result<(), String>)> {
     let globals = cfg.global.smtp();
@@ -189,7 +192,7 @@ pub async fn check_receivers(
             async move {
                 let mut result = Ok(());
                 for (i, e) in r.email_configs.iter().enumerate() {
-                    let one = match email::resolve(e, globals, env) {
+                    let one = match email::resolve_with(e, globals, env, templates) {
                         Err(errs) => Err(format!("email_configs[{i}]: {}", errs.join("; "))),
                         Ok((resolved, _)) => email::check_ready(&resolved).await.map_err(|e| {
                             format!(

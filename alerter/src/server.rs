@@ -10,13 +10,10 @@
 //! in `/api/v2/status` (Alertmanager only logs it; the users' alerting was broken
 //! for 13 days that way).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use chrono::Utc;
-use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
@@ -24,14 +21,19 @@ use crate::api::{self, Api, GroupView, ReloadRequest, ReloadStatus, RouteView, R
 use crate::clock::Clock;
 use crate::config::{self, Config};
 use crate::dispatch::route::Route;
+use crate::dispatch::{self, Dispatcher};
+use crate::inhibit::Inhibitor;
 use crate::labels::LabelSet;
 use crate::metrics::Metrics;
-use crate::mute::Muter;
-use crate::notify::email::{self, EmailNotifier};
+use crate::notify::Notification;
 use crate::notify::nflog::Nflog;
-use crate::notify::{Notification, Notifier, NotifyError};
-use crate::provider::Alerts;
+use crate::notify::pipeline::{Pipeline, PipelineStats, Receivers};
+use crate::notify::template::Templates;
+use crate::provider::{Alerts, Listener};
+use crate::selfmon::{self, SelfMonitor, Settings};
 use crate::silence::Silences;
+use crate::store::alerts::AlertLog;
+use crate::timeinterval::Intervals;
 
 /// The built-in config: the users' routing policy (MISSION.md), used when no
 /// `--config.file` is given and the default file does not exist.
@@ -78,7 +80,10 @@ pub struct Loaded {
     pub config: Config,
     pub hash: String,
     pub route: Arc<Route>,
-    pub receivers: BTreeMap<String, Vec<Arc<dyn Notifier>>>,
+    pub receivers: Receivers,
+    pub intervals: Intervals,
+    pub templates: Templates,
+    pub selfmon: Settings,
     pub warnings: Vec<String>,
 }
 
@@ -89,93 +94,65 @@ fn sha256_hex(b: &[u8]) -> String {
         .collect()
 }
 
-/// An email integration whose settings do not resolve (e.g. the password file is
-/// missing): the config still loads, and every delivery fails with the reason, so
-/// it shows up in metrics and logs instead of stopping the whole alerter.
-struct Unusable {
-    integration: &'static str,
-    reason: String,
-}
-
-impl Notifier for Unusable {
-    fn integration(&self) -> &'static str {
-        self.integration
-    }
-
-    fn notify<'a>(&'a self, _: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
-        Box::pin(async move {
-            tracing::error!(
-                integration = self.integration,
-                "cannot deliver: {}",
-                self.reason
-            );
-            Err(NotifyError {
-                retryable: false,
-                reason: "config",
-                message: self.reason.clone(),
-            })
-        })
-    }
-}
-
 /// Reads, parses and validates a config and builds its receivers. Pure apart from
-/// reading the config and password files; nothing is started.
+/// reading the config, template and secret files; nothing is started.
 pub fn load(source: &Source) -> Result<Loaded, String> {
     let bytes = source.read()?;
     let origin = source.origin();
     let text = String::from_utf8(bytes.clone()).map_err(|e| format!("{origin}: not UTF-8: {e}"))?;
-    let config = config::parse(&text, &origin)?;
+    let base_dir = match source {
+        Source::File(p) => p
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
+        Source::Embedded => PathBuf::from("."),
+    };
+    let config = config::parse_at(&text, &origin, &base_dir)?;
     let route = Route::from_config(&config).map_err(|e| format!("{origin}: {e}"))?;
+    let intervals = Intervals::from_config(&config).map_err(|e| format!("{origin}: {e}"))?;
+    let templates =
+        Templates::load(&base_dir, &config.templates).map_err(|e| format!("{origin}: {e}"))?;
     let env = |k: &str| std::env::var(k).ok();
-    let smtp = config.global.smtp();
-    let mut receivers = BTreeMap::new();
     let mut warnings = Vec::new();
     if matches!(source, Source::Embedded) {
         warnings.push("running the built-in default config: no --config.file given and ./alertmanager.yml does not exist".to_string());
     }
-    for r in &config.receivers {
-        let mut list: Vec<Arc<dyn Notifier>> = Vec::new();
-        for (i, e) in r.email_configs.iter().enumerate() {
-            match email::resolve(e, &smtp, &env) {
-                Ok((cfg, warns)) => {
-                    warnings.extend(
-                        warns
-                            .into_iter()
-                            .map(|w| format!("receiver {:?} email_configs[{i}]: {w}", r.name)),
-                    );
-                    list.push(Arc::new(EmailNotifier { cfg }));
-                }
-                Err(errs) => {
-                    let reason = format!(
-                        "receiver {:?} email_configs[{i}] cannot send: {}",
-                        r.name,
-                        errs.join("; ")
-                    );
-                    warnings.push(reason.clone());
-                    list.push(Arc::new(Unusable {
-                        integration: "email",
-                        reason,
-                    }));
-                }
-            }
+    let (receivers, warns) = dispatch::build_receivers(&config, &env, &templates);
+    warnings.extend(warns);
+    // A heartbeat URL that does not resolve must not stop alerting: warn, and run
+    // without the heartbeat (its absence alarms on the other side).
+    let sm = config.self_monitoring.clone().unwrap_or_default();
+    let selfmon = match sm.resolve(&env) {
+        Ok(s) => s,
+        Err(e) => {
+            warnings.push(format!("{e}; running without the heartbeat"));
+            let mut no_url = sm;
+            no_url.heartbeat_url = None;
+            no_url.heartbeat_url_file = None;
+            no_url.heartbeat_url_env = None;
+            no_url
+                .resolve(&|_| None)
+                .map_err(|e| format!("{origin}: {e}"))?
         }
-        receivers.insert(r.name.clone(), list);
-    }
+    };
     Ok(Loaded {
         config,
         hash: sha256_hex(&bytes),
         route: Arc::new(route),
         receivers,
+        intervals,
+        templates,
+        selfmon,
         warnings,
     })
 }
 
-/// The API's view of the route tree: receivers by matching, and the groups the
-/// dispatcher would hold for the stored alerts (route id + group labels).
+/// The API's view of the current config: receivers by matching the route tree,
+/// and the dispatcher's aggregation groups.
 struct TreeView {
     route: Arc<Route>,
+    dispatcher: Arc<Dispatcher>,
     alerts: Arc<Alerts>,
-    clock: Clock,
 }
 
 impl RouteView for TreeView {
@@ -188,36 +165,27 @@ impl RouteView for TreeView {
     }
 
     fn groups(&self) -> Vec<GroupView> {
-        let now = self.clock.now();
-        let mut groups: BTreeMap<(String, LabelSet), GroupView> = BTreeMap::new();
-        for a in self.alerts.list() {
-            if a.resolved_at(now) {
-                continue;
-            }
-            for r in self.route.matches(&a.labels) {
-                let labels = r.group_labels(&a.labels);
-                groups
-                    .entry((r.id().to_string(), labels.clone()))
-                    .or_insert_with(|| GroupView {
-                        receiver: r.receiver.clone(),
-                        labels,
-                        alerts: Vec::new(),
-                    })
+        self.dispatcher
+            .groups()
+            .into_iter()
+            .map(|g| GroupView {
+                receiver: g.receiver,
+                labels: g.labels,
+                alerts: g
                     .alerts
-                    .push(a.clone());
-            }
-        }
-        groups.into_values().collect()
+                    .iter()
+                    .filter_map(|fp| self.alerts.get(*fp))
+                    .collect(),
+            })
+            .collect()
     }
 }
 
-/// Until the inhibitor is wired in: mutes nothing.
-struct NoInhibitor;
-
-impl Muter for NoInhibitor {
-    fn muted_by(&self, _: &LabelSet, _: chrono::DateTime<Utc>) -> Vec<String> {
-        Vec::new()
-    }
+/// What one config runs: replaced as a whole on reload.
+struct Active {
+    loaded: Arc<Loaded>,
+    dispatcher: Arc<Dispatcher>,
+    inhibitor: Arc<Inhibitor>,
 }
 
 /// `:9093` → `0.0.0.0:9093`, as Go's listener reads it.
@@ -235,17 +203,22 @@ pub struct Server {
     pub alerts: Arc<Alerts>,
     pub silences: Arc<Silences>,
     pub nflog: Arc<Nflog>,
+    pub alert_log: Arc<AlertLog>,
     pub metrics: Arc<Metrics>,
+    pub stats: Arc<PipelineStats>,
+    pub selfmon: Arc<SelfMonitor>,
     source: Source,
+    external_url: String,
+    active: RwLock<Option<Active>>,
     /// Hash of the file content last tried (loaded or not), so the watcher reports
     /// a broken file once, not every poll.
     last_seen: RwLock<Option<String>>,
-    loaded: RwLock<Option<Arc<Loaded>>>,
 }
 
 impl Server {
-    /// Opens the data directory and loads the first config. A first config that
-    /// does not load is fatal (Alertmanager refuses to start too).
+    /// Opens the data directory, restores the alerts, and puts the first config in
+    /// service. A first config that does not load is fatal (Alertmanager refuses to
+    /// start too). Must be called inside a tokio runtime.
     pub fn start(
         opts: &Options,
         reload: mpsc::Sender<ReloadRequest>,
@@ -259,28 +232,71 @@ impl Server {
             )
         })?;
         let silences = Arc::new(Silences::open(&opts.storage_path, clock, opts.retention)?);
-        let (nflog, _) = Nflog::open(&opts.storage_path, opts.retention, now)?;
+        let (nflog, nflog_rec) = Nflog::open(&opts.storage_path, opts.retention, now)?;
         let nflog = Arc::new(nflog);
+        // Resolved alerts are kept as long as the provider's GC would have kept them.
+        let (alert_log, restored, alerts_rec) =
+            AlertLog::open(&opts.storage_path, now, ALERT_GC_INTERVAL)?;
+        for (what, rec) in [("nflog", &nflog_rec), ("alerts", &alerts_rec)] {
+            if let Some(aside) = &rec.set_aside {
+                tracing::error!(
+                    file = what,
+                    "unreadable data file set aside as {}; starting without it",
+                    aside.display()
+                );
+            } else if rec.dropped_lines > 0 {
+                tracing::warn!(
+                    file = what,
+                    lines = rec.dropped_lines,
+                    "dropped a torn tail (crash during a write)"
+                );
+            }
+        }
+        let alert_log = Arc::new(alert_log);
         let alerts = Arc::new(Alerts::new(clock));
-        let metrics = Arc::new(Metrics::new());
-        let loaded = load(&opts.source)?;
+        tracing::info!(
+            alerts = restored.len(),
+            "restored alerts from the data directory"
+        );
+        // Before the listeners: restored alerts are not written back.
+        alerts.put(restored);
+        let stats = Arc::new(PipelineStats::default());
+        let metrics = Arc::new(Metrics::new(stats.clone()));
+        let loaded = Arc::new(load(&opts.source)?);
         let hash = loaded.hash.clone();
         let storage_errors: api::StorageErrors = {
-            let (s, n) = (silences.clone(), nflog.clone());
+            let (s, n, a) = (silences.clone(), nflog.clone(), alert_log.clone());
             Box::new(move || {
                 vec![
                     ("silences".to_string(), s.errors()),
                     ("nflog".to_string(), n.errors()),
+                    ("alerts".to_string(), a.errors()),
                 ]
             })
         };
-        let loaded = Arc::new(loaded);
-        let rt = runtime_for(&loaded, &alerts, clock);
+        let external_url = opts.external_url.clone().unwrap_or_else(|| {
+            format!(
+                "http://{}",
+                listen_addr(&opts.listen).replace("0.0.0.0", "localhost")
+            )
+        });
+        let selfmon = Arc::new(SelfMonitor::new(
+            loaded.selfmon.clone(),
+            external_url.clone(),
+        ));
+        // A placeholder until `activate` installs the real runtime below.
+        let placeholder = Runtime::new(
+            loaded.config.clone(),
+            loaded.hash.clone(),
+            Arc::new(NoRoutes),
+            Arc::new(Inhibitor::from_rules(Vec::new(), clock)),
+            loaded.warnings.clone(),
+        );
         let api = Arc::new(Api {
             clock,
             alerts: alerts.clone(),
             silences: silences.clone(),
-            runtime: RwLock::new(Arc::new(rt)),
+            runtime: RwLock::new(Arc::new(placeholder)),
             reload_status: RwLock::new(ReloadStatus {
                 at: now,
                 success: true,
@@ -292,18 +308,105 @@ impl Server {
             started: now,
             storage_errors,
         });
-        metrics.config_loaded(true, Some(&hash), now);
-        announce(&opts.source, &loaded);
-        Ok(Arc::new(Server {
+        let server = Arc::new(Server {
             api,
             alerts,
             silences,
             nflog,
+            alert_log,
             metrics,
+            stats,
+            selfmon,
             source: opts.source.clone(),
-            last_seen: RwLock::new(Some(hash)),
-            loaded: RwLock::new(Some(loaded)),
-        }))
+            external_url,
+            active: RwLock::new(None),
+            last_seen: RwLock::new(Some(hash.clone())),
+        });
+        server.activate(loaded.clone())?;
+        server.metrics.config_loaded(true, Some(&hash), now);
+        announce(&opts.source, &loaded);
+        Ok(server)
+    }
+
+    /// Puts a loaded config in service: a new inhibitor, pipeline and dispatcher
+    /// get every stored alert; the old dispatcher's timers stop, but a flush it
+    /// has in flight finishes its sends (Alertmanager cancels them: #2146, #2417).
+    fn activate(&self, loaded: Arc<Loaded>) -> Result<(), String> {
+        let clock = self.api.clock;
+        let inhibitor = Arc::new(Inhibitor::new(&loaded.config.inhibit_rules, clock)?);
+        let pipeline = Pipeline::new(
+            loaded.receivers.clone(),
+            inhibitor.clone(),
+            self.silences.clone(),
+            loaded.intervals.clone(),
+            self.nflog.clone(),
+            self.external_url.clone(),
+            clock,
+        )
+        .with_stats(self.stats.clone());
+        let dispatcher = Arc::new(Dispatcher::new(
+            (*loaded.route).clone(),
+            Arc::new(pipeline),
+            clock,
+        ));
+        let rt = Runtime::new(
+            loaded.config.clone(),
+            loaded.hash.clone(),
+            Arc::new(TreeView {
+                route: loaded.route.clone(),
+                dispatcher: dispatcher.clone(),
+                alerts: self.alerts.clone(),
+            }),
+            inhibitor.clone(),
+            loaded.warnings.clone(),
+        );
+        // The inhibitor first: it must know the sources before the dispatcher's
+        // first flush asks it.
+        self.alerts.set_listeners(vec![
+            inhibitor.clone() as Arc<dyn Listener>,
+            dispatcher.clone() as Arc<dyn Listener>,
+            self.alert_log.clone() as Arc<dyn Listener>,
+        ]);
+        self.api.set_runtime(Arc::new(rt));
+        self.selfmon.set_settings(loaded.selfmon.clone());
+        let old = write(&self.active).replace(Active {
+            loaded: loaded.clone(),
+            dispatcher,
+            inhibitor,
+        });
+        if let Some(old) = old {
+            old.dispatcher.stop();
+        }
+        self.spawn_readiness(&loaded);
+        Ok(())
+    }
+
+    /// The connect-only check of every email receiver, off the reload path: a slow
+    /// or blocked mail server must not delay the reload answer.
+    fn spawn_readiness(&self, loaded: &Arc<Loaded>) {
+        let (loaded, metrics) = (loaded.clone(), self.metrics.clone());
+        tokio::spawn(async move {
+            let env = |k: &str| std::env::var(k).ok();
+            let results =
+                crate::selftest::check_receivers(&loaded.config, &loaded.templates, &env).await;
+            let mut ready = Vec::new();
+            for (receiver, r) in results {
+                match &r {
+                    Ok(()) => tracing::info!(
+                        receiver = %receiver,
+                        "receiver ready: connected, TLS, EHLO and AUTH ok"
+                    ),
+                    Err(e) => tracing::error!(receiver = %receiver, "receiver NOT ready: {e}"),
+                }
+                ready.push((receiver, r.is_ok()));
+            }
+            metrics.set_receivers_ready(&ready);
+        });
+    }
+
+    /// The config in service.
+    fn current(&self) -> Option<Arc<Loaded>> {
+        read(&self.active).as_ref().map(|a| a.loaded.clone())
     }
 
     /// Loads the config again and puts it in service; on failure keeps the old one
@@ -316,9 +419,7 @@ impl Server {
             Ok(loaded) => {
                 *write(&self.last_seen) = Some(loaded.hash.clone());
                 let loaded = Arc::new(loaded);
-                let rt = runtime_for(&loaded, &self.alerts, self.api.clock);
-                self.api.set_runtime(Arc::new(rt));
-                *write(&self.loaded) = Some(loaded.clone());
+                self.activate(loaded.clone())?;
                 self.metrics.config_loaded(true, Some(&loaded.hash), now);
                 self.api.set_reload_status(ReloadStatus {
                     at: now,
@@ -364,16 +465,138 @@ impl Server {
         let _ = self.reload();
     }
 
+    /// Compacts the alert log when due (cheap otherwise), and runs the
+    /// self-monitoring checks.
+    pub fn spawn_maintenance(self: &Arc<Self>) {
+        let s = self.clone();
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(Duration::from_secs(60));
+            t.tick().await;
+            loop {
+                t.tick().await;
+                s.alert_log.maintain(&s.alerts);
+            }
+        });
+        let s = self.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut t = tokio::time::interval(SELFMON_INTERVAL);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_ping: Option<tokio::time::Instant> = None;
+            loop {
+                t.tick().await;
+                s.self_check(&client, &mut last_ping).await;
+            }
+        });
+    }
+
+    /// One self-monitoring round: alarms to the healthy receivers, the heartbeat.
+    async fn self_check(
+        &self,
+        client: &reqwest::Client,
+        last_ping: &mut Option<tokio::time::Instant>,
+    ) {
+        let Some(loaded) = self.current() else {
+            return;
+        };
+        let now = self.api.clock.now();
+        let status = self.api.reload_status();
+        let inputs = selfmon::Inputs {
+            failing: self
+                .stats
+                .snapshot()
+                .failing
+                .into_iter()
+                .map(|((receiver, integration), f)| selfmon::Failing {
+                    receiver,
+                    integration,
+                    reason: f.reason,
+                    message: f.message,
+                    since: f.since,
+                })
+                .collect(),
+            config_error: (!status.success).then(|| (status.error.unwrap_or_default(), status.at)),
+            receivers: loaded.receivers.keys().cloned().collect(),
+        };
+        let plan = self.selfmon.plan(now, &inputs);
+        for alarm in plan.alarms {
+            let n = Notification {
+                group_key: alarm.group_key.clone(),
+                data: alarm.data,
+            };
+            for integ in loaded.receivers.get(&alarm.to).into_iter().flatten() {
+                let r =
+                    tokio::time::timeout(Duration::from_secs(30), integ.notifier.notify(&n)).await;
+                match r {
+                    Ok(Ok(())) => tracing::warn!(
+                        to = %alarm.to,
+                        alarm = %alarm.group_key,
+                        "self-monitoring alarm delivered"
+                    ),
+                    Ok(Err(e)) => tracing::error!(
+                        to = %alarm.to,
+                        alarm = %alarm.group_key,
+                        reason = e.reason,
+                        "self-monitoring alarm failed: {}",
+                        e.message
+                    ),
+                    Err(_) => tracing::error!(
+                        to = %alarm.to,
+                        alarm = %alarm.group_key,
+                        "self-monitoring alarm timed out"
+                    ),
+                }
+            }
+        }
+        let settings = self.selfmon.settings();
+        let due = last_ping.is_none_or(|t| t.elapsed() >= settings.heartbeat_interval);
+        if plan.ping_heartbeat && due {
+            if let Some(url) = &settings.heartbeat_url {
+                *last_ping = Some(tokio::time::Instant::now());
+                match client
+                    .get(url)
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => tracing::debug!("heartbeat sent"),
+                    // The URL carries a token: never log it.
+                    Ok(r) => tracing::error!(status = %r.status(), "heartbeat ping refused"),
+                    Err(e) => tracing::error!("heartbeat ping failed: {}", e.without_url()),
+                }
+            }
+        }
+    }
+
+    /// Stops the dispatcher and waits (bounded) for flushes in flight.
+    pub async fn shutdown(&self) {
+        let d = read(&self.active).as_ref().map(|a| a.dispatcher.clone());
+        if let Some(d) = d {
+            d.stop();
+            if tokio::time::timeout(Duration::from_secs(10), d.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!("shutdown: notifications still in flight after 10s, leaving them");
+            }
+        }
+        self.alert_log.maintain(&self.alerts);
+    }
+
     /// Periodic maintenance, as Alertmanager's: resolved alerts every 30 minutes,
     /// silences and notification log every 15.
     pub fn spawn_gc(self: &Arc<Self>) {
         let s = self.clone();
         tokio::spawn(async move {
-            let mut t = tokio::time::interval(Duration::from_secs(30 * 60));
+            let mut t = tokio::time::interval(ALERT_GC_INTERVAL);
             t.tick().await;
             loop {
                 t.tick().await;
                 let gone = s.alerts.gc();
+                s.alert_log.after_gc(&gone, &s.alerts);
+                if let Some(a) = read(&s.active).as_ref() {
+                    a.inhibitor.gc();
+                }
                 tracing::debug!(count = gone.len(), "alert gc");
             }
         });
@@ -391,18 +614,21 @@ impl Server {
     }
 }
 
-fn runtime_for(l: &Arc<Loaded>, alerts: &Arc<Alerts>, clock: Clock) -> Runtime {
-    Runtime::new(
-        l.config.clone(),
-        l.hash.clone(),
-        Arc::new(TreeView {
-            route: l.route.clone(),
-            alerts: alerts.clone(),
-            clock,
-        }),
-        Arc::new(NoInhibitor),
-        l.warnings.clone(),
-    )
+/// How often resolved alerts are dropped (Alertmanager's --alerts.gc-interval).
+const ALERT_GC_INTERVAL: Duration = Duration::from_secs(30 * 60);
+/// How often the self-monitoring conditions are checked.
+const SELFMON_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Routes nothing: the API's runtime for the instant before the first activation.
+struct NoRoutes;
+
+impl RouteView for NoRoutes {
+    fn receivers(&self, _: &LabelSet) -> Vec<String> {
+        Vec::new()
+    }
+    fn groups(&self) -> Vec<GroupView> {
+        Vec::new()
+    }
 }
 
 /// Logs what is now running, and every warning at error level: a receiver that
@@ -438,6 +664,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
     let (tx, mut rx) = mpsc::channel::<ReloadRequest>(8);
     let server = Server::start(&opts, tx)?;
     server.spawn_gc();
+    server.spawn_maintenance();
     let addr = listen_addr(&opts.listen);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -482,6 +709,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
         .await
         .map_err(|e| format!("serving {addr}: {e}"))?;
     tracing::info!("shutting down");
+    server.shutdown().await;
     Ok(())
 }
 

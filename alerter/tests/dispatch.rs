@@ -885,7 +885,12 @@ async fn webhook_posts_alertmanager_json() {
     );
     let cfg = config::parse(&yaml, "t").unwrap();
     let clock = Clock::system();
-    let receivers = alerter::dispatch::build_receivers(&cfg, &|_| None).unwrap();
+    let (receivers, warnings) = alerter::dispatch::build_receivers(
+        &cfg,
+        &|_| None,
+        &alerter::notify::template::Templates::builtin(),
+    );
+    assert!(warnings.is_empty(), "{warnings:?}");
     let pipeline = Pipeline::new(
         receivers,
         Arc::new(Nobody),

@@ -93,7 +93,6 @@ fn silence(name: &str) -> Value {
 }
 
 #[test]
-#[ignore = "daemon mode lands with the api branch"]
 fn kill_9_keeps_silences_alerts_and_notification_log() {
     let dir = tempfile::tempdir().unwrap();
     let sink = WebhookSink::start();

@@ -87,7 +87,7 @@ fn api_at(now: &str) -> Arc<Api> {
             error: None,
             last_success: Some(at(now)),
         }),
-        metrics: Arc::new(Metrics::new()),
+        metrics: Arc::new(Metrics::new(Default::default())),
         reload: None,
         started: at("2026-11-22T08:25:38.112Z"),
         storage_errors: Box::new(Vec::new),

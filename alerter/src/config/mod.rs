@@ -33,6 +33,9 @@ pub struct Config {
     /// Ours: how often rules are evaluated.
     #[serde(default)]
     pub evaluation_interval: Option<String>,
+    /// Ours: the alarm path that avoids a broken receiver (see `selfmon`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_monitoring: Option<crate::selfmon::SelfMonitoringConfig>,
 }
 
 /// `global:`.
@@ -264,6 +267,9 @@ pub fn validate(cfg: &Config) -> Result<(), String> {
     }
     if let Some(d) = &cfg.evaluation_interval {
         parse_duration(d).map_err(|e| format!("evaluation_interval: {e}"))?;
+    }
+    if let Some(sm) = &cfg.self_monitoring {
+        sm.check()?;
     }
     // The route tree and the time intervals are validated by the types the
     // dispatcher runs on, so `check-config` and a reload reject the same files.

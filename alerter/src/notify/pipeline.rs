@@ -107,6 +107,14 @@ impl Pipeline {
         }
     }
 
+    /// Counts into `stats` instead of a private set: the server keeps one for the
+    /// process lifetime, so counters and receiver health survive reloads.
+    #[must_use]
+    pub fn with_stats(mut self, stats: Arc<PipelineStats>) -> Pipeline {
+        self.stats = stats;
+        self
+    }
+
     pub fn stats(&self) -> Arc<PipelineStats> {
         self.stats.clone()
     }
@@ -277,6 +285,7 @@ impl Pipeline {
             );
             match r {
                 Ok(Ok(())) => {
+                    self.stats.delivered(f.receiver, name);
                     if attempts > 1 {
                         tracing::info!(
                             receiver = f.receiver,
@@ -288,7 +297,8 @@ impl Pipeline {
                     return Ok(());
                 }
                 Ok(Err(e)) if !e.retryable => {
-                    self.stats.count_failure(f.receiver, name, e.reason);
+                    self.stats
+                        .count_failure(f.receiver, name, &e, self.clock.now());
                     tracing::warn!(
                         receiver = f.receiver,
                         integration = name,
@@ -339,7 +349,8 @@ impl Pipeline {
             reason: "timeout",
             message: "flush deadline passed before the first attempt".into(),
         });
-        self.stats.count_failure(f.receiver, name, e.reason);
+        self.stats
+            .count_failure(f.receiver, name, &e, self.clock.now());
         Err(format!(
             "{}/{name}: notify retry canceled after {attempts} attempts: {e}",
             f.receiver
@@ -478,7 +489,7 @@ pub struct Latency {
 /// `alerter_notification_requests_failed_total{integration}` and
 /// `alerter_notification_latency_seconds{integration}`. Plain data: the metrics
 /// module turns a [`StatsSnapshot`] into exposition.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct PipelineStats {
     inner: Mutex<StatsSnapshot>,
 }
@@ -493,6 +504,17 @@ pub struct StatsSnapshot {
     pub requests: BTreeMap<String, u64>,
     pub requests_failed: BTreeMap<String, u64>,
     pub latency: BTreeMap<String, Latency>,
+    /// Integrations whose last notification failed, by (receiver, integration):
+    /// what the self-monitoring alarm path reports.
+    pub failing: BTreeMap<(String, String), Failure>,
+}
+
+/// Since when an integration has been failing, and the last error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    pub since: DateTime<Utc>,
+    pub reason: String,
+    pub message: String,
 }
 
 impl PipelineStats {
@@ -513,7 +535,7 @@ impl PipelineStats {
         s.latency.entry(integration.into()).or_default();
     }
 
-    fn count_notification(&self, integration: &str) {
+    pub(crate) fn count_notification(&self, integration: &str) {
         *self
             .lock()
             .notifications
@@ -521,15 +543,36 @@ impl PipelineStats {
             .or_default() += 1;
     }
 
-    fn count_failure(&self, receiver: &str, integration: &str, reason: &str) {
-        *self
-            .lock()
-            .failed
-            .entry((receiver.into(), integration.into(), reason.into()))
+    pub(crate) fn count_failure(
+        &self,
+        receiver: &str,
+        integration: &str,
+        e: &NotifyError,
+        now: DateTime<Utc>,
+    ) {
+        let mut s = self.lock();
+        *s.failed
+            .entry((receiver.into(), integration.into(), e.reason.into()))
             .or_default() += 1;
+        let f = s
+            .failing
+            .entry((receiver.into(), integration.into()))
+            .or_insert_with(|| Failure {
+                since: now,
+                reason: String::new(),
+                message: String::new(),
+            });
+        f.reason = e.reason.to_string();
+        f.message.clone_from(&e.message);
     }
 
-    fn observe_request(&self, integration: &str, took: Duration, ok: bool) {
+    pub(crate) fn delivered(&self, receiver: &str, integration: &str) {
+        self.lock()
+            .failing
+            .remove(&(receiver.to_string(), integration.to_string()));
+    }
+
+    pub(crate) fn observe_request(&self, integration: &str, took: Duration, ok: bool) {
         let mut s = self.lock();
         *s.requests.entry(integration.into()).or_default() += 1;
         if !ok {
