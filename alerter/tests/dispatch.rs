@@ -12,7 +12,8 @@ use alerter::clock::Clock;
 use alerter::config;
 use alerter::dispatch::Dispatcher;
 use alerter::dispatch::route::Route;
-use alerter::labels::{LabelSet, Matchers, parse_matchers};
+use alerter::inhibit::Inhibitor;
+use alerter::labels::{LabelSet, parse_matchers};
 use alerter::mute::Muter;
 use alerter::notify::nflog::Nflog;
 use alerter::notify::pipeline::{Integration, Pipeline, Receivers};
@@ -103,31 +104,6 @@ impl Muter for Nobody {
     }
 }
 
-/// A small inhibitor (source, target, equal) over the provider's alerts, standing in
-/// until the silence helper's `inhibit::Inhibitor` lands: a target is muted while a
-/// firing source alert agrees with it on every `equal` label.
-struct TestInhibitor {
-    alerts: Arc<Alerts>,
-    source: Matchers,
-    target: Matchers,
-    equal: Vec<String>,
-}
-impl Muter for TestInhibitor {
-    fn muted_by(&self, labels: &LabelSet, now: DateTime<Utc>) -> Vec<String> {
-        if !self.target.matches(labels) {
-            return Vec::new();
-        }
-        self.alerts
-            .list()
-            .iter()
-            .filter(|a| !a.resolved_at(now) && self.source.matches(&a.labels))
-            .filter(|a| a.labels != *labels)
-            .filter(|a| self.equal.iter().all(|e| a.labels.get(e) == labels.get(e)))
-            .map(|a| a.fingerprint().to_string())
-            .collect()
-    }
-}
-
 struct Harness {
     start: Instant,
     clock: Clock,
@@ -137,14 +113,9 @@ struct Harness {
     recorders: HashMap<String, Arc<Recorder>>,
 }
 
-type MuterFactory = Box<dyn FnOnce(Arc<Alerts>, Clock) -> Arc<dyn Muter>>;
-
-fn harness(
-    yaml: &str,
-    send_resolved: bool,
-    inhibitor: Option<MuterFactory>,
-    silences: Option<Arc<dyn Muter>>,
-) -> Harness {
+/// The daemon's pipeline on a paused clock: recording receivers, the real inhibitor
+/// from the config's `inhibit_rules`, and `silences` (none mute when `None`).
+fn harness(yaml: &str, send_resolved: bool, silences: Option<Arc<dyn Muter>>) -> Harness {
     let cfg = config::parse(yaml, "test.yml").expect("valid config");
     let start = Instant::now();
     let clock = Clock::following_tokio(t0());
@@ -170,13 +141,11 @@ fn harness(
             }],
         );
     }
-    let inhibitor = inhibitor.map_or_else(
-        || Arc::new(Nobody) as Arc<dyn Muter>,
-        |f| f(alerts.clone(), clock),
-    );
+    let inhibitor =
+        Arc::new(Inhibitor::new(&cfg.inhibit_rules, clock).expect("valid inhibit_rules"));
     let pipeline = Pipeline::new(
         receivers,
-        inhibitor,
+        inhibitor.clone(),
         silences.unwrap_or_else(|| Arc::new(Nobody)),
         Intervals::from_config(&cfg).unwrap(),
         Arc::new(Nflog::in_memory(Duration::from_secs(120 * 3600))),
@@ -188,7 +157,12 @@ fn harness(
         Arc::new(pipeline),
         clock,
     ));
-    alerts.set_listeners(vec![dispatcher.clone() as Arc<dyn Listener>]);
+    // As the server wires it: the inhibitor learns of a source before the
+    // dispatcher's flush asks about its targets.
+    alerts.set_listeners(vec![
+        inhibitor as Arc<dyn Listener>,
+        dispatcher.clone() as Arc<dyn Listener>,
+    ]);
     Harness {
         start,
         clock,
@@ -267,7 +241,6 @@ async fn at02_at03_batching_and_group_interval() {
         "route: {receiver: r, group_by: [], group_wait: 1s, group_interval: 1s, repeat_interval: 4900ms}\nreceivers: [{name: r}]",
         true,
         None,
-        None,
     );
     h.at(1.1).await;
     h.push(h.alert("alertname=test1", 1.1));
@@ -316,7 +289,6 @@ async fn at14_old_alert_flushes_immediately() {
         "route: {receiver: r, group_by: [alertname]}\nreceivers: [{name: r}]",
         true,
         None,
-        None,
     );
     let mut old = h.alert("alertname=Old", -3600.0);
     old.ends_at = h.wall(3600.0);
@@ -337,7 +309,6 @@ async fn repeat_interval_rounds_up_to_the_next_tick() {
     let h = harness(
         "route: {receiver: r, group_by: [alertname], group_wait: 30s, group_interval: 5m, repeat_interval: 1h}\nreceivers: [{name: r}]",
         true,
-        None,
         None,
     );
     h.push(h.alert("alertname=A", 0.0));
@@ -362,7 +333,6 @@ async fn resolved_notification_then_group_destroyed() {
     let h = harness(
         "route: {receiver: r, group_by: [alertname], group_wait: 10s, group_interval: 1m, repeat_interval: 1h}\nreceivers: [{name: r}]",
         true,
-        None,
         None,
     );
     h.push(h.alert("alertname=A,n=1", 0.0));
@@ -398,7 +368,6 @@ async fn without_send_resolved() {
     let h = harness(
         "route: {receiver: r, group_by: [alertname], group_wait: 10s, group_interval: 1m, repeat_interval: 3m}\nreceivers: [{name: r}]",
         false,
-        None,
         None,
     );
     h.push(h.alert("alertname=A,n=1", 0.0));
@@ -447,7 +416,6 @@ receivers: [{name: default}, {name: db}, {name: dba}, {name: pager}]
 "#,
         true,
         None,
-        None,
     );
     h.push(h.alert("alertname=PgDown,service=postgres,severity=critical", 0.0));
     h.push(h.alert("alertname=RedisSlow,service=redis", 0.0));
@@ -494,7 +462,6 @@ async fn group_by_all_labels() {
         "route: {receiver: r, group_by: ['...'], group_wait: 1s}\nreceivers: [{name: r}]",
         true,
         None,
-        None,
     );
     h.push(h.alert("alertname=A,instance=x", 0.0));
     h.push(h.alert("alertname=A,instance=y", 0.0));
@@ -517,33 +484,13 @@ async fn group_by_all_labels() {
     assert_eq!(h.dispatcher.groups().len(), 2);
 }
 
-fn inhibitor(source: &str, target: &str, equal: &[&str]) -> MuterFactory {
-    let (s, t) = (
-        parse_matchers(source).unwrap(),
-        parse_matchers(target).unwrap(),
-    );
-    let equal: Vec<String> = equal.iter().map(|e| e.to_string()).collect();
-    Box::new(move |alerts, _| {
-        Arc::new(TestInhibitor {
-            alerts,
-            source: s,
-            target: t,
-            equal,
-        })
-    })
-}
-
-/// AT-07 (upstream TestInhibiting): inhibition with `equal [job, zone]`.
+/// AT-07 (upstream TestInhibiting): inhibition with `equal [job, zone]`, by the real
+/// inhibitor built from `inhibit_rules`.
 #[tokio::test(start_paused = true)]
 async fn at07_inhibition_with_equal() {
     let h = harness(
-        "route: {receiver: r, group_by: [], group_wait: 1s, group_interval: 1s, repeat_interval: 1s}\nreceivers: [{name: r}]",
+        "route: {receiver: r, group_by: [], group_wait: 1s, group_interval: 1s, repeat_interval: 1s}\nreceivers: [{name: r}]\ninhibit_rules:\n  - source_matchers: [alertname=JobDown]\n    target_matchers: [alertname=InstanceDown]\n    equal: [job, zone]",
         true,
-        Some(inhibitor(
-            "alertname=JobDown",
-            "alertname=InstanceDown",
-            &["job", "zone"],
-        )),
         None,
     );
     h.at(1.0).await;
@@ -601,9 +548,8 @@ async fn at07_inhibition_with_equal() {
 #[tokio::test(start_paused = true)]
 async fn inhibition_without_equal() {
     let h = harness(
-        "route: {receiver: r, group_by: [alertname], group_wait: 1s, group_interval: 1s, repeat_interval: 1h}\nreceivers: [{name: r}]",
+        "route: {receiver: r, group_by: [alertname], group_wait: 1s, group_interval: 1s, repeat_interval: 1h}\nreceivers: [{name: r}]\ninhibit_rules:\n  - source_matchers: [severity=critical]\n    target_matchers: [severity=warning]",
         true,
-        Some(inhibitor("severity=critical", "severity=warning", &[])),
         None,
     );
     h.push(h.alert("alertname=HighLoad,severity=warning,instance=a", 0.0));
@@ -643,7 +589,6 @@ async fn at09_silences() {
     let h = harness(
         "route: {receiver: r, group_by: [], group_wait: 1s, group_interval: 1s, repeat_interval: 1ms}\nreceivers: [{name: r}]",
         true,
-        None,
         Some(sil.clone()),
     );
     h.at(1.0).await;
@@ -672,7 +617,6 @@ async fn silence_regex_and_expire() {
     let h = harness(
         "route: {receiver: r, group_by: [alertname], group_wait: 1s, group_interval: 10s, repeat_interval: 1h}\nreceivers: [{name: r}]",
         true,
-        None,
         Some(sil.clone()),
     );
     let id = silence(
@@ -714,7 +658,6 @@ async fn active_and_mute_time_intervals() {
         ),
         true,
         None,
-        None,
     );
     h.push(h.alert("alertname=Active,kind=active", 0.0));
     h.push(h.alert("alertname=Muted,kind=mute", 0.0));
@@ -733,7 +676,6 @@ async fn retries_with_backoff_then_permanent_error() {
     let h = harness(
         "route: {receiver: r, group_by: [alertname], group_wait: 1s, group_interval: 20s, repeat_interval: 1h}\nreceivers: [{name: r}]",
         true,
-        None,
         None,
     );
     let err = |retryable| NotifyError {
@@ -769,7 +711,6 @@ async fn failing_receiver_stays_bounded() {
     let h = harness(
         "route: {receiver: r, group_by: ['...'], group_wait: 1s, group_interval: 10s, repeat_interval: 1h}\nreceivers: [{name: r}]",
         true,
-        None,
         None,
     );
     let fail = NotifyError {
@@ -830,12 +771,7 @@ async fn stop_lets_the_flush_in_flight_finish() {
         clock,
     );
     let d = Dispatcher::new(Route::from_config(&cfg).unwrap(), Arc::new(pipeline), clock);
-    let h = harness(
-        "route: {receiver: r}\nreceivers: [{name: r}]",
-        true,
-        None,
-        None,
-    );
+    let h = harness("route: {receiver: r}\nreceivers: [{name: r}]", true, None);
     d.on_alert(&h.alert("alertname=A", 0.0));
     d.on_alert(&h.alert("alertname=B", 0.0));
     tokio::time::sleep_until(start + ms(2.0)).await;
