@@ -480,12 +480,16 @@ impl Server {
         let s = self.clone();
         tokio::spawn(async move {
             let client = reqwest::Client::new();
-            let mut t = tokio::time::interval(SELFMON_INTERVAL);
-            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut last_ping: Option<tokio::time::Instant> = None;
             loop {
-                t.tick().await;
                 s.self_check(&client, &mut last_ping).await;
+                // Often enough to announce a failure soon after `failing_after`.
+                let st = s.selfmon.settings();
+                let every = SELFMON_INTERVAL
+                    .min(st.failing_after / 2)
+                    .min(st.heartbeat_interval)
+                    .max(Duration::from_millis(200));
+                tokio::time::sleep(every).await;
             }
         });
     }
@@ -616,7 +620,7 @@ impl Server {
 
 /// How often resolved alerts are dropped (Alertmanager's --alerts.gc-interval).
 const ALERT_GC_INTERVAL: Duration = Duration::from_secs(30 * 60);
-/// How often the self-monitoring conditions are checked.
+/// How often the self-monitoring conditions are checked, at most.
 const SELFMON_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Routes nothing: the API's runtime for the instant before the first activation.

@@ -71,10 +71,21 @@ struct Smtp {
 }
 
 fn start_smtp(dir: &Path, mode: &str, auth: &str, extra: &[&str]) -> Smtp {
-    let (cert, key) = make_cert(dir);
+    let cert_key = make_cert(dir);
+    start_smtp_on(dir, free_port(), cert_key, mode, auth, extra)
+}
+
+/// On a given port with a given certificate: a server that comes back after an outage.
+fn start_smtp_on(
+    dir: &Path,
+    port: u16,
+    (cert, key): (PathBuf, PathBuf),
+    mode: &str,
+    auth: &str,
+    extra: &[&str],
+) -> Smtp {
     let out = dir.join("inbox");
     std::fs::create_dir_all(&out).unwrap();
-    let port = free_port();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
     let mut cmd = Command::new("python3");
     cmd.arg(script)
@@ -504,74 +515,6 @@ fn redacted_config_hides_inline_secrets() {
     assert!(!shown.contains("glob-pass"), "{shown}");
 }
 
-/// Mail server down, alerter restarts, server comes back: delivered exactly once.
-#[tokio::test]
-async fn pending_notification_survives_restart_and_is_delivered_once() {
-    if !have_peers() {
-        return;
-    }
-    use alerter::notify::pending::PendingQueue;
-    let dir = tempfile::tempdir().unwrap();
-    let qpath = dir.path().join("pending.json");
-    let port = free_port();
-    let (cert, key) = make_cert(dir.path());
-    let mut c = config(port, Some(&cert));
-    c.implicit_tls = Some(true);
-    c.auth_password_env = Some("P".into());
-    let n = EmailNotifier {
-        cfg: resolved(&c, &[("P", PASS)]),
-    };
-
-    // outage: nothing listens
-    let mut q = PendingQueue::open(&qpath).unwrap();
-    q.push("admin", &notification()).unwrap();
-    let errs = q.flush("admin", &n).await.unwrap();
-    assert_eq!(errs.len(), 1);
-    assert_eq!(errs[0].reason, "connection_refused");
-    assert_eq!(q.items().len(), 1);
-    drop(q); // "restart"
-
-    // server back on the same port
-    let out = dir.path().join("inbox");
-    std::fs::create_dir_all(&out).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
-    let mut cmd = Command::new("python3");
-    cmd.arg(script)
-        .args(["--port", &port.to_string(), "--mode", "implicit"])
-        .arg("--cert")
-        .arg(&cert)
-        .arg("--key")
-        .arg(&key)
-        .arg("--out")
-        .arg(&out);
-    let _g = ChildGuard::spawn("smtp", &mut cmd, &dir.path().join("smtp.log"));
-    wait_port(port, Duration::from_secs(10));
-
-    let mut q = PendingQueue::open(&qpath).unwrap();
-    assert_eq!(
-        q.items().len(),
-        1,
-        "the pending notification survived the restart"
-    );
-    assert_eq!(
-        q.items()[0].last_reason.as_deref(),
-        Some("connection_refused")
-    );
-    assert!(q.flush("admin", &n).await.unwrap().is_empty());
-    assert!(q.items().is_empty());
-    // flushing again (and after another restart) sends nothing more
-    assert!(q.flush("admin", &n).await.unwrap().is_empty());
-    let mut q = PendingQueue::open(&qpath).unwrap();
-    assert!(q.flush("admin", &n).await.unwrap().is_empty());
-    let msgs = wait_for("the message", Duration::from_secs(5), || {
-        let m = inbox(&out);
-        (!m.is_empty()).then_some(m)
-    });
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(inbox(&out).len(), 1, "delivered exactly once");
-    assert_message(&msgs[0]);
-}
-
 #[derive(Clone, Default)]
 struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 impl std::io::Write for LogBuf {
@@ -825,4 +768,227 @@ fn bad_templates_are_config_errors_naming_the_field() {
         errs[1].starts_with("email_configs.html: template \"missing\" is not defined"),
         "{errs:?}"
     );
+}
+
+/// The daemon, on a free port, with its log in `dir/<log>`.
+struct Daemon {
+    port: u16,
+    guard: ChildGuard,
+    log: PathBuf,
+}
+
+fn start_daemon(dir: &Path, config: &Path, log: &str, env: &[(&str, &str)]) -> Daemon {
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alerter"));
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .envs(env.iter().copied());
+    let log = dir.join(log);
+    let guard = ChildGuard::spawn("alerter", &mut cmd, &log);
+    wait_port(port, Duration::from_secs(20));
+    Daemon { port, guard, log }
+}
+
+fn http(method: &str, port: u16, path: &str, body: Option<&str>) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let req = match method {
+            "POST" => c
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.unwrap_or("").to_string()),
+            _ => c.get(url),
+        };
+        let r = req.timeout(Duration::from_secs(5)).send().await.unwrap();
+        r.text().await.unwrap()
+    })
+}
+
+fn post_alert(port: u16, name: &str) {
+    let body = format!(
+        r#"[{{"labels":{{"alertname":"{name}","severity":"critical","instance":"vps1"}},"annotations":{{"summary":"{name} on vps1"}}}}]"#
+    );
+    http("POST", port, "/api/v2/alerts", Some(&body));
+}
+
+/// Issue 6, done-when 2 at the daemon level: the mail server is down (nothing
+/// listens), the failure is counted with its reason and logged with the likely
+/// cause, the other receiver is told, no heartbeat goes out while failing; the
+/// alerter is killed, the server comes back, the alerter restarts: the pending
+/// notification is delivered exactly once.
+#[test]
+fn outage_then_restart_delivers_exactly_once_and_is_loud_meanwhile() {
+    if !have_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cert_key = make_cert(dir.path());
+    let smtp_port = free_port();
+    let backup = e2e::WebhookSink::start();
+    let pass = dir.path().join("smtp-pass");
+    std::fs::write(&pass, PASS).unwrap();
+    let config = dir.path().join("alerter.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: mail\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n- name: mail\n  email_configs:\n  - to: admin@example.org\n    from: alerts@example.com\n    smarthost: 127.0.0.1:{smtp_port}\n    implicit_tls: true\n    auth_username: {USER}\n    auth_password_file: {pf}\n    timeout: 1s\n    tls_config:\n      ca_file: {ca}\n      server_name: localhost\n- name: backup\n  webhook_configs:\n  - url: {hook}\nself_monitoring:\n  failing_after: 1s\n  heartbeat_interval: 1s\n  heartbeat_url: http://127.0.0.1:{hb}/ping\n",
+            pf = pass.display(),
+            ca = cert_key.0.display(),
+            hook = backup.url(),
+            hb = backup.port,
+        ),
+    )
+    .unwrap();
+
+    let mut d = start_daemon(dir.path(), &config, "first.log", &[]);
+    post_alert(d.port, "DiskFull");
+    let want = r#"alerter_notifications_failed_total{receiver="mail",integration="email",reason="connection_refused"}"#;
+    wait_for(
+        "the failure counted with its reason",
+        Duration::from_secs(15),
+        || {
+            http("GET", d.port, "/metrics", None)
+                .contains(want)
+                .then_some(())
+        },
+    );
+    let metrics = http("GET", d.port, "/metrics", None);
+    assert!(
+        metrics.contains(r#"alerter_notifications_failing{receiver="mail",integration="email"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"alerter_receiver_ready{receiver="mail"} 0"#),
+        "{metrics}"
+    );
+    let log = std::fs::read_to_string(&d.log).unwrap();
+    assert!(
+        log.contains("connection_refused") && log.contains("nothing listens on that host:port"),
+        "the log names the reason and the likely cause:\n{log}"
+    );
+    // The alarm path: the healthy receiver hears about the broken one.
+    let alarm = wait_for("the self-monitoring alarm", Duration::from_secs(15), || {
+        backup
+            .received()
+            .into_iter()
+            .find(|b| b["alerts"][0]["labels"]["alertname"] == "AlerterReceiverFailing")
+    });
+    assert_eq!(alarm["alerts"][0]["labels"]["receiver"], "mail");
+    assert_eq!(alarm["status"], "firing");
+    let pings = |sink: &e2e::WebhookSink| sink.received().iter().filter(|b| b.is_null()).count();
+    let before = pings(&backup);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        pings(&backup),
+        before,
+        "no heartbeat while a receiver fails"
+    );
+
+    d.guard.kill();
+    let s = start_smtp_on(
+        dir.path(),
+        smtp_port,
+        cert_key,
+        "implicit",
+        "PLAIN,LOGIN",
+        &[],
+    );
+    let d = start_daemon(dir.path(), &config, "second.log", &[]);
+    let msgs = wait_for("delivery after the outage", Duration::from_secs(20), || {
+        let m = inbox(&s.out);
+        (!m.is_empty()).then_some(m)
+    });
+    assert!(msgs[0].contains("DiskFull"), "{}", msgs[0]);
+    // Several group_intervals later: still exactly one.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(inbox(&s.out).len(), 1, "delivered more than once");
+    let metrics = http("GET", d.port, "/metrics", None);
+    assert!(
+        !metrics.contains("alerter_notifications_failing{"),
+        "healthy again: {metrics}"
+    );
+    wait_for(
+        "the heartbeat once healthy",
+        Duration::from_secs(10),
+        || (pings(&backup) > before).then_some(()),
+    );
+}
+
+/// Issue 6, done-when 4: no password in logs, `/api/v2/status` or `check-config`,
+/// whether inline, from a file or from a variable.
+#[test]
+fn secrets_never_shown() {
+    if !have_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_smtp(dir.path(), "implicit", "PLAIN,LOGIN", &[]);
+    let pass = dir.path().join("smtp-pass");
+    std::fs::write(&pass, "file-s3cret-value").unwrap();
+    let config = dir.path().join("alerter.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  smtp_auth_password: inline-s3cret-value\nroute:\n  receiver: file\n  group_wait: 0s\n  group_interval: 1s\n  routes:\n  - receiver: env\n    matchers: [via=env]\nreceivers:\n- name: file\n  email_configs:\n  - to: admin@example.org\n    from: alerts@example.com\n    smarthost: 127.0.0.1:{port}\n    implicit_tls: true\n    auth_username: {USER}\n    auth_password_file: {pf}\n    timeout: 1s\n    tls_config: {{ca_file: {ca}, server_name: localhost}}\n- name: env\n  email_configs:\n  - to: admin@example.org\n    from: alerts@example.com\n    smarthost: 127.0.0.1:{port}\n    implicit_tls: true\n    auth_username: {USER}\n    auth_password_env: SMTP_PASS\n    timeout: 1s\n    tls_config: {{ca_file: {ca}, server_name: localhost}}\n",
+            port = s.port,
+            pf = pass.display(),
+            ca = s.cert.display(),
+        ),
+    )
+    .unwrap();
+    let secrets = [
+        "inline-s3cret-value",
+        "file-s3cret-value",
+        "env-s3cret-value",
+    ];
+    let d = start_daemon(
+        dir.path(),
+        &config,
+        "daemon.log",
+        &[("SMTP_PASS", "env-s3cret-value"), ("RUST_LOG", "debug")],
+    );
+    // Both wrong passwords: failures are logged with the server's reply.
+    post_alert(d.port, "ViaFile");
+    http(
+        "POST",
+        d.port,
+        "/api/v2/alerts",
+        Some(r#"[{"labels":{"alertname":"ViaEnv","via":"env"}}]"#),
+    );
+    wait_for("both failures counted", Duration::from_secs(15), || {
+        let m = http("GET", d.port, "/metrics", None);
+        (m.contains(r#"receiver="file",integration="email",reason="auth_rejected""#)
+            && m.contains(r#"receiver="env",integration="email",reason="auth_rejected""#))
+        .then_some(())
+    });
+    let status = http("GET", d.port, "/api/v2/status", None);
+    assert!(status.contains("<secret>"), "{status}");
+    let check = Command::new(env!("CARGO_BIN_EXE_alerter"))
+        .arg("check-config")
+        .arg(&config)
+        .env("SMTP_PASS", "env-s3cret-value")
+        .output()
+        .unwrap();
+    let check_out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(check.status.success(), "{check_out}");
+    let log = std::fs::read_to_string(&d.log).unwrap();
+    assert!(log.contains("auth_rejected"), "{log}");
+    for secret in secrets {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+        assert!(!status.contains(secret), "{secret} in /api/v2/status");
+        assert!(
+            !check_out.contains(secret),
+            "{secret} in check-config output"
+        );
+    }
 }

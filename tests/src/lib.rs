@@ -247,7 +247,7 @@ impl WebhookSink {
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
-                let app = axum::Router::new().fallback(axum::routing::post(
+                let app = axum::Router::new().fallback(axum::routing::any(
                     move |body: axum::body::Bytes| {
                         let st = st.clone();
                         async move {

@@ -4,7 +4,6 @@
 
 pub mod email;
 pub mod nflog;
-pub mod pending;
 pub mod pipeline;
 pub mod template;
 pub mod webhook;
