@@ -307,6 +307,7 @@ impl Server {
             reload: Some(reload),
             started: now,
             storage_errors,
+            notify_stats: stats.clone(),
         });
         let server = Arc::new(Server {
             api,

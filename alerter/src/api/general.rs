@@ -34,6 +34,23 @@ pub async fn status(State(api): State<Arc<Api>>) -> Json<Value> {
             "lastReloadSuccessTime": rs.last_success.map(time),
             "warnings": rt.warnings,
         },
+        // Ours: a failing receiver and a data file that cannot be written are
+        // visible here too, not only in logs and metrics.
+        "notifications": {
+            "failing": api.notify_stats.snapshot().failing.iter().map(|((r, i), f)| json!({
+                "receiver": r,
+                "integration": i,
+                "reason": f.reason,
+                "message": f.message,
+                "since": time(f.since),
+            })).collect::<Vec<_>>(),
+        },
+        "storage": {
+            "writeErrors": (api.storage_errors)()
+                .into_iter()
+                .map(|(file, n)| (file, json!(n)))
+                .collect::<serde_json::Map<String, Value>>(),
+        },
         "uptime": time(api.started),
         "versionInfo": {
             "branch": option_env!("ALERTER_BRANCH").unwrap_or(""),

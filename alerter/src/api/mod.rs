@@ -157,6 +157,8 @@ pub struct Api {
     pub reload: Option<mpsc::Sender<ReloadRequest>>,
     pub started: DateTime<Utc>,
     pub storage_errors: StorageErrors,
+    /// The notify pipeline's record: which integrations are failing now.
+    pub notify_stats: Arc<crate::notify::pipeline::PipelineStats>,
 }
 
 impl Api {

@@ -91,6 +91,7 @@ fn api_at(now: &str) -> Arc<Api> {
         reload: None,
         started: at("2026-11-22T08:25:38.112Z"),
         storage_errors: Box::new(Vec::new),
+        notify_stats: Default::default(),
     })
 }
 

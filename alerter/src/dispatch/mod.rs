@@ -380,7 +380,7 @@ pub fn build_receivers(
                     );
                     list.push(Integration {
                         send_resolved: resolved.send_resolved,
-                        notifier: Arc::new(EmailNotifier { cfg: resolved }) as Arc<dyn Notifier>,
+                        notifier: Arc::new(EmailNotifier::new(resolved)) as Arc<dyn Notifier>,
                         index: i,
                     });
                 }

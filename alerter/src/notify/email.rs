@@ -1174,9 +1174,23 @@ pub fn diagnose(e: &NotifyError, cfg: &ResolvedEmail) -> String {
     }
 }
 
+/// SMTP sessions one email integration runs at once: a failing server with
+/// thousands of groups gets a few connections, not thousands.
+pub const MAX_SESSIONS: usize = 4;
+
 /// The email integration.
 pub struct EmailNotifier {
     pub cfg: ResolvedEmail,
+    sessions: tokio::sync::Semaphore,
+}
+
+impl EmailNotifier {
+    pub fn new(cfg: ResolvedEmail) -> EmailNotifier {
+        EmailNotifier {
+            cfg,
+            sessions: tokio::sync::Semaphore::new(MAX_SESSIONS),
+        }
+    }
 }
 
 impl Notifier for EmailNotifier {
@@ -1190,20 +1204,25 @@ impl Notifier for EmailNotifier {
                 return Ok(());
             }
             let msg = build_message(&self.cfg, &n.data)?;
+            let _permit = self.sessions.acquire().await.map_err(|_| NotifyError {
+                retryable: true,
+                reason: "shutdown",
+                message: "the notifier is shutting down".into(),
+            })?;
             let mut sink = |_: String| {};
             let r = dialogue(&self.cfg, Some(&msg), Mode::Send, &mut sink).await;
-            if let Err(e) = &r {
-                tracing::warn!(
-                    integration = "email",
-                    reason = e.reason,
-                    retryable = e.retryable,
-                    smarthost = %format!("{}:{}", self.cfg.host, self.cfg.port),
-                    "email delivery failed: {}; likely cause: {}",
+            // The likely cause travels with the error, so the pipeline's one log
+            // line (and the self-monitoring alarm) carry it.
+            r.map_err(|mut e| {
+                e.message = format!(
+                    "{} (smarthost {}:{}); likely cause: {}",
                     e.message,
-                    diagnose(e, &self.cfg)
+                    self.cfg.host,
+                    self.cfg.port,
+                    diagnose(&e, &self.cfg)
                 );
-            }
-            r
+                e
+            })
         })
     }
 }

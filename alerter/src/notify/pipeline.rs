@@ -285,7 +285,15 @@ impl Pipeline {
             );
             match r {
                 Ok(Ok(())) => {
-                    self.stats.delivered(f.receiver, name);
+                    if let Some(was) = self.stats.delivered(f.receiver, name) {
+                        tracing::info!(
+                            receiver = f.receiver,
+                            integration = name,
+                            "notifications delivered again (failing since {}, last reason {})",
+                            was.since,
+                            was.reason
+                        );
+                    }
                     if attempts > 1 {
                         tracing::info!(
                             receiver = f.receiver,
@@ -297,9 +305,19 @@ impl Pipeline {
                     return Ok(());
                 }
                 Ok(Err(e)) if !e.retryable => {
-                    self.stats
-                        .count_failure(f.receiver, name, &e, self.clock.now());
-                    tracing::warn!(
+                    if self
+                        .stats
+                        .count_failure(f.receiver, name, &e, self.clock.now())
+                    {
+                        tracing::error!(
+                            receiver = f.receiver,
+                            integration = name,
+                            reason = e.reason,
+                            "notifications FAILING, not retrying (logged once until it recovers or the reason changes): {}",
+                            e.message
+                        );
+                    }
+                    tracing::debug!(
                         receiver = f.receiver,
                         integration = name,
                         group = f.group_key,
@@ -314,9 +332,9 @@ impl Pipeline {
                     ));
                 }
                 Ok(Err(e)) => {
-                    // Log a failure once per tick, not once per attempt.
+                    // Per attempt at debug; the outcome of the tick is logged below.
                     if last.as_ref().is_none_or(|l| l.message != e.message) {
-                        tracing::warn!(
+                        tracing::debug!(
                             receiver = f.receiver,
                             integration = name,
                             group = f.group_key,
@@ -349,8 +367,18 @@ impl Pipeline {
             reason: "timeout",
             message: "flush deadline passed before the first attempt".into(),
         });
-        self.stats
-            .count_failure(f.receiver, name, &e, self.clock.now());
+        if self
+            .stats
+            .count_failure(f.receiver, name, &e, self.clock.now())
+        {
+            tracing::error!(
+                receiver = f.receiver,
+                integration = name,
+                reason = e.reason,
+                "notifications FAILING, retrying every tick (logged once until it recovers or the reason changes): {}",
+                e.message
+            );
+        }
         Err(format!(
             "{}/{name}: notify retry canceled after {attempts} attempts: {e}",
             f.receiver
@@ -543,13 +571,16 @@ impl PipelineStats {
             .or_default() += 1;
     }
 
+    /// Returns true when this is news: the integration was healthy, or failed for
+    /// another reason. Only news is logged above debug, so 10,000 groups failing
+    /// the same way make one line, not 10,000 per tick.
     pub(crate) fn count_failure(
         &self,
         receiver: &str,
         integration: &str,
         e: &NotifyError,
         now: DateTime<Utc>,
-    ) {
+    ) -> bool {
         let mut s = self.lock();
         *s.failed
             .entry((receiver.into(), integration.into(), e.reason.into()))
@@ -562,14 +593,17 @@ impl PipelineStats {
                 reason: String::new(),
                 message: String::new(),
             });
+        let news = f.reason != e.reason;
         f.reason = e.reason.to_string();
         f.message.clone_from(&e.message);
+        news
     }
 
-    pub(crate) fn delivered(&self, receiver: &str, integration: &str) {
+    /// Returns the failure this success ends, if any.
+    pub(crate) fn delivered(&self, receiver: &str, integration: &str) -> Option<Failure> {
         self.lock()
             .failing
-            .remove(&(receiver.to_string(), integration.to_string()));
+            .remove(&(receiver.to_string(), integration.to_string()))
     }
 
     pub(crate) fn observe_request(&self, integration: &str, took: Duration, ok: bool) {
