@@ -203,7 +203,7 @@ impl Inhibitor {
 }
 
 impl Listener for Inhibitor {
-    fn on_alert(&self, a: &Alert) {
+    fn on_alert(&self, a: &std::sync::Arc<Alert>) {
         let now = self.clock.now();
         let fp = a.fingerprint();
         for (rule, cache) in self.rules.iter().zip(&self.caches) {
@@ -374,11 +374,11 @@ mod tests {
             c,
         )
         .unwrap();
-        ih.on_alert(&alert(
+        ih.on_alert(&std::sync::Arc::new(alert(
             &[("severity", "critical"), ("instance", "a")],
             0.0,
             Some(10.0),
-        ));
+        )));
         let w = ls(&[("severity", "warning"), ("instance", "a")]);
         assert!(ih.mutes(&w, at(9.999)));
         assert!(!ih.mutes(&w, at(10.0)));
@@ -399,12 +399,12 @@ mod tests {
         let now = Utc::now();
         let mut src = alert(&[("a", "src")], 0.0, None);
         src.ends_at = now + chrono::Duration::hours(1);
-        ih.on_alert(&src);
+        ih.on_alert(&std::sync::Arc::new(src.clone()));
         assert!(ih.mutes(&ls(&[("a", "tgt")]), now));
         assert!(!ih.mutes(&ls(&[("a", "tgt"), ("cluster", "x")]), now));
         let mut src_x = alert(&[("a", "src"), ("cluster", "x")], 0.0, None);
         src_x.ends_at = now + chrono::Duration::hours(1);
-        ih.on_alert(&src_x);
+        ih.on_alert(&std::sync::Arc::new(src_x.clone()));
         assert_eq!(
             ih.muted_by(&ls(&[("a", "tgt"), ("cluster", "x")]), now),
             vec![src_x.fingerprint().to_string()]
@@ -429,8 +429,8 @@ mod tests {
         };
         let both_a = firing(&[("s", "1"), ("t", "1"), ("e", "x"), ("n", "a")]);
         let both_b = firing(&[("s", "1"), ("t", "1"), ("e", "x"), ("n", "b")]);
-        ih.on_alert(&both_a);
-        ih.on_alert(&both_b);
+        ih.on_alert(&std::sync::Arc::new(both_a.clone()));
+        ih.on_alert(&std::sync::Arc::new(both_b.clone()));
         assert!(!ih.mutes(&both_a.labels, now));
         assert!(!ih.mutes(&both_b.labels, now));
         // A target-only alert is inhibited by them.
@@ -440,7 +440,7 @@ mod tests {
         assert_eq!(ih.muted_by(&target, now), vec![want[0].to_string()]);
         // A pure source inhibits the two-sided ones.
         let src = firing(&[("s", "1"), ("e", "x")]);
-        ih.on_alert(&src);
+        ih.on_alert(&std::sync::Arc::new(src.clone()));
         assert_eq!(
             ih.muted_by(&both_a.labels, now),
             vec![src.fingerprint().to_string()]
@@ -475,7 +475,7 @@ mod tests {
             None,
         );
         src.ends_at = now + chrono::Duration::hours(1);
-        ih.on_alert(&src);
+        ih.on_alert(&std::sync::Arc::new(src.clone()));
         let tgt = |sev: &str, team: &str| {
             ls(&[
                 ("severity", sev),
@@ -493,7 +493,7 @@ mod tests {
             Clock::system(),
         )
         .unwrap();
-        ih2.on_alert(&src);
+        ih2.on_alert(&std::sync::Arc::new(src.clone()));
         assert_eq!(ih2.cached_sources(), 0);
     }
 
@@ -549,26 +549,46 @@ mod tests {
         // 10,000 sources that end at 1s (a flapping source side). Those that arrive
         // resolved are dropped at once, the rest by gc (run with the store's gc).
         for i in 0..10_000 {
-            ih.on_alert(&alert(&[("s", "1"), ("i", &i.to_string())], 0.0, Some(1.0)));
+            ih.on_alert(&std::sync::Arc::new(alert(
+                &[("s", "1"), ("i", &i.to_string())],
+                0.0,
+                Some(1.0),
+            )));
         }
         assert_eq!(ih.cached_sources(), 10_000);
         advance_to(c, 2.0).await;
         for i in 0..5_000 {
-            ih.on_alert(&alert(&[("s", "1"), ("i", &i.to_string())], 0.0, Some(1.0)));
+            ih.on_alert(&std::sync::Arc::new(alert(
+                &[("s", "1"), ("i", &i.to_string())],
+                0.0,
+                Some(1.0),
+            )));
         }
         assert_eq!(ih.cached_sources(), 5_000);
         ih.gc();
         assert_eq!(ih.cached_sources(), 0);
         for i in 10_000..12_000 {
-            ih.on_alert(&alert(&[("s", "1"), ("i", &i.to_string())], 2.0, None));
+            ih.on_alert(&std::sync::Arc::new(alert(
+                &[("s", "1"), ("i", &i.to_string())],
+                2.0,
+                None,
+            )));
         }
         // Growing sweeps drop resolved entries even without gc.
         for i in 20_000..30_000 {
-            ih.on_alert(&alert(&[("s", "1"), ("i", &i.to_string())], 2.0, Some(3.5)));
+            ih.on_alert(&std::sync::Arc::new(alert(
+                &[("s", "1"), ("i", &i.to_string())],
+                2.0,
+                Some(3.5),
+            )));
         }
         advance_to(c, 4.0).await;
         for i in 30_000..40_000 {
-            ih.on_alert(&alert(&[("s", "1"), ("i", &i.to_string())], 4.0, Some(5.0)));
+            ih.on_alert(&std::sync::Arc::new(alert(
+                &[("s", "1"), ("i", &i.to_string())],
+                4.0,
+                Some(5.0),
+            )));
         }
         assert_eq!(ih.cached_sources(), 12_000);
         advance_to(c, 5.0).await;

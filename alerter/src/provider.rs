@@ -12,12 +12,13 @@ use crate::labels::Fingerprint;
 /// Told about every alert after it is merged, and about every alert already stored
 /// when it subscribes. Must not block: it runs on the API's request path.
 pub trait Listener: Send + Sync {
-    fn on_alert(&self, alert: &Alert);
+    fn on_alert(&self, alert: &Arc<Alert>);
 }
 
 pub struct Alerts {
     clock: Clock,
-    alerts: Mutex<HashMap<Fingerprint, Alert>>,
+    /// Shared with the dispatcher's groups and every snapshot: one copy per alert.
+    alerts: Mutex<HashMap<Fingerprint, Arc<Alert>>>,
     listeners: RwLock<Vec<Arc<dyn Listener>>>,
 }
 
@@ -36,17 +37,17 @@ impl Alerts {
 
     /// Merges each alert into the stored one (see [`Alert::merge_into`]) and tells
     /// the listeners. Returns the alerts as stored.
-    pub fn put(&self, incoming: Vec<Alert>) -> Vec<Alert> {
+    pub fn put(&self, incoming: Vec<Alert>) -> Vec<Arc<Alert>> {
         let now = self.clock.now();
         let mut stored = Vec::with_capacity(incoming.len());
         {
             let mut map = lock(&self.alerts);
             for a in incoming {
                 let fp = a.fingerprint();
-                let merged = match map.get(&fp) {
+                let merged = Arc::new(match map.get(&fp) {
                     Some(old) => Alert::merge_into(old, a, now),
                     None => a,
-                };
+                });
                 map.insert(fp, merged.clone());
                 stored.push(merged);
             }
@@ -60,11 +61,11 @@ impl Alerts {
         stored
     }
 
-    pub fn get(&self, fp: Fingerprint) -> Option<Alert> {
+    pub fn get(&self, fp: Fingerprint) -> Option<Arc<Alert>> {
         lock(&self.alerts).get(&fp).cloned()
     }
 
-    pub fn list(&self) -> Vec<Alert> {
+    pub fn list(&self) -> Vec<Arc<Alert>> {
         lock(&self.alerts).values().cloned().collect()
     }
 
@@ -90,7 +91,7 @@ impl Alerts {
     }
 
     /// Drops resolved alerts (Alertmanager's periodic GC) and returns them.
-    pub fn gc(&self) -> Vec<Alert> {
+    pub fn gc(&self) -> Vec<Arc<Alert>> {
         let now = self.clock.now();
         let mut map = lock(&self.alerts);
         let gone: Vec<Fingerprint> = map

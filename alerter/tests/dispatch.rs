@@ -772,11 +772,11 @@ async fn stop_lets_the_flush_in_flight_finish() {
     );
     let d = Dispatcher::new(Route::from_config(&cfg).unwrap(), Arc::new(pipeline), clock);
     let h = harness("route: {receiver: r}\nreceivers: [{name: r}]", true, None);
-    d.on_alert(&h.alert("alertname=A", 0.0));
-    d.on_alert(&h.alert("alertname=B", 0.0));
+    d.on_alert(&Arc::new(h.alert("alertname=A", 0.0)));
+    d.on_alert(&Arc::new(h.alert("alertname=B", 0.0)));
     tokio::time::sleep_until(start + ms(2.0)).await;
     d.stop();
-    d.on_alert(&h.alert("alertname=Ignored", 2.0));
+    d.on_alert(&Arc::new(h.alert("alertname=Ignored", 2.0)));
     d.wait().await;
     let g = got.lock().unwrap().clone();
     assert_eq!(g.len(), 1);
@@ -839,7 +839,7 @@ async fn webhook_posts_alertmanager_json() {
     let d = Dispatcher::new(Route::from_config(&cfg).unwrap(), Arc::new(pipeline), clock);
     let now = Utc::now();
     for i in 0..3 {
-        d.on_alert(&Alert {
+        d.on_alert(&Arc::new(Alert {
             labels: [
                 ("alertname".to_string(), "DiskFull".to_string()),
                 ("instance".to_string(), format!("vps{i}")),
@@ -852,7 +852,7 @@ async fn webhook_posts_alertmanager_json() {
             generator_url: "http://prom/graph".into(),
             updated_at: now,
             timeout: false,
-        });
+        }));
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while bodies.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {

@@ -152,7 +152,7 @@ pub async fn get_groups(
         {
             continue;
         }
-        let mut alerts: Vec<(Alert, AlertStatus)> = g
+        let mut alerts: Vec<(std::sync::Arc<Alert>, AlertStatus)> = g
             .alerts
             .into_iter()
             .filter_map(|a| {

@@ -47,7 +47,7 @@ pub trait RouteView: Send + Sync {
 pub struct GroupView {
     pub receiver: String,
     pub labels: LabelSet,
-    pub alerts: Vec<Alert>,
+    pub alerts: Vec<Arc<Alert>>,
 }
 
 /// Everything a config (re)load replaces.

@@ -18,7 +18,7 @@ impl RouteView for FakeRoutes {
         vec!["admin-email".into()]
     }
     fn groups(&self) -> Vec<GroupView> {
-        let mut by: std::collections::BTreeMap<String, Vec<Alert>> = Default::default();
+        let mut by: std::collections::BTreeMap<String, Vec<Arc<Alert>>> = Default::default();
         for a in self.alerts.list() {
             by.entry(a.labels["alertname"].clone()).or_default().push(a);
         }

@@ -80,7 +80,7 @@ struct Group {
 
 #[derive(Default)]
 struct GroupState {
-    alerts: HashMap<Fingerprint, Alert>,
+    alerts: HashMap<Fingerprint, Arc<Alert>>,
     /// Emptied by a successful flush: no more inserts, the task ends.
     destroyed: bool,
 }
@@ -172,7 +172,7 @@ impl Dispatcher {
         }
     }
 
-    fn insert(&self, alert: &Alert, route: &Route) {
+    fn insert(&self, alert: &Arc<Alert>, route: &Route) {
         let inner = &self.inner;
         let labels = route.group_labels(&alert.labels);
         let id = (route.idx(), Fingerprint::of(&labels));
@@ -226,7 +226,7 @@ impl Dispatcher {
 }
 
 impl Listener for Dispatcher {
-    fn on_alert(&self, alert: &Alert) {
+    fn on_alert(&self, alert: &Arc<Alert>) {
         if self.inner.stopped.load(Ordering::SeqCst) {
             return;
         }
@@ -269,14 +269,14 @@ async fn run(
 }
 
 async fn flush(inner: &Inner, group: &Group, tick: chrono::DateTime<chrono::Utc>) {
-    let mut snapshot: Vec<Alert> = {
+    let mut snapshot: Vec<Arc<Alert>> = {
         let st = lock(&group.state);
         if st.alerts.is_empty() {
             return;
         }
         st.alerts.values().cloned().collect()
     };
-    snapshot.sort_by(alert_order);
+    snapshot.sort_by(|a, b| alert_order(a, b));
     let f = Flush {
         group_key: &group.key,
         group_labels: &group.labels,
@@ -294,7 +294,7 @@ async fn flush(inner: &Inner, group: &Group, tick: chrono::DateTime<chrono::Utc>
             let mut st = lock(&group.state);
             for a in snapshot.iter().filter(|a| a.resolved_at(tick)) {
                 let fp = a.fingerprint();
-                if st.alerts.get(&fp) == Some(a) {
+                if st.alerts.get(&fp).is_some_and(|cur| Arc::ptr_eq(cur, a)) {
                     st.alerts.remove(&fp);
                 }
             }

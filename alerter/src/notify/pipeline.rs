@@ -127,10 +127,10 @@ impl Pipeline {
     /// alerts with `ends_at` as given, resolved ones resolved at `f.now`. An error
     /// means some integration did not deliver; the group then keeps its resolved
     /// alerts for the next tick.
-    pub async fn exec(&self, f: &Flush<'_>, alerts: Vec<Alert>) -> Result<Outcome, String> {
+    pub async fn exec(&self, f: &Flush<'_>, alerts: Vec<Arc<Alert>>) -> Result<Outcome, String> {
         let now = f.now;
         // MuteStage(inhibitor).
-        let alerts: Vec<Alert> = alerts
+        let alerts: Vec<Arc<Alert>> = alerts
             .into_iter()
             .filter(|a| !self.inhibitor.mutes(&a.labels, now))
             .collect();
@@ -155,7 +155,7 @@ impl Pipeline {
             return Ok(Outcome::Nothing);
         }
         // MuteStage(silencer).
-        let alerts: Vec<Alert> = alerts
+        let alerts: Vec<Arc<Alert>> = alerts
             .into_iter()
             .filter(|a| !self.silences.mutes(&a.labels, now))
             .collect();
@@ -196,7 +196,7 @@ impl Pipeline {
         &self,
         f: &Flush<'_>,
         integ: &Integration,
-        alerts: &[Alert],
+        alerts: &[Arc<Alert>],
     ) -> Result<bool, String> {
         let name = integ.notifier.integration();
         let key = nflog::Key {
@@ -236,9 +236,13 @@ impl Pipeline {
         // RetryStage: without send_resolved only firing alerts go out, and a flush
         // with none counts as delivered without a send (the log still records it).
         let sent: Vec<&Alert> = if integ.send_resolved {
-            alerts.iter().collect()
+            alerts.iter().map(|a| &**a).collect()
         } else {
-            alerts.iter().filter(|a| !a.resolved_at(f.now)).collect()
+            alerts
+                .iter()
+                .map(|a| &**a)
+                .filter(|a| !a.resolved_at(f.now))
+                .collect()
         };
         let delivered = if sent.is_empty() {
             false

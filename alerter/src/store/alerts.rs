@@ -75,7 +75,7 @@ impl AlertLog {
             failing: AtomicBool::new(false),
         };
         if restored.len() != total {
-            al.rewrite(&restored);
+            al.rewrite(restored.iter());
         }
         Ok((al, restored, rec))
     }
@@ -91,7 +91,7 @@ impl AlertLog {
 
     /// Forgets the alerts the provider's GC removed (unless one came back in the
     /// meantime), then compacts if due.
-    pub fn after_gc(&self, removed: &[Alert], alerts: &Alerts) {
+    pub fn after_gc(&self, removed: &[std::sync::Arc<Alert>], alerts: &Alerts) {
         for a in removed {
             let fp = a.fingerprint();
             if alerts.get(fp).is_none() {
@@ -107,13 +107,13 @@ impl AlertLog {
     pub fn maintain(&self, alerts: &Alerts) {
         let n = alerts.len();
         if self.dirty.load(Ordering::Relaxed) || self.log.wants_compaction(n) {
-            self.rewrite(&alerts.list());
+            self.rewrite(alerts.list().iter().map(|a| &**a));
         }
     }
 
-    fn rewrite(&self, alerts: &[Alert]) {
+    fn rewrite<'a>(&self, alerts: impl IntoIterator<Item = &'a Alert>) {
         let keyed: Vec<(String, &Alert)> = alerts
-            .iter()
+            .into_iter()
             .map(|a| (a.fingerprint().to_string(), a))
             .collect();
         let res = self.log.rewrite(keyed.iter().map(|(k, a)| (k, *a)));
@@ -143,8 +143,10 @@ impl AlertLog {
 }
 
 impl Listener for AlertLog {
-    fn on_alert(&self, alert: &Alert) {
-        let res = self.log.put(&alert.fingerprint().to_string(), alert, false);
+    fn on_alert(&self, alert: &std::sync::Arc<Alert>) {
+        let res = self
+            .log
+            .put(&alert.fingerprint().to_string(), &**alert, false);
         self.note(&res);
     }
 }
@@ -275,7 +277,7 @@ mod tests {
         // It fired again before the log heard of the GC: must not be deleted.
         let back = alert("Back", "a", 0, 10);
         alerts.put(vec![alert("Back", "a", 20, 100_000)]);
-        log.after_gc(&[back], &alerts);
+        log.after_gc(&[back.into()], &alerts);
         log.after_gc(&removed, &alerts);
         drop(log);
         let (_, restored, _) = AlertLog::open(dir.path(), c.now(), Duration::ZERO).unwrap();
