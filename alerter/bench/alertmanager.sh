@@ -3,7 +3,8 @@
 # same config, same load, loopback only.
 #   bash alerter/bench/alertmanager.sh            # FAIL_SECS=90 by default
 # Per server: VmRSS idle; time to ingest 10,000 alerts as 10,000 single-alert POSTs (4 keep-alive
-# connections); VmRSS after ingest (100 groups) and after one GET of all alerts; then, restarted
+# connections; the load generator shares the 2 cores, so the server's own CPU seconds are printed
+# too); VmRSS after ingest (100 groups) and after one GET of all alerts; then, restarted
 # empty, 10,000 alerts in 10,000 groups whose webhook receiver always fails (closed port), with
 # VmRSS sampled while it keeps failing (flat = the last samples agree).
 set -euo pipefail
@@ -30,6 +31,8 @@ receivers:
       - url: http://127.0.0.1:$dead/hook
 YML
 rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+tck=$(getconf CLK_TCK)
+cpu() { awk -v t="$tck" '{printf "%.3f", ($14+$15)/t}' "/proc/$1/stat"; }   # user+system seconds
 
 start() { # name port datadir -> pid in $pid
   local name=$1 port=$2 data=$3
@@ -49,7 +52,9 @@ for name in alerter alertmanager; do
   port=$(free_port); start "$name" "$port" "$work/$name-a"
   sleep 2
   echo "idle_rss_mb $(rss "$pid")"
+  c0=$(cpu "$pid")
   "$target/examples/bench_ingest" "http://127.0.0.1:$port" --alerts 10000 --groups 100
+  echo "server_cpu_seconds_for_10000_posts $(awk -v a="$c0" -v b="$(cpu "$pid")" 'BEGIN {printf "%.3f", b-a}')"
   sleep 2
   echo "after_ingest_100_groups_rss_mb $(rss "$pid")"
   n=$(curl -s "http://127.0.0.1:$port/api/v2/alerts" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')

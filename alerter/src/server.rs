@@ -480,10 +480,9 @@ impl Server {
         });
         let s = self.clone();
         tokio::spawn(async move {
-            let client = reqwest::Client::new();
             let mut last_ping: Option<tokio::time::Instant> = None;
             loop {
-                s.self_check(&client, &mut last_ping).await;
+                s.self_check(&mut last_ping).await;
                 // Often enough to announce a failure soon after `failing_after`.
                 let st = s.selfmon.settings();
                 let every = SELFMON_INTERVAL
@@ -496,11 +495,7 @@ impl Server {
     }
 
     /// One self-monitoring round: alarms to the healthy receivers, the heartbeat.
-    async fn self_check(
-        &self,
-        client: &reqwest::Client,
-        last_ping: &mut Option<tokio::time::Instant>,
-    ) {
+    async fn self_check(&self, last_ping: &mut Option<tokio::time::Instant>) {
         let Some(loaded) = self.current() else {
             return;
         };
@@ -558,6 +553,13 @@ impl Server {
         if plan.ping_heartbeat && due {
             if let Some(url) = &settings.heartbeat_url {
                 *last_ping = Some(tokio::time::Instant::now());
+                let client = match crate::notify::webhook::http_client() {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!("heartbeat: {}", e.message);
+                        return;
+                    }
+                };
                 match client
                     .get(url)
                     .timeout(Duration::from_secs(10))

@@ -54,6 +54,9 @@ struct Recorder {
     /// Fail every attempt with this.
     always: Mutex<Option<NotifyError>>,
     delay: Duration,
+    /// Calls running now, and the most at once.
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl Notifier for Recorder {
@@ -62,6 +65,17 @@ impl Notifier for Recorder {
     }
     fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>> {
         Box::pin(async move {
+            use std::sync::atomic::Ordering::SeqCst;
+            // Decremented on drop: a call cut off by the flush deadline ends too.
+            struct Running<'a>(&'a std::sync::atomic::AtomicUsize);
+            impl Drop for Running<'_> {
+                fn drop(&mut self) {
+                    self.0.fetch_sub(1, SeqCst);
+                }
+            }
+            let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, SeqCst);
+            let _running = Running(&self.in_flight);
             tokio::time::sleep(self.delay).await;
             let failure = {
                 let mut f = self.failures.lock().unwrap();
@@ -116,6 +130,16 @@ struct Harness {
 /// The daemon's pipeline on a paused clock: recording receivers, the real inhibitor
 /// from the config's `inhibit_rules`, and `silences` (none mute when `None`).
 fn harness(yaml: &str, send_resolved: bool, silences: Option<Arc<dyn Muter>>) -> Harness {
+    harness_delayed(yaml, send_resolved, silences, Duration::ZERO)
+}
+
+/// As [`harness`], with every receiver taking `delay` per call.
+fn harness_delayed(
+    yaml: &str,
+    send_resolved: bool,
+    silences: Option<Arc<dyn Muter>>,
+    delay: Duration,
+) -> Harness {
     let cfg = config::parse(yaml, "test.yml").expect("valid config");
     let start = Instant::now();
     let clock = Clock::following_tokio(t0());
@@ -129,7 +153,9 @@ fn harness(yaml: &str, send_resolved: bool, silences: Option<Arc<dyn Muter>>) ->
             got: got.clone(),
             failures: Mutex::new(Vec::new()),
             always: Mutex::new(None),
-            delay: Duration::ZERO,
+            delay,
+            in_flight: Default::default(),
+            max_in_flight: Default::default(),
         });
         recorders.insert(r.name.clone(), rec.clone());
         receivers.insert(
@@ -703,34 +729,38 @@ async fn retries_with_backoff_then_permanent_error() {
     );
 }
 
-/// A receiver that never answers: each tick's retries stop at the flush deadline
-/// (max(group_interval, 10s)), so 2,000 failing groups hold one task each and
-/// nothing else piles up (Alertmanager #5018).
+/// A receiver that keeps failing, behind 2,000 groups: each tick's retries stop at
+/// the flush deadline (max(group_interval, 10s)), at most MAX_IN_FLIGHT sends run
+/// at once, and the groups that find no slot before the deadline count as
+/// `backlog` and try again next tick. Nothing piles up (Alertmanager #5018 grew to
+/// 2.6 GiB; it sends all groups at once).
 #[tokio::test(start_paused = true)]
 async fn failing_receiver_stays_bounded() {
-    let h = harness(
-        "route: {receiver: r, group_by: ['...'], group_wait: 1s, group_interval: 10s, repeat_interval: 1h}\nreceivers: [{name: r}]",
-        true,
-        None,
-    );
-    let fail = NotifyError {
+    use alerter::notify::pipeline::MAX_IN_FLIGHT;
+    use std::sync::atomic::Ordering::SeqCst;
+    let cfg = "route: {receiver: r, group_by: ['...'], group_wait: 1s, group_interval: 10s, repeat_interval: 1h}\nreceivers: [{name: r}]";
+    // A slow failure (100 ms), so concurrent sends overlap and can be counted.
+    let h = harness_delayed(cfg, true, None, Duration::from_millis(100));
+    let slow = h.recorders["r"].clone();
+    *slow.always.lock().unwrap() = Some(NotifyError {
         retryable: true,
         reason: "connection_refused",
         message: "refused".into(),
-    };
-    *h.recorders["r"].always.lock().unwrap() = Some(fail);
+    });
     for i in 0..2000 {
         h.push(h.alert(&format!("alertname=A,i=\"{i}\""), 0.0));
     }
-    h.at(30.9).await;
+    // Just after tick 21's deadline (31 s), before tick 31 has counted anything.
+    h.at(31.05).await;
     let s = h.dispatcher.pipeline().stats().snapshot();
-    // Three ticks (1, 11, 21), each with attempts at +0, 0.5, 1.25, 2.375, 4.06,
-    // 6.59; the next wait (3.8 s) would pass the tick's 10 s deadline.
-    assert_eq!(s.requests["webhook"], 2000 * 3 * 6);
-    assert_eq!(
-        s.failed[&("r".into(), "webhook".into(), "connection_refused".into())],
-        2000 * 3
-    );
+    let refused = s.failed[&("r".into(), "webhook".into(), "connection_refused".into())];
+    let backlog = s.failed[&("r".into(), "webhook".into(), "backlog".into())];
+    // Every group, every tick (1, 11, 21), is accounted for exactly once (those
+    // whose slot came too late to try at all count as `timeout`).
+    let all: u64 = s.failed.values().sum();
+    assert_eq!(all, 2000 * 3, "{:?}", s.failed);
+    assert!(backlog > 0 && refused >= 3 * MAX_IN_FLIGHT as u64);
+    assert_eq!(slow.max_in_flight.load(SeqCst), MAX_IN_FLIGHT);
     assert_eq!(h.dispatcher.groups().len(), 2000);
     assert!(h.got().is_empty());
 }
@@ -747,6 +777,8 @@ async fn stop_lets_the_flush_in_flight_finish() {
         failures: Mutex::new(Vec::new()),
         always: Mutex::new(None),
         delay: Duration::from_secs(3),
+        in_flight: Default::default(),
+        max_in_flight: Default::default(),
     });
     let cfg = config::parse(
         "route: {receiver: r, group_wait: 1s, group_interval: 1m}\nreceivers: [{name: r}]",

@@ -83,7 +83,14 @@ pub struct Pipeline {
     external_url: String,
     clock: Clock,
     stats: Arc<PipelineStats>,
+    /// Per integration (by receiver, name, index): sends in flight at once.
+    slots: HashMap<(String, &'static str, usize), Arc<tokio::sync::Semaphore>>,
 }
+
+/// Sends one integration runs at once, retries included. Thousands of groups
+/// failing against one receiver then hold a few connections and a few
+/// notifications in memory, the others wait small (Alertmanager #5018: 2.6 GiB).
+pub const MAX_IN_FLIGHT: usize = 32;
 
 impl Pipeline {
     pub fn new(
@@ -95,7 +102,19 @@ impl Pipeline {
         external_url: String,
         clock: Clock,
     ) -> Pipeline {
+        let slots = receivers
+            .iter()
+            .flat_map(|(r, list)| {
+                list.iter().map(move |i| {
+                    (
+                        (r.clone(), i.notifier.integration(), i.index),
+                        Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+                    )
+                })
+            })
+            .collect();
         Pipeline {
+            slots,
             receivers,
             inhibitor,
             silences,
@@ -247,6 +266,32 @@ impl Pipeline {
         let delivered = if sent.is_empty() {
             false
         } else {
+            // Wait for a slot before building the notification: waiting is cheap.
+            let slot = self
+                .slots
+                .get(&(f.receiver.to_string(), name, integ.index))
+                .cloned();
+            let _permit = match slot {
+                None => None,
+                Some(sem) => match tokio::time::timeout_at(f.deadline, sem.acquire_owned()).await {
+                    Ok(Ok(p)) => Some(p),
+                    _ => {
+                        let e = NotifyError {
+                            retryable: true,
+                            reason: "backlog",
+                            message: format!(
+                                "{MAX_IN_FLIGHT} notifications to this integration were still being sent or retried when the flush deadline passed"
+                            ),
+                        };
+                        // Counted, but not the integration's health: its own
+                        // failure (if any) is what the senders in flight report.
+                        self.stats.count_notification(name);
+                        self.stats.count_backlog(f.receiver, name);
+                        tracing::debug!(receiver = f.receiver, integration = name, "{e}");
+                        return Err(format!("{}/{name}: {e}", f.receiver));
+                    }
+                },
+            };
             let n = Notification {
                 group_key: f.group_key.to_string(),
                 data: self.data(f, &sent),
@@ -601,6 +646,14 @@ impl PipelineStats {
         f.reason = e.reason.to_string();
         f.message.clone_from(&e.message);
         news
+    }
+
+    pub(crate) fn count_backlog(&self, receiver: &str, integration: &str) {
+        *self
+            .lock()
+            .failed
+            .entry((receiver.into(), integration.into(), "backlog".into()))
+            .or_default() += 1;
     }
 
     /// Returns the failure this success ends, if any.

@@ -36,7 +36,29 @@ enum Target {
 pub struct WebhookNotifier {
     target: Target,
     max_alerts: u64,
-    client: reqwest::Client,
+    timeout: Option<Duration>,
+}
+
+/// One HTTP client for every webhook and the heartbeat, built on first use: its
+/// TLS setup (root store, crypto provider) costs memory an alerter without HTTP
+/// receivers should not pay, and one connection pool serves them all.
+pub fn http_client() -> Result<&'static reqwest::Client, NotifyError> {
+    static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> =
+        std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .user_agent(concat!("alerter/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| NotifyError {
+            retryable: false,
+            reason: "http_client",
+            message: format!("cannot set up the HTTP client: {e}"),
+        })
 }
 
 impl WebhookNotifier {
@@ -50,19 +72,15 @@ impl WebhookNotifier {
             (None, Some(f)) => Target::File(f.clone()),
             (None, None) => return Err("one of url or url_file must be configured".into()),
         };
-        let mut b = reqwest::Client::builder()
-            .user_agent(concat!("alerter/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10));
-        if let Some(t) = &c.timeout {
-            let t = parse_duration(t).map_err(|e| format!("timeout: {e}"))?;
-            if !t.is_zero() {
-                b = b.timeout(t);
-            }
+        let timeout = match &c.timeout {
+            Some(t) => Some(parse_duration(t).map_err(|e| format!("timeout: {e}"))?),
+            None => None,
         }
+        .filter(|t| !t.is_zero());
         Ok(WebhookNotifier {
             target,
             max_alerts: c.max_alerts.unwrap_or(0),
-            client: b.build().map_err(|e| format!("http client: {e}"))?,
+            timeout,
         })
     }
 
@@ -130,17 +148,15 @@ impl Notifier for WebhookNotifier {
                 truncated_alerts: all - keep as u64,
             };
             let url = self.url()?;
-            let resp = self
-                .client
-                .post(&url)
-                .json(&msg)
-                .send()
-                .await
-                .map_err(|e| NotifyError {
-                    retryable: true,
-                    reason: classify(&e),
-                    message: format!("POST {}: {e}", redact(&url)),
-                })?;
+            let mut req = http_client()?.post(&url).json(&msg);
+            if let Some(t) = self.timeout {
+                req = req.timeout(t);
+            }
+            let resp = req.send().await.map_err(|e| NotifyError {
+                retryable: true,
+                reason: classify(&e),
+                message: format!("POST {}: {e}", redact(&url)),
+            })?;
             let code = resp.status();
             if code.is_success() {
                 return Ok(());
