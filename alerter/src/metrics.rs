@@ -31,6 +31,10 @@ pub struct Metrics {
     registry: Registry,
     alerts: Family<Labels, Gauge>,
     alerts_received: Family<Labels, Counter>,
+    /// The two series of `alerts_received`, held so a POST bumps them without a
+    /// label lookup.
+    received_firing: Counter,
+    received_resolved: Counter,
     alerts_invalid: Counter,
     receiver_ready: Family<Labels, Gauge>,
     silences: Family<Labels, Gauge>,
@@ -164,6 +168,8 @@ impl Metrics {
         let m = Metrics {
             alerts: Family::default(),
             alerts_received: Family::default(),
+            received_firing: Counter::default(),
+            received_resolved: Counter::default(),
             alerts_invalid: Counter::default(),
             receiver_ready: Family::default(),
             silences: Family::default(),
@@ -229,19 +235,26 @@ impl Metrics {
             m.silences
                 .get_or_create_owned(&vec![("state", s.to_string())]);
         }
-        for s in ["firing", "resolved"] {
+        let received = |s: &str| {
             m.alerts_received
-                .get_or_create_owned(&vec![("status", s.to_string())]);
+                .get_or_create_owned(&vec![("status", s.to_string())])
+        };
+        let (received_firing, received_resolved) = (received("firing"), received("resolved"));
+        Metrics {
+            registry,
+            received_firing,
+            received_resolved,
+            ..m
         }
-        Metrics { registry, ..m }
     }
 
     /// Counts a posted alert (`firing` when its end is in the future).
     pub fn alert_received(&self, firing: bool) {
-        let status = if firing { "firing" } else { "resolved" };
-        self.alerts_received
-            .get_or_create(&vec![("status", status.to_string())])
-            .inc();
+        if firing {
+            self.received_firing.inc();
+        } else {
+            self.received_resolved.inc();
+        }
     }
 
     pub fn alert_invalid(&self) {

@@ -168,6 +168,14 @@ pub struct InhibitRule {
     pub equal: Vec<String>,
 }
 
+impl Config {
+    /// Whether anything renders templates (today: email) or names template files;
+    /// otherwise the template engine is never started.
+    pub fn uses_templates(&self) -> bool {
+        !self.templates.is_empty() || self.receivers.iter().any(|r| !r.email_configs.is_empty())
+    }
+}
+
 /// Parses a Prometheus/Alertmanager duration such as `1h30m`, `5m`, `250ms`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("not a valid duration {s:?} (expected e.g. 30s, 5m, 1h30m)");
@@ -232,7 +240,10 @@ pub fn parse_at(text: &str, origin: &str, base_dir: &Path) -> Result<Config, Str
     validate(&cfg).map_err(|e| format!("{origin}: {e}"))?;
     // Template files and every templated email field parse and reference only
     // defined templates and functions, or the file is rejected.
-    crate::notify::template::check_config(&cfg, base_dir).map_err(|e| format!("{origin}: {e}"))?;
+    if cfg.uses_templates() {
+        crate::notify::template::check_config(&cfg, base_dir)
+            .map_err(|e| format!("{origin}: {e}"))?;
+    }
     Ok(cfg)
 }
 

@@ -71,10 +71,25 @@ struct Opts {
     route_id: String,
 }
 
+impl Opts {
+    fn of(route: &Route) -> Opts {
+        Opts {
+            receiver: route.receiver.clone(),
+            group_wait: route.group_wait,
+            group_interval: route.group_interval,
+            repeat_interval: route.repeat_interval,
+            mute_time_intervals: route.mute_time_intervals.clone(),
+            active_time_intervals: route.active_time_intervals.clone(),
+            route_id: route.id().to_string(),
+        }
+    }
+}
+
 struct Group {
     key: String,
     labels: LabelSet,
-    opts: Opts,
+    /// Shared by every group of the route.
+    opts: Arc<Opts>,
     state: Mutex<GroupState>,
 }
 
@@ -87,6 +102,8 @@ struct GroupState {
 
 struct Inner {
     route: Route,
+    /// Each route's settings by route index, shared by its groups.
+    opts: HashMap<usize, Arc<Opts>>,
     pipeline: Arc<Pipeline>,
     clock: Clock,
     runtime: tokio::runtime::Handle,
@@ -111,6 +128,13 @@ impl Dispatcher {
         let (stop_tx, _) = watch::channel(false);
         Dispatcher {
             inner: Arc::new(Inner {
+                opts: {
+                    let mut m = HashMap::new();
+                    route.walk(&mut |r| {
+                        m.insert(r.idx(), Arc::new(Opts::of(r)));
+                    });
+                    m
+                },
                 route,
                 pipeline,
                 clock,
@@ -187,15 +211,11 @@ impl Dispatcher {
         let group = Arc::new(Group {
             key: format!("{}:{}", route.key(), format_labels(&labels)),
             labels,
-            opts: Opts {
-                receiver: route.receiver.clone(),
-                group_wait: route.group_wait,
-                group_interval: route.group_interval,
-                repeat_interval: route.repeat_interval,
-                mute_time_intervals: route.mute_time_intervals.clone(),
-                active_time_intervals: route.active_time_intervals.clone(),
-                route_id: route.id().to_string(),
-            },
+            opts: inner
+                .opts
+                .get(&route.idx())
+                .cloned()
+                .unwrap_or_else(|| Arc::new(Opts::of(route))),
             state: Mutex::new(GroupState::default()),
         });
         lock(&group.state)
@@ -257,7 +277,9 @@ async fn run(
         let tick = inner.clock.now() - chrono::Duration::from_std(late).unwrap_or_default();
         // Re-armed before the flush, so the grid does not drift with slow sends.
         next = Instant::now() + group.opts.group_interval;
-        flush(&inner, &group, tick).await;
+        // Boxed: an idle group's task stays small; the flush's state exists only
+        // while it runs (10,000 groups are 10,000 tasks).
+        Box::pin(flush(&inner, &group, tick)).await;
         if lock(&group.state).destroyed {
             let mut groups = lock(&inner.groups);
             if groups.get(&id).is_some_and(|g| Arc::ptr_eq(g, &group)) {

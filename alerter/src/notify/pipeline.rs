@@ -354,18 +354,7 @@ impl Pipeline {
                     return Ok(());
                 }
                 Ok(Err(e)) if !e.retryable => {
-                    if self
-                        .stats
-                        .count_failure(f.receiver, name, &e, self.clock.now())
-                    {
-                        tracing::error!(
-                            receiver = f.receiver,
-                            integration = name,
-                            reason = e.reason,
-                            "notifications FAILING, not retrying (logged once until it recovers or the reason changes): {}",
-                            e.message
-                        );
-                    }
+                    self.failed(f, name, &e, "not retrying");
                     tracing::debug!(
                         receiver = f.receiver,
                         integration = name,
@@ -416,22 +405,28 @@ impl Pipeline {
             reason: "timeout",
             message: "flush deadline passed before the first attempt".into(),
         });
+        self.failed(f, name, &e, "retrying every tick");
+        Err(format!(
+            "{}/{name}: notify retry canceled after {attempts} attempts: {e}",
+            f.receiver
+        ))
+    }
+
+    /// Counts a given-up notification; logs it when it is news (see
+    /// [`PipelineStats::count_failure`]).
+    fn failed(&self, f: &Flush<'_>, name: &str, e: &NotifyError, then: &str) {
         if self
             .stats
-            .count_failure(f.receiver, name, &e, self.clock.now())
+            .count_failure(f.receiver, name, e, self.clock.now())
         {
             tracing::error!(
                 receiver = f.receiver,
                 integration = name,
                 reason = e.reason,
-                "notifications FAILING, retrying every tick (logged once until it recovers or the reason changes): {}",
+                "notifications FAILING, {then} (logged once until it recovers or the reason changes): {}",
                 e.message
             );
         }
-        Err(format!(
-            "{}/{name}: notify retry canceled after {attempts} attempts: {e}",
-            f.receiver
-        ))
     }
 
     /// Alertmanager's template data over the alerts being sent.

@@ -132,6 +132,13 @@ impl Default for Templates {
 }
 
 impl Templates {
+    /// No templates at all: for a config that renders none (no email).
+    pub fn none() -> Self {
+        Templates {
+            defines: BTreeMap::new(),
+        }
+    }
+
     /// Only the built-in templates.
     pub fn builtin() -> Self {
         let mut t = Templates {
