@@ -271,16 +271,27 @@ impl Pipeline {
                 .slots
                 .get(&(f.receiver.to_string(), name, integ.index))
                 .cloned();
+            // While the integration is failing, a group that finds every slot taken
+            // gives up at once and tries next tick, holding nothing meanwhile; a
+            // healthy one waits for a slot until the deadline.
+            let failing = self.stats.is_failing(f.receiver, name);
             let _permit = match slot {
                 None => None,
-                Some(sem) => match tokio::time::timeout_at(f.deadline, sem.acquire_owned()).await {
-                    Ok(Ok(p)) => Some(p),
-                    _ => {
+                Some(sem) => match if failing {
+                    sem.try_acquire_owned().ok()
+                } else {
+                    tokio::time::timeout_at(f.deadline, sem.acquire_owned())
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                } {
+                    Some(p) => Some(p),
+                    None => {
                         let e = NotifyError {
                             retryable: true,
                             reason: "backlog",
                             message: format!(
-                                "{MAX_IN_FLIGHT} notifications to this integration were still being sent or retried when the flush deadline passed"
+                                "all {MAX_IN_FLIGHT} send slots of this integration were busy (until the flush deadline, or at once while it is failing)"
                             ),
                         };
                         // Counted, but not the integration's health: its own
@@ -641,6 +652,12 @@ impl PipelineStats {
         f.reason = e.reason.to_string();
         f.message.clone_from(&e.message);
         news
+    }
+
+    pub fn is_failing(&self, receiver: &str, integration: &str) -> bool {
+        self.lock()
+            .failing
+            .contains_key(&(receiver.to_string(), integration.to_string()))
     }
 
     pub(crate) fn count_backlog(&self, receiver: &str, integration: &str) {
