@@ -280,10 +280,7 @@ impl Pipeline {
                 Some(sem) => match if failing {
                     sem.try_acquire_owned().ok()
                 } else {
-                    tokio::time::timeout_at(f.deadline, sem.acquire_owned())
-                        .await
-                        .ok()
-                        .and_then(Result::ok)
+                    self.wait_for_slot(f, name, sem).await
                 } {
                     Some(p) => Some(p),
                     None => {
@@ -338,11 +335,9 @@ impl Pipeline {
             attempts += 1;
             let started = Instant::now();
             let r = tokio::time::timeout_at(f.deadline, integ.notifier.notify(n)).await;
-            self.stats.observe_request(
-                name,
-                started.elapsed(),
-                r.as_ref().is_ok_and(Result::is_ok),
-            );
+            let ok = r.as_ref().is_ok_and(Result::is_ok);
+            self.stats.observe_request(name, started.elapsed(), ok);
+            self.stats.trip(f.receiver, name, !ok);
             match r {
                 Ok(Ok(())) => {
                     if let Some(was) = self.stats.delivered(f.receiver, name) {
@@ -421,6 +416,25 @@ impl Pipeline {
             "{}/{name}: notify retry canceled after {attempts} attempts: {e}",
             f.receiver
         ))
+    }
+
+    /// Waits for a send slot until the deadline, but stands back as soon as the
+    /// integration starts failing (checked every 250 ms).
+    async fn wait_for_slot(
+        &self,
+        f: &Flush<'_>,
+        name: &str,
+        sem: Arc<tokio::sync::Semaphore>,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        loop {
+            let until = f.deadline.min(Instant::now() + Duration::from_millis(250));
+            match tokio::time::timeout_at(until, sem.clone().acquire_owned()).await {
+                Ok(r) => return r.ok(),
+                Err(_) if Instant::now() >= f.deadline => return None,
+                Err(_) if self.stats.is_failing(f.receiver, name) => return None,
+                Err(_) => {}
+            }
+        }
     }
 
     /// Counts a given-up notification; logs it when it is news (see
@@ -590,6 +604,9 @@ pub struct StatsSnapshot {
     /// Integrations whose last notification failed, by (receiver, integration):
     /// what the self-monitoring alarm path reports.
     pub failing: BTreeMap<(String, String), Failure>,
+    /// Integrations whose last single attempt failed (set long before a whole
+    /// notification gives up): what makes waiting groups stand back.
+    pub tripped: BTreeSet<(String, String)>,
 }
 
 /// Since when an integration has been failing, and the last error.
@@ -654,10 +671,21 @@ impl PipelineStats {
         news
     }
 
+    /// Whether the integration's last attempt or notification failed.
     pub fn is_failing(&self, receiver: &str, integration: &str) -> bool {
-        self.lock()
-            .failing
-            .contains_key(&(receiver.to_string(), integration.to_string()))
+        let key = (receiver.to_string(), integration.to_string());
+        let s = self.lock();
+        s.tripped.contains(&key) || s.failing.contains_key(&key)
+    }
+
+    pub(crate) fn trip(&self, receiver: &str, integration: &str, failed: bool) {
+        let key = (receiver.to_string(), integration.to_string());
+        let mut s = self.lock();
+        if failed {
+            s.tripped.insert(key);
+        } else {
+            s.tripped.remove(&key);
+        }
     }
 
     pub(crate) fn count_backlog(&self, receiver: &str, integration: &str) {
