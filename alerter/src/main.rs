@@ -97,14 +97,39 @@ fn daemon(cli: &Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ALERTER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // `ALERTER_LOG=debug` or `ALERTER_LOG=info,alerter::notify=debug`: per-target
+    // levels, without EnvFilter's span and field matching (and its regex engine,
+    // which would cost resident memory at start-up for a feature nobody uses here).
+    let (targets, bad_filter) = match std::env::var("ALERTER_LOG") {
+        Err(_) => (
+            tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
+            None,
+        ),
+        Ok(v) => match v.parse::<tracing_subscriber::filter::Targets>() {
+            Ok(t) => (t, None),
+            Err(e) => (
+                tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
+                Some(format!(
+                    "ALERTER_LOG={v:?} is not a valid filter ({e}); logging at info"
+                )),
+            ),
+        },
+    };
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
+            .with(targets)
+            .init();
+    }
+    if let Some(w) = bad_filter {
+        tracing::warn!("{w}");
+    }
     // An explicit --config.file must exist; without one, ./alertmanager.yml is used
     // if present, else the built-in default (which says so loudly).
     let explicit = std::env::args().any(|a| a.starts_with("--config.file"));

@@ -936,7 +936,7 @@ fn secrets_never_shown() {
         dir.path(),
         &config,
         "daemon.log",
-        &[("SMTP_PASS", "env-s3cret-value"), ("RUST_LOG", "debug")],
+        &[("SMTP_PASS", "env-s3cret-value"), ("ALERTER_LOG", "debug")],
     );
     // Both wrong passwords: failures are logged with the server's reply.
     post_alert(d.port, "ViaFile");
