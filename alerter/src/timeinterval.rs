@@ -11,13 +11,43 @@ use serde_yaml::Value;
 
 use crate::config::Config;
 
-/// Where an interval's wall-clock fields are read. Alertmanager takes any IANA name;
-/// we take `UTC` and `Local` (the host's zone, as Go's `time.Local`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// Where an interval's wall-clock fields are read: `UTC`, `Local` (the host's zone,
+/// as Go's `time.Local`), or an IANA name looked up, as Go's `time.LoadLocation`
+/// does, in the system's zoneinfo (jiff's tz database).
+#[derive(Clone, Debug, Default)]
 pub enum Location {
     #[default]
     Utc,
     Local,
+    Zone(String, jiff::tz::TimeZone),
+}
+
+impl PartialEq for Location {
+    fn eq(&self, o: &Location) -> bool {
+        match (self, o) {
+            (Location::Utc, Location::Utc) | (Location::Local, Location::Local) => true,
+            (Location::Zone(a, _), Location::Zone(b, _)) => a == b,
+            _ => false,
+        }
+    }
+}
+impl Eq for Location {}
+
+/// The wall-clock fields of `t` in an IANA zone.
+fn zoned_parts(t: &DateTime<Utc>, tz: &jiff::tz::TimeZone) -> Parts {
+    let nanos = i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0);
+    let Ok(ts) = jiff::Timestamp::new(t.timestamp(), nanos) else {
+        return parts(t);
+    };
+    let z = tz.to_datetime(ts);
+    Parts {
+        minute_of_day: u32::try_from(i32::from(z.hour()) * 60 + i32::from(z.minute())).unwrap_or(0),
+        weekday: u32::from(z.weekday().to_sunday_zero_offset().unsigned_abs()),
+        day: u32::from(z.day().unsigned_abs()),
+        days_in_month: u32::from(z.days_in_month().unsigned_abs()),
+        month: u32::from(z.month().unsigned_abs()),
+        year: i32::from(z.year()),
+    }
 }
 
 /// One entry of an interval's `time_intervals:` list. `None`: the field is unset
@@ -73,9 +103,10 @@ fn any<R>(ranges: &Option<Vec<R>>, f: impl Fn(&R) -> bool) -> bool {
 impl TimeInterval {
     /// Alertmanager's `TimeInterval.ContainsTime`.
     pub fn contains(&self, t: DateTime<Utc>) -> bool {
-        let p = match self.location {
+        let p = match &self.location {
             Location::Utc => parts(&t),
             Location::Local => parts(&t.with_timezone(&chrono::Local)),
+            Location::Zone(_, tz) => zoned_parts(&t, tz),
         };
         any(&self.times, |&(s, e)| {
             p.minute_of_day >= s && p.minute_of_day < e
@@ -287,9 +318,12 @@ fn interval(v: &Value, path: &str, errs: &mut Vec<String>) -> Option<TimeInterva
             "location" => match val.as_str() {
                 Some("UTC" | "") => iv.location = Location::Utc,
                 Some("Local") => iv.location = Location::Local,
-                Some(other) => errs.push(format!(
-                    "{p}: unsupported time zone {other:?} (this build knows \"UTC\" and \"Local\"; set the host's zone and use \"Local\")"
-                )),
+                Some(name) => match jiff::tz::db().get(name) {
+                    Ok(tz) => iv.location = Location::Zone(name.to_string(), tz),
+                    Err(_) => errs.push(format!(
+                        "{p}: unknown time zone {name:?} (expected \"UTC\", \"Local\" or an IANA name such as \"Europe/Berlin\", looked up in the system's zoneinfo)"
+                    )),
+                },
                 None => errs.push(format!("{p}: expected a string")),
             },
             _ => errs.push(format!("{path}: unknown field {key:?}")),
@@ -517,6 +551,44 @@ mute_time_intervals:
         assert!(!iv.contains(at(2026, 3, 1, 0, 0)));
     }
 
+    /// An IANA zone, read from the system's zoneinfo as Go reads it: 09:00-17:00 in
+    /// Berlin is 08:00-16:00 UTC in winter (CET) and 07:00-15:00 in summer (CEST).
+    #[test]
+    fn iana_location_follows_the_zone_and_its_dst() {
+        let iv = intervals(
+            r#"
+time_intervals:
+  - name: office
+    time_intervals:
+      - times: [{start_time: "09:00", end_time: "17:00"}]
+        weekdays: ['monday:friday']
+        location: Europe/Berlin
+"#,
+        )
+        .unwrap();
+        let office = |t| iv.matching(&["office".to_string()], t).unwrap().len() == 1;
+        // Monday 2026-01-05 (CET, UTC+1).
+        assert!(!office(at(2026, 1, 5, 7, 59)));
+        assert!(office(at(2026, 1, 5, 8, 0)));
+        assert!(office(at(2026, 1, 5, 15, 59)));
+        assert!(!office(at(2026, 1, 5, 16, 0)));
+        // Monday 2026-07-06 (CEST, UTC+2).
+        assert!(office(at(2026, 7, 6, 7, 0)));
+        assert!(!office(at(2026, 7, 6, 15, 0)));
+        // Sunday 23:30 UTC is Monday 00:30 in Berlin: weekday judged in the zone.
+        let night = intervals(
+            "time_intervals:\n  - name: mon\n    time_intervals:\n      - weekdays: [monday]\n        location: Europe/Berlin\n",
+        )
+        .unwrap();
+        assert_eq!(
+            night
+                .matching(&["mon".to_string()], at(2026, 1, 4, 23, 30))
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
     #[test]
     fn errors_name_the_key_path() {
         let e = intervals(
@@ -547,7 +619,7 @@ time_intervals:
             "time_intervals[0].time_intervals[0].months[0]: end month january is before start month march",
             "time_intervals[0].time_intervals[0].months[1]: 13 is not a valid month",
             "time_intervals[0].time_intervals[0].years[0]: end year 2024 is before start year 2025",
-            "time_intervals[0].time_intervals[0].location: unsupported time zone \"Mars/Olympus\"",
+            "time_intervals[0].time_intervals[0].location: unknown time zone \"Mars/Olympus\"",
             "time_intervals[0].time_intervals[0]: unknown field \"hours\"",
             "time_intervals[1]: missing name in time interval",
             "time_intervals[2]: time interval \"a\" is not unique",
