@@ -373,6 +373,8 @@ impl Server {
         ]);
         self.api.set_runtime(Arc::new(rt));
         self.selfmon.set_settings(loaded.selfmon.clone());
+        self.stats
+            .retain_receivers(&loaded.receivers.keys().map(String::as_str).collect());
         let old = write(&self.active).replace(Active {
             loaded: loaded.clone(),
             dispatcher,

@@ -671,6 +671,14 @@ impl PipelineStats {
         news
     }
 
+    /// Forgets the health of receivers a reload removed: a receiver that no longer
+    /// exists is not failing (counters stay, as counters do).
+    pub fn retain_receivers(&self, keep: &std::collections::HashSet<&str>) {
+        let mut s = self.lock();
+        s.failing.retain(|(r, _), _| keep.contains(r.as_str()));
+        s.tripped.retain(|(r, _)| keep.contains(r.as_str()));
+    }
+
     /// Whether the integration's last attempt or notification failed.
     pub fn is_failing(&self, receiver: &str, integration: &str) -> bool {
         let key = (receiver.to_string(), integration.to_string());
@@ -728,6 +736,26 @@ mod tests {
 
     fn t(s: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap()
+    }
+
+    #[test]
+    fn a_removed_receiver_is_no_longer_failing() {
+        let s = PipelineStats::default();
+        let e = NotifyError {
+            retryable: true,
+            reason: "connection_refused",
+            message: "refused".into(),
+        };
+        assert!(
+            s.count_failure("old", "email", &e, t(0)),
+            "news the first time"
+        );
+        assert!(!s.count_failure("old", "email", &e, t(1)), "not news again");
+        s.count_failure("kept", "webhook", &e, t(0));
+        s.retain_receivers(&["kept"].into_iter().collect());
+        assert!(!s.is_failing("old", "email"));
+        assert!(s.is_failing("kept", "webhook"));
+        assert_eq!(s.snapshot().failed.len(), 2, "counters stay");
     }
 
     fn entry(firing: &[u64], resolved: &[u64], ts: i64) -> nflog::Entry {
