@@ -118,7 +118,9 @@ pub fn load(source: &Source) -> Result<Loaded, String> {
     let env = |k: &str| std::env::var(k).ok();
     let mut warnings = Vec::new();
     if matches!(source, Source::Embedded) {
-        warnings.push("running the built-in default config: no --config.file given and ./alertmanager.yml does not exist".to_string());
+        warnings.push(format!(
+            "{EMBEDDED_NOTICE}: no --config.file given and ./alertmanager.yml does not exist"
+        ));
     }
     let (receivers, warns) = dispatch::build_receivers(&config, &env, &templates);
     warnings.extend(warns);
@@ -626,6 +628,9 @@ impl Server {
     }
 }
 
+/// How the status warnings say that the built-in config is running.
+const EMBEDDED_NOTICE: &str = "running the built-in default config";
+
 /// How often resolved alerts are dropped (Alertmanager's --alerts.gc-interval).
 const ALERT_GC_INTERVAL: Duration = Duration::from_secs(30 * 60);
 /// How often the self-monitoring conditions are checked, at most.
@@ -657,7 +662,13 @@ fn announce(source: &Source, l: &Loaded) {
             "no --config.file given and ./alertmanager.yml does not exist: running the built-in default config (set ALERTER_SMTP_PASSWORD and edit addresses, or pass --config.file)"
         );
     }
-    for w in &l.warnings {
+    // The built-in-config notice is in `warnings` for /api/v2/status; it was just
+    // logged above at warn.
+    for w in l
+        .warnings
+        .iter()
+        .filter(|w| !w.starts_with(EMBEDDED_NOTICE))
+    {
         tracing::error!(file = %source.origin(), "{w}");
     }
 }
