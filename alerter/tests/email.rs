@@ -771,23 +771,7 @@ fn start_daemon(dir: &Path, config: &Path, log: &str, env: &[(&str, &str)]) -> D
 }
 
 fn http(method: &str, port: u16, path: &str, body: Option<&str>) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = reqwest::Client::new();
-        let url = format!("http://127.0.0.1:{port}{path}");
-        let req = match method {
-            "POST" => c
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body.unwrap_or("").to_string()),
-            _ => c.get(url),
-        };
-        let r = req.timeout(Duration::from_secs(5)).send().await.unwrap();
-        r.text().await.unwrap()
-    })
+    e2e::http(method, port, path, body).unwrap().1
 }
 
 fn post_alert(port: u16, name: &str) {

@@ -14,23 +14,7 @@ use e2e::{ChildGuard, WebhookSink, free_port, wait_for};
 use serde_json::Value;
 
 fn get(port: u16, path: &str) -> Result<Value, String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async {
-        let r = reqwest::Client::new()
-            .get(format!("http://127.0.0.1:{port}{path}"))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !r.status().is_success() {
-            return Err(format!("{path}: HTTP {}", r.status()));
-        }
-        let text = r.text().await.map_err(|e| e.to_string())?;
-        Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    })
+    e2e::get_json(port, path)
 }
 
 /// A scrape target serving `e2e_switch 1` or `0`, as the test sets it. Runs on its

@@ -30,47 +30,18 @@ fn start(dir: &Path, config: &Path, log: &str) -> Alerter {
     a
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::new()
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn get(port: u16, path: &str) -> Result<Value, String> {
-    rt().block_on(async {
-        let r = client()
-            .get(format!("http://127.0.0.1:{port}{path}"))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !r.status().is_success() {
-            return Err(format!("{path}: HTTP {}", r.status()));
-        }
-        let text = r.text().await.map_err(|e| e.to_string())?;
-        Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    })
+    e2e::get_json(port, path)
 }
 
+/// POST `body`, expecting a 2xx answer; the reply as JSON (`null` when empty).
 fn post(port: u16, path: &str, body: &Value) -> Value {
-    rt().block_on(async {
-        let r = client()
-            .post(format!("http://127.0.0.1:{port}{path}"))
-            .json(body)
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let text = r.text().await.unwrap();
-        assert!(status.is_success(), "{path}: HTTP {status}: {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    })
+    let (status, text) = e2e::http("POST", port, path, Some(&body.to_string())).unwrap();
+    assert!(
+        (200..300).contains(&status),
+        "{path}: HTTP {status}: {text}"
+    );
+    serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
 fn alert(name: &str) -> Value {

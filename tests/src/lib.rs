@@ -309,3 +309,46 @@ impl Drop for WebhookSink {
         }
     }
 }
+
+/// A blocking request to `http://127.0.0.1:{port}{path}` (5 s timeout), `body` sent as
+/// JSON with POST; returns the status and the body text.
+pub fn http(
+    method: &str,
+    port: u16,
+    path: &str,
+    body: Option<&str>,
+) -> Result<(u16, String), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let c = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let req = match method {
+            "POST" => c
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.unwrap_or("").to_string()),
+            "GET" => c.get(url),
+            other => return Err(format!("unsupported method {other}")),
+        };
+        let r = req
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| format!("{path}: {e}"))?;
+        let status = r.status().as_u16();
+        let text = r.text().await.map_err(|e| format!("{path}: {e}"))?;
+        Ok((status, text))
+    })
+}
+
+/// GET, expecting a 2xx answer: the body as JSON (or as a JSON string when it is not).
+pub fn get_json(port: u16, path: &str) -> Result<serde_json::Value, String> {
+    let (status, text) = http("GET", port, path, None)?;
+    if !(200..300).contains(&status) {
+        return Err(format!("{path}: HTTP {status}"));
+    }
+    Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
