@@ -107,14 +107,9 @@ pub fn load(source: &Source) -> Result<Loaded, String> {
             .unwrap_or_default(),
         Source::Embedded => PathBuf::from("."),
     };
-    let config = config::parse_at(&text, &origin, &base_dir)?;
+    let (config, templates) = config::parse_with_templates(&text, &origin, &base_dir)?;
     let route = Route::from_config(&config).map_err(|e| format!("{origin}: {e}"))?;
     let intervals = Intervals::from_config(&config).map_err(|e| format!("{origin}: {e}"))?;
-    let templates = if config.uses_templates() {
-        Templates::load(&base_dir, &config.templates).map_err(|e| format!("{origin}: {e}"))?
-    } else {
-        Templates::none()
-    };
     let env = |k: &str| std::env::var(k).ok();
     let mut warnings = Vec::new();
     if matches!(source, Source::Embedded) {

@@ -236,15 +236,27 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
 /// [`parse`], with `templates:` paths relative to `base_dir` (Alertmanager
 /// resolves them against the config file's directory).
 pub fn parse_at(text: &str, origin: &str, base_dir: &Path) -> Result<Config, String> {
+    parse_with_templates(text, origin, base_dir).map(|(cfg, _)| cfg)
+}
+
+/// [`parse_at`], also returning the loaded templates (none when nothing renders
+/// templates), so the daemon does not read and compile them a second time.
+pub fn parse_with_templates(
+    text: &str,
+    origin: &str,
+    base_dir: &Path,
+) -> Result<(Config, crate::notify::template::Templates), String> {
     let cfg: Config = serde_yaml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
     validate(&cfg).map_err(|e| format!("{origin}: {e}"))?;
     // Template files and every templated email field parse and reference only
     // defined templates and functions, or the file is rejected.
-    if cfg.uses_templates() {
+    let templates = if cfg.uses_templates() {
         crate::notify::template::check_config(&cfg, base_dir)
-            .map_err(|e| format!("{origin}: {e}"))?;
-    }
-    Ok(cfg)
+            .map_err(|e| format!("{origin}: {e}"))?
+    } else {
+        crate::notify::template::Templates::none()
+    };
+    Ok((cfg, templates))
 }
 
 /// Reads and parses a config file.
