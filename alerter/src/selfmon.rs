@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::labels::LabelSet;
-use crate::notify::{AlertData, Data, Status};
+use crate::notify::{AlertData, Data, Status, zero_time};
 
 /// `self_monitoring:` (ours; Alertmanager has no such block).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -445,12 +445,4 @@ mod tests {
         };
         assert!(bad.resolve(&|_| None).is_err());
     }
-}
-
-/// Alertmanager's end time of a firing alert: Go's zero time.
-fn zero_time() -> DateTime<Utc> {
-    use chrono::TimeZone;
-    Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0)
-        .single()
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }

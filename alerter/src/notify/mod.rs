@@ -23,6 +23,13 @@ pub enum Status {
     Resolved,
 }
 
+/// Go's zero `time.Time`, which Alertmanager reports as a firing alert's `endsAt`.
+pub fn zero_time() -> DateTime<Utc> {
+    chrono::NaiveDate::from_ymd_opt(1, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or(DateTime::<Utc>::MIN_UTC, |d| d.and_utc())
+}
+
 /// Alertmanager's template `Data`: what templates see and what the webhook posts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::nflog::{self, Nflog};
-use super::{AlertData, Data, Notification, Notifier, NotifyError, Status};
+use super::{AlertData, Data, Notification, Notifier, NotifyError, Status, zero_time};
 use crate::alert::Alert;
 use crate::clock::Clock;
 use crate::labels::LabelSet;
@@ -490,13 +490,6 @@ impl Pipeline {
             external_url: self.external_url.clone(),
         }
     }
-}
-
-/// Go's zero `time.Time`, which Alertmanager reports as a firing alert's `endsAt`.
-pub fn zero_time() -> DateTime<Utc> {
-    chrono::NaiveDate::from_ymd_opt(1, 1, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map_or(DateTime::<Utc>::MIN_UTC, |d| d.and_utc())
 }
 
 /// The pairs every set has with the same value.

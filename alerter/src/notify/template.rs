@@ -42,7 +42,7 @@ use gotmpl::parse::{
 };
 use gotmpl::{FuncMap, MissingKey, SafeKind, TemplateError, Value, ValueFunc};
 
-use super::{AlertData, Data, Status};
+use super::{AlertData, Data, Status, zero_time};
 
 /// Range iterations allowed in one rendering (all ranges together).
 pub const MAX_RANGE_ITERS: u64 = 100_000;
@@ -1097,18 +1097,6 @@ fn capped(out: String) -> gotmpl::Result<Value> {
 // ---------------------------------------------------------------------------
 // Go's time layouts
 // ---------------------------------------------------------------------------
-
-fn zero_time() -> DateTime<Utc> {
-    DateTime::<Utc>::MIN_UTC
-        .with_year(1)
-        .and_then(|t| t.with_month(1))
-        .and_then(|t| t.with_day(1))
-        .and_then(|t| t.with_hour(0))
-        .and_then(|t| t.with_minute(0))
-        .and_then(|t| t.with_second(0))
-        .and_then(|t| t.with_nanosecond(0))
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
 
 /// Parses what [`GO_TIME_STRING`] printed (always UTC here).
 fn parse_go_time(t: &str) -> Option<DateTime<Utc>> {
