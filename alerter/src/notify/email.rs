@@ -284,19 +284,6 @@ pub fn compile_content(c: &EmailConfig, set: &Templates) -> Result<Content, Vec<
     }
 }
 
-/// Parses `10s`, `500ms`, `1m`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
-    let n: u64 = num.parse().ok()?;
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(Duration::from_secs(n)),
-        "m" => Some(Duration::from_secs(n * 60)),
-        _ => None,
-    }
-}
-
 fn parse_mechanism(s: &str) -> Option<Mechanism> {
     match s.to_ascii_uppercase().as_str() {
         "PLAIN" => Some(Mechanism::Plain),
@@ -488,7 +475,8 @@ pub fn resolve_with(
     };
     let step_timeout = match &c.timeout {
         None => Duration::from_secs(10),
-        Some(t) => parse_duration(t).unwrap_or_else(|| {
+        // Alertmanager's duration syntax, as every other duration in the config.
+        Some(t) => crate::config::parse_duration(t).unwrap_or_else(|_| {
             errs.push(format!(
                 "email_configs.timeout: {t:?} is not a duration like 10s or 500ms"
             ));
