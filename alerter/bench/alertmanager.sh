@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 FAIL_SECS="${FAIL_SECS:-90}"
 command -v prometheus-alertmanager >/dev/null || { echo "needs prometheus-alertmanager (bash tests/run.sh installs it)" >&2; exit 1; }
 cargo build --release -q -p alerter --bin alerter --example bench_ingest
-target="${CARGO_TARGET_DIR:-$(pwd)/target}/release"
+target="${CARGO_TARGET_DIR:-$(pwd)/target}/$(rustc --print host-tuple)/release"   # .cargo/config.toml: build.target
 work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -12,7 +12,7 @@ end=$(( $(date +%s) - 60 ))
 cargo build --release -q -p alerter --example bench_rules
 echo "== alerter (release build)"
 /usr/bin/time -f "peak RSS of the whole benchmark process: %M KiB" \
-  ./target/release/examples/bench_rules --end "$end" --openmetrics "$work/data.om"
+  "${CARGO_TARGET_DIR:-target}/$(rustc --print host-tuple)/release/examples/bench_rules" --end "$end" --openmetrics "$work/data.om"
 
 echo "== prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}')"
 promtool tsdb create-blocks-from openmetrics "$work/data.om" "$work/tsdb" > /dev/null

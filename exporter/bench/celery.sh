@@ -11,7 +11,7 @@ set -euo pipefail
 PROFILE=${PROFILE:-release}
 PHASES=${PHASES:-4}
 PER_PHASE=${PER_PHASE:-500000}
-TARGET=${CARGO_TARGET_DIR:-target}
+TARGET=${CARGO_TARGET_DIR:-target}/$(rustc --print host-tuple)   # .cargo/config.toml: build.target
 if [ "$PROFILE" = release ] && [ -z "${NO_BUILD:-}" ]; then cargo build -q --release -p exporter; fi
 BIN=$TARGET/$PROFILE/exporter
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }

@@ -15,7 +15,7 @@ SCRAPES="${SCRAPES:-1000}"
 
 command -v prometheus-node-exporter >/dev/null || { echo "needs prometheus-node-exporter (bash tests/run.sh installs it)" >&2; exit 1; }
 cargo build --release -p exporter >&2
-ours_bin="$(pwd)/target/release/exporter"
+ours_bin="${CARGO_TARGET_DIR:-$(pwd)/target}/$(rustc --print host-tuple)/release/exporter"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 p_ours=$(free_port); p_ne=$(free_port)

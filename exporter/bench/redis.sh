@@ -18,7 +18,7 @@ for b in prometheus-redis-exporter redis-server redis-cli; do
   command -v "$b" >/dev/null || { echo "needs $b (bash tests/run.sh installs it)" >&2; exit 1; }
 done
 cargo build --release -p exporter >&2
-ours_bin="$(pwd)/target/release/exporter"
+ours_bin="${CARGO_TARGET_DIR:-$(pwd)/target}/$(rustc --print host-tuple)/release/exporter"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 p_redis=$(free_port); p_only=$(free_port); p_all=$(free_port); p_re=$(free_port)
