@@ -13,6 +13,13 @@ use crate::labels::Fingerprint;
 /// when it subscribes. Must not block: it runs on the API's request path.
 pub trait Listener: Send + Sync {
     fn on_alert(&self, alert: &Arc<Alert>);
+
+    /// One posted batch (or the replay of the whole store), in order.
+    fn on_alerts(&self, alerts: &[Arc<Alert>]) {
+        for a in alerts {
+            self.on_alert(a);
+        }
+    }
 }
 
 pub struct Alerts {
@@ -53,10 +60,8 @@ impl Alerts {
             }
         }
         let listeners = self.listeners.read().unwrap_or_else(|e| e.into_inner());
-        for a in &stored {
-            for l in listeners.iter() {
-                l.on_alert(a);
-            }
+        for l in listeners.iter() {
+            l.on_alerts(&stored);
         }
         stored
     }
@@ -83,10 +88,8 @@ impl Alerts {
         let snapshot = self.list();
         let mut guard = self.listeners.write().unwrap_or_else(|e| e.into_inner());
         *guard = listeners;
-        for a in &snapshot {
-            for l in guard.iter() {
-                l.on_alert(a);
-            }
+        for l in guard.iter() {
+            l.on_alerts(&snapshot);
         }
     }
 

@@ -4,7 +4,7 @@
 //! notifying "resolved" for nothing. Alertmanager keeps alerts in memory only.
 //!
 //! Writes are not fsynced (they reach the kernel before `put` returns, which a killed
-//! process cannot undo); one line per alert keeps 10,000 single-alert POSTs cheap.
+//! process cannot undo); one line per alert, and one write per posted batch.
 //! State owned: the log file. The live alerts are the provider's.
 //!
 //! Wiring (server.rs), in this order:
@@ -144,9 +144,14 @@ impl AlertLog {
 
 impl Listener for AlertLog {
     fn on_alert(&self, alert: &std::sync::Arc<Alert>) {
-        let res = self
-            .log
-            .put(&alert.fingerprint().to_string(), &**alert, false);
+        self.on_alerts(std::slice::from_ref(alert));
+    }
+
+    fn on_alerts(&self, alerts: &[std::sync::Arc<Alert>]) {
+        let res = self.log.put_many(
+            alerts.iter().map(|a| (a.fingerprint().to_string(), &**a)),
+            false,
+        );
         self.note(&res);
     }
 }

@@ -128,35 +128,50 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
     /// before this returns: for silences, which must survive a power cut once the
     /// API has answered. Without it, it survives a killed process.
     pub fn put(&self, key: &str, value: &T, durable: bool) -> Result<(), String> {
-        self.append(
-            &Entry {
-                k: key.to_string(),
-                v: Some(value),
-            },
-            durable,
-            1,
-        )
+        self.put_many(std::iter::once((key.to_string(), value)), durable)
+    }
+
+    /// Records several puts with one write: a batch of posted alerts costs one
+    /// system call, not one per alert.
+    pub fn put_many<'a>(
+        &self,
+        entries: impl IntoIterator<Item = (String, &'a T)>,
+        durable: bool,
+    ) -> Result<(), String>
+    where
+        T: 'a,
+    {
+        let mut buf = Vec::new();
+        let mut n = 0;
+        for (k, v) in entries {
+            serde_json::to_writer(&mut buf, &Entry { k, v: Some(v) }).map_err(|e| e.to_string())?;
+            buf.push(b'\n');
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        self.append(&buf, durable, n, n as isize)
     }
 
     pub fn delete(&self, key: &str, durable: bool) -> Result<(), String> {
-        self.append(
-            &Entry::<&T> {
-                k: key.to_string(),
-                v: None,
-            },
-            durable,
-            -1,
-        )
+        let mut line = serde_json::to_vec(&Entry::<&T> {
+            k: key.to_string(),
+            v: None,
+        })
+        .map_err(|e| e.to_string())?;
+        line.push(b'\n');
+        self.append(&line, durable, 1, -1)
     }
 
-    fn append<V: Serialize>(
+    /// Appends whole lines (`lines` of them) to the file.
+    fn append(
         &self,
-        e: &Entry<V>,
+        line: &[u8],
         durable: bool,
+        lines: usize,
         live_delta: isize,
     ) -> Result<(), String> {
-        let mut line = serde_json::to_vec(e).map_err(|e| e.to_string())?;
-        line.push(b'\n');
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let res = (|| {
             if inner.file.is_none() {
@@ -168,7 +183,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                 );
             }
             let f = inner.file.as_mut().expect("opened above");
-            f.write_all(&line)?;
+            f.write_all(line)?;
             if durable {
                 f.sync_data()?;
             }
@@ -176,7 +191,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         })();
         match res {
             Ok(()) => {
-                inner.lines += 1;
+                inner.lines += lines;
                 inner.live = inner.live.saturating_add_signed(live_delta);
                 Ok(())
             }
