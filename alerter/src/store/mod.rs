@@ -288,6 +288,30 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_one_append_of_whole_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _, _) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+        log.put_many(
+            [
+                ("a".to_string(), &1),
+                ("b".to_string(), &2),
+                ("a".to_string(), &3),
+            ],
+            false,
+        )
+        .unwrap();
+        log.put_many(std::iter::empty(), false).unwrap();
+        let text = fs::read_to_string(dir.path().join("x.log")).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        let (_l, live, rec) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+        assert_eq!(
+            live,
+            HashMap::from([("a".to_string(), 3), ("b".to_string(), 2)])
+        );
+        assert_eq!(rec.dropped_lines, 0);
+    }
+
+    #[test]
     fn garbage_is_set_aside_not_fatal() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("x.log"), "not json\nnor this\n\u{0}\u{1}\n").unwrap();
