@@ -29,6 +29,13 @@ fn none<T>() -> Option<T> {
     None
 }
 
+/// One entry as one line of the file.
+fn push_line<V: Serialize>(buf: &mut Vec<u8>, e: &Entry<V>) -> serde_json::Result<()> {
+    serde_json::to_writer(&mut *buf, e)?;
+    buf.push(b'\n');
+    Ok(())
+}
+
 /// What [`Log::open`] found on disk, for logs and `/api/v2/status`.
 #[derive(Debug, Default, Clone)]
 pub struct Recovery {
@@ -144,8 +151,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         let mut buf = Vec::new();
         let mut n = 0;
         for (k, v) in entries {
-            serde_json::to_writer(&mut buf, &Entry { k, v: Some(v) }).map_err(|e| e.to_string())?;
-            buf.push(b'\n');
+            push_line(&mut buf, &Entry { k, v: Some(v) }).map_err(|e| e.to_string())?;
             n += 1;
         }
         if n == 0 {
@@ -155,12 +161,15 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
     }
 
     pub fn delete(&self, key: &str, durable: bool) -> Result<(), String> {
-        let mut line = serde_json::to_vec(&Entry::<&T> {
-            k: key.to_string(),
-            v: None,
-        })
+        let mut line = Vec::new();
+        push_line(
+            &mut line,
+            &Entry::<&T> {
+                k: key.to_string(),
+                v: None,
+            },
+        )
         .map_err(|e| e.to_string())?;
-        line.push(b'\n');
         self.append(&line, durable, 1, -1)
     }
 
@@ -223,14 +232,13 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
             let mut n = 0;
             let mut buf = Vec::new();
             for (k, v) in live {
-                serde_json::to_writer(
+                push_line(
                     &mut buf,
                     &Entry {
                         k: k.clone(),
                         v: Some(v),
                     },
                 )?;
-                buf.push(b'\n');
                 n += 1;
                 if buf.len() > 1 << 16 {
                     f.write_all(&buf)?;
