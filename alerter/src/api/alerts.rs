@@ -297,7 +297,7 @@ pub async fn post_alerts(
             }
         }
     }
-    api.alerts.put(valid);
+    api.alerts.put_grouped(valid).await;
     if errors.is_empty() {
         Ok(StatusCode::OK)
     } else {

@@ -3,8 +3,10 @@
 //! with the alerts it had instead of waiting for Prometheus to resend them and
 //! notifying "resolved" for nothing. Alertmanager keeps alerts in memory only.
 //!
-//! Writes are not fsynced (they reach the kernel before `put` returns, which a killed
-//! process cannot undo); one line per alert, and one write per posted batch.
+//! Writes are not fsynced (they reach the kernel before `put` returns, and before
+//! the API answers a POST, which a killed process cannot undo); one line per alert.
+//! The provider stages lines and commits them: one write per posted batch, and
+//! one for all the requests the API handles in the same turn of the event loop.
 //! State owned: the log file. The live alerts are the provider's.
 //!
 //! Wiring (server.rs), in this order:
@@ -148,10 +150,14 @@ impl Listener for AlertLog {
     }
 
     fn on_alerts(&self, alerts: &[std::sync::Arc<Alert>]) {
-        let res = self.log.put_many(
-            alerts.iter().map(|a| (a.fingerprint().to_string(), &**a)),
-            false,
-        );
+        let res = self
+            .log
+            .stage_many(alerts.iter().map(|a| (a.fingerprint().to_string(), &**a)));
+        self.note(&res);
+    }
+
+    fn commit(&self) {
+        let res = self.log.flush(false);
         self.note(&res);
     }
 }

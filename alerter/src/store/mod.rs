@@ -58,6 +58,11 @@ struct Inner {
     /// larger than the live set.
     lines: usize,
     live: usize,
+    /// Staged lines not yet written (see [`Log::stage_many`]), with what they add
+    /// to `lines` and `live` once written.
+    pending: Vec<u8>,
+    pending_lines: usize,
+    pending_live: isize,
 }
 
 impl<T: Serialize + DeserializeOwned> Log<T> {
@@ -113,6 +118,9 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                 file: None,
                 lines,
                 live: live.len(),
+                pending: Vec::new(),
+                pending_lines: 0,
+                pending_live: 0,
             }),
             errors: AtomicU64::new(0),
             _t: std::marker::PhantomData,
@@ -148,40 +156,64 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
     where
         T: 'a,
     {
-        let mut buf = Vec::new();
-        let mut n = 0;
-        for (k, v) in entries {
-            push_line(&mut buf, &Entry { k, v: Some(v) }).map_err(|e| e.to_string())?;
-            n += 1;
-        }
-        if n == 0 {
-            return Ok(());
-        }
-        self.append(&buf, durable, n, n as isize)
+        self.stage_many(entries)?;
+        self.flush(durable)
     }
 
     pub fn delete(&self, key: &str, durable: bool) -> Result<(), String> {
-        let mut line = Vec::new();
-        push_line(
-            &mut line,
-            &Entry::<&T> {
-                k: key.to_string(),
-                v: None,
-            },
-        )
-        .map_err(|e| e.to_string())?;
-        self.append(&line, durable, 1, -1)
+        let mut inner = self.lock();
+        let e = Entry::<&T> {
+            k: key.to_string(),
+            v: None,
+        };
+        push_line(&mut inner.pending, &e).map_err(|e| e.to_string())?;
+        inner.pending_lines += 1;
+        inner.pending_live -= 1;
+        self.write_pending(&mut inner, durable)
     }
 
-    /// Appends whole lines (`lines` of them) to the file.
-    fn append(
+    /// Encodes puts into memory only; the next [`Log::flush`] (or any other write)
+    /// writes them, in order, together with whatever else was staged meanwhile.
+    /// This is how several requests handled in one turn share one write.
+    pub fn stage_many<'a>(
         &self,
-        line: &[u8],
-        durable: bool,
-        lines: usize,
-        live_delta: isize,
-    ) -> Result<(), String> {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        entries: impl IntoIterator<Item = (String, &'a T)>,
+    ) -> Result<(), String>
+    where
+        T: 'a,
+    {
+        let mut inner = self.lock();
+        let start = inner.pending.len();
+        let mut n = 0;
+        for (k, v) in entries {
+            if let Err(e) = push_line(&mut inner.pending, &Entry { k, v: Some(v) }) {
+                inner.pending.truncate(start);
+                return Err(e.to_string());
+            }
+            n += 1;
+        }
+        inner.pending_lines += n;
+        inner.pending_live += n as isize;
+        Ok(())
+    }
+
+    /// Writes what is staged (nothing to do when nothing is). With `durable`, the
+    /// data reaches the disk (fsync) before this returns.
+    pub fn flush(&self, durable: bool) -> Result<(), String> {
+        let mut inner = self.lock();
+        if inner.pending.is_empty() {
+            return Ok(());
+        }
+        self.write_pending(&mut inner, durable)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends the staged lines to the file. On failure they are dropped: the
+    /// owner learns from the error that the file may lack them and rewrites it.
+    fn write_pending(&self, inner: &mut Inner, durable: bool) -> Result<(), String> {
         let res = (|| {
             if inner.file.is_none() {
                 inner.file = Some(
@@ -192,16 +224,20 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                 );
             }
             let f = inner.file.as_mut().expect("opened above");
-            f.write_all(line)?;
+            f.write_all(&inner.pending)?;
             if durable {
                 f.sync_data()?;
             }
             Ok::<(), std::io::Error>(())
         })();
+        let (lines, live) = (inner.pending_lines, inner.pending_live);
+        inner.pending.clear();
+        inner.pending_lines = 0;
+        inner.pending_live = 0;
         match res {
             Ok(()) => {
                 inner.lines += lines;
-                inner.live = inner.live.saturating_add_signed(live_delta);
+                inner.live = inner.live.saturating_add_signed(live);
                 Ok(())
             }
             Err(err) => {
@@ -216,7 +252,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
     /// True when the file holds far more history than live state; the owner then
     /// calls [`Log::rewrite`] with its live entries.
     pub fn wants_compaction(&self, live: usize) -> bool {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = self.lock();
         inner.lines > 2 * live + 1024
     }
 
@@ -226,7 +262,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         T: 'a,
     {
         let tmp = self.path.with_extension("tmp");
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.lock();
         let res = (|| {
             let mut f = File::create(&tmp)?;
             let mut n = 0;
@@ -256,6 +292,10 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         })();
         match res {
             Ok(n) => {
+                // Exactly `live`: what was staged before is in it or was replaced.
+                inner.pending.clear();
+                inner.pending_lines = 0;
+                inner.pending_live = 0;
                 inner.file = None;
                 inner.lines = n;
                 inner.live = n;
@@ -317,6 +357,40 @@ mod tests {
             HashMap::from([("a".to_string(), 3), ("b".to_string(), 2)])
         );
         assert_eq!(rec.dropped_lines, 0);
+    }
+
+    #[test]
+    fn staged_lines_are_written_by_the_next_flush_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.log");
+        let (log, _, _) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+        log.stage_many([("a".to_string(), &1)]).unwrap();
+        log.stage_many([("b".to_string(), &2), ("a".to_string(), &3)])
+            .unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "", "staged only");
+        log.flush(false).unwrap();
+        log.flush(false).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap().lines().count(), 3);
+        // A direct write carries what was staged before it, ahead of itself.
+        log.stage_many([("c".to_string(), &4)]).unwrap();
+        log.delete("a", false).unwrap();
+        let (_l, live, _) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+        assert_eq!(
+            live,
+            HashMap::from([("b".to_string(), 2), ("c".to_string(), 4)])
+        );
+    }
+
+    #[test]
+    fn a_rewrite_replaces_what_was_staged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _, _) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+        log.stage_many([("old".to_string(), &1)]).unwrap();
+        let (k, v) = ("new".to_string(), 2);
+        log.rewrite(std::iter::once((&k, &v))).unwrap();
+        log.flush(false).unwrap();
+        let (_l, live, _) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+        assert_eq!(live, HashMap::from([("new".to_string(), 2)]));
     }
 
     #[test]
