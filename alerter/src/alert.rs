@@ -11,14 +11,24 @@ pub struct Alert {
     pub labels: LabelSet,
     #[serde(default)]
     pub annotations: LabelSet,
+    #[serde(serialize_with = "rfc3339")]
     pub starts_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
     pub ends_at: DateTime<Utc>,
     #[serde(default)]
     pub generator_url: String,
+    #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
     /// True when `ends_at` was not given and is `resolve_timeout` after receipt.
     #[serde(default)]
     pub timeout: bool,
+}
+
+/// The bytes chrono's own `Serialize` writes, formatted once: chrono hands serde_json
+/// a `Display` that arrives in a dozen pieces, each escaped on its own (4% of
+/// ingest CPU for the alert log's three timestamps per alert).
+fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
 }
 
 impl Alert {
@@ -104,6 +114,35 @@ mod tests {
             generator_url: String::new(),
             updated_at: t(updated),
             timeout: false,
+        }
+    }
+
+    #[test]
+    fn timestamps_serialize_as_chrono_does() {
+        for (secs, nanos) in [
+            (0, 0),
+            (1_767_225_600, 0),
+            (1_767_225_600, 120_000_000),
+            (1_767_225_600, 123_456_000),
+            (1_767_225_600, 123_456_789),
+            (-62_135_596_800, 0),
+            (253_402_300_799, 999_999_999),
+            (253_402_300_800, 1),
+        ] {
+            let t = DateTime::from_timestamp(secs, nanos).unwrap();
+            let a = Alert {
+                starts_at: t,
+                ends_at: t,
+                updated_at: t,
+                ..alert(0, 0, 0)
+            };
+            let v = serde_json::to_value(&a).unwrap();
+            let want = serde_json::to_value(t).unwrap();
+            for f in ["starts_at", "ends_at", "updated_at"] {
+                assert_eq!(v[f], want, "{f} of {t:?}");
+            }
+            let back: Alert = serde_json::from_value(v).unwrap();
+            assert_eq!(back, a);
         }
     }
 
