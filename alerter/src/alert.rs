@@ -24,11 +24,41 @@ pub struct Alert {
     pub timeout: bool,
 }
 
-/// The bytes chrono's own `Serialize` writes, formatted once: chrono hands serde_json
-/// a `Display` that arrives in a dozen pieces, each escaped on its own (4% of
-/// ingest CPU for the alert log's three timestamps per alert).
+/// The bytes chrono's own `Serialize` writes (RFC 3339, UTC, 0/3/6/9 fractional
+/// digits), formatted directly: chrono's general formatter took 1,400 instructions a
+/// timestamp, a tenth of the cost of logging an alert. Years outside 0..=9999 and
+/// leap seconds take chrono's path.
 fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    use chrono::{Datelike, Timelike};
+    let n = t.naive_utc(); // once: each getter on `t` converts again
+    let ns = n.nanosecond();
+    if !(0..=9999).contains(&n.year()) || ns >= 1_000_000_000 {
+        return s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+    }
+    fn digits(out: &mut [u8], mut v: u32) {
+        for d in out.iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    }
+    let mut b = *b"0000-00-00T00:00:00.000000000Z";
+    digits(&mut b[0..4], n.year() as u32);
+    digits(&mut b[5..7], n.month());
+    digits(&mut b[8..10], n.day());
+    digits(&mut b[11..13], n.hour());
+    digits(&mut b[14..16], n.minute());
+    digits(&mut b[17..19], n.second());
+    let end = match ns {
+        0 => 19,
+        _ if ns % 1_000_000 == 0 => 23,
+        _ if ns % 1_000 == 0 => 26,
+        _ => 29,
+    };
+    if end > 19 {
+        digits(&mut b[20..29], ns);
+    }
+    b[end] = b'Z';
+    s.serialize_str(std::str::from_utf8(&b[..=end]).expect("ASCII digits"))
 }
 
 impl Alert {
@@ -128,7 +158,18 @@ mod tests {
             (-62_135_596_800, 0),
             (253_402_300_799, 999_999_999),
             (253_402_300_800, 1),
-        ] {
+            (-62_167_219_200, 5_000),
+            (-62_167_219_201, 0),
+            (1_483_228_799, 1_000_000_000), // a leap second
+        ]
+        .into_iter()
+        .chain((0..2000u64).map(|i| {
+            // Spread over years 0000..=9999 and every fractional-digit count.
+            let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11;
+            let secs = (x % 315_537_897_600) as i64 - 62_167_219_200;
+            let nanos = [0, 7_000_000, 123_000, 5, 999_999_999][i as usize % 5];
+            (secs, nanos)
+        })) {
             let t = DateTime::from_timestamp(secs, nanos).unwrap();
             let a = Alert {
                 starts_at: t,

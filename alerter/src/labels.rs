@@ -31,8 +31,14 @@ fn fnv_add(mut h: u64, bytes: &[u8]) -> u64 {
 
 impl Fingerprint {
     pub fn of(labels: &LabelSet) -> Fingerprint {
+        Fingerprint::of_sorted(labels)
+    }
+
+    /// The fingerprint of the label set these pairs would make (they must come in
+    /// name order, as a [`LabelSet`] iterates), without building it.
+    pub fn of_sorted<'a>(pairs: impl IntoIterator<Item = (&'a String, &'a String)>) -> Fingerprint {
         let mut h = FNV_OFFSET;
-        for (k, v) in labels {
+        for (k, v) in pairs {
             h = fnv_add(h, k.as_bytes());
             h = fnv_add(h, &[SEP]);
             h = fnv_add(h, v.as_bytes());

@@ -198,8 +198,7 @@ impl Dispatcher {
 
     fn insert(&self, alert: &Arc<Alert>, route: &Route) {
         let inner = &self.inner;
-        let labels = route.group_labels(&alert.labels);
-        let id = (route.idx(), Fingerprint::of(&labels));
+        let id = (route.idx(), route.group_fingerprint(&alert.labels));
         let mut groups = lock(&inner.groups);
         if let Some(g) = groups.get(&id) {
             let mut st = lock(&g.state);
@@ -208,6 +207,7 @@ impl Dispatcher {
                 return;
             }
         }
+        let labels = route.group_labels(&alert.labels);
         let group = Arc::new(Group {
             key: format!("{}:{}", route.key(), format_labels(&labels)),
             labels,

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use crate::config::{self, parse_duration};
-use crate::labels::{self, LabelSet, MatchType, Matcher, valid_label_name};
+use crate::labels::{self, Fingerprint, LabelSet, MatchType, Matcher, valid_label_name};
 
 /// Alertmanager's `DefaultRouteOpts`.
 pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);
@@ -150,6 +150,17 @@ impl Route {
     }
 
     /// The alert's values for this route's `group_by` labels (`getGroupLabels`).
+    /// `Fingerprint::of(&self.group_labels(ls))`, without the copy: the dispatcher
+    /// needs only this for an alert whose group exists.
+    pub fn group_fingerprint(&self, ls: &LabelSet) -> Fingerprint {
+        match &self.group_by {
+            GroupBy::All => Fingerprint::of(ls),
+            GroupBy::Labels(names) => {
+                Fingerprint::of_sorted(ls.iter().filter(|(k, _)| names.contains(*k)))
+            }
+        }
+    }
+
     pub fn group_labels(&self, ls: &LabelSet) -> LabelSet {
         match &self.group_by {
             GroupBy::All => ls.clone(),
