@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark (by hand, not in CI): our alerter vs Debian's prometheus-alertmanager in one run,
 # same config, same load, loopback only.
-#   bash alerter/bench/alertmanager.sh            # FAIL_SECS=90, RUNS=3 by default
-# Per server: VmRSS idle; time to ingest 10,000 alerts as 10,000 single-alert POSTs over 4
-# keep-alive connections, RUNS times on a fresh server each (median printed), with the server's
+#   bash alerter/bench/alertmanager.sh            # FAIL_SECS=90, RUNS=5, CONC=4 by default
+# Per server: VmRSS idle; time to ingest 10,000 alerts as 10,000 single-alert POSTs over CONC
+# keep-alive connections, RUNS times on a fresh server each, the two servers taking turns
+# (median printed), with the server's
 # and the load generator's CPU seconds (they share the 2 cores); VmRSS after ingest (100 groups)
 # and after one GET of all alerts; then, restarted empty, 10,000 alerts in 10,000 groups whose
 # webhook receiver always fails (closed port), with VmRSS sampled while it keeps failing (flat =
@@ -11,7 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 FAIL_SECS="${FAIL_SECS:-90}"
-RUNS="${RUNS:-3}"
+RUNS="${RUNS:-5}"
+CONC="${CONC:-4}"
 command -v prometheus-alertmanager >/dev/null || { echo "needs prometheus-alertmanager (bash tests/run.sh installs it)" >&2; exit 1; }
 cargo build --release -q -p alerter --bin alerter --example bench_ingest
 target="${CARGO_TARGET_DIR:-$(pwd)/target}/$(rustc --print host-tuple)/release"   # .cargo/config.toml: build.target
@@ -54,32 +56,40 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR
 ingest() {
   local c0 out
   c0=$(cpu "$2")
-  out=$( { TIMEFORMAT='%U %S'; time "$target/examples/bench_ingest" "http://127.0.0.1:$1" --alerts 10000 --groups 100 >"$work/gen.out"; } 2>&1 )
+  out=$( { TIMEFORMAT='%U %S'; time "$target/examples/bench_ingest" "http://127.0.0.1:$1" --alerts 10000 --groups 100 --concurrency "$CONC" >"$work/gen.out"; } 2>&1 )
   grep -q ' failed 0$' "$work/gen.out" || { echo "posts failed: $(cat "$work/gen.out")" >&2; exit 1; }
   echo "$(awk '{print $2}' "$work/gen.out") $(awk -v a="$c0" -v b="$(cpu "$2")" 'BEGIN {printf "%.3f", b-a}') $(echo "$out" | awk '{printf "%.3f", $1+$2}')"
 }
 
-for name in alerter alertmanager; do
-  echo "== $name"
-  walls=""; cpus=""; gens=""
-  for run in $(seq "$RUNS"); do
+# Ingest runs alternate between the two servers, so a slow spell of this shared
+# machine falls on both rather than on whichever ran then.
+declare -A walls cpus gens idle after_ingest after_get
+for run in $(seq "$RUNS"); do
+  for name in alerter alertmanager; do
     port=$(free_port); start "$name" "$port" "$work/$name-a$run"
     sleep 2
-    [ "$run" = 1 ] && echo "idle_rss_mb $(rss "$pid")"
+    [ "$run" = 1 ] && idle[$name]=$(rss "$pid")
     res=$(ingest "$port" "$pid") || exit 1
     read -r w c g <<<"$res"
-    walls="$walls $w"; cpus="$cpus $c"; gens="$gens $g"
-    [ "$run" = "$RUNS" ] && break
+    walls[$name]="${walls[$name]:-} $w"; cpus[$name]="${cpus[$name]:-} $c"; gens[$name]="${gens[$name]:-} $g"
+    if [ "$run" = "$RUNS" ]; then
+      sleep 2
+      after_ingest[$name]=$(rss "$pid")
+      n=$(curl -s "http://127.0.0.1:$port/api/v2/alerts" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+      after_get[$name]="$(rss "$pid") (alerts returned: $n)"
+    fi
     kill "$pid"; wait "$pid" 2>/dev/null || true
   done
-  echo "ingest_10000_posts_wall_seconds$walls (median $(echo "$walls" | median))"
-  echo "ingest_10000_posts_server_cpu_seconds$cpus (median $(echo "$cpus" | median))"
-  echo "ingest_10000_posts_generator_cpu_seconds$gens"
-  sleep 2
-  echo "after_ingest_100_groups_rss_mb $(rss "$pid")"
-  n=$(curl -s "http://127.0.0.1:$port/api/v2/alerts" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
-  echo "after_get_all_rss_mb $(rss "$pid") (alerts returned: $n)"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+done
+
+for name in alerter alertmanager; do
+  echo "== $name"
+  echo "idle_rss_mb ${idle[$name]}"
+  echo "ingest_10000_posts_wall_seconds${walls[$name]} (median $(echo "${walls[$name]}" | median))"
+  echo "ingest_10000_posts_server_cpu_seconds${cpus[$name]} (median $(echo "${cpus[$name]}" | median))"
+  echo "ingest_10000_posts_generator_cpu_seconds${gens[$name]}"
+  echo "after_ingest_100_groups_rss_mb ${after_ingest[$name]}"
+  echo "after_get_all_rss_mb ${after_get[$name]}"
 
   port=$(free_port); start "$name" "$port" "$work/$name-b"
   "$target/examples/bench_ingest" "http://127.0.0.1:$port" --alerts 10000 --groups 10000
@@ -92,3 +102,9 @@ for name in alerter alertmanager; do
   echo "threads $(awk '/Threads/ {print $2}' /proc/$pid/status)"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
+echo "== alertmanager / alerter"
+echo "idle_rss $(ratio "${idle[alertmanager]}" "${idle[alerter]}")"
+echo "ingest_wall_median $(ratio "$(echo "${walls[alertmanager]}" | median)" "$(echo "${walls[alerter]}" | median)")"
+echo "ingest_server_cpu_median $(ratio "$(echo "${cpus[alertmanager]}" | median)" "$(echo "${cpus[alerter]}" | median)")"
