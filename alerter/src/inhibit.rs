@@ -205,11 +205,12 @@ impl Inhibitor {
 impl Listener for Inhibitor {
     fn on_alert(&self, a: &std::sync::Arc<Alert>) {
         let now = self.clock.now();
-        let fp = a.fingerprint();
+        let mut fp = None; // only for a source alert: most alerts are none
         for (rule, cache) in self.rules.iter().zip(&self.caches) {
             if !rule.source.matches(&a.labels) {
                 continue;
             }
+            let fp = *fp.get_or_insert_with(|| a.fingerprint());
             let mut c = cache.write().unwrap_or_else(PoisonError::into_inner);
             if a.resolved_at(now) {
                 c.remove(fp);

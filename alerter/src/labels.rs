@@ -49,8 +49,14 @@ impl Fingerprint {
 }
 
 impl fmt::Display for Fingerprint {
+    /// 16 lowercase hex digits (`{:016x}`), written directly: this is every alert
+    /// log line's key, and the formatting machinery cost more than the hash.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
+        let mut b = [0u8; 16];
+        for (i, d) in b.iter_mut().enumerate() {
+            *d = b"0123456789abcdef"[(self.0 >> (60 - 4 * i) & 0xf) as usize];
+        }
+        f.write_str(std::str::from_utf8(&b).expect("hex digits"))
     }
 }
 
@@ -335,6 +341,17 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn fingerprint_shows_as_sixteen_hex_digits() {
+        for v in [0, 1, 0xabc, 0x0123_4567_89ab_cdef, u64::MAX, 1 << 63] {
+            assert_eq!(Fingerprint(v).to_string(), format!("{v:016x}"));
+            assert_eq!(
+                Fingerprint::try_from(Fingerprint(v).to_string()),
+                Ok(Fingerprint(v))
+            );
+        }
     }
 
     #[test]
