@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark (by hand, not in CI): our alerter vs Debian's prometheus-alertmanager in one run,
 # same config, same load, loopback only.
-#   bash alerter/bench/alertmanager.sh            # FAIL_SECS=90, RUNS=5, CONC=4 by default
-# Per server: VmRSS idle; time to ingest 10,000 alerts as 10,000 single-alert POSTs over CONC
-# keep-alive connections, RUNS times on a fresh server each, the two servers taking turns
-# (median printed), with the server's
+#   bash alerter/bench/alertmanager.sh       # FAIL_SECS=90, RUNS=5, CONCS="1 4 16" by default
+# Per server: VmRSS idle; time to ingest 10,000 alerts as 10,000 single-alert POSTs over each
+# of CONCS keep-alive connections (1: Prometheus's pattern; 16: enough to saturate either
+# server), RUNS times on a fresh server each, the two servers taking turns (median printed),
+# with the server's
 # and the load generator's CPU seconds (they share the 2 cores); VmRSS after ingest (100 groups)
 # and after one GET of all alerts; then, restarted empty, 10,000 alerts in 10,000 groups whose
 # webhook receiver always fails (closed port), with VmRSS sampled while it keeps failing (flat =
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 FAIL_SECS="${FAIL_SECS:-90}"
 RUNS="${RUNS:-5}"
-CONC="${CONC:-4}"
+CONCS="${CONCS:-1 4 16}"
 command -v prometheus-alertmanager >/dev/null || { echo "needs prometheus-alertmanager (bash tests/run.sh installs it)" >&2; exit 1; }
 cargo build --release -q -p alerter --bin alerter --example bench_ingest
 target="${CARGO_TARGET_DIR:-$(pwd)/target}/$(rustc --print host-tuple)/release"   # .cargo/config.toml: build.target
@@ -52,11 +53,11 @@ start() { # name port datadir -> pid in $pid
 }
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-# ingest PORT PID -> one line: wall seconds, server CPU seconds, generator CPU seconds
+# ingest PORT PID CONC -> one line: wall seconds, server CPU seconds, generator CPU seconds
 ingest() {
   local c0 out
   c0=$(cpu "$2")
-  out=$( { TIMEFORMAT='%U %S'; time "$target/examples/bench_ingest" "http://127.0.0.1:$1" --alerts 10000 --groups 100 --concurrency "$CONC" >"$work/gen.out"; } 2>&1 )
+  out=$( { TIMEFORMAT='%U %S'; time "$target/examples/bench_ingest" "http://127.0.0.1:$1" --alerts 10000 --groups 100 --concurrency "$3" >"$work/gen.out"; } 2>&1 )
   grep -q ' failed 0$' "$work/gen.out" || { echo "posts failed: $(cat "$work/gen.out")" >&2; exit 1; }
   echo "$(awk '{print $2}' "$work/gen.out") $(awk -v a="$c0" -v b="$(cpu "$2")" 'BEGIN {printf "%.3f", b-a}') $(echo "$out" | awk '{printf "%.3f", $1+$2}')"
 }
@@ -64,30 +65,37 @@ ingest() {
 # Ingest runs alternate between the two servers, so a slow spell of this shared
 # machine falls on both rather than on whichever ran then.
 declare -A walls cpus gens idle after_ingest after_get
-for run in $(seq "$RUNS"); do
-  for name in alerter alertmanager; do
-    port=$(free_port); start "$name" "$port" "$work/$name-a$run"
-    sleep 2
-    [ "$run" = 1 ] && idle[$name]=$(rss "$pid")
-    res=$(ingest "$port" "$pid") || exit 1
-    read -r w c g <<<"$res"
-    walls[$name]="${walls[$name]:-} $w"; cpus[$name]="${cpus[$name]:-} $c"; gens[$name]="${gens[$name]:-} $g"
-    if [ "$run" = "$RUNS" ]; then
+first=${CONCS%% *}; last=${CONCS##* }
+for conc in $CONCS; do
+  for run in $(seq "$RUNS"); do
+    for name in alerter alertmanager; do
+      port=$(free_port); start "$name" "$port" "$work/$name-a$conc-$run"
       sleep 2
-      after_ingest[$name]=$(rss "$pid")
-      n=$(curl -s "http://127.0.0.1:$port/api/v2/alerts" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
-      after_get[$name]="$(rss "$pid") (alerts returned: $n)"
-    fi
-    kill "$pid"; wait "$pid" 2>/dev/null || true
+      [ "$conc-$run" = "$first-1" ] && idle[$name]=$(rss "$pid")
+      res=$(ingest "$port" "$pid" "$conc") || exit 1
+      read -r w c g <<<"$res"
+      k="$name $conc"
+      walls[$k]="${walls[$k]:-} $w"; cpus[$k]="${cpus[$k]:-} $c"; gens[$k]="${gens[$k]:-} $g"
+      if [ "$conc-$run" = "$last-$RUNS" ]; then
+        sleep 2
+        after_ingest[$name]=$(rss "$pid")
+        n=$(curl -s "http://127.0.0.1:$port/api/v2/alerts" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+        after_get[$name]="$(rss "$pid") (alerts returned: $n)"
+      fi
+      kill "$pid"; wait "$pid" 2>/dev/null || true
+    done
   done
 done
 
 for name in alerter alertmanager; do
   echo "== $name"
   echo "idle_rss_mb ${idle[$name]}"
-  echo "ingest_10000_posts_wall_seconds${walls[$name]} (median $(echo "${walls[$name]}" | median))"
-  echo "ingest_10000_posts_server_cpu_seconds${cpus[$name]} (median $(echo "${cpus[$name]}" | median))"
-  echo "ingest_10000_posts_generator_cpu_seconds${gens[$name]}"
+  for conc in $CONCS; do
+    k="$name $conc"
+    echo "ingest_10000_posts_c${conc}_wall_seconds${walls[$k]} (median $(echo "${walls[$k]}" | median))"
+    echo "ingest_10000_posts_c${conc}_server_cpu_seconds${cpus[$k]} (median $(echo "${cpus[$k]}" | median))"
+    echo "ingest_10000_posts_c${conc}_generator_cpu_seconds${gens[$k]}"
+  done
   echo "after_ingest_100_groups_rss_mb ${after_ingest[$name]}"
   echo "after_get_all_rss_mb ${after_get[$name]}"
 
@@ -106,5 +114,7 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 echo "== alertmanager / alerter"
 echo "idle_rss $(ratio "${idle[alertmanager]}" "${idle[alerter]}")"
-echo "ingest_wall_median $(ratio "$(echo "${walls[alertmanager]}" | median)" "$(echo "${walls[alerter]}" | median)")"
-echo "ingest_server_cpu_median $(ratio "$(echo "${cpus[alertmanager]}" | median)" "$(echo "${cpus[alerter]}" | median)")"
+for conc in $CONCS; do
+  echo "ingest_c${conc}_wall_median $(ratio "$(echo "${walls[alertmanager $conc]}" | median)" "$(echo "${walls[alerter $conc]}" | median)")"
+  echo "ingest_c${conc}_server_cpu_median $(ratio "$(echo "${cpus[alertmanager $conc]}" | median)" "$(echo "${cpus[alerter $conc]}" | median)")"
+done
