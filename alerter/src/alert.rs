@@ -50,8 +50,8 @@ fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Er
     digits(&mut b[17..19], n.second());
     let end = match ns {
         0 => 19,
-        _ if ns % 1_000_000 == 0 => 23,
-        _ if ns % 1_000 == 0 => 26,
+        _ if ns.is_multiple_of(1_000_000) => 23,
+        _ if ns.is_multiple_of(1_000) => 26,
         _ => 29,
     };
     if end > 19 {

@@ -552,27 +552,28 @@ impl Server {
         }
         let settings = self.selfmon.settings();
         let due = last_ping.is_none_or(|t| t.elapsed() >= settings.heartbeat_interval);
-        if plan.ping_heartbeat && due {
-            if let Some(url) = &settings.heartbeat_url {
-                *last_ping = Some(tokio::time::Instant::now());
-                let client = match crate::notify::webhook::http_client() {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::error!("heartbeat: {}", e.message);
-                        return;
-                    }
-                };
-                match client
-                    .get(url)
-                    .timeout(Duration::from_secs(10))
-                    .send()
-                    .await
-                {
-                    Ok(r) if r.status().is_success() => tracing::debug!("heartbeat sent"),
-                    // The URL carries a token: never log it.
-                    Ok(r) => tracing::error!(status = %r.status(), "heartbeat ping refused"),
-                    Err(e) => tracing::error!("heartbeat ping failed: {}", e.without_url()),
+        if plan.ping_heartbeat
+            && due
+            && let Some(url) = &settings.heartbeat_url
+        {
+            *last_ping = Some(tokio::time::Instant::now());
+            let client = match crate::notify::webhook::http_client() {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!("heartbeat: {}", e.message);
+                    return;
                 }
+            };
+            match client
+                .get(url)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => tracing::debug!("heartbeat sent"),
+                // The URL carries a token: never log it.
+                Ok(r) => tracing::error!(status = %r.status(), "heartbeat ping refused"),
+                Err(e) => tracing::error!("heartbeat ping failed: {}", e.without_url()),
             }
         }
     }

@@ -305,7 +305,7 @@ fn fuzz() {
     let mut n = 0u64;
     let mut st = store(&mut r);
     while start.elapsed() < Duration::from_secs(secs) {
-        if n % 500 == 0 {
+        if n.is_multiple_of(500) {
             st = store(&mut r);
         }
         let state = r.0;

@@ -124,11 +124,11 @@ impl ChildGuard {
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(st)) = c.try_wait() {
-                    self.child = None;
-                    return Some(st);
-                }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                self.child = None;
+                return Some(st);
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -214,10 +214,10 @@ fn parse_alerts(body: &[u8]) -> Result<Vec<PostableAlert>, ApiError> {
     };
     // Fast path: the typed parse. Only a body it rejects (or one missing labels)
     // takes the slower generic walk below, which names the field at fault.
-    if let Ok(typed) = serde_json::from_slice::<Vec<PostableAlert>>(body) {
-        if typed.iter().all(|a| a.labels.is_some()) {
-            return Ok(typed);
-        }
+    if let Ok(typed) = serde_json::from_slice::<Vec<PostableAlert>>(body)
+        && typed.iter().all(|a| a.labels.is_some())
+    {
+        return Ok(typed);
     }
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| bad(format!("parsing alerts body failed: {e}")))?;

@@ -1169,13 +1169,13 @@ fn bucket_quantile(q: f64, mut b: Vec<(f64, f64)>) -> f64 {
         }
     }
     let mut prev = c[0].1;
-    for i in 1..c.len() {
-        let cur = c[i].1;
+    for bucket in c.iter_mut().skip(1) {
+        let cur = bucket.1;
         if cur == prev {
             continue;
         }
         if almost_equal(prev, cur, 1e-12) || cur < prev {
-            c[i].1 = prev;
+            bucket.1 = prev;
             continue;
         }
         prev = cur;

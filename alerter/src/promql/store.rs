@@ -167,12 +167,10 @@ impl StoredSeries {
 }
 
 fn hash_labels(l: &Labels) -> u64 {
-    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::hash::BuildHasher;
     static STATE: std::sync::OnceLock<std::collections::hash_map::RandomState> =
         std::sync::OnceLock::new();
-    let mut h = STATE.get_or_init(Default::default).build_hasher();
-    l.hash(&mut h);
-    h.finish()
+    STATE.get_or_init(Default::default).hash_one(l)
 }
 
 /// Why an append was refused.

@@ -721,10 +721,10 @@ pub fn go_g(v: f64, prec: Option<usize>) -> String {
     let digits = digits.trim_end_matches('0');
     let digits = if digits.is_empty() { "0" } else { digits };
     let eprec = match prec {
-        None => 21.min(6.max(0)),
+        None => 6, // Go: the shortest form picks %e vs %f as if the precision were 6
         Some(p) => {
             let p = p.max(1) as i32;
-            if p > digits.len() as i32 && digits.len() as i32 >= exp + 1 {
+            if p > digits.len() as i32 && digits.len() as i32 > exp {
                 digits.len() as i32
             } else {
                 p

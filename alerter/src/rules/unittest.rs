@@ -209,7 +209,7 @@ fn run_group(
             }
         }
     }
-    input.sort_by(|a, b| a.0.cmp(&b.0));
+    input.sort_by_key(|a| a.0);
     let mut groups: Vec<Group> = defs.iter().cloned().map(Group::new).collect();
     if !order.is_empty() {
         let pos = |g: &Group| {

@@ -65,9 +65,12 @@ struct Inner {
     pending_live: isize,
 }
 
+/// A log as opened: the log, its live entries, and what recovery found.
+pub type Opened<T> = (Log<T>, HashMap<String, T>, Recovery);
+
 impl<T: Serialize + DeserializeOwned> Log<T> {
     /// Opens (creating the directory and file) and replays `dir/name`.
-    pub fn open(dir: &Path, name: &str) -> Result<(Log<T>, HashMap<String, T>, Recovery), String> {
+    pub fn open(dir: &Path, name: &str) -> Result<Opened<T>, String> {
         fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
         let path = dir.join(name);
         let mut live = HashMap::new();
