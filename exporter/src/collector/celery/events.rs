@@ -10,7 +10,10 @@
 //!   counted in one overflow series whose labels are all `other`;
 //! - tasks: at most [`MAX_TASKS`] unfinished task ids remembered, to join a task's name and
 //!   queue (known from `task-sent`/`task-received`) with its later events; the oldest is
-//!   forgotten first.
+//!   forgotten first;
+//! - workers: one not heard from for [`PURGE_OFFLINE_WORKERS_AFTER`] is forgotten with every
+//!   series of its hostname, which is freed for a new one under the cap, so workers that come
+//!   and go under new names (containers, autoscaling) do not pile up.
 //!
 //! Every fold is counted in `celery_exporter_folded_events_total{cap}` and logged once per
 //! cap. The subscriber reads the socket only as fast as it applies events (see
@@ -36,6 +39,8 @@ pub const MAX_EXCEPTIONS: usize = 100;
 pub const MAX_SERIES: usize = 10_000;
 /// Unfinished tasks remembered for the name/queue join.
 pub const MAX_TASKS: usize = 100_000;
+/// celery-exporter's `--purge-offline-worker-metrics` default.
+pub const PURGE_OFFLINE_WORKERS_AFTER: Duration = Duration::from_secs(600);
 /// The value a label takes once its cap is reached.
 pub const OTHER: &str = "other";
 pub const BUCKETS: [f64; 14] = [
@@ -170,6 +175,8 @@ struct Values {
     cap: usize,
     ids: HashMap<Box<str>, u32>,
     values: Vec<Box<str>>,
+    /// Ids given back by [`Values::release`], reused before new ones.
+    free: Vec<u32>,
     /// Events whose value was folded into `other`.
     folded: u64,
 }
@@ -181,6 +188,7 @@ impl Values {
             cap,
             ids: HashMap::from([(OTHER.into(), 0)]),
             values: vec![OTHER.into()],
+            free: Vec::new(),
             folded: 0,
         }
     }
@@ -188,6 +196,11 @@ impl Values {
     fn id(&mut self, v: &str) -> u32 {
         if let Some(id) = self.ids.get(v) {
             return *id;
+        }
+        if let Some(id) = self.free.pop() {
+            self.ids.insert(v.into(), id);
+            self.values[id as usize] = v.into();
+            return id;
         }
         // `values` holds `other` plus up to `cap` real values.
         if self.values.len() <= self.cap
@@ -211,6 +224,18 @@ impl Values {
 
     fn get(&self, id: u32) -> &str {
         self.values.get(id as usize).map_or(OTHER, |v| v)
+    }
+
+    /// Frees a value no series refers to any more (never `other`).
+    fn release(&mut self, id: u32) {
+        if id == 0 {
+            return;
+        }
+        if let Some(v) = self.values.get_mut(id as usize) {
+            self.ids.remove(&**v);
+            *v = "".into();
+            self.free.push(id);
+        }
     }
 }
 
@@ -323,6 +348,8 @@ pub struct State {
     series_folded: u64,
     tasks: Tasks,
     workers: HashMap<u32, Worker>,
+    /// Workers forgotten by [`State::purge_offline_workers`].
+    workers_purged: u64,
     runtime: HashMap<u32, Hist>,
     pub events: u64,
 }
@@ -338,6 +365,7 @@ impl Default for State {
             series_folded: 0,
             tasks: Tasks::default(),
             workers: HashMap::new(),
+            workers_purged: 0,
             runtime: HashMap::new(),
             events: 0,
         }
@@ -412,6 +440,32 @@ impl State {
             h.sum += rt;
             h.count += 1;
         }
+    }
+
+    /// Forgets the workers not heard from for [`PURGE_OFFLINE_WORKERS_AFTER`] (as
+    /// celery-exporter does): their `celery_worker_*` series and every task counter with
+    /// their hostname; the hostname's slot under [`MAX_HOSTS`] is freed. Hosts folded into
+    /// `other` stay: their series are shared. Returns the hostnames forgotten.
+    pub fn purge_offline_workers(&mut self, now: Instant) -> Vec<String> {
+        let gone: Vec<u32> = self
+            .workers
+            .iter()
+            .filter(|(h, w)| {
+                **h != 0 && now.saturating_duration_since(w.last) >= PURGE_OFFLINE_WORKERS_AFTER
+            })
+            .map(|(h, _)| *h)
+            .collect();
+        let mut names = Vec::with_capacity(gone.len());
+        for h in gone {
+            self.workers.remove(&h);
+            for c in &mut self.counters {
+                c.retain(|k, _| k.1 != h);
+            }
+            names.push(self.hosts.get(h).to_string());
+            self.hosts.release(h);
+            self.workers_purged += 1;
+        }
+        names
     }
 
     /// Unfinished tasks remembered for the join (at most [`MAX_TASKS`]).
@@ -507,6 +561,13 @@ impl State {
                 "Unfinished tasks forgotten to stay within the cap on remembered tasks (their later events lose name and queue).",
             )
             .single(self.tasks.evicted as f64),
+        );
+        out.push(
+            Family::counter(
+                "celery_exporter_workers_purged_total",
+                "Workers forgotten with all their series after 10 minutes without an event from them.",
+            )
+            .single(self.workers_purged as f64),
         );
         out.push(
             Family::gauge(
@@ -795,5 +856,60 @@ mod tests {
         assert_ne!(task_id("job-1"), task_id("job-2"));
         assert_eq!(task_id("job-1"), task_id("job-1"));
         assert_ne!(task_id(&format!("{u}0")), task_id(u));
+    }
+
+    #[test]
+    fn offline_workers_are_purged_with_their_series_and_free_their_hostname() {
+        let mut st = State::default();
+        let t0 = Instant::now();
+        let beat = |st: &mut State, host: &str, at: Instant| {
+            let mut e = ev("worker-heartbeat", "", "", host, "");
+            e.freq = Some(2.0);
+            st.apply(&e, at);
+        };
+        for host in ["old@h", "busy@h"] {
+            beat(&mut st, host, t0);
+            st.apply(&ev("task-received", "", "tasks.add", host, "celery"), t0);
+        }
+        let hostnames = |st: &State, fam: &str| -> Vec<String> {
+            let mut h: Vec<String> = st
+                .families(t0)
+                .into_iter()
+                .find(|f| f.name == fam)
+                .unwrap()
+                .samples
+                .iter()
+                .flat_map(|s| s.labels.iter())
+                .filter(|(k, _)| k == "hostname")
+                .map(|(_, v)| v.clone())
+                .collect();
+            h.sort();
+            h
+        };
+        // busy@h keeps beating; old@h went quiet at t0.
+        beat(&mut st, "busy@h", t0 + Duration::from_secs(590));
+        assert!(
+            st.purge_offline_workers(t0 + Duration::from_secs(599))
+                .is_empty()
+        );
+        let purged = st.purge_offline_workers(t0 + PURGE_OFFLINE_WORKERS_AFTER);
+        assert_eq!(purged, ["old@h"]);
+        assert_eq!(hostnames(&st, "celery_worker_up"), ["busy@h"]);
+        assert_eq!(hostnames(&st, "celery_task_received_total"), ["busy@h"]);
+        assert_eq!(
+            scalar(&family(&st, "celery_exporter_workers_purged_total").samples[0]),
+            1.0
+        );
+        // The freed slot goes to the next new hostname; the cap counts live ones only.
+        let slots = st.hosts.values.len();
+        beat(&mut st, "new@h", t0 + Duration::from_secs(601));
+        assert_eq!(st.hosts.values.len(), slots);
+        assert_eq!(hostnames(&st, "celery_worker_up"), ["busy@h", "new@h"]);
+        // Coming back after being purged starts its series again.
+        beat(&mut st, "old@h", t0 + Duration::from_secs(602));
+        assert_eq!(
+            hostnames(&st, "celery_worker_up"),
+            ["busy@h", "new@h", "old@h"]
+        );
     }
 }

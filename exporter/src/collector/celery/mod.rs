@@ -350,8 +350,15 @@ impl Collector for Celery {
                 )
                 .single(if up { 1.0 } else { 0.0 }),
             );
-            if let Ok(st) = self.events.state.lock() {
-                out.extend(st.families(std::time::Instant::now()));
+            if let Ok(mut st) = self.events.state.lock() {
+                let now = std::time::Instant::now();
+                for host in st.purge_offline_workers(now) {
+                    tracing::info!(
+                        hostname = %host,
+                        "celery events: no event from this worker for 10 minutes; its series are dropped"
+                    );
+                }
+                out.extend(st.families(now));
                 out.push(
                     Family::counter("celery_events_total", "Celery events received.")
                         .single(st.events as f64),
