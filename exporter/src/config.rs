@@ -686,6 +686,24 @@ mod tests {
     }
 
     #[test]
+    fn celery_worker_purge_delay() {
+        let after = |yaml: &str| load_yaml(yaml).unwrap().celery.purge_offline_workers_after;
+        assert_eq!(after(""), Some(Duration::from_secs(600)));
+        assert_eq!(
+            after("celery:\n  purge_offline_workers_after: 1h\n"),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(after("celery:\n  purge_offline_workers_after: 0s\n"), None);
+        let err = load_yaml("celery:\n  purge_offline_workers_after: soon\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("celery.purge_offline_workers_after: invalid duration"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn flags_override_file_and_collector_toggles_parse() {
         let flags = Flags::try_parse_from([
             "exporter",

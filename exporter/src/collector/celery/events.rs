@@ -11,7 +11,8 @@
 //! - tasks: at most [`MAX_TASKS`] unfinished task ids remembered, to join a task's name and
 //!   queue (known from `task-sent`/`task-received`) with its later events; the oldest is
 //!   forgotten first;
-//! - workers: one not heard from for [`PURGE_OFFLINE_WORKERS_AFTER`] is forgotten with every
+//! - workers: one not heard from for `celery.purge_offline_workers_after` (default
+//!   [`PURGE_OFFLINE_WORKERS_AFTER`]) is forgotten with every
 //!   series of its hostname, which is freed for a new one under the cap, so workers that come
 //!   and go under new names (containers, autoscaling) do not pile up.
 //!
@@ -442,17 +443,14 @@ impl State {
         }
     }
 
-    /// Forgets the workers not heard from for [`PURGE_OFFLINE_WORKERS_AFTER`] (as
-    /// celery-exporter does): their `celery_worker_*` series and every task counter with
+    /// Forgets the workers not heard from for `after` (as celery-exporter does): their `celery_worker_*` series and every task counter with
     /// their hostname; the hostname's slot under [`MAX_HOSTS`] is freed. Hosts folded into
     /// `other` stay: their series are shared. Returns the hostnames forgotten.
-    pub fn purge_offline_workers(&mut self, now: Instant) -> Vec<String> {
+    pub fn purge_offline_workers(&mut self, now: Instant, after: Duration) -> Vec<String> {
         let gone: Vec<u32> = self
             .workers
             .iter()
-            .filter(|(h, w)| {
-                **h != 0 && now.saturating_duration_since(w.last) >= PURGE_OFFLINE_WORKERS_AFTER
-            })
+            .filter(|(h, w)| **h != 0 && now.saturating_duration_since(w.last) >= after)
             .map(|(h, _)| *h)
             .collect();
         let mut names = Vec::with_capacity(gone.len());
@@ -565,7 +563,7 @@ impl State {
         out.push(
             Family::counter(
                 "celery_exporter_workers_purged_total",
-                "Workers forgotten with all their series after 10 minutes without an event from them.",
+                "Workers dropped with all their series after celery.purge_offline_workers_after (default 10m) without an event from them.",
             )
             .single(self.workers_purged as f64),
         );
@@ -889,10 +887,13 @@ mod tests {
         // busy@h keeps beating; old@h went quiet at t0.
         beat(&mut st, "busy@h", t0 + Duration::from_secs(590));
         assert!(
-            st.purge_offline_workers(t0 + Duration::from_secs(599))
+            st.purge_offline_workers(t0 + Duration::from_secs(599), PURGE_OFFLINE_WORKERS_AFTER)
                 .is_empty()
         );
-        let purged = st.purge_offline_workers(t0 + PURGE_OFFLINE_WORKERS_AFTER);
+        let purged = st.purge_offline_workers(
+            t0 + PURGE_OFFLINE_WORKERS_AFTER,
+            PURGE_OFFLINE_WORKERS_AFTER,
+        );
         assert_eq!(purged, ["old@h"]);
         assert_eq!(hostnames(&st, "celery_worker_up"), ["busy@h"]);
         assert_eq!(hostnames(&st, "celery_task_received_total"), ["busy@h"]);

@@ -53,6 +53,10 @@ pub struct Flags {
         value_name = "PATH"
     )]
     pub broker_password_file: Option<std::path::PathBuf>,
+    /// Drop a worker and every series with its hostname after this long without an
+    /// event from it (default 10m, as celery-exporter; 0s: never).
+    #[arg(long = "celery.purge-offline-workers-after", value_name = "DURATION")]
+    pub purge_offline_workers_after: Option<String>,
 }
 
 /// `celery:` in the config file. `sep`, `priority_steps` and `global_keyprefix` are
@@ -68,6 +72,7 @@ pub struct RawConfig {
     pub sep: Option<String>,
     pub priority_steps: Option<Vec<u8>>,
     pub global_keyprefix: Option<String>,
+    pub purge_offline_workers_after: Option<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -81,6 +86,8 @@ pub struct Config {
     pub sep: String,
     pub priority_steps: Vec<u8>,
     pub global_keyprefix: String,
+    /// `None`: workers are never dropped.
+    pub purge_offline_workers_after: Option<std::time::Duration>,
 }
 
 impl Config {
@@ -141,6 +148,22 @@ impl Config {
             );
         }
         let global_keyprefix = raw.global_keyprefix.unwrap_or_default();
+        let purge_offline_workers_after = match crate::config::pick(
+            flags.purge_offline_workers_after.clone(),
+            "celery.purge-offline-workers-after",
+            raw.purge_offline_workers_after,
+            "celery.purge_offline_workers_after",
+            path,
+        ) {
+            Some((text, origin)) => match crate::config::parse_duration(&text) {
+                Ok(d) => Some(d).filter(|d| !d.is_zero()),
+                Err(e) => {
+                    problems.push(&origin, e);
+                    Some(events::PURGE_OFFLINE_WORKERS_AFTER)
+                }
+            },
+            None => Some(events::PURGE_OFFLINE_WORKERS_AFTER),
+        };
         Config {
             broker,
             events_pattern: format!("{global_keyprefix}/{db}.celeryev/*"),
@@ -148,6 +171,7 @@ impl Config {
             sep: raw.sep.unwrap_or_else(|| DEFAULT_SEP.into()),
             priority_steps,
             global_keyprefix,
+            purge_offline_workers_after,
         }
     }
 }
@@ -352,11 +376,14 @@ impl Collector for Celery {
             );
             if let Ok(mut st) = self.events.state.lock() {
                 let now = std::time::Instant::now();
-                for host in st.purge_offline_workers(now) {
-                    tracing::info!(
-                        hostname = %host,
-                        "celery events: no event from this worker for 10 minutes; its series are dropped"
-                    );
+                if let Some(after) = self.cfg.purge_offline_workers_after {
+                    for host in st.purge_offline_workers(now, after) {
+                        tracing::info!(
+                            hostname = %host,
+                            after = ?after,
+                            "celery events: no event from this worker for that long; its series are dropped"
+                        );
+                    }
                 }
                 out.extend(st.families(now));
                 out.push(
