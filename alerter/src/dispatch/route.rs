@@ -150,26 +150,27 @@ impl Route {
     }
 
     /// The alert's values for this route's `group_by` labels (`getGroupLabels`).
+    pub fn group_labels(&self, ls: &LabelSet) -> LabelSet {
+        self.group_pairs(ls)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// `Fingerprint::of(&self.group_labels(ls))`, without the copy: the dispatcher
     /// needs only this for an alert whose group exists.
     pub fn group_fingerprint(&self, ls: &LabelSet) -> Fingerprint {
-        match &self.group_by {
-            GroupBy::All => Fingerprint::of(ls),
-            GroupBy::Labels(names) => {
-                Fingerprint::of_sorted(ls.iter().filter(|(k, _)| names.contains(*k)))
-            }
-        }
+        Fingerprint::of_sorted(self.group_pairs(ls))
     }
 
-    pub fn group_labels(&self, ls: &LabelSet) -> LabelSet {
-        match &self.group_by {
-            GroupBy::All => ls.clone(),
-            GroupBy::Labels(names) => ls
-                .iter()
-                .filter(|(k, _)| names.contains(*k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        }
+    /// The pairs of `ls` that `group_by` keeps, in name order.
+    fn group_pairs<'a>(
+        &'a self,
+        ls: &'a LabelSet,
+    ) -> impl Iterator<Item = (&'a String, &'a String)> {
+        ls.iter().filter(move |(k, _)| match &self.group_by {
+            GroupBy::All => true,
+            GroupBy::Labels(names) => names.contains(*k),
+        })
     }
 }
 
