@@ -58,11 +58,33 @@ struct Inner {
     /// larger than the live set.
     lines: usize,
     live: usize,
-    /// Staged lines not yet written (see [`Log::stage_many`]), with what they add
-    /// to `lines` and `live` once written.
-    pending: Vec<u8>,
-    pending_lines: usize,
-    pending_live: isize,
+    /// Staged lines not yet written (see [`Log::stage_many`]).
+    pending: Pending,
+}
+
+/// Encoded lines waiting for one write, with what they add to `lines` and `live`.
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    lines: usize,
+    live: isize,
+}
+
+impl Pending {
+    /// Encodes one entry; `live` is +1 for a put, -1 for a delete.
+    fn push<V: Serialize>(&mut self, e: &Entry<V>, live: isize) -> serde_json::Result<()> {
+        push_line(&mut self.bytes, e)?;
+        self.lines += 1;
+        self.live += live;
+        Ok(())
+    }
+
+    /// Empties it, keeping the buffer's capacity for the next batch.
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.lines = 0;
+        self.live = 0;
+    }
 }
 
 /// A log as opened: the log, its live entries, and what recovery found.
@@ -121,9 +143,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                 file: None,
                 lines,
                 live: live.len(),
-                pending: Vec::new(),
-                pending_lines: 0,
-                pending_live: 0,
+                pending: Pending::default(),
             }),
             errors: AtomicU64::new(0),
             _t: std::marker::PhantomData,
@@ -169,9 +189,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
             k: key.to_string(),
             v: None,
         };
-        push_line(&mut inner.pending, &e).map_err(|e| e.to_string())?;
-        inner.pending_lines += 1;
-        inner.pending_live -= 1;
+        inner.pending.push(&e, -1).map_err(|e| e.to_string())?;
         self.write_pending(&mut inner, durable)
     }
 
@@ -186,17 +204,16 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         T: 'a,
     {
         let mut inner = self.lock();
-        let start = inner.pending.len();
-        let mut n = 0;
+        // A batch with a value that cannot be encoded stages none of its lines.
+        let p = &mut inner.pending;
+        let before = (p.bytes.len(), p.lines, p.live);
         for (k, v) in entries {
-            if let Err(e) = push_line(&mut inner.pending, &Entry { k, v: Some(v) }) {
-                inner.pending.truncate(start);
+            if let Err(e) = p.push(&Entry { k, v: Some(v) }, 1) {
+                p.bytes.truncate(before.0);
+                (p.lines, p.live) = (before.1, before.2);
                 return Err(e.to_string());
             }
-            n += 1;
         }
-        inner.pending_lines += n;
-        inner.pending_live += n as isize;
         Ok(())
     }
 
@@ -204,7 +221,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
     /// data reaches the disk (fsync) before this returns.
     pub fn flush(&self, durable: bool) -> Result<(), String> {
         let mut inner = self.lock();
-        if inner.pending.is_empty() {
+        if inner.pending.lines == 0 {
             return Ok(());
         }
         self.write_pending(&mut inner, durable)
@@ -227,16 +244,14 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                 );
             }
             let f = inner.file.as_mut().expect("opened above");
-            f.write_all(&inner.pending)?;
+            f.write_all(&inner.pending.bytes)?;
             if durable {
                 f.sync_data()?;
             }
             Ok::<(), std::io::Error>(())
         })();
-        let (lines, live) = (inner.pending_lines, inner.pending_live);
+        let (lines, live) = (inner.pending.lines, inner.pending.live);
         inner.pending.clear();
-        inner.pending_lines = 0;
-        inner.pending_live = 0;
         match res {
             Ok(()) => {
                 inner.lines += lines;
@@ -297,8 +312,6 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
             Ok(n) => {
                 // Exactly `live`: what was staged before is in it or was replaced.
                 inner.pending.clear();
-                inner.pending_lines = 0;
-                inner.pending_live = 0;
                 inner.file = None;
                 inner.lines = n;
                 inner.live = n;
