@@ -12,9 +12,9 @@
 //!   queue (known from `task-sent`/`task-received`) with its later events; the oldest is
 //!   forgotten first;
 //! - workers: one not heard from for `celery.purge_offline_workers_after` (default
-//!   [`PURGE_OFFLINE_WORKERS_AFTER`]) is forgotten with every
-//!   series of its hostname, which is freed for a new one under the cap, so workers that come
-//!   and go under new names (containers, autoscaling) do not pile up.
+//!   [`PURGE_OFFLINE_WORKERS_AFTER`]) is forgotten with every series of its hostname, which
+//!   is freed for a new one under the cap, so workers that come and go under new names
+//!   (containers, autoscaling) do not pile up.
 //!
 //! Every fold is counted in `celery_exporter_folded_events_total{cap}` and logged once per
 //! cap. The subscriber reads the socket only as fast as it applies events (see
@@ -198,17 +198,21 @@ impl Values {
         if let Some(id) = self.ids.get(v) {
             return *id;
         }
-        if let Some(id) = self.free.pop() {
-            self.ids.insert(v.into(), id);
+        // A released slot first; else a new one: `values` holds `other` plus up to
+        // `cap` real values.
+        let slot = if let Some(id) = self.free.pop() {
             self.values[id as usize] = v.into();
-            return id;
-        }
-        // `values` holds `other` plus up to `cap` real values.
-        if self.values.len() <= self.cap
+            Some(id)
+        } else if self.values.len() <= self.cap
             && let Ok(id) = u32::try_from(self.values.len())
         {
-            self.ids.insert(v.into(), id);
             self.values.push(v.into());
+            Some(id)
+        } else {
+            None
+        };
+        if let Some(id) = slot {
+            self.ids.insert(v.into(), id);
             return id;
         }
         if self.folded == 0 {
@@ -443,9 +447,10 @@ impl State {
         }
     }
 
-    /// Forgets the workers not heard from for `after` (as celery-exporter does): their `celery_worker_*` series and every task counter with
-    /// their hostname; the hostname's slot under [`MAX_HOSTS`] is freed. Hosts folded into
-    /// `other` stay: their series are shared. Returns the hostnames forgotten.
+    /// Forgets the workers not heard from for `after` (as celery-exporter does): their
+    /// `celery_worker_*` series and every task counter with their hostname; the
+    /// hostname's slot under [`MAX_HOSTS`] is freed. Hosts folded into `other` stay:
+    /// their series are shared. Returns the hostnames forgotten.
     pub fn purge_offline_workers(&mut self, now: Instant, after: Duration) -> Vec<String> {
         let gone: Vec<u32> = self
             .workers
