@@ -148,21 +148,27 @@ impl Serialize for Duration {
 }
 
 impl<'de> Deserialize<'de> for Duration {
+    /// A visitor, not a buffered value: an error raised inside the visit carries the
+    /// YAML key path and line of the value (`route.group_wait ... at line 5`).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // YAML reads `0` as a number; Prometheus takes it as a duration too.
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Zero(u8),
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Duration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as 30s, 5m or 1h30m")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
+                Duration::parse(v).map_err(E::custom)
+            }
+            // YAML reads `0` as a number; Prometheus takes it as a duration too.
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
+                Duration::parse(&v.to_string()).map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
+                Duration::parse(&v.to_string()).map_err(E::custom)
+            }
         }
-        match Raw::deserialize(d)? {
-            Raw::Text(t) => Duration::parse(&t).map_err(serde::de::Error::custom),
-            Raw::Zero(0) => Ok(Duration::ZERO),
-            Raw::Zero(n) => Err(serde::de::Error::custom(DurationError::Syntax(
-                n.to_string(),
-            ))),
-        }
+        d.deserialize_any(Visitor)
     }
 }
 
