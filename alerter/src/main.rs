@@ -26,7 +26,7 @@ struct Cli {
     external_url: Option<String>,
     /// How long to keep data for.
     #[arg(long = "data.retention", default_value = "120h")]
-    data_retention: String,
+    data_retention: config_values::Duration,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -90,13 +90,8 @@ fn main() -> ExitCode {
 
 /// Daemon mode: serve the API and route alerts until SIGINT/SIGTERM.
 fn daemon(cli: &Cli) -> ExitCode {
-    let retention = match alerter::config::parse_duration(&cli.data_retention) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("alerter: --data.retention: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let retention = cli.data_retention.as_std();
+
     // `ALERTER_LOG=debug` or `ALERTER_LOG=info,alerter::notify=debug`: per-target
     // levels, without EnvFilter's span and field matching (and its regex engine,
     // which would cost resident memory at start-up for a feature nobody uses here).
@@ -174,7 +169,8 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
     for f in files {
         println!("Checking '{}'", f.display());
         match alerter::config::load(f) {
-            Ok(cfg) => {
+            Ok(compiled) => {
+                let cfg = &compiled.config;
                 // Rule files named by the config are checked too, relative to it: an
                 // expression this evaluator cannot run fails here, not at 3 a.m.
                 let dir = f.parent().unwrap_or(std::path::Path::new("."));
@@ -199,6 +195,11 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
                 println!(" - {} templates", cfg.templates.len());
                 if !cfg.rule_files.is_empty() {
                     println!(" - {} rules in {} rule groups", rules.1, rules.0);
+                }
+                // What loads but will not send (a missing password file, say): the
+                // daemon would start and log these, so say them here too.
+                for w in &compiled.warnings {
+                    println!("  WARNING: {w}");
                 }
             }
             Err(e) => {
@@ -233,19 +234,8 @@ fn test_receiver(path: &std::path::Path, receiver: Option<&str>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let base = path.parent().unwrap_or(std::path::Path::new("."));
-    let templates = match alerter::notify::template::Templates::load(base, &cfg.templates) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("alerter test: {}: {e}", path.display());
-            return ExitCode::from(2);
-        }
-    };
-    let env = |k: &str| std::env::var(k).ok();
     let mut out = std::io::stdout();
-    match rt.block_on(alerter::selftest::run_receiver(
-        &cfg, &templates, receiver, &env, &mut out,
-    )) {
+    match rt.block_on(alerter::selftest::run_receiver(&cfg, receiver, &mut out)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("alerter test: {e}");

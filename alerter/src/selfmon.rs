@@ -16,6 +16,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use config_values::Secret;
+
 use crate::labels::LabelSet;
 use crate::notify::{AlertData, Data, Status, zero_time};
 
@@ -26,26 +28,26 @@ pub struct SelfMonitoringConfig {
     /// Pinged (HTTP GET) every `heartbeat_interval` while nothing fails. Such URLs
     /// carry a token: prefer `heartbeat_url_file` or `heartbeat_url_env`.
     #[serde(default)]
-    pub heartbeat_url: Option<String>,
+    pub heartbeat_url: Option<Secret>,
     #[serde(default)]
     pub heartbeat_url_file: Option<String>,
     #[serde(default)]
     pub heartbeat_url_env: Option<String>,
     /// Default 1m.
     #[serde(default)]
-    pub heartbeat_interval: Option<String>,
+    pub heartbeat_interval: Option<config_values::Duration>,
     /// How long a receiver must keep failing before the others are told. Default 5m.
     #[serde(default)]
-    pub failing_after: Option<String>,
+    pub failing_after: Option<config_values::Duration>,
     /// How often an ongoing condition is announced again. Default 1h.
     #[serde(default)]
-    pub repeat_interval: Option<String>,
+    pub repeat_interval: Option<config_values::Duration>,
 }
 
 /// The validated settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
-    pub heartbeat_url: Option<String>,
+    pub heartbeat_url: Option<Secret>,
     pub heartbeat_interval: Duration,
     pub failing_after: Duration,
     pub repeat_interval: Duration,
@@ -62,46 +64,44 @@ impl SelfMonitoringConfig {
         if sources.iter().filter(|s| **s).count() > 1 {
             return Err("self_monitoring: at most one of heartbeat_url, heartbeat_url_file, heartbeat_url_env".into());
         }
-        self.durations().map(|_| ())
+        Ok(())
     }
 
-    fn durations(&self) -> Result<(Duration, Duration, Duration), String> {
-        let dur = |v: &Option<String>, field: &str, default: u64| match v {
-            None => Ok(Duration::from_secs(default)),
-            Some(s) => crate::config::parse_duration(s)
-                .map_err(|e| format!("self_monitoring.{field}: {e}")),
+    fn durations(&self) -> (Duration, Duration, Duration) {
+        let dur = |v: Option<config_values::Duration>, default: u64| {
+            v.map_or(
+                Duration::from_secs(default),
+                config_values::Duration::as_std,
+            )
         };
-        Ok((
-            dur(&self.heartbeat_interval, "heartbeat_interval", 60)?,
-            dur(&self.failing_after, "failing_after", 300)?,
-            dur(&self.repeat_interval, "repeat_interval", 3600)?,
-        ))
+        (
+            dur(self.heartbeat_interval, 60),
+            dur(self.failing_after, 300),
+            dur(self.repeat_interval, 3600),
+        )
     }
 
     /// Validates, and resolves the heartbeat URL from its file or variable.
     pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, String> {
         self.check()?;
-        let (heartbeat_interval, failing_after, repeat_interval) = self.durations()?;
+        let (heartbeat_interval, failing_after, repeat_interval) = self.durations();
         let url = if let Some(u) = &self.heartbeat_url {
             Some(u.clone())
         } else if let Some(f) = &self.heartbeat_url_file {
             Some(
-                std::fs::read_to_string(f)
-                    .map_err(|e| {
-                        format!("self_monitoring.heartbeat_url_file: cannot read {f}: {e}")
-                    })?
-                    .trim()
-                    .to_string(),
+                Secret::read_file(std::path::Path::new(f))
+                    .map_err(|e| format!("self_monitoring.heartbeat_url_file: {e}"))?,
             )
         } else if let Some(v) = &self.heartbeat_url_env {
-            Some(env(v).ok_or_else(|| {
-                format!("self_monitoring.heartbeat_url_env: environment variable {v} is not set")
-            })?)
+            Some(
+                Secret::from_env(v, env)
+                    .map_err(|e| format!("self_monitoring.heartbeat_url_env: {e}"))?,
+            )
         } else {
             None
         };
         if let Some(u) = &url {
-            let parsed = url::Url::parse(u)
+            let parsed = url::Url::parse(u.expose())
                 .map_err(|e| format!("self_monitoring: heartbeat URL is not a URL: {e}"))?;
             if !matches!(parsed.scheme(), "http" | "https") {
                 return Err("self_monitoring: heartbeat URL must be http or https".into());
@@ -355,7 +355,7 @@ mod tests {
     fn mon(heartbeat: bool) -> SelfMonitor {
         SelfMonitor::new(
             Settings {
-                heartbeat_url: heartbeat.then(|| "http://127.0.0.1:1/ping".to_string()),
+                heartbeat_url: heartbeat.then(|| Secret::new("http://127.0.0.1:1/ping")),
                 heartbeat_interval: Duration::from_secs(60),
                 failing_after: Duration::from_secs(300),
                 repeat_interval: Duration::from_secs(3600),
@@ -426,21 +426,21 @@ mod tests {
     fn heartbeat_url_from_env_and_validation() {
         let c = SelfMonitoringConfig {
             heartbeat_url_env: Some("HB".into()),
-            failing_after: Some("2m".into()),
+            failing_after: Some("2m".parse().unwrap()),
             ..Default::default()
         };
         let s = c
             .resolve(&|k| (k == "HB").then(|| "https://hc.example/ping/abc".to_string()))
             .unwrap();
         assert_eq!(
-            s.heartbeat_url.as_deref(),
+            s.heartbeat_url.as_ref().map(Secret::expose),
             Some("https://hc.example/ping/abc")
         );
         assert_eq!(s.failing_after, Duration::from_secs(120));
         let err = c.resolve(&|_| None).unwrap_err();
         assert!(err.contains("HB is not set"), "{err}");
         let bad = SelfMonitoringConfig {
-            heartbeat_url: Some("ftp://x".into()),
+            heartbeat_url: Some(Secret::new("ftp://x")),
             ..Default::default()
         };
         assert!(bad.resolve(&|_| None).is_err());

@@ -8,8 +8,8 @@ use std::io::Write;
 
 use chrono::{TimeZone, Utc};
 
+use crate::config::Compiled;
 use crate::notify::email::{self, Mode, ResolvedEmail};
-use crate::notify::template::Templates;
 use crate::notify::{AlertData, Data, NotifyError, Status};
 
 /// The synthetic alert `alerter test` sends.
@@ -110,60 +110,47 @@ pub enum TestError {
 }
 
 /// `alerter test`: every email integration of `receiver` (default: the root route's
-/// receiver) gets the synthetic alert; each transcript goes to `out`.
+/// receiver) gets the synthetic alert; each transcript goes to `out`. The config's
+/// warnings come first, so a missing password file is named before the attempt.
 pub async fn run_receiver(
-    cfg: &crate::config::Config,
-    templates: &Templates,
+    cfg: &Compiled,
     receiver: Option<&str>,
-    env: &(dyn Fn(&str) -> Option<String> + Sync),
     out: &mut (dyn Write + Send),
 ) -> Result<(), TestError> {
+    for w in &cfg.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
     // Without --receiver: wherever the routing tree sends the synthetic alert.
     let name = match receiver {
         Some(r) => r.to_string(),
         None => {
-            let tree = crate::dispatch::route::Route::from_config(cfg)
-                .map_err(|e| TestError::BadConfig(String::new(), e))?;
             let labels = &synthetic_data("").alerts[0].labels;
-            tree.matches(labels)
+            cfg.route
+                .matches(labels)
                 .first()
                 .map(|r| r.receiver.clone())
                 .unwrap_or_default()
         }
     };
-    let all = || {
-        cfg.receivers
-            .iter()
-            .map(|r| r.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let rcv = cfg
-        .receivers
-        .iter()
-        .find(|r| r.name == name)
-        .ok_or_else(|| TestError::UnknownReceiver(name.clone(), all()))?;
-    if rcv.email_configs.is_empty() {
+    let emails = cfg.emails.get(&name).ok_or_else(|| {
+        let all: Vec<&str> = cfg.emails.keys().map(String::as_str).collect();
+        TestError::UnknownReceiver(name.clone(), all.join(", "))
+    })?;
+    if emails.is_empty() {
         return Err(TestError::NothingToTest(name));
     }
-    let globals = cfg.global.smtp();
     let mut first_err = None;
-    for (i, e) in rcv.email_configs.iter().enumerate() {
-        let resolved = match email::resolve_with(e, &globals, env, templates) {
-            Ok((r, warnings)) => {
-                for w in warnings {
-                    let _ = writeln!(out, "warning: receivers[{name}].email_configs[{i}]: {w}");
-                }
-                r
-            }
-            Err(errs) => {
+    for (i, e) in emails.iter().enumerate() {
+        let resolved = match e {
+            Ok(r) => r,
+            Err(why) => {
                 return Err(TestError::BadConfig(
                     name,
-                    format!("email_configs[{i}]: {}", errs.join("; ")),
+                    format!("email_configs[{i}]: {why}"),
                 ));
             }
         };
-        if let Err(e) = run_email(&name, &resolved, Mode::Send, out).await {
+        if let Err(e) = run_email(&name, resolved, Mode::Send, out).await {
             first_err.get_or_insert(e.reason);
         }
     }
@@ -177,38 +164,30 @@ pub async fn run_receiver(
 /// integration, connect, TLS, EHLO and AUTH, no mail. The result is the metric
 /// `alerter_receiver_ready{receiver}`: a receiver is ready when all its email
 /// integrations are. Receivers without email are not listed.
-pub async fn check_receivers(
-    cfg: &crate::config::Config,
-    templates: &Templates,
-    env: &(dyn Fn(&str) -> Option<String> + Sync),
-) -> Vec<(String, Result<(), String>)> {
-    let globals = cfg.global.smtp();
+pub async fn check_receivers(cfg: &Compiled) -> Vec<(String, Result<(), String>)> {
     let checks = cfg
-        .receivers
+        .emails
         .iter()
-        .filter(|r| !r.email_configs.is_empty())
-        .map(|r| {
-            let globals = &globals;
-            async move {
-                let mut result = Ok(());
-                for (i, e) in r.email_configs.iter().enumerate() {
-                    let one = match email::resolve_with(e, globals, env, templates) {
-                        Err(errs) => Err(format!("email_configs[{i}]: {}", errs.join("; "))),
-                        Ok((resolved, _)) => email::check_ready(&resolved).await.map_err(|e| {
-                            format!(
-                                "email_configs[{i}]: {} ({}); likely cause: {}",
-                                e.message,
-                                e.reason,
-                                email::diagnose(&e, &resolved)
-                            )
-                        }),
-                    };
-                    if result.is_ok() {
-                        result = one;
-                    }
+        .filter(|(_, emails)| !emails.is_empty())
+        .map(|(name, emails)| async move {
+            let mut result = Ok(());
+            for (i, e) in emails.iter().enumerate() {
+                let one = match e {
+                    Err(why) => Err(format!("email_configs[{i}]: {why}")),
+                    Ok(resolved) => email::check_ready(resolved).await.map_err(|e| {
+                        format!(
+                            "email_configs[{i}]: {} ({}); likely cause: {}",
+                            e.message,
+                            e.reason,
+                            email::diagnose(&e, resolved)
+                        )
+                    }),
+                };
+                if result.is_ok() {
+                    result = one;
                 }
-                (r.name.clone(), result)
             }
+            (name.clone(), result)
         });
     futures::future::join_all(checks).await
 }

@@ -14,26 +14,23 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::api::{self, Api, GroupView, ReloadRequest, ReloadStatus, RouteView, Runtime};
 use crate::clock::Clock;
-use crate::config::{self, Config};
+use crate::config;
+use crate::dispatch::Dispatcher;
 use crate::dispatch::route::Route;
-use crate::dispatch::{self, Dispatcher};
 use crate::inhibit::Inhibitor;
 use crate::labels::LabelSet;
 use crate::metrics::Metrics;
 use crate::notify::Notification;
 use crate::notify::nflog::Nflog;
-use crate::notify::pipeline::{Pipeline, PipelineStats, Receivers};
-use crate::notify::template::Templates;
+use crate::notify::pipeline::{Pipeline, PipelineStats};
 use crate::provider::{Alerts, Listener};
-use crate::selfmon::{self, SelfMonitor, Settings};
+use crate::selfmon::{self, SelfMonitor};
 use crate::silence::Silences;
 use crate::store::alerts::AlertLog;
-use crate::timeinterval::Intervals;
 
 /// The built-in config: the users' routing policy (MISSION.md), used when no
 /// `--config.file` is given and the default file does not exist.
@@ -76,30 +73,14 @@ pub struct Options {
 }
 
 /// A loaded config, before it is put in service.
-pub struct Loaded {
-    pub config: Config,
-    pub hash: String,
-    pub route: Arc<Route>,
-    pub receivers: Receivers,
-    pub intervals: Intervals,
-    pub templates: Templates,
-    pub selfmon: Settings,
-    pub warnings: Vec<String>,
-}
+pub type Loaded = config::Compiled;
 
-fn sha256_hex(b: &[u8]) -> String {
-    Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
-}
-
-/// Reads, parses and validates a config and builds its receivers. Pure apart from
-/// reading the config, template and secret files; nothing is started.
+/// Reads and compiles the config. Pure apart from reading the config, template and
+/// secret files; nothing is started.
 pub fn load(source: &Source) -> Result<Loaded, String> {
     let bytes = source.read()?;
     let origin = source.origin();
-    let text = String::from_utf8(bytes.clone()).map_err(|e| format!("{origin}: not UTF-8: {e}"))?;
+    let text = String::from_utf8(bytes).map_err(|e| format!("{origin}: not UTF-8: {e}"))?;
     let base_dir = match source {
         Source::File(p) => p
             .parent()
@@ -107,44 +88,17 @@ pub fn load(source: &Source) -> Result<Loaded, String> {
             .unwrap_or_default(),
         Source::Embedded => PathBuf::from("."),
     };
-    let (config, templates) = config::parse_with_templates(&text, &origin, &base_dir)?;
-    let route = Route::from_config(&config).map_err(|e| format!("{origin}: {e}"))?;
-    let intervals = Intervals::from_config(&config).map_err(|e| format!("{origin}: {e}"))?;
     let env = |k: &str| std::env::var(k).ok();
-    let mut warnings = Vec::new();
+    let mut loaded = config::compile(&text, &origin, &base_dir, &env)?;
     if matches!(source, Source::Embedded) {
-        warnings.push(format!(
-            "{EMBEDDED_NOTICE}: no --config.file given and ./alertmanager.yml does not exist"
-        ));
+        loaded.warnings.insert(
+            0,
+            format!(
+                "{EMBEDDED_NOTICE}: no --config.file given and ./alertmanager.yml does not exist"
+            ),
+        );
     }
-    let (receivers, warns) = dispatch::build_receivers(&config, &env, &templates);
-    warnings.extend(warns);
-    // A heartbeat URL that does not resolve must not stop alerting: warn, and run
-    // without the heartbeat (its absence alarms on the other side).
-    let sm = config.self_monitoring.clone().unwrap_or_default();
-    let selfmon = match sm.resolve(&env) {
-        Ok(s) => s,
-        Err(e) => {
-            warnings.push(format!("{e}; running without the heartbeat"));
-            let mut no_url = sm;
-            no_url.heartbeat_url = None;
-            no_url.heartbeat_url_file = None;
-            no_url.heartbeat_url_env = None;
-            no_url
-                .resolve(&|_| None)
-                .map_err(|e| format!("{origin}: {e}"))?
-        }
-    };
-    Ok(Loaded {
-        config,
-        hash: sha256_hex(&bytes),
-        route: Arc::new(route),
-        receivers,
-        intervals,
-        templates,
-        selfmon,
-        warnings,
-    })
+    Ok(loaded)
 }
 
 /// The API's view of the current config: receivers by matching the route tree,
@@ -287,6 +241,7 @@ impl Server {
         // A placeholder until `activate` installs the real runtime below.
         let placeholder = Runtime::new(
             loaded.config.clone(),
+            loaded.resolve_timeout,
             loaded.hash.clone(),
             Arc::new(NoRoutes),
             Arc::new(Inhibitor::from_rules(Vec::new(), clock)),
@@ -334,7 +289,7 @@ impl Server {
     /// has in flight finishes its sends (Alertmanager cancels them: #2146, #2417).
     fn activate(&self, loaded: Arc<Loaded>) -> Result<(), String> {
         let clock = self.api.clock;
-        let inhibitor = Arc::new(Inhibitor::new(&loaded.config.inhibit_rules, clock)?);
+        let inhibitor = Arc::new(Inhibitor::from_rules(loaded.inhibit_rules.clone(), clock));
         let pipeline = Pipeline::new(
             loaded.receivers.clone(),
             inhibitor.clone(),
@@ -352,6 +307,7 @@ impl Server {
         ));
         let rt = Runtime::new(
             loaded.config.clone(),
+            loaded.resolve_timeout,
             loaded.hash.clone(),
             Arc::new(TreeView {
                 route: loaded.route.clone(),
@@ -389,9 +345,7 @@ impl Server {
     fn spawn_readiness(&self, loaded: &Arc<Loaded>) {
         let (loaded, metrics) = (loaded.clone(), self.metrics.clone());
         tokio::spawn(async move {
-            let env = |k: &str| std::env::var(k).ok();
-            let results =
-                crate::selftest::check_receivers(&loaded.config, &loaded.templates, &env).await;
+            let results = crate::selftest::check_receivers(&loaded).await;
             let mut ready = Vec::new();
             for (receiver, r) in results {
                 match &r {
@@ -457,8 +411,8 @@ impl Server {
             return;
         };
         let seen = match self.source.read() {
-            Ok(b) => sha256_hex(&b),
-            Err(e) => sha256_hex(e.as_bytes()),
+            Ok(b) => config::hash(&b),
+            Err(e) => config::hash(e.as_bytes()),
         };
         if read(&self.last_seen).as_deref() == Some(seen.as_str()) {
             return;
@@ -565,7 +519,7 @@ impl Server {
                 }
             };
             match client
-                .get(url)
+                .get(url.expose())
                 .timeout(Duration::from_secs(10))
                 .send()
                 .await

@@ -9,8 +9,6 @@ use std::collections::HashMap;
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use serde_yaml::Value;
 
-use crate::config::Config;
-
 /// Where an interval's wall-clock fields are read: `UTC`, `Local` (the host's zone,
 /// as Go's `time.Local`), or an IANA name looked up, as Go's `time.LoadLocation`
 /// does, in the system's zoneinfo (jiff's tz database).
@@ -141,14 +139,18 @@ pub struct Intervals {
 }
 
 impl Intervals {
-    /// Parses and validates `time_intervals` and `mute_time_intervals`; all problems
-    /// are reported, one per line, each with its key path.
-    pub fn from_config(cfg: &Config) -> Result<Intervals, String> {
+    /// Parses and validates the `mute_time_intervals` and `time_intervals`
+    /// sections (this module owns their format); all problems are reported, one per
+    /// line, each with its key path.
+    pub fn compile(
+        mute_time_intervals: &[Value],
+        time_intervals: &[Value],
+    ) -> Result<Intervals, String> {
         let mut errs = Vec::new();
         let mut by_name = HashMap::new();
         for (section, list) in [
-            ("mute_time_intervals", &cfg.mute_time_intervals),
-            ("time_intervals", &cfg.time_intervals),
+            ("mute_time_intervals", mute_time_intervals),
+            ("time_intervals", time_intervals),
         ] {
             for (i, v) in list.iter().enumerate() {
                 let path = format!("{section}[{i}]");
@@ -194,6 +196,12 @@ impl Intervals {
         }
         Ok(hit)
     }
+}
+
+/// The `name:` of one raw interval entry, for references checked before (or
+/// without) compiling the intervals.
+pub fn name_of(v: &Value) -> Option<&str> {
+    v.get("name").and_then(Value::as_str)
 }
 
 fn named(
@@ -464,8 +472,14 @@ mod tests {
     use chrono::TimeZone;
 
     fn intervals(yaml: &str) -> Result<Intervals, String> {
-        let cfg: Config = serde_yaml::from_str(yaml).unwrap();
-        Intervals::from_config(&cfg)
+        let doc: Value = serde_yaml::from_str(yaml).unwrap();
+        let list = |k: &str| {
+            doc.get(k)
+                .and_then(Value::as_sequence)
+                .cloned()
+                .unwrap_or_default()
+        };
+        Intervals::compile(&list("mute_time_intervals"), &list("time_intervals"))
     }
 
     fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {

@@ -11,7 +11,6 @@ use alerter::alert::Alert;
 use alerter::clock::Clock;
 use alerter::config;
 use alerter::dispatch::Dispatcher;
-use alerter::dispatch::route::Route;
 use alerter::inhibit::Inhibitor;
 use alerter::labels::{LabelSet, parse_matchers};
 use alerter::mute::Muter;
@@ -140,14 +139,14 @@ fn harness_delayed(
     silences: Option<Arc<dyn Muter>>,
     delay: Duration,
 ) -> Harness {
-    let cfg = config::parse(yaml, "test.yml").expect("valid config");
+    let cfg = config::compile_str(yaml, "test.yml").expect("valid config");
     let start = Instant::now();
     let clock = Clock::following_tokio(t0());
     let alerts = Arc::new(Alerts::new(clock));
     let got = Arc::new(Mutex::new(Vec::new()));
     let mut receivers = Receivers::new();
     let mut recorders = HashMap::new();
-    for r in &cfg.receivers {
+    for r in &cfg.config.receivers {
         let rec = Arc::new(Recorder {
             start,
             got: got.clone(),
@@ -167,19 +166,18 @@ fn harness_delayed(
             }],
         );
     }
-    let inhibitor =
-        Arc::new(Inhibitor::new(&cfg.inhibit_rules, clock).expect("valid inhibit_rules"));
+    let inhibitor = Arc::new(Inhibitor::from_rules(cfg.inhibit_rules.clone(), clock));
     let pipeline = Pipeline::new(
         receivers,
         inhibitor.clone(),
         silences.unwrap_or_else(|| Arc::new(Nobody)),
-        Intervals::from_config(&cfg).unwrap(),
+        cfg.intervals.clone(),
         Arc::new(Nflog::in_memory(Duration::from_secs(120 * 3600))),
         "http://alerter.example:9093".into(),
         clock,
     );
     let dispatcher = Arc::new(Dispatcher::new(
-        Route::from_config(&cfg).unwrap(),
+        (*cfg.route).clone(),
         Arc::new(pipeline),
         clock,
     ));
@@ -781,7 +779,7 @@ async fn stop_lets_the_flush_in_flight_finish() {
         in_flight: Default::default(),
         max_in_flight: Default::default(),
     });
-    let cfg = config::parse(
+    let cfg = config::compile_str(
         "route: {receiver: r, group_wait: 1s, group_interval: 1m}\nreceivers: [{name: r}]",
         "t",
     )
@@ -803,7 +801,7 @@ async fn stop_lets_the_flush_in_flight_finish() {
         String::new(),
         clock,
     );
-    let d = Dispatcher::new(Route::from_config(&cfg).unwrap(), Arc::new(pipeline), clock);
+    let d = Dispatcher::new((*cfg.route).clone(), Arc::new(pipeline), clock);
     let h = harness("route: {receiver: r}\nreceivers: [{name: r}]", true, None);
     d.on_alert(&Arc::new(h.alert("alertname=A", 0.0)));
     d.on_alert(&Arc::new(h.alert("alertname=B", 0.0)));
@@ -852,24 +850,19 @@ async fn webhook_posts_alertmanager_json() {
     let yaml = format!(
         "route: {{receiver: hook, group_by: [alertname], group_wait: 100ms, group_interval: 1s}}\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: http://{addr}/hook\n        max_alerts: 2\n"
     );
-    let cfg = config::parse(&yaml, "t").unwrap();
+    let cfg = config::compile_str(&yaml, "t").unwrap_or_else(|e| panic!("{e}"));
     let clock = Clock::system();
-    let (receivers, warnings) = alerter::dispatch::build_receivers(
-        &cfg,
-        &|_| None,
-        &alerter::notify::template::Templates::builtin(),
-    );
-    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
     let pipeline = Pipeline::new(
-        receivers,
+        cfg.receivers.clone(),
         Arc::new(Nobody),
         Arc::new(Nobody),
-        Intervals::from_config(&cfg).unwrap(),
+        cfg.intervals.clone(),
         Arc::new(Nflog::in_memory(Duration::from_secs(3600))),
         "http://alerter.example:9093".into(),
         clock,
     );
-    let d = Dispatcher::new(Route::from_config(&cfg).unwrap(), Arc::new(pipeline), clock);
+    let d = Dispatcher::new((*cfg.route).clone(), Arc::new(pipeline), clock);
     let now = Utc::now();
     for i in 0..3 {
         d.on_alert(&Arc::new(Alert {
@@ -951,7 +944,7 @@ async fn webhook_posts_alertmanager_json() {
         .unwrap(),
     };
     let hook = |path: &str| {
-        WebhookNotifier::from_config(&config::WebhookConfig {
+        WebhookNotifier::from_config(&alerter::notify::webhook::WebhookConfig {
             url: Some(format!("http://{addr}{path}")),
             ..Default::default()
         })
@@ -962,7 +955,7 @@ async fn webhook_posts_alertmanager_json() {
     let e = hook("/400").notify(&n).await.unwrap_err();
     assert!(!e.retryable && e.reason == "http_4xx", "{e:?}");
     let closed = e2e::free_port();
-    let e = WebhookNotifier::from_config(&config::WebhookConfig {
+    let e = WebhookNotifier::from_config(&alerter::notify::webhook::WebhookConfig {
         url: Some(format!("http://127.0.0.1:{closed}/")),
         ..Default::default()
     })
@@ -1001,8 +994,8 @@ receivers: [{name: default}, {name: db}, {name: dba}, {name: pager}, {name: work
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("am.yml");
     std::fs::write(&file, yaml).unwrap();
-    let cfg = config::parse(yaml, "am.yml").unwrap();
-    let root = Route::from_config(&cfg).unwrap();
+    let cfg = config::compile_str(yaml, "am.yml").unwrap_or_else(|e| panic!("{e}"));
+    let root = &cfg.route;
     for labels in [
         "service=postgres severity=critical",
         "service=redis",

@@ -66,27 +66,21 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A runtime for `config` (already validated); `hash` is the file's SHA-256.
+    /// A runtime for a compiled config; `hash` is the file's SHA-256.
     pub fn new(
         config: Config,
+        resolve_timeout: std::time::Duration,
         hash: String,
         routes: Arc<dyn RouteView>,
         inhibitor: Arc<dyn Muter>,
         warnings: Vec<String>,
     ) -> Runtime {
-        // Alertmanager's default resolve_timeout.
-        let resolve_timeout = config
-            .global
-            .resolve_timeout
-            .as_deref()
-            .and_then(|d| crate::config::parse_duration(d).ok())
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .unwrap_or_else(|| chrono::Duration::minutes(5));
         Runtime {
             original: shown_config(&config),
             config,
             hash,
-            resolve_timeout,
+            resolve_timeout: chrono::Duration::from_std(resolve_timeout)
+                .unwrap_or(chrono::Duration::MAX),
             routes,
             inhibitor,
             warnings,

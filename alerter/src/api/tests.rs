@@ -64,9 +64,10 @@ const CONFIG: &str = "route:\n  receiver: admin-email\n  group_by: [alertname]\n
 fn api_at(now: &str) -> Arc<Api> {
     let clock = Clock::following_tokio(at(now));
     let alerts = Arc::new(Alerts::new(clock));
-    let cfg = crate::config::parse(CONFIG, "test.yml").unwrap();
+    let cfg = crate::config::compile_str(CONFIG, "test.yml").unwrap_or_else(|e| panic!("{e}"));
     let rt = Runtime::new(
-        cfg,
+        cfg.config,
+        cfg.resolve_timeout,
         "ab".repeat(32),
         Arc::new(FakeRoutes {
             alerts: alerts.clone(),

@@ -1,13 +1,32 @@
 //! alertmanager.yml, as Alertmanager reads it, plus our top-level `rule_files` and
 //! `evaluation_interval` (kept for the rule evaluator). Unknown keys are errors.
+//!
+//! This module only assembles: each section's raw type and its compile step belong
+//! to the component that runs it (`route:` to dispatch::route, `inhibit_rules:` to
+//! inhibit, `receivers:` to notify, time intervals to timeinterval,
+//! `self_monitoring:` to selfmon). [`compile`] runs every step once and returns the
+//! [`Compiled`] value that `check-config` reports on and a reload puts in service.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use config_values::Duration as ConfigDuration;
 use serde::{Deserialize, Serialize};
 
-use crate::notify::email::{EmailConfig, SmtpGlobals, TlsConfig};
+use crate::dispatch::route::{Known, Route, RouteConfig};
+use crate::inhibit::{self, RawRule as InhibitRule};
+use crate::notify::email::ResolvedEmail;
+use crate::notify::email::{SmtpGlobals, TlsConfig};
+use crate::notify::pipeline::Receivers;
+use crate::notify::receivers::{Built, ReceiverConfig as Receiver, build_receivers};
+use crate::notify::template::Templates;
+use crate::selfmon::{self, SelfMonitoringConfig};
+use crate::timeinterval::{self, Intervals};
+
+/// Alertmanager's default `global.resolve_timeout`.
+pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// The whole file.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -16,7 +35,7 @@ pub struct Config {
     #[serde(default)]
     pub global: Global,
     #[serde(default)]
-    pub route: Option<Route>,
+    pub route: Option<RouteConfig>,
     #[serde(default)]
     pub receivers: Vec<Receiver>,
     #[serde(default)]
@@ -32,10 +51,10 @@ pub struct Config {
     pub rule_files: Vec<String>,
     /// Ours: how often rules are evaluated.
     #[serde(default)]
-    pub evaluation_interval: Option<String>,
+    pub evaluation_interval: Option<ConfigDuration>,
     /// Ours: the alarm path that avoids a broken receiver (see `selfmon`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub self_monitoring: Option<crate::selfmon::SelfMonitoringConfig>,
+    pub self_monitoring: Option<SelfMonitoringConfig>,
 }
 
 /// `global:`.
@@ -43,7 +62,7 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct Global {
     #[serde(default)]
-    pub resolve_timeout: Option<String>,
+    pub resolve_timeout: Option<ConfigDuration>,
     #[serde(default)]
     pub smtp_from: Option<String>,
     #[serde(default)]
@@ -89,85 +108,6 @@ impl Global {
     }
 }
 
-/// One node of the routing tree.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Route {
-    #[serde(default)]
-    pub receiver: Option<String>,
-    #[serde(default)]
-    pub group_by: Option<Vec<String>>,
-    #[serde(default, rename = "continue")]
-    pub continue_: bool,
-    #[serde(default)]
-    pub matchers: Vec<String>,
-    #[serde(default, rename = "match")]
-    pub match_: BTreeMap<String, String>,
-    #[serde(default)]
-    pub match_re: BTreeMap<String, String>,
-    #[serde(default)]
-    pub group_wait: Option<String>,
-    #[serde(default)]
-    pub group_interval: Option<String>,
-    #[serde(default)]
-    pub repeat_interval: Option<String>,
-    #[serde(default)]
-    pub mute_time_intervals: Vec<String>,
-    #[serde(default)]
-    pub active_time_intervals: Vec<String>,
-    #[serde(default)]
-    pub routes: Vec<Route>,
-}
-
-/// One receiver.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Receiver {
-    pub name: String,
-    #[serde(default)]
-    pub email_configs: Vec<EmailConfig>,
-    #[serde(default)]
-    pub webhook_configs: Vec<WebhookConfig>,
-}
-
-/// `webhook_configs` entry.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    #[serde(default)]
-    pub send_resolved: Option<bool>,
-    #[serde(default)]
-    pub url: Option<String>,
-    #[serde(default)]
-    pub url_file: Option<String>,
-    #[serde(default)]
-    pub max_alerts: Option<u64>,
-    #[serde(default)]
-    pub timeout: Option<String>,
-    #[serde(default)]
-    pub http_config: Option<serde_yaml::Value>,
-}
-
-/// One inhibition rule.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InhibitRule {
-    #[serde(default)]
-    pub source_matchers: Vec<String>,
-    #[serde(default)]
-    pub target_matchers: Vec<String>,
-    #[serde(default)]
-    pub source_match: BTreeMap<String, String>,
-    #[serde(default)]
-    pub source_match_re: BTreeMap<String, String>,
-    #[serde(default)]
-    pub target_match: BTreeMap<String, String>,
-    #[serde(default)]
-    pub target_match_re: BTreeMap<String, String>,
-    #[serde(default)]
-    pub equal: Vec<String>,
-}
-
 impl Config {
     /// Whether anything renders templates (today: email) or names template files;
     /// otherwise the template engine is never started.
@@ -176,141 +116,168 @@ impl Config {
     }
 }
 
-/// Parses a Prometheus/Alertmanager duration such as `1h30m`, `5m`, `250ms`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("not a valid duration {s:?} (expected e.g. 30s, 5m, 1h30m)");
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if s.is_empty() {
-        return Err(bad());
-    }
-    let units: [(&str, u64); 8] = [
-        ("ms", 1),
-        ("s", 1_000),
-        ("m", 60_000),
-        ("h", 3_600_000),
-        ("d", 86_400_000),
-        ("w", 604_800_000),
-        ("y", 31_536_000_000),
-        ("", 0),
-    ];
-    let mut rest = s;
-    let mut total: u64 = 0;
-    let mut last_rank = usize::MAX;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        // Longest unit first: "ms" before "m".
-        let (rank, (unit, ms)) = units[..7]
-            .iter()
-            .enumerate()
-            .filter(|(_, (u, _))| rest.starts_with(u))
-            .min_by_key(|(_, (u, _))| std::cmp::Reverse(u.len()))
-            .ok_or_else(bad)?;
-        // Units must go from largest to smallest, each at most once.
-        let order = [6usize, 5, 4, 3, 2, 1, 0];
-        let pos = order.iter().position(|o| *o == rank).unwrap_or(0);
-        if last_rank != usize::MAX && pos <= last_rank {
-            return Err(bad());
-        }
-        last_rank = pos;
-        total = total
-            .checked_add(n.checked_mul(*ms).ok_or_else(bad)?)
-            .ok_or_else(bad)?;
-        rest = &rest[unit.len()..];
-    }
-    Ok(Duration::from_millis(total))
+/// Everything one config runs, each section compiled once by the component that
+/// owns it: what `check-config` reports on, and what a reload swaps in as a whole.
+pub struct Compiled {
+    /// The file as written, for the status API (shown through [`redacted`]).
+    pub config: Config,
+    pub route: Arc<Route>,
+    pub intervals: Intervals,
+    pub inhibit_rules: Vec<inhibit::Rule>,
+    pub templates: Templates,
+    pub receivers: Receivers,
+    /// Each receiver's email integrations, resolved or why not (see [`Built`]).
+    pub emails: BTreeMap<String, Vec<Result<ResolvedEmail, String>>>,
+    pub selfmon: selfmon::Settings,
+    /// `global.resolve_timeout`, or Alertmanager's default.
+    pub resolve_timeout: Duration,
+    /// Hex SHA-256 of the text (`alertmanager_config_hash`, status, reload checks).
+    pub hash: String,
+    /// Problems that do not stop the config from loading but will stop mail (a
+    /// password file that is missing, say), for status and logs.
+    pub warnings: Vec<String>,
 }
 
-/// Parses and validates a config file's text. Errors name the file, the line and
-/// the field. `templates:` paths are taken relative to the working directory.
+/// Where a compile looks up secrets named by environment variable.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The file's text as written: YAML errors name the file, line and key path.
 pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
-    parse_at(text, origin, Path::new("."))
+    serde_yaml::from_str(text).map_err(|e| format!("{origin}: {e}"))
 }
 
-/// [`parse`], with `templates:` paths relative to `base_dir` (Alertmanager
-/// resolves them against the config file's directory).
-pub fn parse_at(text: &str, origin: &str, base_dir: &Path) -> Result<Config, String> {
-    parse_with_templates(text, origin, base_dir).map(|(cfg, _)| cfg)
-}
-
-/// [`parse_at`], also returning the loaded templates (none when nothing renders
-/// templates), so the daemon does not read and compile them a second time.
-pub fn parse_with_templates(
+/// Parses and compiles a config file's text. `templates:` paths are taken relative
+/// to `base_dir` (Alertmanager resolves them against the config file's directory).
+/// Every problem is reported, one per line, each prefixed with `origin`.
+pub fn compile(
     text: &str,
     origin: &str,
     base_dir: &Path,
-) -> Result<(Config, crate::notify::template::Templates), String> {
-    let cfg: Config = serde_yaml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
-    validate(&cfg).map_err(|e| format!("{origin}: {e}"))?;
-    // Template files and every templated email field parse and reference only
-    // defined templates and functions, or the file is rejected.
-    let templates = if cfg.uses_templates() {
-        crate::notify::template::check_config(&cfg, base_dir)
-            .map_err(|e| format!("{origin}: {e}"))?
-    } else {
-        crate::notify::template::Templates::none()
-    };
-    Ok((cfg, templates))
+    env: Env<'_>,
+) -> Result<Compiled, String> {
+    let config = parse(text, origin)?;
+    compile_config(config, hash(text.as_bytes()), base_dir, env)
+        .map_err(|e| format!("{origin}: {e}"))
 }
 
-/// Reads and parses a config file.
-pub fn load(path: &Path) -> Result<Config, String> {
+/// Hex SHA-256 of a config file's bytes.
+pub fn hash(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// [`compile`] with no environment and paths relative to the working directory.
+pub fn compile_str(text: &str, origin: &str) -> Result<Compiled, String> {
+    compile(text, origin, Path::new("."), &|_| None)
+}
+
+/// Reads and compiles a config file, with secrets from the process environment.
+pub fn load(path: &Path) -> Result<Compiled, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    parse_at(&text, &path.display().to_string(), dir)
+    let env = |k: &str| std::env::var(k).ok();
+    compile(&text, &path.display().to_string(), dir, &env)
 }
 
-pub fn validate(cfg: &Config) -> Result<(), String> {
-    let mut names = HashSet::new();
-    for r in &cfg.receivers {
-        if !names.insert(r.name.as_str()) {
-            return Err(format!(
+fn compile_config(
+    config: Config,
+    hash: String,
+    base_dir: &Path,
+    env: Env<'_>,
+) -> Result<Compiled, String> {
+    let mut errs = Vec::new();
+    let mut receivers = HashSet::new();
+    for r in &config.receivers {
+        if !receivers.insert(r.name.as_str()) {
+            errs.push(format!(
                 "receivers: notification config name {:?} is not unique",
                 r.name
             ));
         }
         for (i, w) in r.webhook_configs.iter().enumerate() {
             if w.url.is_none() && w.url_file.is_none() {
-                return Err(format!(
+                errs.push(format!(
                     "receivers[{}].webhook_configs[{i}]: one of url or url_file must be configured",
                     r.name
                 ));
             }
         }
     }
-    if let Some(d) = &cfg.global.resolve_timeout {
-        parse_duration(d).map_err(|e| format!("global.resolve_timeout: {e}"))?;
-    }
-    if let Some(d) = &cfg.evaluation_interval {
-        parse_duration(d).map_err(|e| format!("evaluation_interval: {e}"))?;
-    }
-    if let Some(sm) = &cfg.self_monitoring {
-        sm.check()?;
-    }
-    // The route tree and the time intervals are validated by the types the
-    // dispatcher runs on, so `check-config` and a reload reject the same files.
-    let mut errs = Vec::new();
-    if let Err(e) = crate::timeinterval::Intervals::from_config(cfg) {
+    let sm = config.self_monitoring.clone().unwrap_or_default();
+    if let Err(e) = sm.check() {
         errs.push(e);
     }
-    if let Err(e) = crate::dispatch::route::Route::from_config(cfg) {
-        errs.push(e);
-    }
-    if let Err(e) = crate::inhibit::compile_rules(&cfg.inhibit_rules) {
-        errs.push(e);
-    }
-    if errs.is_empty() {
-        Ok(())
+    let intervals = Intervals::compile(&config.mute_time_intervals, &config.time_intervals)
+        .map_err(|e| errs.push(e))
+        .ok();
+    let known = Known {
+        receivers,
+        time_intervals: config
+            .time_intervals
+            .iter()
+            .chain(&config.mute_time_intervals)
+            .filter_map(timeinterval::name_of)
+            .collect(),
+    };
+    let route = Route::compile(config.route.as_ref(), &known)
+        .map_err(|e| errs.push(e))
+        .ok();
+    let inhibit_rules = inhibit::compile_rules(&config.inhibit_rules)
+        .map_err(|e| errs.push(e))
+        .ok();
+    let (Some(intervals), Some(route), Some(inhibit_rules), true) =
+        (intervals, route, inhibit_rules, errs.is_empty())
+    else {
+        return Err(errs.join("\n"));
+    };
+    // Template files and every templated email field parse and reference only
+    // defined templates and functions, or the file is rejected.
+    let templates = if config.uses_templates() {
+        crate::notify::template::check_config(&config, base_dir)?
     } else {
-        Err(errs.join("\n"))
-    }
+        Templates::none()
+    };
+    let Built {
+        receivers,
+        emails,
+        mut warnings,
+    } = build_receivers(&config.receivers, &config.global.smtp(), env, &templates);
+    // A heartbeat URL that does not resolve must not stop alerting: warn, and run
+    // without the heartbeat (its absence alarms on the other side).
+    let selfmon = match sm.resolve(env) {
+        Ok(s) => s,
+        Err(e) => {
+            warnings.push(format!("{e}; running without the heartbeat"));
+            let no_url = SelfMonitoringConfig {
+                heartbeat_url: None,
+                heartbeat_url_file: None,
+                heartbeat_url_env: None,
+                ..sm
+            };
+            no_url.resolve(&|_| None)?
+        }
+    };
+    let resolve_timeout = config
+        .global
+        .resolve_timeout
+        .map_or(DEFAULT_RESOLVE_TIMEOUT, ConfigDuration::as_std);
+    Ok(Compiled {
+        config,
+        route: Arc::new(route),
+        intervals,
+        inhibit_rules,
+        templates,
+        receivers,
+        emails,
+        selfmon,
+        resolve_timeout,
+        hash,
+        warnings,
+    })
 }
 
 /// The config shown to users (status API, logs): secrets become `<secret>`.
@@ -340,12 +307,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("1m1h").is_err());
-        assert!(parse_duration("").is_err());
+    fn config_validation_checks_inhibit_rules() {
+        let y = "route: {receiver: r}\nreceivers: [{name: r}]\ninhibit_rules:\n- {}\n- source_matchers: ['a=~\"(\"']\n";
+        let e = compile_str(y, "am.yml").err().unwrap();
+        assert!(
+            e.starts_with("am.yml: inhibit_rules[1].source_matchers[0]: "),
+            "{e}"
+        );
+        let ok = "route: {receiver: r}\nreceivers: [{name: r}]\ninhibit_rules:\n- {source_matchers: ['a=b'], equal: [x]}\n";
+        assert!(compile_str(ok, "am.yml").is_ok());
+    }
+
+    /// A bad `resolve_timeout` is an error naming the key; it used to be read again
+    /// by the API, which turned a bad value into 5m without a word.
+    #[test]
+    fn resolve_timeout_is_compiled_once_and_a_bad_one_is_an_error() {
+        let base = "route: {receiver: r}\nreceivers: [{name: r}]\n";
+        let c = compile_str(
+            &format!("global: {{resolve_timeout: 90s}}\n{base}"),
+            "am.yml",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.resolve_timeout, Duration::from_secs(90));
+        let c = compile_str(base, "am.yml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.resolve_timeout, DEFAULT_RESOLVE_TIMEOUT);
+        let e = compile_str(
+            &format!("global: {{resolve_timeout: 5x}}\n{base}"),
+            "am.yml",
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.contains("global.resolve_timeout") && e.contains("invalid duration"),
+            "{e}"
+        );
+    }
+
+    /// Every section's problems are reported together, each with its key path.
+    #[test]
+    fn all_problems_at_once() {
+        let y = "route: {receiver: nobody}\nreceivers: [{name: r}, {name: r}]\ninhibit_rules: [{source_matchers: ['a=~\"(\"']}]\ntime_intervals: [{name: t, time_intervals: [{weekdays: [someday]}]}]\n";
+        let e = compile_str(y, "am.yml").err().unwrap();
+        for want in [
+            "not unique",
+            "route.receiver: undefined receiver \"nobody\"",
+            "inhibit_rules[0].source_matchers[0]",
+            "time_intervals[0]",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
     }
 }

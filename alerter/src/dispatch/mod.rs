@@ -13,12 +13,11 @@
 //! [`Dispatcher::stop`] (reload, shutdown) stops the timers but, unlike
 //! Alertmanager (#2146, #2417), lets a flush already running finish its sends.
 //!
-//! Construction, for the server:
+//! Construction, for the server (`c` is a [`crate::config::Compiled`]):
 //! ```ignore
-//! let (receivers, warnings) = dispatch::build_receivers(&cfg, &|k| std::env::var(k).ok(), &templates);
-//! let pipeline = Pipeline::new(receivers, inhibitor, silences,
-//!     Intervals::from_config(&cfg)?, nflog, external_url, clock);
-//! let d = Arc::new(Dispatcher::new(Route::from_config(&cfg)?, Arc::new(pipeline), clock));
+//! let pipeline = Pipeline::new(c.receivers.clone(), inhibitor, silences,
+//!     c.intervals.clone(), nflog, external_url, clock);
+//! let d = Arc::new(Dispatcher::new((*c.route).clone(), Arc::new(pipeline), clock));
 //! alerts.set_listeners(vec![inhibitor_listener, d.clone()]);
 //! // on reload: old.stop(); old.wait().await (optional); build the new one.
 //! ```
@@ -38,13 +37,8 @@ use tokio::time::Instant;
 
 use crate::alert::Alert;
 use crate::clock::Clock;
-use crate::config::Config;
 use crate::labels::{Fingerprint, LabelSet, format_labels};
-use crate::notify::Notifier;
-use crate::notify::email::{self, EmailNotifier};
-use crate::notify::pipeline::{Flush, Integration, Pipeline, Receivers, flush_timeout};
-use crate::notify::template::Templates;
-use crate::notify::webhook::WebhookNotifier;
+use crate::notify::pipeline::{Flush, Pipeline, flush_timeout};
 use crate::provider::Listener;
 use route::Route;
 
@@ -343,108 +337,4 @@ fn alert_order(a: &Alert, b: &Alert) -> std::cmp::Ordering {
         }
     }
     a.labels.cmp(&b.labels)
-}
-
-/// The integrations of every receiver in `cfg`: webhooks and emails, each with its
-/// `send_resolved` (webhook default true, email default false, as Alertmanager).
-/// `env` resolves secrets from variables; `templates` are the config's
-/// `templates:` files. An integration whose settings do not resolve (a password
-/// file that is missing, say) does not stop the config from loading: it becomes an
-/// [`Unusable`] one that fails every delivery with the reason, and the reason is
-/// returned as a warning, so it is loud in logs, metrics and status instead of
-/// taking the whole alerter down.
-pub fn build_receivers(
-    cfg: &Config,
-    env: &dyn Fn(&str) -> Option<String>,
-    templates: &Templates,
-) -> (Receivers, Vec<String>) {
-    let mut out = Receivers::new();
-    let mut warnings = Vec::new();
-    let globals = cfg.global.smtp();
-    let mut unusable = |integration: &'static str, reason: String, index: usize| {
-        warnings.push(reason.clone());
-        Integration {
-            notifier: Arc::new(Unusable {
-                integration,
-                reason,
-            }) as Arc<dyn Notifier>,
-            send_resolved: true,
-            index,
-        }
-    };
-    let mut notes = Vec::new();
-    for r in &cfg.receivers {
-        let mut list = Vec::new();
-        for (i, w) in r.webhook_configs.iter().enumerate() {
-            match WebhookNotifier::from_config(w) {
-                Ok(n) => list.push(Integration {
-                    notifier: Arc::new(n) as Arc<dyn Notifier>,
-                    send_resolved: w.send_resolved.unwrap_or(true),
-                    index: i,
-                }),
-                Err(e) => list.push(unusable(
-                    "webhook",
-                    format!(
-                        "receivers[{:?}].webhook_configs[{i}] cannot send: {e}",
-                        r.name
-                    ),
-                    i,
-                )),
-            }
-        }
-        for (i, e) in r.email_configs.iter().enumerate() {
-            match email::resolve_with(e, &globals, env, templates) {
-                Ok((resolved, warns)) => {
-                    notes.extend(
-                        warns
-                            .into_iter()
-                            .map(|w| format!("receivers[{:?}].email_configs[{i}]: {w}", r.name)),
-                    );
-                    list.push(Integration {
-                        send_resolved: resolved.send_resolved,
-                        notifier: Arc::new(EmailNotifier::new(resolved)) as Arc<dyn Notifier>,
-                        index: i,
-                    });
-                }
-                Err(es) => list.push(unusable(
-                    "email",
-                    format!(
-                        "receivers[{:?}].email_configs[{i}] cannot send: {}",
-                        r.name,
-                        es.join("; ")
-                    ),
-                    i,
-                )),
-            }
-        }
-        out.insert(r.name.clone(), list);
-    }
-    warnings.extend(notes);
-    (out, warnings)
-}
-
-/// An integration whose settings do not resolve: every delivery fails with the
-/// reason (not retryable: retrying cannot make a missing file appear mid-flush).
-pub struct Unusable {
-    pub integration: &'static str,
-    pub reason: String,
-}
-
-impl Notifier for Unusable {
-    fn integration(&self) -> &'static str {
-        self.integration
-    }
-
-    fn notify<'a>(
-        &'a self,
-        _: &'a crate::notify::Notification,
-    ) -> futures::future::BoxFuture<'a, Result<(), crate::notify::NotifyError>> {
-        Box::pin(async move {
-            Err(crate::notify::NotifyError {
-                retryable: false,
-                reason: "config",
-                message: self.reason.clone(),
-            })
-        })
-    }
 }

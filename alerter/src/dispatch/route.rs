@@ -1,19 +1,51 @@
 //! The validated routing tree (Alertmanager's dispatch/route.go): which routes an
 //! alert goes to, with each route's receiver, grouping and timing. Built once per
-//! config from the raw [`config::Route`]; every setting left unset is inherited from
+//! config from the raw [`RouteConfig`] (the `route:` section, which this module
+//! owns); every setting left unset is inherited from
 //! the parent, except the time-interval names, which Alertmanager does not inherit.
 //! Validation names the key path of every culprit (`route.routes[1].matchers[0]`).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
-use crate::config::{self, parse_duration};
+use serde::{Deserialize, Serialize};
+
 use crate::labels::{self, Fingerprint, LabelSet, MatchType, Matcher, valid_label_name};
 
 /// Alertmanager's `DefaultRouteOpts`.
 pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);
 pub const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
+
+/// One node of the `route:` tree as written in alertmanager.yml.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    #[serde(default)]
+    pub receiver: Option<String>,
+    #[serde(default)]
+    pub group_by: Option<Vec<String>>,
+    #[serde(default, rename = "continue")]
+    pub continue_: bool,
+    #[serde(default)]
+    pub matchers: Vec<String>,
+    #[serde(default, rename = "match")]
+    pub match_: BTreeMap<String, String>,
+    #[serde(default)]
+    pub match_re: BTreeMap<String, String>,
+    #[serde(default)]
+    pub group_wait: Option<config_values::Duration>,
+    #[serde(default)]
+    pub group_interval: Option<config_values::Duration>,
+    #[serde(default)]
+    pub repeat_interval: Option<config_values::Duration>,
+    #[serde(default)]
+    pub mute_time_intervals: Vec<String>,
+    #[serde(default)]
+    pub active_time_intervals: Vec<String>,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
 
 /// Which labels form an aggregation group's identity.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,36 +79,11 @@ pub struct Known<'a> {
     pub time_intervals: HashSet<&'a str>,
 }
 
-impl Known<'_> {
-    pub fn of(cfg: &config::Config) -> Known<'_> {
-        Known {
-            receivers: cfg.receivers.iter().map(|r| r.name.as_str()).collect(),
-            time_intervals: cfg
-                .time_intervals
-                .iter()
-                .chain(&cfg.mute_time_intervals)
-                .filter_map(interval_name)
-                .collect(),
-        }
-    }
-}
-
-fn interval_name(v: &serde_yaml::Value) -> Option<&str> {
-    v.get("name").and_then(serde_yaml::Value::as_str)
-}
-
 impl Route {
-    /// Builds and validates the tree of `cfg.route`. All problems are reported, one
-    /// per line.
-    pub fn from_config(cfg: &config::Config) -> Result<Route, String> {
-        let raw = cfg
-            .route
-            .as_ref()
-            .ok_or("no route provided in config (expected a top-level `route:`)")?;
-        Route::build_root(raw, &Known::of(cfg))
-    }
-
-    pub fn build_root(raw: &config::Route, known: &Known<'_>) -> Result<Route, String> {
+    /// Builds and validates the tree of `route:` (`None`: the section is missing).
+    /// All problems are reported, one per line, each with its key path.
+    pub fn compile(raw: Option<&RouteConfig>, known: &Known<'_>) -> Result<Route, String> {
+        let raw = raw.ok_or("no route provided in config (expected a top-level `route:`)")?;
         let mut errs = Vec::new();
         if raw.receiver.as_deref().is_none_or(str::is_empty) {
             errs.push("route: root route must specify a default receiver".to_string());
@@ -175,7 +182,7 @@ impl Route {
 }
 
 fn build(
-    raw: &config::Route,
+    raw: &RouteConfig,
     parent: Option<&Route>,
     path: &str,
     parent_path: &str,
@@ -196,33 +203,20 @@ fn build(
         None => parent.map_or_else(|| GroupBy::Labels(BTreeSet::new()), |p| p.group_by.clone()),
         Some(list) => group_by(list, path, errs),
     };
-    let dur = |field: &str, v: &Option<String>, inherited: Duration, errs: &mut Vec<String>| {
-        let Some(v) = v else { return inherited };
-        match parse_duration(v) {
-            Ok(d) => d,
-            Err(e) => {
-                errs.push(format!("{path}.{field}: {e}"));
-                inherited
-            }
-        }
+    let dur = |v: Option<config_values::Duration>, inherited: Duration| {
+        v.map_or(inherited, config_values::Duration::as_std)
     };
     let group_wait = dur(
-        "group_wait",
-        &raw.group_wait,
+        raw.group_wait,
         parent.map_or(DEFAULT_GROUP_WAIT, |p| p.group_wait),
-        errs,
     );
     let group_interval = dur(
-        "group_interval",
-        &raw.group_interval,
+        raw.group_interval,
         parent.map_or(DEFAULT_GROUP_INTERVAL, |p| p.group_interval),
-        errs,
     );
     let repeat_interval = dur(
-        "repeat_interval",
-        &raw.repeat_interval,
+        raw.repeat_interval,
         parent.map_or(DEFAULT_REPEAT_INTERVAL, |p| p.repeat_interval),
-        errs,
     );
     if group_interval.is_zero() {
         errs.push(format!(
@@ -385,9 +379,24 @@ fn matchers_string(ms: &[Matcher]) -> String {
 mod tests {
     use super::*;
 
+    /// The `route:` and receiver names of an alertmanager.yml.
+    #[derive(Deserialize)]
+    struct Doc {
+        route: Option<RouteConfig>,
+        receivers: Vec<Named>,
+    }
+    #[derive(Deserialize)]
+    struct Named {
+        name: String,
+    }
+
     fn tree(yaml: &str) -> Result<Route, String> {
-        let cfg: config::Config = serde_yaml::from_str(yaml).unwrap();
-        Route::from_config(&cfg)
+        let doc: Doc = serde_yaml::from_str(yaml).unwrap();
+        let known = Known {
+            receivers: doc.receivers.iter().map(|r| r.name.as_str()).collect(),
+            time_intervals: HashSet::new(),
+        };
+        Route::compile(doc.route.as_ref(), &known)
     }
 
     fn ls(pairs: &[(&str, &str)]) -> LabelSet {

@@ -476,12 +476,14 @@ pub fn resolve_with(
     let step_timeout = match &c.timeout {
         None => Duration::from_secs(10),
         // Alertmanager's duration syntax, as every other duration in the config.
-        Some(t) => crate::config::parse_duration(t).unwrap_or_else(|_| {
-            errs.push(format!(
-                "email_configs.timeout: {t:?} is not a duration like 10s or 500ms"
-            ));
-            Duration::from_secs(10)
-        }),
+        Some(t) => config_values::Duration::parse(t)
+            .map(config_values::Duration::as_std)
+            .unwrap_or_else(|_| {
+                errs.push(format!(
+                    "email_configs.timeout: {t:?} is not a duration like 10s or 500ms"
+                ));
+                Duration::from_secs(10)
+            }),
     };
     let content = match compile_content(c, templates) {
         Ok(content) => Some(content),

@@ -5,6 +5,7 @@
 pub mod email;
 pub mod nflog;
 pub mod pipeline;
+pub mod receivers;
 pub mod template;
 pub mod webhook;
 

@@ -6,10 +6,27 @@
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use serde::Serialize;
 
 use super::{AlertData, LabelMap, Notification, Notifier, NotifyError, Status};
-use crate::config::{WebhookConfig, parse_duration};
+use serde::{Deserialize, Serialize};
+
+/// `webhook_configs` entry.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    #[serde(default)]
+    pub send_resolved: Option<bool>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub url_file: Option<String>,
+    #[serde(default)]
+    pub max_alerts: Option<u64>,
+    #[serde(default)]
+    pub timeout: Option<config_values::Duration>,
+    #[serde(default)]
+    pub http_config: Option<serde_yaml::Value>,
+}
 
 /// The body Alertmanager posts (webhook.Message), fields in its order.
 #[derive(Serialize)]
@@ -72,11 +89,10 @@ impl WebhookNotifier {
             (None, Some(f)) => Target::File(f.clone()),
             (None, None) => return Err("one of url or url_file must be configured".into()),
         };
-        let timeout = match &c.timeout {
-            Some(t) => Some(parse_duration(t).map_err(|e| format!("timeout: {e}"))?),
-            None => None,
-        }
-        .filter(|t| !t.is_zero());
+        let timeout = c
+            .timeout
+            .map(config_values::Duration::as_std)
+            .filter(|t| !t.is_zero());
         Ok(WebhookNotifier {
             target,
             max_alerts: c.max_alerts.unwrap_or(0),

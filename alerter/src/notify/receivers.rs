@@ -1,0 +1,152 @@
+//! The `receivers:` section: each receiver's integrations built from their config
+//! entries, ready for the pipeline. An integration that cannot be built does not
+//! stop the config from loading (see [`build_receivers`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::Notifier;
+use super::email::{self, EmailConfig, EmailNotifier, ResolvedEmail, SmtpGlobals};
+use super::pipeline::{Integration, Receivers};
+use super::template::Templates;
+use super::webhook::{WebhookConfig, WebhookNotifier};
+
+/// One `receivers:` entry as written in alertmanager.yml.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverConfig {
+    pub name: String,
+    #[serde(default)]
+    pub email_configs: Vec<EmailConfig>,
+    #[serde(default)]
+    pub webhook_configs: Vec<WebhookConfig>,
+}
+
+/// What [`build_receivers`] made of the `receivers:` section.
+#[derive(Default)]
+pub struct Built {
+    pub receivers: Receivers,
+    /// Every email integration by receiver, in config order: resolved, or why it
+    /// cannot send. The readiness check and `alerter test` use these, so they
+    /// connect with exactly what the pipeline sends with.
+    pub emails: BTreeMap<String, Vec<Result<ResolvedEmail, String>>>,
+    pub warnings: Vec<String>,
+}
+
+/// The integrations of every receiver: webhooks and emails, each with its
+/// `send_resolved` (webhook default true, email default false, as Alertmanager).
+/// `env` resolves secrets from variables; `templates` are the config's
+/// `templates:` files. An integration whose settings do not resolve (a password
+/// file that is missing, say) does not stop the config from loading: it becomes an
+/// [`Unusable`] one that fails every delivery with the reason, and the reason is
+/// returned as a warning, so it is loud in logs, metrics and status instead of
+/// taking the whole alerter down.
+pub fn build_receivers(
+    receivers: &[ReceiverConfig],
+    globals: &SmtpGlobals,
+    env: &dyn Fn(&str) -> Option<String>,
+    templates: &Templates,
+) -> Built {
+    let mut out = Receivers::new();
+    let mut emails = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let mut unusable = |integration: &'static str, reason: String, index: usize| {
+        warnings.push(reason.clone());
+        Integration {
+            notifier: Arc::new(Unusable {
+                integration,
+                reason,
+            }) as Arc<dyn Notifier>,
+            send_resolved: true,
+            index,
+        }
+    };
+    let mut notes = Vec::new();
+    for r in receivers {
+        let mut list = Vec::new();
+        let mut resolved_emails = Vec::new();
+        for (i, w) in r.webhook_configs.iter().enumerate() {
+            match WebhookNotifier::from_config(w) {
+                Ok(n) => list.push(Integration {
+                    notifier: Arc::new(n) as Arc<dyn Notifier>,
+                    send_resolved: w.send_resolved.unwrap_or(true),
+                    index: i,
+                }),
+                Err(e) => list.push(unusable(
+                    "webhook",
+                    format!(
+                        "receivers[{:?}].webhook_configs[{i}] cannot send: {e}",
+                        r.name
+                    ),
+                    i,
+                )),
+            }
+        }
+        for (i, e) in r.email_configs.iter().enumerate() {
+            match email::resolve_with(e, globals, env, templates) {
+                Ok((resolved, warns)) => {
+                    notes.extend(
+                        warns
+                            .into_iter()
+                            .map(|w| format!("receivers[{:?}].email_configs[{i}]: {w}", r.name)),
+                    );
+                    list.push(Integration {
+                        send_resolved: resolved.send_resolved,
+                        notifier: Arc::new(EmailNotifier::new(resolved.clone()))
+                            as Arc<dyn Notifier>,
+                        index: i,
+                    });
+                    resolved_emails.push(Ok(resolved));
+                }
+                Err(es) => {
+                    let why = es.join("; ");
+                    list.push(unusable(
+                        "email",
+                        format!(
+                            "receivers[{:?}].email_configs[{i}] cannot send: {why}",
+                            r.name
+                        ),
+                        i,
+                    ));
+                    resolved_emails.push(Err(why));
+                }
+            }
+        }
+        out.insert(r.name.clone(), list);
+        emails.insert(r.name.clone(), resolved_emails);
+    }
+    warnings.extend(notes);
+    Built {
+        receivers: out,
+        emails,
+        warnings,
+    }
+}
+
+/// An integration whose settings do not resolve: every delivery fails with the
+/// reason (not retryable: retrying cannot make a missing file appear mid-flush).
+pub struct Unusable {
+    pub integration: &'static str,
+    pub reason: String,
+}
+
+impl Notifier for Unusable {
+    fn integration(&self) -> &'static str {
+        self.integration
+    }
+
+    fn notify<'a>(
+        &'a self,
+        _: &'a super::Notification,
+    ) -> futures::future::BoxFuture<'a, Result<(), super::NotifyError>> {
+        Box::pin(async move {
+            Err(super::NotifyError {
+                retryable: false,
+                reason: "config",
+                message: self.reason.clone(),
+            })
+        })
+    }
+}
