@@ -1,0 +1,360 @@
+//! The daemon: builds everything from a config and keeps it current. Owns the
+//! process-lifetime state (the alert provider, silences and notification log in
+//! `--storage.path`) and the per-config state (route tree, receivers, inhibitor),
+//! which a reload rebuilds and swaps as a whole.
+//!
+//! A reload comes from SIGHUP, `POST /-/reload`, or the config file's content
+//! changing on disk (its hash is polled). A config that fails to load never
+//! replaces the running one, and the failure is loud: an error log line naming
+//! file, line and field, `alerter_config_last_reload_successful 0`, and the reason
+//! in `/api/v2/status` (Alertmanager only logs it; the users' alerting was broken
+//! for 13 days that way).
+//!
+//! Split by job: [`source`] (where the config comes from, loading it, announcing
+//! it), [`reload`] (SIGHUP, `/-/reload` and the file watch), [`readiness`] (the
+//! connect-only check of email receivers), [`selfcheck`] (the self-monitoring loop
+//! and heartbeat), [`run`] (the listener, signals and shutdown). This file owns the
+//! process-lifetime state and puts a compiled config in service.
+
+mod readiness;
+mod reload;
+mod run;
+mod selfcheck;
+mod source;
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::api::{self, Api, GroupView, ReloadRequest, ReloadStatus, RouteView, Runtime};
+use crate::clock::Clock;
+use crate::dispatch::Dispatcher;
+use crate::dispatch::route::Route;
+use crate::inhibit::Inhibitor;
+use crate::labels::LabelSet;
+use crate::metrics::Metrics;
+use crate::notify::nflog::Nflog;
+use crate::notify::pipeline::{Pipeline, PipelineStats};
+use crate::provider::{Alerts, Listener};
+use crate::selfmon::SelfMonitor;
+use crate::silence::Silences;
+use crate::store::alerts::AlertLog;
+
+pub use run::{listen_addr, run};
+use source::announce;
+pub use source::{DEFAULT_CONFIG, Loaded, Source, load};
+
+pub struct Options {
+    pub source: Source,
+    pub storage_path: PathBuf,
+    /// `host:port`; `:port` means every interface.
+    pub listen: String,
+    pub external_url: Option<String>,
+    pub retention: Duration,
+    /// How often the config file's hash is checked.
+    pub watch_interval: Duration,
+}
+
+/// The API's view of the current config: receivers by matching the route tree,
+/// and the dispatcher's aggregation groups.
+struct TreeView {
+    route: Arc<Route>,
+    dispatcher: Arc<Dispatcher>,
+    alerts: Arc<Alerts>,
+}
+
+impl RouteView for TreeView {
+    fn receivers(&self, labels: &LabelSet) -> Vec<String> {
+        self.route
+            .matches(labels)
+            .iter()
+            .map(|r| r.receiver.clone())
+            .collect()
+    }
+
+    fn groups(&self) -> Vec<GroupView> {
+        self.dispatcher
+            .groups()
+            .into_iter()
+            .map(|g| GroupView {
+                receiver: g.receiver,
+                labels: g.labels,
+                alerts: g
+                    .alerts
+                    .iter()
+                    .filter_map(|fp| self.alerts.get(*fp))
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// What one config runs: replaced as a whole on reload.
+struct Active {
+    loaded: Arc<Loaded>,
+    dispatcher: Arc<Dispatcher>,
+    inhibitor: Arc<Inhibitor>,
+}
+
+/// The running process: what the reload loop and shutdown need.
+pub struct Server {
+    pub api: Arc<Api>,
+    pub alerts: Arc<Alerts>,
+    pub silences: Arc<Silences>,
+    pub nflog: Arc<Nflog>,
+    pub alert_log: Arc<AlertLog>,
+    pub metrics: Arc<Metrics>,
+    pub stats: Arc<PipelineStats>,
+    pub selfmon: Arc<SelfMonitor>,
+    source: Source,
+    external_url: String,
+    active: RwLock<Option<Active>>,
+    last_seen: RwLock<Option<String>>,
+}
+
+impl Server {
+    /// Opens the data directory, restores the alerts, and puts the first config in
+    /// service. A first config that does not load is fatal (Alertmanager refuses to
+    /// start too). Must be called inside a tokio runtime.
+    pub fn start(
+        opts: &Options,
+        reload: mpsc::Sender<ReloadRequest>,
+    ) -> Result<Arc<Server>, String> {
+        let clock = Clock::system();
+        let now = clock.now();
+        std::fs::create_dir_all(&opts.storage_path).map_err(|e| {
+            format!(
+                "--storage.path {}: cannot create: {e}",
+                opts.storage_path.display()
+            )
+        })?;
+        let silences = Arc::new(Silences::open(&opts.storage_path, clock, opts.retention)?);
+        let (nflog, nflog_rec) = Nflog::open(&opts.storage_path, opts.retention, now)?;
+        let nflog = Arc::new(nflog);
+        // Resolved alerts are kept as long as the provider's GC would have kept them.
+        let (alert_log, restored, alerts_rec) =
+            AlertLog::open(&opts.storage_path, now, ALERT_GC_INTERVAL)?;
+        for (what, rec) in [("nflog", &nflog_rec), ("alerts", &alerts_rec)] {
+            if let Some(aside) = &rec.set_aside {
+                tracing::error!(
+                    file = what,
+                    "unreadable data file set aside as {}; starting without it",
+                    aside.display()
+                );
+            } else if rec.dropped_lines > 0 {
+                tracing::warn!(
+                    file = what,
+                    lines = rec.dropped_lines,
+                    "dropped a torn tail (crash during a write)"
+                );
+            }
+        }
+        let alert_log = Arc::new(alert_log);
+        let alerts = Arc::new(Alerts::new(clock));
+        tracing::info!(
+            alerts = restored.len(),
+            "restored alerts from the data directory"
+        );
+        // Before the listeners: restored alerts are not written back.
+        alerts.put(restored);
+        let stats = Arc::new(PipelineStats::default());
+        let metrics = Arc::new(Metrics::new(stats.clone()));
+        let loaded = Arc::new(load(&opts.source)?);
+        let hash = loaded.hash.clone();
+        let storage_errors: api::StorageErrors = {
+            let (s, n, a) = (silences.clone(), nflog.clone(), alert_log.clone());
+            Box::new(move || {
+                vec![
+                    ("silences".to_string(), s.errors()),
+                    ("nflog".to_string(), n.errors()),
+                    ("alerts".to_string(), a.errors()),
+                ]
+            })
+        };
+        let external_url = opts.external_url.clone().unwrap_or_else(|| {
+            format!(
+                "http://{}",
+                listen_addr(&opts.listen).replace("0.0.0.0", "localhost")
+            )
+        });
+        let selfmon = Arc::new(SelfMonitor::new(
+            loaded.selfmon.clone(),
+            external_url.clone(),
+        ));
+        // A placeholder until `activate` installs the real runtime below.
+        let placeholder = Runtime::new(
+            loaded.config.clone(),
+            loaded.resolve_timeout,
+            loaded.hash.clone(),
+            Arc::new(NoRoutes),
+            Arc::new(Inhibitor::from_rules(Vec::new(), clock)),
+            loaded.warnings.clone(),
+        );
+        let api = Arc::new(Api {
+            clock,
+            alerts: alerts.clone(),
+            silences: silences.clone(),
+            runtime: RwLock::new(Arc::new(placeholder)),
+            reload_status: RwLock::new(ReloadStatus {
+                at: now,
+                success: true,
+                error: None,
+                last_success: Some(now),
+            }),
+            metrics: metrics.clone(),
+            reload: Some(reload),
+            started: now,
+            storage_errors,
+            notify_stats: stats.clone(),
+        });
+        let server = Arc::new(Server {
+            api,
+            alerts,
+            silences,
+            nflog,
+            alert_log,
+            metrics,
+            stats,
+            selfmon,
+            source: opts.source.clone(),
+            external_url,
+            active: RwLock::new(None),
+            last_seen: RwLock::new(Some(hash.clone())),
+        });
+        server.activate(loaded.clone())?;
+        server.metrics.config_loaded(true, Some(&hash), now);
+        announce(&opts.source, &loaded);
+        Ok(server)
+    }
+
+    /// Puts a loaded config in service: a new inhibitor, pipeline and dispatcher
+    /// get every stored alert; the old dispatcher's timers stop, but a flush it
+    /// has in flight finishes its sends (Alertmanager cancels them: #2146, #2417).
+    fn activate(&self, loaded: Arc<Loaded>) -> Result<(), String> {
+        let clock = self.api.clock;
+        let inhibitor = Arc::new(Inhibitor::from_rules(loaded.inhibit_rules.clone(), clock));
+        let pipeline = Pipeline::new(
+            loaded.receivers.clone(),
+            inhibitor.clone(),
+            self.silences.clone(),
+            loaded.intervals.clone(),
+            self.nflog.clone(),
+            self.external_url.clone(),
+            clock,
+        )
+        .with_stats(self.stats.clone());
+        let dispatcher = Arc::new(Dispatcher::new(
+            (*loaded.route).clone(),
+            Arc::new(pipeline),
+            clock,
+        ));
+        let rt = Runtime::new(
+            loaded.config.clone(),
+            loaded.resolve_timeout,
+            loaded.hash.clone(),
+            Arc::new(TreeView {
+                route: loaded.route.clone(),
+                dispatcher: dispatcher.clone(),
+                alerts: self.alerts.clone(),
+            }),
+            inhibitor.clone(),
+            loaded.warnings.clone(),
+        );
+        // The inhibitor first: it must know the sources before the dispatcher's
+        // first flush asks it.
+        self.alerts.set_listeners(vec![
+            inhibitor.clone() as Arc<dyn Listener>,
+            dispatcher.clone() as Arc<dyn Listener>,
+            self.alert_log.clone() as Arc<dyn Listener>,
+        ]);
+        self.api.set_runtime(Arc::new(rt));
+        self.selfmon.set_settings(loaded.selfmon.clone());
+        self.stats
+            .retain_receivers(&loaded.receivers.keys().map(String::as_str).collect());
+        let old = write(&self.active).replace(Active {
+            loaded: loaded.clone(),
+            dispatcher,
+            inhibitor,
+        });
+        if let Some(old) = old {
+            old.dispatcher.stop();
+        }
+        self.spawn_readiness(&loaded);
+        Ok(())
+    }
+
+    /// The config in service.
+    fn current(&self) -> Option<Arc<Loaded>> {
+        read(&self.active).as_ref().map(|a| a.loaded.clone())
+    }
+
+    /// Stops the dispatcher and waits (bounded) for flushes in flight.
+    pub async fn shutdown(&self) {
+        let d = read(&self.active).as_ref().map(|a| a.dispatcher.clone());
+        if let Some(d) = d {
+            d.stop();
+            if tokio::time::timeout(Duration::from_secs(10), d.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!("shutdown: notifications still in flight after 10s, leaving them");
+            }
+        }
+        self.alert_log.maintain(&self.alerts);
+    }
+
+    /// Periodic maintenance, as Alertmanager's: resolved alerts every 30 minutes,
+    /// silences and notification log every 15.
+    pub fn spawn_gc(self: &Arc<Self>) {
+        let s = self.clone();
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(ALERT_GC_INTERVAL);
+            t.tick().await;
+            loop {
+                t.tick().await;
+                let gone = s.alerts.gc();
+                s.alert_log.after_gc(&gone, &s.alerts);
+                if let Some(a) = read(&s.active).as_ref() {
+                    a.inhibitor.gc();
+                }
+                tracing::debug!(count = gone.len(), "alert gc");
+            }
+        });
+        let s = self.clone();
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(Duration::from_secs(15 * 60));
+            t.tick().await;
+            loop {
+                t.tick().await;
+                let sil = s.silences.gc();
+                let nf = s.nflog.gc(s.api.clock.now());
+                tracing::debug!(silences = sil, nflog = nf, "maintenance");
+            }
+        });
+    }
+}
+
+/// How often resolved alerts are dropped (Alertmanager's --alerts.gc-interval).
+const ALERT_GC_INTERVAL: Duration = Duration::from_secs(30 * 60);
+
+/// Routes nothing: the API's runtime for the instant before the first activation.
+struct NoRoutes;
+
+impl RouteView for NoRoutes {
+    fn receivers(&self, _: &LabelSet) -> Vec<String> {
+        Vec::new()
+    }
+    fn groups(&self) -> Vec<GroupView> {
+        Vec::new()
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
