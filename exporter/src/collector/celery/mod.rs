@@ -374,7 +374,8 @@ impl Collector for Celery {
                 )
                 .single(if up { 1.0 } else { 0.0 }),
             );
-            if let Ok(mut st) = self.events.state.lock() {
+            {
+                let mut st = self.events.state();
                 let now = std::time::Instant::now();
                 if let Some(after) = self.cfg.purge_offline_workers_after {
                     for host in st.purge_offline_workers(now, after) {
