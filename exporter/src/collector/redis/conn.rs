@@ -7,22 +7,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use config_values::Secret;
 use redis::aio::MultiplexedConnection;
 
-/// Who we are to Redis. Never logged, never shown.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// Who we are to Redis. The password is a [`Secret`]: no `Debug` of a target or a
+/// config shows it; it is exposed only in [`Target::connection_info`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Credentials {
     pub user: Option<String>,
-    pub password: Option<String>,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "<secret>"))
-            .finish()
-    }
+    pub password: Option<Secret>,
 }
 
 /// A validated target. `display` is the address without credentials.
@@ -120,7 +113,7 @@ impl Target {
             settings = settings.set_username(user);
         }
         if let Some(pw) = &self.creds.password {
-            settings = settings.set_password(pw);
+            settings = settings.set_password(pw.expose());
         }
         Ok(info.set_redis_settings(settings))
     }
@@ -525,7 +518,7 @@ mod tests {
         assert!(Target::parse("http://x", BTreeMap::new(), Credentials::default()).is_err());
         let creds = Credentials {
             user: None,
-            password: Some("s3cret".into()),
+            password: Some(Secret::new("s3cret")),
         };
         let t = Target::parse("db:6380", BTreeMap::new(), creds).expect("valid");
         assert_eq!(t.display, "redis://db:6380");
