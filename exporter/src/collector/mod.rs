@@ -174,6 +174,12 @@ pub const LIST: &[Entry] = &[
         host
     ),
     entry!(
+        "selinux",
+        "SELinux status (/sys/fs/selinux)",
+        host::simple::build_selinux,
+        host
+    ),
+    entry!(
         "sockstat",
         "socket statistics (/proc/net/sockstat)",
         host::simple::build_sockstat,

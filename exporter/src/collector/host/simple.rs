@@ -1,5 +1,5 @@
 //! Small collectors over one or two procfs files each: arp, conntrack, entropy,
-//! filefd, pressure, sockstat, softnet, udp_queues, vmstat.
+//! filefd, pressure, selinux, sockstat, softnet, udp_queues, vmstat.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
@@ -366,6 +366,9 @@ pub fn parse_vmstat(text: &str) -> CollectResult {
 
 // ---------------------------------------------------------------- selinux
 
+/// node_exporter's `selinux` collector (enabled by default): `node_selinux_enabled`
+/// always, the current mode only when selinuxfs is mounted. node_exporter also reports
+/// `node_selinux_config_mode` from /etc/selinux/config; not read here yet.
 pub fn build_selinux(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
     Ok(ProcReader::arc("selinux", paths, |p| {
         // selinuxfs is mounted only when SELinux is enabled.
