@@ -347,7 +347,11 @@ impl Collector for Celery {
                 return Ok(Vec::new());
             };
             let result = self.read(client).await;
-            if let Ok(mut last) = self.last_logged.lock() {
+            {
+                let mut last = self
+                    .last_logged
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 match &result {
                     Ok(_) => {
                         if last.take().is_some() {

@@ -247,10 +247,7 @@ impl Client {
     }
 
     pub fn error_counts(&self) -> Vec<(&'static str, u64)> {
-        self.errors
-            .lock()
-            .map(|m| m.iter().map(|(k, v)| (*k, *v)).collect())
-            .unwrap_or_default()
+        lock(&self.errors).iter().map(|(k, v)| (*k, *v)).collect()
     }
 
     fn fail(&self, kind: ErrorKind, message: String) -> Error {
@@ -366,22 +363,17 @@ impl Client {
         }
         match &result {
             Ok(_) => {
-                if let Ok(mut l) = self.last_logged.lock()
-                    && l.take().is_some()
-                {
+                if lock(&self.last_logged).take().is_some() {
                     tracing::info!(target = %self.target.display, "redis reachable again");
                 }
             }
             Err(e) => {
-                if let Ok(mut m) = self.errors.lock() {
-                    *m.entry(e.kind.as_str()).or_default() += 1;
-                }
-                if let Ok(mut l) = self.last_logged.lock() {
-                    let text = e.to_string();
-                    if l.as_deref() != Some(text.as_str()) {
-                        tracing::warn!(target = %self.target.display, reason = e.kind.as_str(), "{text}");
-                        *l = Some(text);
-                    }
+                *lock(&self.errors).entry(e.kind.as_str()).or_default() += 1;
+                let mut l = lock(&self.last_logged);
+                let text = e.to_string();
+                if l.as_deref() != Some(text.as_str()) {
+                    tracing::warn!(target = %self.target.display, reason = e.kind.as_str(), "{text}");
+                    *l = Some(text);
                 }
             }
         }
@@ -491,6 +483,12 @@ fn as_f64(v: &redis::Value) -> Option<f64> {
         redis::Value::SimpleString(s) => s.parse().ok(),
         _ => None,
     }
+}
+
+/// A lock that a panic elsewhere does not take away: error counts and the last logged
+/// error stay usable (a poisoned lock used to silently stop both).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
