@@ -1,8 +1,10 @@
-//! THE list of collectors (the trait they implement is in [`source`]). Adding a collector is one new
-//! module, one config section (see `config.rs`) and one entry in [`LIST`].
+//! THE list of collectors; the trait they implement is in [`source`]. Adding a
+//! collector is one new module, one config section (see `config.rs`, and a field of
+//! [`Sections`] if it has settings) and one entry in [`LIST`].
 //!
 //! Each collector is built from its own validated section (and the host paths), handed
-//! over as [`Sections`]; nothing here sees the whole configuration.
+//! over as [`Sections`]; nothing here sees the whole configuration, so this module and
+//! the collectors never import `config` (which imports them).
 
 use std::sync::Arc;
 use std::time::Duration;
