@@ -23,6 +23,7 @@ use crate::clock::Clock;
 use crate::labels::{LabelSet, MatchType, Matcher, Matchers, valid_label_name};
 use crate::mute::Muter;
 use crate::store::{Log, Recovery};
+use crate::sync::{lock, read, write};
 
 /// The file in the data directory.
 pub const LOG_NAME: &str = "silences";
@@ -721,16 +722,6 @@ fn with_status(s: &Silence, now: DateTime<Utc>) -> Silence {
 /// Times are kept to the millisecond: what the API shows is what is stored.
 fn millis_floor(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// RFC 3339 with milliseconds and `Z`, as go-openapi's `strfmt.DateTime` writes.

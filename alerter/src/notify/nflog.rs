@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::labels::{Fingerprint, LabelSet};
 use crate::store::{Log, Recovery};
+use crate::sync::lock;
 
 /// The hash an alert is recorded under: its label-set fingerprint.
 pub fn hash(labels: &LabelSet) -> u64 {
@@ -104,13 +105,12 @@ impl Nflog {
         Ok((nf, rec))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// The live entry for `key` at `now`, if any.
     pub fn query(&self, key: &Key, now: DateTime<Utc>) -> Option<Entry> {
-        self.lock().get(key).filter(|e| e.expires_at > now).cloned()
+        lock(&self.entries)
+            .get(key)
+            .filter(|e| e.expires_at > now)
+            .cloned()
     }
 
     /// Records a successful notification (SetNotifiesStage). The file write is not
@@ -134,7 +134,7 @@ impl Nflog {
             key: key.clone(),
         };
         let n = {
-            let mut map = self.lock();
+            let mut map = lock(&self.entries);
             map.insert(key.clone(), entry.clone());
             map.len()
         };
@@ -152,7 +152,7 @@ impl Nflog {
     /// it holds mostly history. Returns how many were dropped.
     pub fn gc(&self, now: DateTime<Utc>) -> usize {
         let gone: Vec<Key> = {
-            let mut map = self.lock();
+            let mut map = lock(&self.entries);
             let gone: Vec<Key> = map
                 .iter()
                 .filter(|(_, e)| e.expires_at <= now)
@@ -176,8 +176,7 @@ impl Nflog {
 
     fn compact(&self) {
         let Some(log) = &self.log else { return };
-        let snapshot: Vec<(String, Entry)> = self
-            .lock()
+        let snapshot: Vec<(String, Entry)> = lock(&self.entries)
             .iter()
             .map(|(k, e)| (k.encode(), e.clone()))
             .collect();
@@ -187,7 +186,7 @@ impl Nflog {
     }
 
     pub fn len(&self) -> usize {
-        self.lock().len()
+        lock(&self.entries).len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::sync::lock;
+
 #[derive(Serialize, serde::Deserialize)]
 struct Entry<T> {
     k: String,
@@ -184,7 +186,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
     }
 
     pub fn delete(&self, key: &str, durable: bool) -> Result<(), String> {
-        let mut inner = self.lock();
+        let mut inner = lock(&self.inner);
         let e = Entry::<&T> {
             k: key.to_string(),
             v: None,
@@ -203,7 +205,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
     where
         T: 'a,
     {
-        let mut inner = self.lock();
+        let mut inner = lock(&self.inner);
         // A batch with a value that cannot be encoded stages none of its lines.
         let p = &mut inner.pending;
         let before = (p.bytes.len(), p.lines, p.live);
@@ -220,15 +222,11 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
     /// Writes what is staged (nothing to do when nothing is). With `durable`, the
     /// data reaches the disk (fsync) before this returns.
     pub fn flush(&self, durable: bool) -> Result<(), String> {
-        let mut inner = self.lock();
+        let mut inner = lock(&self.inner);
         if inner.pending.lines == 0 {
             return Ok(());
         }
         self.write_pending(&mut inner, durable)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Appends the staged lines to the file. On failure they are dropped: the
@@ -270,7 +268,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
     /// True when the file holds far more history than live state; the owner then
     /// calls [`Log::rewrite`] with its live entries.
     pub fn wants_compaction(&self, live: usize) -> bool {
-        let inner = self.lock();
+        let inner = lock(&self.inner);
         inner.lines > 2 * live + 1024
     }
 
@@ -280,7 +278,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         T: 'a,
     {
         let tmp = self.path.with_extension("tmp");
-        let mut inner = self.lock();
+        let mut inner = lock(&self.inner);
         let res = (|| {
             let mut f = File::create(&tmp)?;
             let mut n = 0;
