@@ -12,7 +12,6 @@ use std::cmp::Ordering as CmpOrdering;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 use crate::labels::{LabelSet, MatchType, Matcher, Matchers, valid_label_name};
 use crate::mute::Muter;
-use crate::store::{Log, Recovery};
+use crate::store::{self, Health, Log, Recovery};
 use crate::sync::{lock, read, write};
 
 /// The file in the data directory.
@@ -295,8 +294,6 @@ pub struct Silences {
     writer: Mutex<()>,
     log: Option<Log<Silence>>,
     recovery: Recovery,
-    /// A write failure is being reported; logged once until a write succeeds again.
-    failing: AtomicBool,
 }
 
 impl Silences {
@@ -309,14 +306,14 @@ impl Silences {
             writer: Mutex::new(()),
             log: None,
             recovery: Recovery::default(),
-            failing: AtomicBool::new(false),
         }
     }
 
     /// Loads `dir/silences` (created if missing) and drops what is past retention.
     /// A torn or unreadable file is not fatal; see [`Silences::recovery`].
     pub fn open(dir: &Path, clock: Clock, retention: Duration) -> Result<Silences, String> {
-        let (log, live, recovery) = Log::<Silence>::open(dir, LOG_NAME)?;
+        let (log, live, recovery) =
+            Log::<Silence>::open(dir, LOG_NAME).map_err(|e| e.to_string())?;
         let mut s = Silences::new(clock, retention);
         let mut map = HashMap::with_capacity(live.len());
         for (id, silence) in live {
@@ -332,7 +329,7 @@ impl Silences {
             }
         }
         s.map = RwLock::new(map);
-        s.log = Some(log);
+        s.log = Some(log.report_with(report));
         s.recovery = recovery;
         s.gc();
         Ok(s)
@@ -404,11 +401,10 @@ impl Silences {
             );
         }
         drop(map);
-        self.persist(&writes)
-            .map_err(|reason| SilenceError::NotSaved {
-                id: id.clone(),
-                reason,
-            })?;
+        self.persist(&writes).map_err(|e| SilenceError::NotSaved {
+            id: id.clone(),
+            reason: e.to_string(),
+        })?;
         Ok(id)
     }
 
@@ -425,11 +421,10 @@ impl Silences {
         };
         e.silence = old.clone();
         drop(map);
-        self.persist(&[old])
-            .map_err(|reason| SilenceError::NotSaved {
-                id: id.to_string(),
-                reason,
-            })
+        self.persist(&[old]).map_err(|e| SilenceError::NotSaved {
+            id: id.to_string(),
+            reason: e.to_string(),
+        })
     }
 
     /// One silence, its status as of now.
@@ -500,66 +495,41 @@ impl Silences {
             map.remove(id);
         }
         if let Some(log) = &self.log {
-            let mut res = Ok(());
-            if !self.failing.load(Ordering::Relaxed) {
-                for id in &gone {
-                    res = res.and_then(|()| log.delete(id, false));
-                }
-            }
-            // After a failed write the file may lack changes: rewrite it whole.
-            if res.is_err()
-                || self.failing.load(Ordering::Relaxed)
-                || log.wants_compaction(map.len())
-            {
-                let live: Vec<(String, Silence)> = map
-                    .iter()
-                    .map(|(k, e)| (k.clone(), e.silence.clone()))
-                    .collect();
-                res = log.rewrite(live.iter().map(|(k, v)| (k, v)));
-            }
-            self.note_write(&res);
+            // A failure is reported by the log; the file stays dirty until a write heals it.
+            log.delete_and_maintain(gone.iter().cloned(), map.len(), || live(&map))
+                .ok();
         }
         gone.len()
     }
 
-    fn persist(&self, writes: &[Silence]) -> Result<(), String> {
+    /// Writes the changed silences with one fsync, or the whole set when an earlier
+    /// write failed (the file may lack those changes).
+    fn persist(&self, writes: &[Silence]) -> Result<(), store::Error> {
         let Some(log) = &self.log else {
             return Ok(());
         };
-        let res = if self.failing.load(Ordering::Relaxed) {
-            // Earlier changes may be missing from the file: write all of them.
-            let live: Vec<(String, Silence)> = read(&self.map)
-                .iter()
-                .map(|(k, e)| (k.clone(), e.silence.clone()))
-                .collect();
-            log.rewrite(live.iter().map(|(k, v)| (k, v)))
-        } else {
-            let n = writes.len();
-            let mut res = Ok(());
-            for (i, s) in writes.iter().enumerate() {
-                // One fsync at the end covers the earlier lines of the same file.
-                res = res.and_then(|()| log.put(&s.id, s, i + 1 == n));
-            }
-            res
-        };
-        self.note_write(&res);
-        res
+        log.put_or_heal(writes.iter().map(|s| (s.id.clone(), s)), true, || {
+            live(&read(&self.map))
+        })
     }
+}
 
-    fn note_write(&self, res: &Result<(), String>) {
-        match res {
-            Ok(()) => {
-                if self.failing.swap(false, Ordering::Relaxed) {
-                    tracing::info!("silences: writing to the data directory works again");
-                }
-            }
-            Err(e) => {
-                if !self.failing.swap(true, Ordering::Relaxed) {
-                    tracing::error!(
-                        "silences: cannot save to the data directory, changes are kept in memory only until a write succeeds: {e}"
-                    );
-                }
-            }
+/// Every silence under its id, the key in the file.
+fn live(map: &HashMap<String, Entry>) -> Vec<(String, Silence)> {
+    map.iter()
+        .map(|(k, e)| (k.clone(), e.silence.clone()))
+        .collect()
+}
+
+/// What the operator is told when the data directory refuses silences, and when
+/// it takes them again.
+fn report(h: Health<'_>) {
+    match h {
+        Health::Failing(e) => tracing::error!(
+            "silences: cannot save to the data directory, changes are kept in memory only until a write succeeds: {e}"
+        ),
+        Health::Recovered => {
+            tracing::info!("silences: writing to the data directory works again");
         }
     }
 }

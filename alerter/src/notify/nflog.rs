@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::labels::{Fingerprint, LabelSet};
-use crate::store::{Log, Recovery};
+use crate::store::{self, Log, Recovery};
 use crate::sync::lock;
 
 /// The hash an alert is recorded under: its label-set fingerprint.
@@ -90,7 +90,7 @@ impl Nflog {
         retention: Duration,
         now: DateTime<Utc>,
     ) -> Result<(Nflog, Recovery), String> {
-        let (log, live, rec) = Log::<Entry>::open(dir, "nflog")?;
+        let (log, live, rec) = Log::<Entry>::open(dir, "nflog").map_err(|e| e.to_string())?;
         let entries: HashMap<Key, Entry> = live
             .into_values()
             .filter(|e| e.expires_at > now)
@@ -122,7 +122,7 @@ impl Nflog {
         resolved: BTreeSet<u64>,
         now: DateTime<Utc>,
         repeat_interval: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), store::Error> {
         let ttl = (2 * repeat_interval).min(self.retention);
         let expires_at =
             now + chrono::Duration::from_std(ttl).unwrap_or(chrono::TimeDelta::MAX / 2);
@@ -138,18 +138,22 @@ impl Nflog {
             map.insert(key.clone(), entry.clone());
             map.len()
         };
-        let res = self
-            .log
-            .as_ref()
-            .map_or(Ok(()), |l| l.put(&key.encode(), &entry, false));
-        if self.log.as_ref().is_some_and(|l| l.wants_compaction(n)) {
+        let Some(log) = &self.log else {
+            return Ok(());
+        };
+        // After a failed write the whole map is written instead (it holds `entry`).
+        let res = log.put_or_heal(std::iter::once((key.encode(), &entry)), false, || {
+            self.snapshot()
+        });
+        if log.wants_compaction(n) {
             self.compact();
         }
         res
     }
 
     /// Drops expired entries (Alertmanager's nflog GC) and compacts the file when
-    /// it holds mostly history. Returns how many were dropped.
+    /// it holds mostly history or lacks entries after a failed write. Returns how
+    /// many were dropped.
     pub fn gc(&self, now: DateTime<Utc>) -> usize {
         let gone: Vec<Key> = {
             let mut map = lock(&self.entries);
@@ -164,11 +168,10 @@ impl Nflog {
             gone
         };
         if let Some(log) = &self.log {
-            for k in &gone {
-                log.delete(&k.encode(), false).ok();
-            }
-            if log.wants_compaction(self.len()) {
-                self.compact();
+            let res = log
+                .delete_and_maintain(gone.iter().map(Key::encode), self.len(), || self.snapshot());
+            if let Err(e) = res {
+                tracing::warn!("notification log: {e}");
             }
         }
         gone.len()
@@ -176,13 +179,17 @@ impl Nflog {
 
     fn compact(&self) {
         let Some(log) = &self.log else { return };
-        let snapshot: Vec<(String, Entry)> = lock(&self.entries)
-            .iter()
-            .map(|(k, e)| (k.encode(), e.clone()))
-            .collect();
-        if let Err(e) = log.rewrite(snapshot.iter().map(|(k, e)| (k, e))) {
+        if let Err(e) = log.rewrite(self.snapshot()) {
             tracing::warn!("notification log: {e}");
         }
+    }
+
+    /// Every entry under its encoded key, the key in the file.
+    fn snapshot(&self) -> Vec<(String, Entry)> {
+        lock(&self.entries)
+            .iter()
+            .map(|(k, e)| (k.encode(), e.clone()))
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -266,5 +273,36 @@ mod tests {
             .count();
         assert!(lines < 1100, "{lines} lines for one live entry");
         assert_eq!(nf.query(&key("a"), t(4999)).unwrap().firing, [4999].into());
+    }
+
+    #[test]
+    fn a_failed_write_is_healed_by_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let hour = Duration::from_secs(3600);
+        let (nf, _) = Nflog::open(dir.path(), hour, t(0)).unwrap();
+        // No handle is open yet: the append opens /dev/full (ENOSPC even as root)
+        // or, without that device, a directory.
+        let path = dir.path().join("nflog");
+        std::fs::remove_file(&path).unwrap();
+        let full = Path::new("/dev/full").exists();
+        if full {
+            std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        } else {
+            std::fs::create_dir(&path).unwrap();
+        }
+        let e = nf.log(&key("a"), [1].into(), [].into(), t(0), hour);
+        assert!(e.unwrap_err().to_string().contains("write failed"));
+        assert_eq!(nf.errors(), 1);
+        assert!(nf.query(&key("a"), t(0)).is_some(), "kept in memory");
+        if full {
+            std::fs::remove_file(&path).unwrap();
+        } else {
+            std::fs::remove_dir(&path).unwrap();
+        }
+        nf.log(&key("b"), [2].into(), [].into(), t(0), hour)
+            .unwrap();
+        drop(nf);
+        let (nf, _) = Nflog::open(dir.path(), hour, t(0)).unwrap();
+        assert_eq!(nf.len(), 2, "the lost entry was written by the next write");
     }
 }
