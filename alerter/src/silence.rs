@@ -715,6 +715,7 @@ mod millis {
 mod tests {
     use super::*;
     use crate::labels::parse_matchers;
+    use crate::store::testing::refuse_writes;
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -1118,12 +1119,7 @@ mod tests {
         // where there is no such device) and rewrites cannot create their temp file.
         let path = dir.path().join(LOG_NAME);
         let tmp = path.with_extension("tmp");
-        std::fs::remove_file(&path).unwrap();
-        if Path::new("/dev/full").exists() {
-            std::os::unix::fs::symlink("/dev/full", &path).unwrap();
-        } else {
-            std::fs::create_dir(&path).unwrap();
-        }
+        let repair = refuse_writes(&path);
         std::fs::create_dir(&tmp).unwrap();
         let err = s.set(post(r#"a="2""#, 0, 600)).unwrap_err();
         let SilenceError::NotSaved { id, reason } = &err else {
@@ -1143,11 +1139,7 @@ mod tests {
 
         // The disk is back: the next write saves everything, the earlier changes too.
         std::fs::remove_dir(&tmp).unwrap();
-        if path.is_dir() {
-            std::fs::remove_dir(&path).unwrap();
-        } else {
-            std::fs::remove_file(&path).unwrap();
-        }
+        repair();
         let third = s.set(post(r#"a="3""#, 0, 600)).unwrap();
         let id = id.clone();
         drop(s);

@@ -209,6 +209,7 @@ impl Nflog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::refuse_writes;
     use chrono::TimeZone;
 
     fn t(s: i64) -> DateTime<Utc> {
@@ -280,25 +281,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let hour = Duration::from_secs(3600);
         let (nf, _) = Nflog::open(dir.path(), hour, t(0)).unwrap();
-        // No handle is open yet: the append opens /dev/full (ENOSPC even as root)
-        // or, without that device, a directory.
-        let path = dir.path().join("nflog");
-        std::fs::remove_file(&path).unwrap();
-        let full = Path::new("/dev/full").exists();
-        if full {
-            std::os::unix::fs::symlink("/dev/full", &path).unwrap();
-        } else {
-            std::fs::create_dir(&path).unwrap();
-        }
+        // No handle is open yet (open ends with a rewrite): the append opens the path.
+        let repair = refuse_writes(&dir.path().join("nflog"));
         let e = nf.log(&key("a"), [1].into(), [].into(), t(0), hour);
         assert!(e.unwrap_err().to_string().contains("write failed"));
         assert_eq!(nf.errors(), 1);
         assert!(nf.query(&key("a"), t(0)).is_some(), "kept in memory");
-        if full {
-            std::fs::remove_file(&path).unwrap();
-        } else {
-            std::fs::remove_dir(&path).unwrap();
-        }
+        repair();
         nf.log(&key("b"), [2].into(), [].into(), t(0), hour)
             .unwrap();
         drop(nf);

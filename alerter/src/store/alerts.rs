@@ -157,6 +157,7 @@ mod tests {
     use super::*;
     use crate::clock::Clock;
     use crate::labels::LabelSet;
+    use crate::store::testing::refuse_writes;
 
     fn t0() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
@@ -322,23 +323,12 @@ mod tests {
         let (log, alerts, _, _) = wired(dir.path(), c);
         // No handle is open yet: the next append opens /dev/full (ENOSPC even as
         // root) or, without that device, a directory.
-        let path = dir.path().join(LOG_NAME);
-        std::fs::remove_file(&path).unwrap();
-        let full = Path::new("/dev/full").exists();
-        if full {
-            std::os::unix::fs::symlink("/dev/full", &path).unwrap();
-        } else {
-            std::fs::create_dir(&path).unwrap();
-        }
+        let repair = refuse_writes(&dir.path().join(LOG_NAME));
         alerts.put(vec![alert("A", "1", 0, 1000)]);
         alerts.put(vec![alert("B", "1", 0, 1000)]);
         assert_eq!(log.errors(), 2);
         assert_eq!(alerts.len(), 2, "the provider is unaffected");
-        if full {
-            std::fs::remove_file(&path).unwrap();
-        } else {
-            std::fs::remove_dir(&path).unwrap();
-        }
+        repair();
         log.maintain(&alerts);
         drop(log);
         let (_, restored, _) = AlertLog::open(dir.path(), c.now(), Duration::ZERO).unwrap();

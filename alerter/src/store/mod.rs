@@ -517,8 +517,36 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
     }
 }
 
+/// Test support for the stores built on [`Log`].
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::fs;
+    use std::path::Path;
+
+    /// Makes appends to `path` fail as on a full disk: it becomes `/dev/full`
+    /// (ENOSPC even as root) or, without that device, a directory. Only a log with
+    /// no handle open notices (after open or a rewrite). Returns the repair.
+    pub fn refuse_writes(path: &Path) -> impl FnOnce() + use<> {
+        fs::remove_file(path).unwrap();
+        if Path::new("/dev/full").exists() {
+            std::os::unix::fs::symlink("/dev/full", path).unwrap();
+        } else {
+            fs::create_dir(path).unwrap();
+        }
+        let path = path.to_path_buf();
+        move || {
+            if path.is_dir() {
+                fs::remove_dir(&path).unwrap();
+            } else {
+                fs::remove_file(&path).unwrap();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::refuse_writes;
     use super::*;
 
     #[test]
@@ -600,25 +628,6 @@ mod tests {
         assert_eq!(live, HashMap::from([("new".to_string(), 2)]));
     }
 
-    /// Points the log's path at a device that refuses writes (`/dev/full`: ENOSPC
-    /// even as root; a directory where there is no such device). Returns the undo.
-    fn break_disk(path: &Path) -> impl FnOnce() + use<> {
-        fs::remove_file(path).unwrap();
-        if Path::new("/dev/full").exists() {
-            std::os::unix::fs::symlink("/dev/full", path).unwrap();
-        } else {
-            fs::create_dir(path).unwrap();
-        }
-        let path = path.to_path_buf();
-        move || {
-            if path.is_dir() {
-                fs::remove_dir(&path).unwrap();
-            } else {
-                fs::remove_file(&path).unwrap();
-            }
-        }
-    }
-
     #[test]
     fn a_failed_write_makes_the_file_dirty_until_a_rewrite_heals_it() {
         let dir = tempfile::tempdir().unwrap();
@@ -632,7 +641,7 @@ mod tests {
             });
         });
         // No handle is open yet (open ends with a rewrite): the append opens the path.
-        let fix = break_disk(&dir.path().join("x.log"));
+        let fix = refuse_writes(&dir.path().join("x.log"));
         let live = || vec![("a".to_string(), 1), ("b".to_string(), 2)];
         let e = log.put("b", &2, false).unwrap_err();
         assert!(matches!(e, Error::Write { .. }), "{e}");
@@ -643,7 +652,7 @@ mod tests {
             .unwrap();
         assert!(!log.is_dirty());
         assert_eq!(log.errors(), 1);
-        let fix = break_disk(&dir.path().join("x.log"));
+        let fix = refuse_writes(&dir.path().join("x.log"));
         log.put("c", &3, false).unwrap_err();
         log.delete("c", false).unwrap_err();
         assert_eq!(log.errors(), 3);
