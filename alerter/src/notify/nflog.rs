@@ -3,6 +3,8 @@
 //! as firing and as resolved, and when. The dedup stage decides from it whether a
 //! flush needs sending. Owns the in-memory entries and their JSON-lines file in the
 //! data directory (`nflog`), so a restart or a reload does not re-send everything.
+//! A write the disk refuses costs at worst a duplicate message: the entry stays in
+//! memory and the next write rewrites the file whole (the store's dirty-file rule).
 //!
 //! An entry expires `min(2 × repeat_interval, --data.retention)` after its send
 //! (nflog.Log); an expired entry counts as absent at once (Alertmanager drops it at
