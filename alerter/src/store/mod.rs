@@ -6,7 +6,7 @@
 //! never fatal.
 //!
 //! [`Log`] also owns the one policy for a disk that refuses writes (full, read-only):
-//! the state stays in memory, every failure is counted (`alerter_storage_errors`),
+//! the state stays in memory, every refused write is counted (`alerter_storage_errors`),
 //! and the file is marked *dirty*, because it may now lack changes. A dirty file is
 //! healed by rewriting it whole from the owner's live state at the next opportunity
 //! ([`Log::put_or_heal`] on the next change, [`Log::maintain`] on the next periodic
