@@ -18,4 +18,5 @@ pub mod selftest;
 pub mod server;
 pub mod silence;
 pub mod store;
+pub mod sync;
 pub mod timeinterval;

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::alert::Alert;
 use crate::clock::Clock;
 use crate::labels::Fingerprint;
+use crate::sync::{lock, read, write};
 
 /// Told about every alert after it is merged, and about every alert already stored
 /// when it subscribes. Must not block: it runs on the API's request path.
@@ -85,7 +86,7 @@ impl Alerts {
                 stored.push(merged);
             }
         }
-        let listeners = self.listeners.read().unwrap_or_else(|e| e.into_inner());
+        let listeners = read(&self.listeners);
         for l in listeners.iter() {
             l.on_alerts(&stored);
         }
@@ -93,7 +94,7 @@ impl Alerts {
     }
 
     fn commit(&self) {
-        let listeners = self.listeners.read().unwrap_or_else(|e| e.into_inner());
+        let listeners = read(&self.listeners);
         for l in listeners.iter() {
             l.commit();
         }
@@ -119,7 +120,7 @@ impl Alerts {
     /// replays every stored alert to them, as Alertmanager's Subscribe does.
     pub fn set_listeners(&self, listeners: Vec<Arc<dyn Listener>>) {
         let snapshot = self.list();
-        let mut guard = self.listeners.write().unwrap_or_else(|e| e.into_inner());
+        let mut guard = write(&self.listeners);
         for l in guard.iter() {
             l.commit();
         }
@@ -141,10 +142,6 @@ impl Alerts {
             .collect();
         gone.iter().filter_map(|fp| map.remove(fp)).collect()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

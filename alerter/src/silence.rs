@@ -12,7 +12,6 @@ use std::cmp::Ordering as CmpOrdering;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
@@ -22,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 use crate::labels::{LabelSet, MatchType, Matcher, Matchers, valid_label_name};
 use crate::mute::Muter;
-use crate::store::{Log, Recovery};
+use crate::store::{self, Health, Log, Recovery};
+use crate::sync::{lock, read, write};
 
 /// The file in the data directory.
 pub const LOG_NAME: &str = "silences";
@@ -294,8 +294,6 @@ pub struct Silences {
     writer: Mutex<()>,
     log: Option<Log<Silence>>,
     recovery: Recovery,
-    /// A write failure is being reported; logged once until a write succeeds again.
-    failing: AtomicBool,
 }
 
 impl Silences {
@@ -308,14 +306,14 @@ impl Silences {
             writer: Mutex::new(()),
             log: None,
             recovery: Recovery::default(),
-            failing: AtomicBool::new(false),
         }
     }
 
     /// Loads `dir/silences` (created if missing) and drops what is past retention.
     /// A torn or unreadable file is not fatal; see [`Silences::recovery`].
     pub fn open(dir: &Path, clock: Clock, retention: Duration) -> Result<Silences, String> {
-        let (log, live, recovery) = Log::<Silence>::open(dir, LOG_NAME)?;
+        let (log, live, recovery) =
+            Log::<Silence>::open(dir, LOG_NAME).map_err(|e| e.to_string())?;
         let mut s = Silences::new(clock, retention);
         let mut map = HashMap::with_capacity(live.len());
         for (id, silence) in live {
@@ -331,7 +329,7 @@ impl Silences {
             }
         }
         s.map = RwLock::new(map);
-        s.log = Some(log);
+        s.log = Some(log.report_with(report));
         s.recovery = recovery;
         s.gc();
         Ok(s)
@@ -403,11 +401,10 @@ impl Silences {
             );
         }
         drop(map);
-        self.persist(&writes)
-            .map_err(|reason| SilenceError::NotSaved {
-                id: id.clone(),
-                reason,
-            })?;
+        self.persist(&writes).map_err(|e| SilenceError::NotSaved {
+            id: id.clone(),
+            reason: e.to_string(),
+        })?;
         Ok(id)
     }
 
@@ -424,11 +421,10 @@ impl Silences {
         };
         e.silence = old.clone();
         drop(map);
-        self.persist(&[old])
-            .map_err(|reason| SilenceError::NotSaved {
-                id: id.to_string(),
-                reason,
-            })
+        self.persist(&[old]).map_err(|e| SilenceError::NotSaved {
+            id: id.to_string(),
+            reason: e.to_string(),
+        })
     }
 
     /// One silence, its status as of now.
@@ -499,66 +495,41 @@ impl Silences {
             map.remove(id);
         }
         if let Some(log) = &self.log {
-            let mut res = Ok(());
-            if !self.failing.load(Ordering::Relaxed) {
-                for id in &gone {
-                    res = res.and_then(|()| log.delete(id, false));
-                }
-            }
-            // After a failed write the file may lack changes: rewrite it whole.
-            if res.is_err()
-                || self.failing.load(Ordering::Relaxed)
-                || log.wants_compaction(map.len())
-            {
-                let live: Vec<(String, Silence)> = map
-                    .iter()
-                    .map(|(k, e)| (k.clone(), e.silence.clone()))
-                    .collect();
-                res = log.rewrite(live.iter().map(|(k, v)| (k, v)));
-            }
-            self.note_write(&res);
+            // A failure is reported by the log; the file stays dirty until a write heals it.
+            log.delete_and_maintain(gone.iter().cloned(), map.len(), || live(&map))
+                .ok();
         }
         gone.len()
     }
 
-    fn persist(&self, writes: &[Silence]) -> Result<(), String> {
+    /// Writes the changed silences with one fsync, or the whole set when an earlier
+    /// write failed (the file may lack those changes).
+    fn persist(&self, writes: &[Silence]) -> Result<(), store::Error> {
         let Some(log) = &self.log else {
             return Ok(());
         };
-        let res = if self.failing.load(Ordering::Relaxed) {
-            // Earlier changes may be missing from the file: write all of them.
-            let live: Vec<(String, Silence)> = read(&self.map)
-                .iter()
-                .map(|(k, e)| (k.clone(), e.silence.clone()))
-                .collect();
-            log.rewrite(live.iter().map(|(k, v)| (k, v)))
-        } else {
-            let n = writes.len();
-            let mut res = Ok(());
-            for (i, s) in writes.iter().enumerate() {
-                // One fsync at the end covers the earlier lines of the same file.
-                res = res.and_then(|()| log.put(&s.id, s, i + 1 == n));
-            }
-            res
-        };
-        self.note_write(&res);
-        res
+        log.put_or_heal(writes.iter().map(|s| (s.id.clone(), s)), true, || {
+            live(&read(&self.map))
+        })
     }
+}
 
-    fn note_write(&self, res: &Result<(), String>) {
-        match res {
-            Ok(()) => {
-                if self.failing.swap(false, Ordering::Relaxed) {
-                    tracing::info!("silences: writing to the data directory works again");
-                }
-            }
-            Err(e) => {
-                if !self.failing.swap(true, Ordering::Relaxed) {
-                    tracing::error!(
-                        "silences: cannot save to the data directory, changes are kept in memory only until a write succeeds: {e}"
-                    );
-                }
-            }
+/// Every silence under its id, the key in the file.
+fn live(map: &HashMap<String, Entry>) -> Vec<(String, Silence)> {
+    map.iter()
+        .map(|(k, e)| (k.clone(), e.silence.clone()))
+        .collect()
+}
+
+/// What the operator is told when the data directory refuses silences, and when
+/// it takes them again.
+fn report(h: Health<'_>) {
+    match h {
+        Health::Failing(e) => tracing::error!(
+            "silences: cannot save to the data directory, changes are kept in memory only until a write succeeds: {e}"
+        ),
+        Health::Recovered => {
+            tracing::info!("silences: writing to the data directory works again");
         }
     }
 }
@@ -723,16 +694,6 @@ fn millis_floor(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// RFC 3339 with milliseconds and `Z`, as go-openapi's `strfmt.DateTime` writes.
 mod millis {
     use chrono::{DateTime, SecondsFormat, Utc};
@@ -754,6 +715,7 @@ mod millis {
 mod tests {
     use super::*;
     use crate::labels::parse_matchers;
+    use crate::store::testing::refuse_writes;
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -1157,12 +1119,7 @@ mod tests {
         // where there is no such device) and rewrites cannot create their temp file.
         let path = dir.path().join(LOG_NAME);
         let tmp = path.with_extension("tmp");
-        std::fs::remove_file(&path).unwrap();
-        if Path::new("/dev/full").exists() {
-            std::os::unix::fs::symlink("/dev/full", &path).unwrap();
-        } else {
-            std::fs::create_dir(&path).unwrap();
-        }
+        let repair = refuse_writes(&path);
         std::fs::create_dir(&tmp).unwrap();
         let err = s.set(post(r#"a="2""#, 0, 600)).unwrap_err();
         let SilenceError::NotSaved { id, reason } = &err else {
@@ -1182,11 +1139,7 @@ mod tests {
 
         // The disk is back: the next write saves everything, the earlier changes too.
         std::fs::remove_dir(&tmp).unwrap();
-        if path.is_dir() {
-            std::fs::remove_dir(&path).unwrap();
-        } else {
-            std::fs::remove_file(&path).unwrap();
-        }
+        repair();
         let third = s.set(post(r#"a="3""#, 0, 600)).unwrap();
         let id = id.clone();
         drop(s);

@@ -6,8 +6,10 @@
 //! them together and reports every problem at once, each naming its flag or file key.
 //!
 //! A collector's settings live in its own module as a `Flags` struct (flattened into
-//! [`Flags`]), a `RawConfig` section (one field of [`RawConfig`]) and a validated
-//! `Config` (one field of [`Config`]): adding a collector adds one line to each.
+//! [`Flags`]), a `RawConfig` section (one field of [`RawConfig`]), a validated
+//! `Config` (one field of [`Config`]) and its validate step: adding a collector adds
+//! one line to each, and one to [`Config::sections`]. This module only assembles them;
+//! the pieces every section is validated with live in [`crate::setting`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,6 +20,7 @@ use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser};
 use serde::Deserialize;
 
 use crate::collector::{self, host};
+use crate::setting::{HostPaths, Origin, Problems, pick};
 
 /// Where node_exporter listens; we take its place.
 pub const DEFAULT_LISTEN: &str = ":9100";
@@ -233,47 +236,6 @@ pub enum ConfigError {
     Invalid(Vec<String>),
 }
 
-/// Paths of the host's pseudo-filesystems, as `--path.*` set them.
-#[derive(Clone, Debug)]
-pub struct HostPaths {
-    pub procfs: PathBuf,
-    pub sysfs: PathBuf,
-    pub rootfs: PathBuf,
-}
-
-impl Default for HostPaths {
-    fn default() -> Self {
-        Self {
-            procfs: PathBuf::from("/proc"),
-            sysfs: PathBuf::from("/sys"),
-            rootfs: PathBuf::from("/"),
-        }
-    }
-}
-
-impl HostPaths {
-    pub fn proc(&self, rel: &str) -> PathBuf {
-        self.procfs.join(rel)
-    }
-
-    pub fn sys(&self, rel: &str) -> PathBuf {
-        self.sysfs.join(rel)
-    }
-
-    /// Checks that procfs is readable, so a wrong `--path.procfs` fails at start with
-    /// one line instead of every host collector failing on every scrape.
-    pub fn check(&self) -> Result<(), String> {
-        let stat = self.proc("stat");
-        std::fs::read_to_string(&stat).map(drop).map_err(|e| {
-            format!(
-                "--path.procfs {}: cannot read {}: {e}",
-                self.procfs.display(),
-                stat.display()
-            )
-        })
-    }
-}
-
 /// The validated configuration that runtime code sees.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -290,7 +252,7 @@ pub struct Config {
     // ---- collector sections: one line each ----
     pub diskstats: host::diskstats::Config,
     pub filesystem: host::filesystem::Config,
-    pub netdev: host::DeviceFilter,
+    pub netdev: host::net::NetdevConfig,
     pub textfile: host::textfile::Config,
     pub redis: collector::redis::Config,
     pub celery: collector::celery::Config,
@@ -302,74 +264,6 @@ impl Default for Config {
             Ok(cfg) => cfg,
             Err(e) => unreachable!("built-in defaults are valid: {e}"),
         }
-    }
-}
-
-/// Collects validation problems so all of them are reported at once.
-#[derive(Default)]
-pub struct Problems(Vec<String>);
-
-impl Problems {
-    pub fn push(&mut self, origin: &Origin, problem: impl std::fmt::Display) {
-        self.0.push(format!("{origin}: {problem}"));
-    }
-}
-
-/// Where a setting came from, for error messages.
-pub enum Origin {
-    Flag(&'static str),
-    File(PathBuf, String),
-}
-
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Origin::Flag(name) => write!(f, "--{name}"),
-            Origin::File(path, key) => write!(f, "config file {}: {key}", path.display()),
-        }
-    }
-}
-
-/// Picks the flag value over the file value and says where it came from.
-/// A secret from the file chosen by flag or config (first line, without its newline), else
-/// from the environment variable `env_var`. Secrets never come from the config file itself.
-pub fn secret(
-    file: Option<(PathBuf, Origin)>,
-    env_var: &str,
-    problems: &mut Problems,
-) -> Option<String> {
-    match file {
-        Some((p, origin)) => match std::fs::read_to_string(&p) {
-            Ok(s) => Some(s.trim_end_matches(['\r', '\n']).to_string()),
-            Err(e) => {
-                problems.push(
-                    &origin,
-                    format!("cannot read secret file {}: {e}", p.display()),
-                );
-                None
-            }
-        },
-        None => std::env::var(env_var).ok().filter(|p| !p.is_empty()),
-    }
-}
-
-pub fn pick<T>(
-    flag: Option<T>,
-    flag_name: &'static str,
-    file: Option<T>,
-    file_key: &str,
-    path: Option<&Path>,
-) -> Option<(T, Origin)> {
-    match (flag, file) {
-        (Some(v), _) => Some((v, Origin::Flag(flag_name))),
-        (None, Some(v)) => Some((
-            v,
-            Origin::File(
-                path.unwrap_or(Path::new("?")).to_path_buf(),
-                file_key.into(),
-            ),
-        )),
-        (None, None) => None,
     }
 }
 
@@ -479,16 +373,13 @@ impl Config {
             "scrape.collector_timeout",
             path,
         ) {
-            Some((text, origin)) => match parse_duration(&text) {
-                Ok(d) if !d.is_zero() => d,
-                Ok(_) => {
+            Some((text, origin)) => match crate::setting::duration(&text, &origin, &mut problems) {
+                Some(d) if !d.is_zero() => d,
+                Some(_) => {
                     problems.push(&origin, "must be greater than 0");
                     DEFAULT_COLLECTOR_TIMEOUT
                 }
-                Err(e) => {
-                    problems.push(&origin, e);
-                    DEFAULT_COLLECTOR_TIMEOUT
-                }
+                None => DEFAULT_COLLECTOR_TIMEOUT,
             },
             None => DEFAULT_COLLECTOR_TIMEOUT,
         };
@@ -522,10 +413,7 @@ impl Config {
                     collectors.insert(e.name, *on);
                 }
                 None => problems.push(
-                    &Origin::File(
-                        path.unwrap_or(Path::new("?")).to_path_buf(),
-                        format!("collectors.{name}"),
-                    ),
+                    &Origin::file(path, format!("collectors.{name}")),
                     format!(
                         "unknown collector; known: {}",
                         collector::LIST
@@ -540,15 +428,14 @@ impl Config {
         collectors.extend(flags.collectors.iter().map(|(k, v)| (*k, *v)));
 
         // ---- collector sections: one line each ----
-        let diskstats =
-            host::diskstats::validate(&flags.diskstats, raw.diskstats, path, &mut problems);
+        let diskstats = flags.diskstats.validate(raw.diskstats, path, &mut problems);
         let filesystem = host::filesystem::Config::validate(
             &flags.filesystem,
             raw.filesystem,
             path,
             &mut problems,
         );
-        let netdev = host::net::validate_netdev(&flags.netdev, raw.netdev, path, &mut problems);
+        let netdev = flags.netdev.validate(raw.netdev, path, &mut problems);
         let textfile =
             host::textfile::Config::validate(&flags.textfile, raw.textfile, path, &mut problems);
         let redis =
@@ -556,8 +443,8 @@ impl Config {
         let celery =
             collector::celery::Config::validate(&flags.celery, raw.celery, path, &mut problems);
 
-        if !problems.0.is_empty() {
-            return Err(ConfigError::Invalid(problems.0));
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems.into_vec()));
         }
         Ok(Config {
             source: path.map(Path::to_path_buf),
@@ -579,6 +466,27 @@ impl Config {
     /// Whether the collector called `name` runs.
     pub fn enabled(&self, name: &str) -> bool {
         self.collectors.get(name).copied().unwrap_or(false)
+    }
+
+    /// What the collectors are built from: each one's own section and the host paths.
+    pub fn sections(&self) -> collector::Sections<'_> {
+        collector::Sections {
+            paths: &self.paths,
+            collector_timeout: self.collector_timeout,
+            diskstats: &self.diskstats,
+            filesystem: &self.filesystem,
+            netdev: &self.netdev,
+            textfile: &self.textfile,
+            redis: &self.redis,
+            celery: &self.celery,
+        }
+    }
+
+    /// Builds every enabled collector, in the list's order.
+    pub fn build_collectors(
+        &self,
+    ) -> anyhow::Result<Vec<std::sync::Arc<dyn collector::Collector>>> {
+        collector::build_enabled(&self.sections(), |name| self.enabled(name))
     }
 }
 
@@ -605,37 +513,6 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
         return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
     }
     Err(format!("invalid listen address {text:?}: {expected}"))
-}
-
-/// Parses Prometheus-style durations: `500ms`, `5s`, `1m`, `1m30s`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {text:?}: expected e.g. 500ms, 5s, 1m");
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            _ => return Err(bad()),
-        };
-        total += unit;
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
 }
 
 #[cfg(test)]
@@ -755,11 +632,37 @@ mod tests {
         );
     }
 
+    /// Regression: `99999999999999999h` overflowed the hour multiplication and panicked.
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("s").is_err());
+    fn huge_collector_timeout_is_an_error_naming_the_flag() {
+        let flags =
+            Flags::try_parse_from(["exporter", "--scrape.collector-timeout=99999999999999999h"])
+                .unwrap();
+        let err = Config::from_layers(&flags, RawConfig::default(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("--scrape.collector-timeout: invalid duration \"99999999999999999h\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn debug_of_a_config_never_shows_a_password_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "hunter2-from-file\n").unwrap();
+        let flags = Flags::try_parse_from([
+            "exporter".to_string(),
+            "--redis.addr=redis://127.0.0.1:6379".to_string(),
+            format!("--redis.password-file={}", pw.display()),
+            "--celery.broker-url=redis://127.0.0.1:6379/0".to_string(),
+            format!("--celery.broker-password-file={}", pw.display()),
+        ])
+        .unwrap();
+        let cfg = Config::from_layers(&flags, RawConfig::default(), None).unwrap();
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<secret>"), "{shown}");
     }
 }

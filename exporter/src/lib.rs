@@ -8,3 +8,4 @@ pub mod http;
 pub mod metrics;
 pub mod process;
 pub mod scrape;
+pub mod setting;

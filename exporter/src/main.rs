@@ -46,7 +46,7 @@ fn run(flags: &Flags) -> anyhow::Result<()> {
     if any_host {
         cfg.paths.check().map_err(anyhow::Error::msg)?;
     }
-    let collectors = collector::build_enabled(&cfg)?;
+    let collectors = cfg.build_collectors()?;
     if flags.config_check {
         let source = cfg.source.as_ref().map_or_else(
             || "flags and defaults".to_string(),

@@ -35,7 +35,7 @@ impl Collector for Flaky {
 
 fn app() -> axum::Router {
     let cfg = Config::default();
-    let mut collectors = exporter::collector::build_enabled(&cfg).unwrap();
+    let mut collectors = cfg.build_collectors().unwrap();
     collectors.push(Arc::new(Flaky(0.into())));
     let scraper = Arc::new(Scraper::new(collectors, Duration::from_secs(5)));
     router(AppState::new(Arc::new(cfg), scraper))

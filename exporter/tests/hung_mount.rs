@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use exporter::collector::Collector;
 use exporter::collector::host::filesystem::{self, Filesystem, FsStats};
-use exporter::config::HostPaths;
 use exporter::exposition::{self, Format};
 use exporter::scrape::Scraper;
+use exporter::setting::HostPaths;
 
 /// A gate the fake statfs of `/hung` waits on.
 #[derive(Default)]

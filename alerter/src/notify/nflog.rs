@@ -3,6 +3,8 @@
 //! as firing and as resolved, and when. The dedup stage decides from it whether a
 //! flush needs sending. Owns the in-memory entries and their JSON-lines file in the
 //! data directory (`nflog`), so a restart or a reload does not re-send everything.
+//! A write the disk refuses costs at worst a duplicate message: the entry stays in
+//! memory and the next write rewrites the file whole (the store's dirty-file rule).
 //!
 //! An entry expires `min(2 × repeat_interval, --data.retention)` after its send
 //! (nflog.Log); an expired entry counts as absent at once (Alertmanager drops it at
@@ -17,7 +19,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::labels::{Fingerprint, LabelSet};
-use crate::store::{Log, Recovery};
+use crate::store::{self, Log, Recovery};
+use crate::sync::lock;
 
 /// The hash an alert is recorded under: its label-set fingerprint.
 pub fn hash(labels: &LabelSet) -> u64 {
@@ -89,7 +92,7 @@ impl Nflog {
         retention: Duration,
         now: DateTime<Utc>,
     ) -> Result<(Nflog, Recovery), String> {
-        let (log, live, rec) = Log::<Entry>::open(dir, "nflog")?;
+        let (log, live, rec) = Log::<Entry>::open(dir, "nflog").map_err(|e| e.to_string())?;
         let entries: HashMap<Key, Entry> = live
             .into_values()
             .filter(|e| e.expires_at > now)
@@ -104,13 +107,12 @@ impl Nflog {
         Ok((nf, rec))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// The live entry for `key` at `now`, if any.
     pub fn query(&self, key: &Key, now: DateTime<Utc>) -> Option<Entry> {
-        self.lock().get(key).filter(|e| e.expires_at > now).cloned()
+        lock(&self.entries)
+            .get(key)
+            .filter(|e| e.expires_at > now)
+            .cloned()
     }
 
     /// Records a successful notification (SetNotifiesStage). The file write is not
@@ -122,7 +124,7 @@ impl Nflog {
         resolved: BTreeSet<u64>,
         now: DateTime<Utc>,
         repeat_interval: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), store::Error> {
         let ttl = (2 * repeat_interval).min(self.retention);
         let expires_at =
             now + chrono::Duration::from_std(ttl).unwrap_or(chrono::TimeDelta::MAX / 2);
@@ -134,25 +136,29 @@ impl Nflog {
             key: key.clone(),
         };
         let n = {
-            let mut map = self.lock();
+            let mut map = lock(&self.entries);
             map.insert(key.clone(), entry.clone());
             map.len()
         };
-        let res = self
-            .log
-            .as_ref()
-            .map_or(Ok(()), |l| l.put(&key.encode(), &entry, false));
-        if self.log.as_ref().is_some_and(|l| l.wants_compaction(n)) {
+        let Some(log) = &self.log else {
+            return Ok(());
+        };
+        // After a failed write the whole map is written instead (it holds `entry`).
+        let res = log.put_or_heal(std::iter::once((key.encode(), &entry)), false, || {
+            self.snapshot()
+        });
+        if log.wants_compaction(n) {
             self.compact();
         }
         res
     }
 
     /// Drops expired entries (Alertmanager's nflog GC) and compacts the file when
-    /// it holds mostly history. Returns how many were dropped.
+    /// it holds mostly history or lacks entries after a failed write. Returns how
+    /// many were dropped.
     pub fn gc(&self, now: DateTime<Utc>) -> usize {
         let gone: Vec<Key> = {
-            let mut map = self.lock();
+            let mut map = lock(&self.entries);
             let gone: Vec<Key> = map
                 .iter()
                 .filter(|(_, e)| e.expires_at <= now)
@@ -164,11 +170,10 @@ impl Nflog {
             gone
         };
         if let Some(log) = &self.log {
-            for k in &gone {
-                log.delete(&k.encode(), false).ok();
-            }
-            if log.wants_compaction(self.len()) {
-                self.compact();
+            let res = log
+                .delete_and_maintain(gone.iter().map(Key::encode), self.len(), || self.snapshot());
+            if let Err(e) = res {
+                tracing::warn!("notification log: {e}");
             }
         }
         gone.len()
@@ -176,18 +181,21 @@ impl Nflog {
 
     fn compact(&self) {
         let Some(log) = &self.log else { return };
-        let snapshot: Vec<(String, Entry)> = self
-            .lock()
-            .iter()
-            .map(|(k, e)| (k.encode(), e.clone()))
-            .collect();
-        if let Err(e) = log.rewrite(snapshot.iter().map(|(k, e)| (k, e))) {
+        if let Err(e) = log.rewrite(self.snapshot()) {
             tracing::warn!("notification log: {e}");
         }
     }
 
+    /// Every entry under its encoded key, the key in the file.
+    fn snapshot(&self) -> Vec<(String, Entry)> {
+        lock(&self.entries)
+            .iter()
+            .map(|(k, e)| (k.encode(), e.clone()))
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
-        self.lock().len()
+        lock(&self.entries).len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -203,6 +211,7 @@ impl Nflog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::refuse_writes;
     use chrono::TimeZone;
 
     fn t(s: i64) -> DateTime<Utc> {
@@ -267,5 +276,24 @@ mod tests {
             .count();
         assert!(lines < 1100, "{lines} lines for one live entry");
         assert_eq!(nf.query(&key("a"), t(4999)).unwrap().firing, [4999].into());
+    }
+
+    #[test]
+    fn a_failed_write_is_healed_by_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let hour = Duration::from_secs(3600);
+        let (nf, _) = Nflog::open(dir.path(), hour, t(0)).unwrap();
+        // No handle is open yet (open ends with a rewrite): the append opens the path.
+        let repair = refuse_writes(&dir.path().join("nflog"));
+        let e = nf.log(&key("a"), [1].into(), [].into(), t(0), hour);
+        assert!(e.unwrap_err().to_string().contains("write failed"));
+        assert_eq!(nf.errors(), 1);
+        assert!(nf.query(&key("a"), t(0)).is_some(), "kept in memory");
+        repair();
+        nf.log(&key("b"), [2].into(), [].into(), t(0), hour)
+            .unwrap();
+        drop(nf);
+        let (nf, _) = Nflog::open(dir.path(), hour, t(0)).unwrap();
+        assert_eq!(nf.len(), 2, "the lost entry was written by the next write");
     }
 }

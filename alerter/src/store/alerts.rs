@@ -27,25 +27,24 @@
 //! `set_listeners` replays every stored alert, so a reload appends each alert
 //! once more; compaction takes care of that.
 
+use std::borrow::Borrow;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::alert::Alert;
 use crate::provider::{Alerts, Listener};
-use crate::store::{Log, Recovery};
+use crate::store::{Health, Log, Recovery};
 
 /// The file in the data directory.
 pub const LOG_NAME: &str = "alerts";
 
+/// Write failures are reported by the log (once per run) and healed by
+/// [`AlertLog::maintain`]; the alerts themselves stay in the provider.
 pub struct AlertLog {
     log: Log<Alert>,
-    /// A write failed since the last full rewrite: the file may lack alerts.
-    dirty: AtomicBool,
-    /// Logged once per run of failures.
-    failing: AtomicBool,
 }
 
 impl AlertLog {
@@ -59,7 +58,7 @@ impl AlertLog {
         now: DateTime<Utc>,
         keep_resolved: Duration,
     ) -> Result<(AlertLog, Vec<Alert>, Recovery), String> {
-        let (log, live, rec) = Log::<Alert>::open(dir, LOG_NAME)?;
+        let (log, live, rec) = Log::<Alert>::open(dir, LOG_NAME).map_err(|e| e.to_string())?;
         let keep = chrono::Duration::from_std(keep_resolved).unwrap_or(chrono::TimeDelta::MAX);
         let cutoff = now
             .checked_sub_signed(keep)
@@ -72,12 +71,11 @@ impl AlertLog {
         // Stable order for the provider and for tests.
         restored.sort_by_key(Alert::fingerprint);
         let al = AlertLog {
-            log,
-            dirty: AtomicBool::new(false),
-            failing: AtomicBool::new(false),
+            log: log.report_with(report),
         };
         if restored.len() != total {
-            al.rewrite(restored.iter());
+            // Failures are reported, and healed by the next `maintain`.
+            al.log.rewrite(keyed(&restored)).ok();
         }
         Ok((al, restored, rec))
     }
@@ -93,72 +91,62 @@ impl AlertLog {
 
     /// Forgets the alerts the provider's GC removed (unless one came back in the
     /// meantime), then compacts if due.
-    pub fn after_gc(&self, removed: &[std::sync::Arc<Alert>], alerts: &Alerts) {
-        for a in removed {
-            let fp = a.fingerprint();
-            if alerts.get(fp).is_none() {
-                let res = self.log.delete(&fp.to_string(), false);
-                self.note(&res);
-            }
-        }
-        self.maintain(alerts);
+    pub fn after_gc(&self, removed: &[Arc<Alert>], alerts: &Alerts) {
+        let gone: Vec<String> = removed
+            .iter()
+            .map(|a| a.fingerprint())
+            .filter(|fp| alerts.get(*fp).is_none())
+            .map(|fp| fp.to_string())
+            .collect();
+        // A failure is reported by the log; the file stays dirty for the next pass.
+        self.log
+            .delete_and_maintain(gone, alerts.len(), || keyed(alerts.list()))
+            .ok();
     }
 
     /// Rewrites the file from the provider's alerts when it is mostly history, or
     /// when a failed write may have left it incomplete.
     pub fn maintain(&self, alerts: &Alerts) {
-        let n = alerts.len();
-        if self.dirty.load(Ordering::Relaxed) || self.log.wants_compaction(n) {
-            self.rewrite(alerts.list().iter().map(|a| &**a));
-        }
+        // A failure is reported by the log; the file stays dirty for the next pass.
+        self.log
+            .maintain(alerts.len(), || keyed(alerts.list()))
+            .ok();
     }
+}
 
-    fn rewrite<'a>(&self, alerts: impl IntoIterator<Item = &'a Alert>) {
-        let keyed: Vec<(String, &Alert)> = alerts
-            .into_iter()
-            .map(|a| (a.fingerprint().to_string(), a))
-            .collect();
-        let res = self.log.rewrite(keyed.iter().map(|(k, a)| (k, *a)));
-        if res.is_ok() {
-            self.dirty.store(false, Ordering::Relaxed);
-        }
-        self.note(&res);
-    }
+/// Each alert under its fingerprint, the key in the file.
+fn keyed<A: Borrow<Alert>>(alerts: impl IntoIterator<Item = A>) -> Vec<(String, A)> {
+    alerts
+        .into_iter()
+        .map(|a| (a.borrow().fingerprint().to_string(), a))
+        .collect()
+}
 
-    fn note(&self, res: &Result<(), String>) {
-        match res {
-            Ok(()) => {
-                if self.failing.swap(false, Ordering::Relaxed) {
-                    tracing::info!("alerts: writing to the data directory works again");
-                }
-            }
-            Err(e) => {
-                self.dirty.store(true, Ordering::Relaxed);
-                if !self.failing.swap(true, Ordering::Relaxed) {
-                    tracing::error!(
-                        "alerts: cannot save to the data directory; alerts stay in memory and a restart may lose them: {e}"
-                    );
-                }
-            }
-        }
+/// What the operator is told when the data directory refuses alerts, and when it
+/// takes them again.
+fn report(h: Health<'_>) {
+    match h {
+        Health::Failing(e) => tracing::error!(
+            "alerts: cannot save to the data directory; alerts stay in memory and a restart may lose them: {e}"
+        ),
+        Health::Recovered => tracing::info!("alerts: writing to the data directory works again"),
     }
 }
 
 impl Listener for AlertLog {
-    fn on_alert(&self, alert: &std::sync::Arc<Alert>) {
+    fn on_alert(&self, alert: &Arc<Alert>) {
         self.on_alerts(std::slice::from_ref(alert));
     }
 
-    fn on_alerts(&self, alerts: &[std::sync::Arc<Alert>]) {
-        let res = self
-            .log
-            .stage_many(alerts.iter().map(|a| (a.fingerprint().to_string(), &**a)));
-        self.note(&res);
+    fn on_alerts(&self, alerts: &[Arc<Alert>]) {
+        // A failure is reported by the log and healed by the next `maintain`.
+        self.log
+            .stage_many(alerts.iter().map(|a| (a.fingerprint().to_string(), &**a)))
+            .ok();
     }
 
     fn commit(&self) {
-        let res = self.log.flush(false);
-        self.note(&res);
+        self.log.flush(false).ok();
     }
 }
 
@@ -169,6 +157,7 @@ mod tests {
     use super::*;
     use crate::clock::Clock;
     use crate::labels::LabelSet;
+    use crate::store::testing::refuse_writes;
 
     fn t0() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
@@ -334,23 +323,12 @@ mod tests {
         let (log, alerts, _, _) = wired(dir.path(), c);
         // No handle is open yet: the next append opens /dev/full (ENOSPC even as
         // root) or, without that device, a directory.
-        let path = dir.path().join(LOG_NAME);
-        std::fs::remove_file(&path).unwrap();
-        let full = Path::new("/dev/full").exists();
-        if full {
-            std::os::unix::fs::symlink("/dev/full", &path).unwrap();
-        } else {
-            std::fs::create_dir(&path).unwrap();
-        }
+        let repair = refuse_writes(&dir.path().join(LOG_NAME));
         alerts.put(vec![alert("A", "1", 0, 1000)]);
         alerts.put(vec![alert("B", "1", 0, 1000)]);
         assert_eq!(log.errors(), 2);
         assert_eq!(alerts.len(), 2, "the provider is unaffected");
-        if full {
-            std::fs::remove_file(&path).unwrap();
-        } else {
-            std::fs::remove_dir(&path).unwrap();
-        }
+        repair();
         log.maintain(&alerts);
         drop(log);
         let (_, restored, _) = AlertLog::open(dir.path(), c.now(), Duration::ZERO).unwrap();

@@ -4,18 +4,55 @@
 //! crash at any byte leaves a readable file: a torn last line is dropped, a file that
 //! cannot be read at all is set aside (renamed `*.corrupt-<unix time>`) and reported,
 //! never fatal.
+//!
+//! [`Log`] also owns the one policy for a disk that refuses writes (full, read-only):
+//! the state stays in memory, every refused write is counted (`alerter_storage_errors`),
+//! and the file is marked *dirty*, because it may now lack changes. A dirty file is
+//! healed by rewriting it whole from the owner's live state at the next opportunity
+//! ([`Log::put_or_heal`] on the next change, [`Log::maintain`] on the next periodic
+//! pass), since appending more lines cannot bring back the lost ones. The owner
+//! learns when writes start and stop failing through [`Log::report_with`], so it
+//! logs a run of failures once, in its own words.
 
 pub mod alerts;
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::sync::lock;
+
+/// Why the data directory could not be read or written. Reading is rarely fatal
+/// ([`Log::open`] drops torn lines and sets unreadable files aside), so these are
+/// mostly write failures, which the owner reports and heals.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: cannot create: {source}", path.display())]
+    CreateDir { path: PathBuf, source: io::Error },
+    #[error("{}: cannot read: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{}: cannot set aside: {source}", path.display())]
+    SetAside { path: PathBuf, source: io::Error },
+    /// An append (or its fsync) failed: the file may lack these lines.
+    #[error("{}: write failed: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    /// A whole-file rewrite failed; the old file is still in place.
+    #[error("{}: compaction failed: {source}", path.display())]
+    Compact { path: PathBuf, source: io::Error },
+    /// A value could not be turned into JSON, so nothing of its batch was written.
+    #[error("{}: cannot encode: {source}", path.display())]
+    Encode {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
 
 #[derive(Serialize, serde::Deserialize)]
 struct Entry<T> {
@@ -45,10 +82,26 @@ pub struct Recovery {
     pub set_aside: Option<PathBuf>,
 }
 
+/// A change in whether writes to a log succeed, told to the owner's reporter.
+#[derive(Debug, Clone, Copy)]
+pub enum Health<'a> {
+    /// The first failure after a success (or since open).
+    Failing(&'a Error),
+    /// The first success after a failure.
+    Recovered,
+}
+
+type Reporter = Box<dyn Fn(Health<'_>) + Send + Sync>;
+
 pub struct Log<T> {
     path: PathBuf,
     inner: Mutex<Inner>,
     errors: AtomicU64,
+    /// A write failed since the last successful rewrite: the file may lack changes.
+    dirty: AtomicBool,
+    /// The last write failed; the reporter has heard of it.
+    failing: AtomicBool,
+    reporter: Option<Reporter>,
     _t: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -92,8 +145,11 @@ pub type Opened<T> = (Log<T>, HashMap<String, T>, Recovery);
 
 impl<T: Serialize + DeserializeOwned> Log<T> {
     /// Opens (creating the directory and file) and replays `dir/name`.
-    pub fn open(dir: &Path, name: &str) -> Result<Opened<T>, String> {
-        fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    pub fn open(dir: &Path, name: &str) -> Result<Opened<T>, Error> {
+        fs::create_dir_all(dir).map_err(|source| Error::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = dir.join(name);
         let mut live = HashMap::new();
         let mut rec = Recovery::default();
@@ -128,14 +184,16 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                             .duration_since(std::time::UNIX_EPOCH)
                             .map_or(0, |d| d.as_secs())
                     ));
-                    fs::rename(&path, &aside)
-                        .map_err(|e| format!("{}: cannot set aside: {e}", path.display()))?;
+                    fs::rename(&path, &aside).map_err(|source| Error::SetAside {
+                        path: path.clone(),
+                        source,
+                    })?;
                     rec.set_aside = Some(aside);
                     live.clear();
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::Read { path, source }),
         }
         let log = Log {
             path,
@@ -146,11 +204,22 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                 pending: Pending::default(),
             }),
             errors: AtomicU64::new(0),
+            dirty: AtomicBool::new(false),
+            failing: AtomicBool::new(false),
+            reporter: None,
             _t: std::marker::PhantomData,
         };
         // Start from a clean file: drops torn lines and old history at once.
         log.rewrite(live.iter())?;
         Ok((log, live, rec))
+    }
+
+    /// Tells `report` when writes start failing and when they work again, once
+    /// per run of failures, so the owner logs them without flooding.
+    #[must_use]
+    pub fn report_with(mut self, report: impl Fn(Health<'_>) + Send + Sync + 'static) -> Self {
+        self.reporter = Some(Box::new(report));
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -162,10 +231,16 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         self.errors.load(Ordering::Relaxed)
     }
 
+    /// True when a write failed since the last successful rewrite, so the file may
+    /// lack changes the owner still has in memory.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Relaxed)
+    }
+
     /// Records `key = value`. With `durable`, the data reaches the disk (fsync)
     /// before this returns: for silences, which must survive a power cut once the
     /// API has answered. Without it, it survives a killed process.
-    pub fn put(&self, key: &str, value: &T, durable: bool) -> Result<(), String> {
+    pub fn put(&self, key: &str, value: &T, durable: bool) -> Result<(), Error> {
         self.put_many(std::iter::once((key.to_string(), value)), durable)
     }
 
@@ -175,7 +250,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         &self,
         entries: impl IntoIterator<Item = (String, &'a T)>,
         durable: bool,
-    ) -> Result<(), String>
+    ) -> Result<(), Error>
     where
         T: 'a,
     {
@@ -183,13 +258,48 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         self.flush(durable)
     }
 
-    pub fn delete(&self, key: &str, durable: bool) -> Result<(), String> {
-        let mut inner = self.lock();
-        let e = Entry::<&T> {
-            k: key.to_string(),
-            v: None,
-        };
-        inner.pending.push(&e, -1).map_err(|e| e.to_string())?;
+    /// [`Log::put_many`], unless the file is dirty: then appending would leave the
+    /// earlier lost changes missing, so the file is rewritten from `live` (the
+    /// owner's whole state, `entries` included) instead. A change is thus on disk,
+    /// with everything before it, as soon as one write succeeds again.
+    pub fn put_or_heal<'a, K, V>(
+        &self,
+        entries: impl IntoIterator<Item = (String, &'a T)>,
+        durable: bool,
+        live: impl FnOnce() -> Vec<(K, V)>,
+    ) -> Result<(), Error>
+    where
+        T: 'a,
+        K: AsRef<str>,
+        V: Borrow<T>,
+    {
+        if self.is_dirty() {
+            self.rewrite(live())
+        } else {
+            self.put_many(entries, durable)
+        }
+    }
+
+    pub fn delete(&self, key: &str, durable: bool) -> Result<(), Error> {
+        self.delete_many(std::iter::once(key.to_string()), durable)
+    }
+
+    /// Records several deletes with one write (nothing to do for none).
+    pub fn delete_many(
+        &self,
+        keys: impl IntoIterator<Item = String>,
+        durable: bool,
+    ) -> Result<(), Error> {
+        let mut inner = lock(&self.inner);
+        for k in keys {
+            let e = Entry::<&T> { k, v: None };
+            if let Err(source) = inner.pending.push(&e, -1) {
+                return Err(self.encode_failed(source));
+            }
+        }
+        if inner.pending.lines == 0 {
+            return Ok(());
+        }
         self.write_pending(&mut inner, durable)
     }
 
@@ -199,19 +309,19 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
     pub fn stage_many<'a>(
         &self,
         entries: impl IntoIterator<Item = (String, &'a T)>,
-    ) -> Result<(), String>
+    ) -> Result<(), Error>
     where
         T: 'a,
     {
-        let mut inner = self.lock();
+        let mut inner = lock(&self.inner);
         // A batch with a value that cannot be encoded stages none of its lines.
         let p = &mut inner.pending;
         let before = (p.bytes.len(), p.lines, p.live);
         for (k, v) in entries {
-            if let Err(e) = p.push(&Entry { k, v: Some(v) }, 1) {
+            if let Err(source) = p.push(&Entry { k, v: Some(v) }, 1) {
                 p.bytes.truncate(before.0);
                 (p.lines, p.live) = (before.1, before.2);
-                return Err(e.to_string());
+                return Err(self.encode_failed(source));
             }
         }
         Ok(())
@@ -219,21 +329,18 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
 
     /// Writes what is staged (nothing to do when nothing is). With `durable`, the
     /// data reaches the disk (fsync) before this returns.
-    pub fn flush(&self, durable: bool) -> Result<(), String> {
-        let mut inner = self.lock();
+    pub fn flush(&self, durable: bool) -> Result<(), Error> {
+        let mut inner = lock(&self.inner);
         if inner.pending.lines == 0 {
             return Ok(());
         }
         self.write_pending(&mut inner, durable)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Appends the staged lines to the file. On failure they are dropped: the
-    /// owner learns from the error that the file may lack them and rewrites it.
-    fn write_pending(&self, inner: &mut Inner, durable: bool) -> Result<(), String> {
+    /// Appends the staged lines to the file. On failure they are dropped and the
+    /// file is dirty: the owner's next [`Log::put_or_heal`] or [`Log::maintain`]
+    /// rewrites it.
+    fn write_pending(&self, inner: &mut Inner, durable: bool) -> Result<(), Error> {
         let res = (|| {
             if inner.file.is_none() {
                 inner.file = Some(
@@ -248,7 +355,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
             if durable {
                 f.sync_data()?;
             }
-            Ok::<(), std::io::Error>(())
+            Ok::<(), io::Error>(())
         })();
         let (lines, live) = (inner.pending.lines, inner.pending.live);
         inner.pending.clear();
@@ -256,31 +363,77 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
             Ok(()) => {
                 inner.lines += lines;
                 inner.live = inner.live.saturating_add_signed(live);
+                self.succeeded();
                 Ok(())
             }
-            Err(err) => {
+            Err(source) => {
                 // Reopen next time: the handle may be at a torn offset.
                 inner.file = None;
-                self.errors.fetch_add(1, Ordering::Relaxed);
-                Err(format!("{}: write failed: {err}", self.path.display()))
+                Err(self.io_failed(Error::Write {
+                    path: self.path.clone(),
+                    source,
+                }))
             }
         }
     }
 
     /// True when the file holds far more history than live state; the owner then
-    /// calls [`Log::rewrite`] with its live entries.
+    /// calls [`Log::rewrite`] with its live entries (or lets [`Log::maintain`]).
     pub fn wants_compaction(&self, live: usize) -> bool {
-        let inner = self.lock();
+        let inner = lock(&self.inner);
         inner.lines > 2 * live + 1024
     }
 
-    /// Atomically replaces the file with exactly `live` (temp file, fsync, rename).
-    pub fn rewrite<'a>(&self, live: impl Iterator<Item = (&'a String, &'a T)>) -> Result<(), String>
+    /// The periodic pass: rewrites the file from `live` (called only then) when it
+    /// is dirty or mostly history; `live_len` is how many entries `live` returns.
+    /// `Ok` when nothing was due.
+    pub fn maintain<K, V>(
+        &self,
+        live_len: usize,
+        live: impl FnOnce() -> Vec<(K, V)>,
+    ) -> Result<(), Error>
     where
-        T: 'a,
+        K: AsRef<str>,
+        V: Borrow<T>,
+    {
+        if self.is_dirty() || self.wants_compaction(live_len) {
+            self.rewrite(live())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The pass after a GC: deletes `keys` with one write, then [`Log::maintain`].
+    /// While the file is dirty the deletes are not written, since the rewrite from
+    /// `live` (which no longer holds them) is due anyway and covers them; a failed
+    /// delete makes it due. The result is the rewrite's, the one that counts: a
+    /// failed delete was reported already and is healed by it.
+    pub fn delete_and_maintain<K, V>(
+        &self,
+        keys: impl IntoIterator<Item = String>,
+        live_len: usize,
+        live: impl FnOnce() -> Vec<(K, V)>,
+    ) -> Result<(), Error>
+    where
+        K: AsRef<str>,
+        V: Borrow<T>,
+    {
+        if !self.is_dirty() {
+            // A failure makes the file dirty, so the rewrite below is due and heals it.
+            self.delete_many(keys, false).ok();
+        }
+        self.maintain(live_len, live)
+    }
+
+    /// Atomically replaces the file with exactly `live` (temp file, fsync, rename).
+    /// Success makes the file clean again.
+    pub fn rewrite<K, V>(&self, live: impl IntoIterator<Item = (K, V)>) -> Result<(), Error>
+    where
+        K: AsRef<str>,
+        V: Borrow<T>,
     {
         let tmp = self.path.with_extension("tmp");
-        let mut inner = self.lock();
+        let mut inner = lock(&self.inner);
         let res = (|| {
             let mut f = File::create(&tmp)?;
             let mut n = 0;
@@ -289,8 +442,8 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                 push_line(
                     &mut buf,
                     &Entry {
-                        k: k.clone(),
-                        v: Some(v),
+                        k: k.as_ref().to_string(),
+                        v: Some(v.borrow()),
                     },
                 )?;
                 n += 1;
@@ -306,7 +459,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                 // The rename itself must reach the disk.
                 File::open(dir).and_then(|d| d.sync_all()).ok();
             }
-            Ok::<usize, std::io::Error>(n)
+            Ok::<usize, io::Error>(n)
         })();
         match res {
             Ok(n) => {
@@ -315,12 +468,77 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                 inner.file = None;
                 inner.lines = n;
                 inner.live = n;
+                self.dirty.store(false, Ordering::Relaxed);
+                self.succeeded();
                 Ok(())
             }
-            Err(err) => {
-                self.errors.fetch_add(1, Ordering::Relaxed);
+            Err(source) => {
                 fs::remove_file(&tmp).ok();
-                Err(format!("{}: compaction failed: {err}", self.path.display()))
+                Err(self.io_failed(Error::Compact {
+                    path: self.path.clone(),
+                    source,
+                }))
+            }
+        }
+    }
+
+    /// A write reached the file.
+    fn succeeded(&self) {
+        if self.failing.swap(false, Ordering::Relaxed)
+            && let Some(report) = &self.reporter
+        {
+            report(Health::Recovered);
+        }
+    }
+
+    /// A value of a batch could not be encoded: the batch is lost, so the file is
+    /// dirty, but the disk did not fail (not counted).
+    fn encode_failed(&self, source: serde_json::Error) -> Error {
+        self.failed(Error::Encode {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// The disk refused a write: counted.
+    fn io_failed(&self, err: Error) -> Error {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.failed(err)
+    }
+
+    fn failed(&self, err: Error) -> Error {
+        self.dirty.store(true, Ordering::Relaxed);
+        if !self.failing.swap(true, Ordering::Relaxed)
+            && let Some(report) = &self.reporter
+        {
+            report(Health::Failing(&err));
+        }
+        err
+    }
+}
+
+/// Test support for the stores built on [`Log`].
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::fs;
+    use std::path::Path;
+
+    /// Makes appends to `path` fail as on a full disk: it becomes `/dev/full`
+    /// (ENOSPC even as root) or, without that device, a directory. Only a log with
+    /// no handle open notices (after open or a rewrite). Returns the repair.
+    pub fn refuse_writes(path: &Path) -> impl FnOnce() + use<> {
+        fs::remove_file(path).unwrap();
+        if Path::new("/dev/full").exists() {
+            std::os::unix::fs::symlink("/dev/full", path).unwrap();
+        } else {
+            fs::create_dir(path).unwrap();
+        }
+        let path = path.to_path_buf();
+        move || {
+            if path.is_dir() {
+                fs::remove_dir(&path).unwrap();
+            } else {
+                fs::remove_file(&path).unwrap();
             }
         }
     }
@@ -328,6 +546,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
 
 #[cfg(test)]
 mod tests {
+    use super::testing::refuse_writes;
     use super::*;
 
     #[test]
@@ -407,6 +626,57 @@ mod tests {
         log.flush(false).unwrap();
         let (_l, live, _) = Log::<u32>::open(dir.path(), "x.log").unwrap();
         assert_eq!(live, HashMap::from([("new".to_string(), 2)]));
+    }
+
+    #[test]
+    fn a_failed_write_makes_the_file_dirty_until_a_rewrite_heals_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let heard = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let h = heard.clone();
+        let (log, _, _) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+        let log = log.report_with(move |c| {
+            lock(&h).push(match c {
+                Health::Failing(e) => format!("failing: {e}"),
+                Health::Recovered => "recovered".to_string(),
+            });
+        });
+        // No handle is open yet (open ends with a rewrite): the append opens the path.
+        let fix = refuse_writes(&dir.path().join("x.log"));
+        let live = || vec![("a".to_string(), 1), ("b".to_string(), 2)];
+        let e = log.put("b", &2, false).unwrap_err();
+        assert!(matches!(e, Error::Write { .. }), "{e}");
+        assert!(log.is_dirty());
+        // Dirty: the next change rewrites the file whole, with what was lost.
+        fix();
+        log.put_or_heal([("b".to_string(), &2)], false, live)
+            .unwrap();
+        assert!(!log.is_dirty());
+        assert_eq!(log.errors(), 1);
+        let fix = refuse_writes(&dir.path().join("x.log"));
+        log.put("c", &3, false).unwrap_err();
+        log.delete("c", false).unwrap_err();
+        assert_eq!(log.errors(), 3);
+        fix();
+        // The periodic pass heals it too; nothing due after that.
+        log.maintain(2, live).unwrap();
+        assert!(!log.is_dirty());
+        log.maintain(2, || -> Vec<(String, u32)> { panic!("nothing due") })
+            .unwrap();
+        assert_eq!(
+            lock(&heard).iter().map(|s| &s[..9]).collect::<Vec<_>>(),
+            ["failing: ", "recovered", "failing: ", "recovered"],
+            "once per run of failures"
+        );
+        assert!(
+            lock(&heard)[0].contains("write failed"),
+            "{:?}",
+            lock(&heard)
+        );
+        let (_l, live, _) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+        assert_eq!(
+            live,
+            HashMap::from([("a".to_string(), 1), ("b".to_string(), 2)])
+        );
     }
 
     #[test]

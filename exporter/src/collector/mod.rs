@@ -1,38 +1,39 @@
-//! The collector trait and THE list of collectors. Adding a collector is one new
-//! module, one config section (see `config.rs`) and one entry in [`LIST`].
+//! THE list of collectors; the trait they implement is in [`source`]. Adding a
+//! collector is one new module, one config section (see `config.rs`, and a field of
+//! [`Sections`] if it has settings) and one entry in [`LIST`].
+//!
+//! Each collector is built from its own validated section (and the host paths), handed
+//! over as [`Sections`]; nothing here sees the whole configuration, so this module and
+//! the collectors never import `config` (which imports them).
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use futures::future::BoxFuture;
-
-use crate::config::Config;
-use crate::metrics::Family;
+use crate::setting::HostPaths;
 
 pub mod celery;
 pub mod host;
 pub mod redis;
+pub mod source;
 
-pub type CollectResult = Result<Vec<Family>, anyhow::Error>;
+pub use source::{CollectResult, Collector};
 
-/// A source of metrics. `collect` runs on every scrape, concurrently with the other
-/// collectors and under a timeout; an error marks only this collector as failed.
-pub trait Collector: Send + Sync {
-    /// Name used in `--collector.<name>` and in the `collector` label of the
-    /// `*_scrape_collector_success` / `*_scrape_collector_duration_seconds` series.
-    fn name(&self) -> &'static str;
-
-    /// Prefix of this collector's success/duration series: `node` gives node_exporter's
-    /// `node_scrape_collector_success{collector="cpu"}`.
-    fn scrape_prefix(&self) -> &'static str {
-        "node"
-    }
-
-    /// Gathers owned values; blocking I/O belongs in `spawn_blocking`.
-    fn collect(&self) -> BoxFuture<'_, CollectResult>;
+/// What the collectors are built from: the host paths, the per-collector time budget
+/// and each collector's own validated section. `config::Config::sections` lends them.
+#[derive(Clone, Copy)]
+pub struct Sections<'a> {
+    pub paths: &'a HostPaths,
+    pub collector_timeout: Duration,
+    pub diskstats: &'a host::diskstats::Config,
+    pub filesystem: &'a host::filesystem::Config,
+    pub netdev: &'a host::net::NetdevConfig,
+    pub textfile: &'a host::textfile::Config,
+    pub redis: &'a redis::Config,
+    pub celery: &'a celery::Config,
 }
 
-/// Builds one collector from the validated config (no I/O beyond cheap checks).
-pub type BuildFn = fn(&Config) -> anyhow::Result<Arc<dyn Collector>>;
+/// Builds one collector from its section (no I/O beyond cheap checks).
+pub type BuildFn = fn(&Sections<'_>) -> anyhow::Result<Arc<dyn Collector>>;
 
 /// One registered collector: its flag names, whether it runs without being asked,
 /// and how to build it. Write entries with [`entry!`].
@@ -49,21 +50,30 @@ pub struct Entry {
     pub build: BuildFn,
 }
 
-/// `entry!("cpu", "help", build_fn, host)` for a host collector (needs procfs),
-/// `entry!("redis", "help", build_fn)` for any other, and
-/// `entry!("x", "help", build_fn, default_enabled = false)` for one that is off by default.
+/// `entry!("cpu", "help", build_fn, host)` for a host collector (needs procfs; built
+/// from the host paths), `entry!("diskstats", "help", build_fn, host, diskstats)` for one
+/// that also takes its section, `entry!("redis", "help", build_fn, redis)` for any other
+/// (built from its section), and `entry!("x", "help", build_fn, host, default_enabled = false)`
+/// for a host collector that is off by default; `build = |s| ...` when a host collector
+/// takes more than its section.
 #[macro_export]
 macro_rules! entry {
-    ($name:literal, $help:literal, $build:path) => {
-        $crate::entry!(@ $name, $help, $build, true, false)
-    };
     ($name:literal, $help:literal, $build:path, host) => {
+        $crate::entry!(@ $name, $help, |s| $build(s.paths), true, true)
+    };
+    ($name:literal, $help:literal, $build:path, host, default_enabled = $on:expr) => {
+        $crate::entry!(@ $name, $help, |s| $build(s.paths), $on, true)
+    };
+    ($name:literal, $help:literal, $build:path, host, $section:ident) => {
+        $crate::entry!(@ $name, $help, |s| $build(s.paths, s.$section), true, true)
+    };
+    ($name:literal, $help:literal, build = $build:expr, host) => {
         $crate::entry!(@ $name, $help, $build, true, true)
     };
-    ($name:literal, $help:literal, $build:path, default_enabled = $on:expr) => {
-        $crate::entry!(@ $name, $help, $build, $on, false)
+    ($name:literal, $help:literal, $build:path, $section:ident) => {
+        $crate::entry!(@ $name, $help, |s| $build(s.$section), true, false)
     };
-    (@ $name:literal, $help:literal, $build:path, $on:expr, $host:expr) => {
+    (@ $name:literal, $help:literal, $build:expr, $on:expr, $host:expr) => {
         $crate::collector::Entry {
             name: $name,
             flag: concat!("collector.", $name),
@@ -87,7 +97,8 @@ pub const LIST: &[Entry] = &[
     entry!(
         "celery",
         "Celery queue lengths from a Redis broker (--celery.broker-url)",
-        celery::build
+        celery::build,
+        celery
     ),
     entry!(
         "conntrack",
@@ -105,7 +116,8 @@ pub const LIST: &[Entry] = &[
         "diskstats",
         "disk I/O (/proc/diskstats)",
         host::diskstats::build,
-        host
+        host,
+        diskstats
     ),
     entry!(
         "entropy",
@@ -122,7 +134,7 @@ pub const LIST: &[Entry] = &[
     entry!(
         "filesystem",
         "filesystem sizes (statfs, bounded per mount)",
-        host::filesystem::build,
+        build = |s| host::filesystem::build(s.paths, s.filesystem, s.collector_timeout),
         host
     ),
     entry!(
@@ -147,7 +159,8 @@ pub const LIST: &[Entry] = &[
         "netdev",
         "network device counters (/proc/net/dev)",
         host::net::build_netdev,
-        host
+        host,
+        netdev
     ),
     entry!(
         "netstat",
@@ -160,6 +173,12 @@ pub const LIST: &[Entry] = &[
         "pressure",
         "pressure stall information (/proc/pressure)",
         host::simple::build_pressure,
+        host
+    ),
+    entry!(
+        "selinux",
+        "SELinux status (/sys/fs/selinux)",
+        host::simple::build_selinux,
         host
     ),
     entry!(
@@ -183,7 +202,7 @@ pub const LIST: &[Entry] = &[
     entry!(
         "textfile",
         "metrics from *.prom files",
-        host::textfile::build,
+        build = |s| host::textfile::build(s.textfile),
         host
     ),
     entry!(
@@ -219,7 +238,8 @@ pub const LIST: &[Entry] = &[
     entry!(
         "redis",
         "Redis metrics with redis_exporter's names (targets from --redis.addr)",
-        redis::build
+        redis::build,
+        redis
     ),
 ];
 
@@ -228,10 +248,13 @@ pub fn find(name: &str) -> Option<&'static Entry> {
     LIST.iter().find(|e| e.name == name)
 }
 
-/// Builds every collector the config enables, in [`LIST`] order.
-pub fn build_enabled(cfg: &Config) -> anyhow::Result<Vec<Arc<dyn Collector>>> {
+/// Builds every collector `enabled` names, in [`LIST`] order.
+pub fn build_enabled(
+    sections: &Sections<'_>,
+    enabled: impl Fn(&str) -> bool,
+) -> anyhow::Result<Vec<Arc<dyn Collector>>> {
     LIST.iter()
-        .filter(|e| cfg.enabled(e.name))
-        .map(|e| (e.build)(cfg))
+        .filter(|e| enabled(e.name))
+        .map(|e| (e.build)(sections))
         .collect()
 }

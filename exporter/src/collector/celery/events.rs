@@ -591,6 +591,25 @@ pub struct Shared {
     pub resubscriptions: AtomicU64,
 }
 
+impl Shared {
+    /// The event state, also after a panic while it was held: a panic mid-`apply` leaves
+    /// at worst one event half counted, while refusing the lock from then on would drop
+    /// every later event and freeze the scrape's view (as `CachedRegex` recovers too).
+    pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Applies one message's events, received at `now`.
+    pub fn apply_all(&self, events: &[Event], now: Instant) {
+        let mut st = self.state();
+        for e in events {
+            st.apply(e, now);
+        }
+    }
+}
+
 /// How long a subscription may stay silent before a PING checks it is still alive.
 const IDLE_CHECK: Duration = Duration::from_secs(30);
 /// Pause between subscription attempts.
@@ -653,11 +672,7 @@ fn subscribe(
             Ok(msg) => {
                 let events = parse_message(msg.get_payload_bytes());
                 let now = Instant::now();
-                if let Ok(mut st) = shared.state.lock() {
-                    for e in &events {
-                        st.apply(e, now);
-                    }
-                }
+                shared.apply_all(&events, now);
             }
             Err(e) if e.is_timeout() => {
                 ps.ping::<redis::Value>().map_err(|e| client.error_of(&e))?;
@@ -739,6 +754,25 @@ mod tests {
             .find(|s| s.labels.contains(&("cap".into(), cap.into())))
             .map(scalar)
             .unwrap()
+    }
+
+    /// Regression: once a panic poisoned the state's lock, every later event was dropped.
+    #[test]
+    fn events_still_apply_after_a_panic_poisoned_the_state() {
+        let shared = Arc::new(Shared::default());
+        let poisoner = shared.clone();
+        let panicked = std::thread::spawn(move || {
+            let _held = poisoner.state();
+            panic!("poison the state's lock");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(shared.state.is_poisoned());
+        shared.apply_all(
+            &[ev("task-received", "t1", "tasks.add", "w1", "celery")],
+            Instant::now(),
+        );
+        assert_eq!(shared.state().events, 1);
     }
 
     #[test]

@@ -21,9 +21,9 @@ use serde::Deserialize;
 
 use crate::collector::redis::conn::{Client, Target};
 use crate::collector::redis::{Credentials, DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT};
-use crate::collector::{CollectResult, Collector};
-use crate::config::{Origin, Problems};
+use crate::collector::source::{CollectResult, Collector};
 use crate::metrics::Family;
+use crate::setting::{Origin, Problems, pick};
 
 /// kombu's `sep`.
 pub const DEFAULT_SEP: &str = "\x06\x16";
@@ -97,13 +97,12 @@ impl Config {
         path: Option<&Path>,
         problems: &mut Problems,
     ) -> Config {
-        let file =
-            |key: &str| Origin::File(path.unwrap_or(Path::new("?")).to_path_buf(), key.into());
+        let file = |key: &str| Origin::file(path, key);
         let (url, origin) = match (&flags.broker_url, raw.broker_url) {
             (Some(u), _) => (Some(u.clone()), Origin::Flag("celery.broker-url")),
             (None, u) => (u, file("celery.broker_url")),
         };
-        let password_file = crate::config::pick(
+        let password_file = pick(
             flags.broker_password_file.clone(),
             "celery.broker-password-file",
             raw.password_file,
@@ -115,7 +114,7 @@ impl Config {
             .unwrap_or_else(|| "CELERY_BROKER_PASSWORD".into());
         let creds = Credentials {
             user: None,
-            password: crate::config::secret(password_file, &env_var, problems),
+            password: crate::setting::secret(password_file, &env_var, problems),
         };
         // kombu's event channels carry the broker's db number: `/{db}.celeryev/...`.
         let db: u32 = url
@@ -148,19 +147,16 @@ impl Config {
             );
         }
         let global_keyprefix = raw.global_keyprefix.unwrap_or_default();
-        let purge_offline_workers_after = match crate::config::pick(
+        let purge_offline_workers_after = match pick(
             flags.purge_offline_workers_after.clone(),
             "celery.purge-offline-workers-after",
             raw.purge_offline_workers_after,
             "celery.purge_offline_workers_after",
             path,
         ) {
-            Some((text, origin)) => match crate::config::parse_duration(&text) {
-                Ok(d) => Some(d).filter(|d| !d.is_zero()),
-                Err(e) => {
-                    problems.push(&origin, e);
-                    Some(events::PURGE_OFFLINE_WORKERS_AFTER)
-                }
+            Some((text, origin)) => match crate::setting::duration(&text, &origin, problems) {
+                Some(d) => Some(d).filter(|d| !d.is_zero()),
+                None => Some(events::PURGE_OFFLINE_WORKERS_AFTER),
             },
             None => Some(events::PURGE_OFFLINE_WORKERS_AFTER),
         };
@@ -207,8 +203,8 @@ pub struct Celery {
     last_logged: std::sync::Mutex<Option<String>>,
 }
 
-pub fn build(cfg: &crate::config::Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Arc::new(Celery::new(cfg.celery.clone())))
+pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(Arc::new(Celery::new(cfg.clone())))
 }
 
 impl Celery {
@@ -351,7 +347,11 @@ impl Collector for Celery {
                 return Ok(Vec::new());
             };
             let result = self.read(client).await;
-            if let Ok(mut last) = self.last_logged.lock() {
+            {
+                let mut last = self
+                    .last_logged
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 match &result {
                     Ok(_) => {
                         if last.take().is_some() {
@@ -374,7 +374,8 @@ impl Collector for Celery {
                 )
                 .single(if up { 1.0 } else { 0.0 }),
             );
-            if let Ok(mut st) = self.events.state.lock() {
+            {
+                let mut st = self.events.state();
                 let now = std::time::Instant::now();
                 if let Some(after) = self.cfg.purge_offline_workers_after {
                     for host in st.purge_offline_workers(now, after) {

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use super::{ProcReader, read};
-use crate::collector::{CollectResult, Collector};
-use crate::config::{Config, HostPaths};
+use crate::collector::source::{CollectResult, Collector};
 use crate::metrics::Family;
+use crate::setting::HostPaths;
 
 /// /proc/stat counts in USER_HZ, which the kernel fixes at 100 for userspace.
 const USER_HZ: f64 = 100.0;
@@ -14,8 +14,8 @@ const MODES: [&str; 8] = [
     "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
 ];
 
-pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("cpu", cfg, collect))
+pub fn build(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("cpu", paths, collect))
 }
 
 fn collect(paths: &HostPaths) -> CollectResult {

@@ -4,68 +4,27 @@
 use std::sync::Arc;
 
 use super::{DeviceMatcher, ProcReader, num, read};
-use crate::collector::{CollectResult, Collector};
-use crate::config::HostPaths;
+use crate::collector::source::{CollectResult, Collector};
 use crate::metrics::{Family, Kind};
+use crate::setting::HostPaths;
 
 /// node_exporter's default `--collector.diskstats.device-exclude` (partitions, loop,
 /// ram disks).
 pub const DEFAULT_DEVICE_EXCLUDE: &str = r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
 
-#[derive(clap::Args, Debug, Default, Clone)]
-#[group(id = "diskstats_flags")]
-pub struct Flags {
-    /// Regexp of diskstats devices to include (mutually exclusive to device-exclude).
-    #[arg(
-        id = "diskstats.device-include",
-        long = "collector.diskstats.device-include",
-        value_name = "REGEX"
-    )]
-    pub device_include: Option<String>,
-    /// Regexp of diskstats devices to exclude [default: partitions, loop and ram disks].
-    #[arg(
-        id = "diskstats.device-exclude",
-        long = "collector.diskstats.device-exclude",
-        value_name = "REGEX"
-    )]
-    pub device_exclude: Option<String>,
-}
+device_filter_flags!(
+    Flags,
+    "diskstats",
+    include_help = "Regexp of diskstats devices to include (mutually exclusive to device-exclude)",
+    exclude_help =
+        "Regexp of diskstats devices to exclude [default: partitions, loop and ram disks]",
+    default_exclude = Some(DEFAULT_DEVICE_EXCLUDE),
+);
 
-#[derive(serde::Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawConfig {
-    pub device_include: Option<String>,
-    pub device_exclude: Option<String>,
-}
+/// `diskstats:` in the config file.
+pub type RawConfig = super::DeviceFilterRaw;
 
 pub type Config = super::DeviceFilter;
-
-pub fn validate(
-    flags: &Flags,
-    raw: RawConfig,
-    path: Option<&std::path::Path>,
-    problems: &mut crate::config::Problems,
-) -> Config {
-    use crate::config::pick;
-    super::DeviceFilter::validate(
-        pick(
-            flags.device_include.clone(),
-            "collector.diskstats.device-include",
-            raw.device_include,
-            "diskstats.device_include",
-            path,
-        ),
-        pick(
-            flags.device_exclude.clone(),
-            "collector.diskstats.device-exclude",
-            raw.device_exclude,
-            "diskstats.device_exclude",
-            path,
-        ),
-        Some(DEFAULT_DEVICE_EXCLUDE),
-        problems,
-    )
-}
 
 const SECTOR: f64 = 512.0;
 const MS: f64 = 0.001;
@@ -111,9 +70,9 @@ const HELP: [&str; 17] = [
     "This is the total number of seconds spent by all flush requests.",
 ];
 
-pub fn build(cfg: &crate::config::Config) -> anyhow::Result<Arc<dyn Collector>> {
-    let devices = DeviceMatcher::new(&cfg.diskstats);
-    Ok(ProcReader::arc("diskstats", cfg, move |p: &HostPaths| {
+pub fn build(paths: &HostPaths, cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
+    let devices = DeviceMatcher::new(cfg);
+    Ok(ProcReader::arc("diskstats", paths, move |p: &HostPaths| {
         let udev = p.rootfs.join("run/udev/data");
         parse(&read(&p.proc("diskstats"))?, &devices, &|major, minor| {
             super::read_small(udev.join(format!("b{major}:{minor}"))).ok()
@@ -186,7 +145,7 @@ mod tests {
     #[test]
     fn skips_partitions_and_scales_units() {
         let text = " 254       0 vda 10 1 8 500 20 2 16 1000 0 1500 1600 0 0 0 0 5 7\n 254       1 vda1 1 1 1 1 1 1 1 1 0 1 1 0 0 0 0 0 0\n";
-        let mut problems = crate::config::Problems::default();
+        let mut problems = crate::setting::Problems::default();
         let filter = DeviceFilter::validate(
             None,
             None,

@@ -11,7 +11,7 @@ use std::path::Path;
 use regex_lite::Regex;
 use serde::Deserialize;
 
-use crate::config::{Origin, Problems, pick};
+use crate::setting::{Problems, pick};
 
 /// node_exporter 1.x defaults.
 pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
@@ -58,7 +58,7 @@ impl Config {
                          key: &str,
                          default: &str| {
             match pick(flag_val, flag, file_val, key, path) {
-                Some((text, origin)) => compile(&text, &origin, problems),
+                Some((text, origin)) => crate::setting::regex(&text, &origin, problems),
                 None => None,
             }
             .unwrap_or_else(|| Regex::new(default).expect("built-in regex is valid"))
@@ -82,12 +82,6 @@ impl Config {
     }
 }
 
-fn compile(text: &str, origin: &Origin, problems: &mut Problems) -> Option<Regex> {
-    Regex::new(text)
-        .map_err(|e| problems.push(origin, format!("invalid regular expression: {e}")))
-        .ok()
-}
-
 // ---------------------------------------------------------------- collector
 
 use std::collections::HashSet;
@@ -98,9 +92,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use crate::collector::{CollectResult, Collector};
-use crate::config::HostPaths;
+use crate::collector::source::{CollectResult, Collector};
 use crate::metrics::Family;
+use crate::setting::HostPaths;
 
 /// How long one statfs may take before its mount is reported as failed and skipped.
 /// Kept well under the collector timeout so a stuck mount is recorded before the
@@ -151,11 +145,17 @@ pub struct Filesystem {
     stuck: Arc<Mutex<HashSet<String>>>,
 }
 
-pub fn build(cfg: &crate::config::Config) -> anyhow::Result<Arc<dyn Collector>> {
+/// Built from the host paths, this section and the scrape's per-collector budget (a
+/// stuck statfs must be recorded before the whole collector times out).
+pub fn build(
+    paths: &HostPaths,
+    cfg: &Config,
+    collector_timeout: Duration,
+) -> anyhow::Result<Arc<dyn Collector>> {
     Ok(Arc::new(Filesystem::new(
-        cfg.paths.clone(),
-        cfg.filesystem.clone(),
-        DEFAULT_MOUNT_TIMEOUT.min(cfg.collector_timeout / 2),
+        paths.clone(),
+        cfg.clone(),
+        DEFAULT_MOUNT_TIMEOUT.min(collector_timeout / 2),
         Arc::new(statfs),
     )))
 }

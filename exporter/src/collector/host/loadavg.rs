@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use super::{ProcReader, gauge1, num, read};
-use crate::collector::{CollectResult, Collector};
-use crate::config::{Config, HostPaths};
+use crate::collector::source::{CollectResult, Collector};
+use crate::setting::HostPaths;
 
-pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("loadavg", cfg, collect))
+pub fn build(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("loadavg", paths, collect))
 }
 
 fn collect(paths: &HostPaths) -> CollectResult {

@@ -8,9 +8,71 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use crate::collector::{CollectResult, Collector};
-use crate::config::{Config, HostPaths};
+use crate::collector::source::{CollectResult, Collector};
 use crate::metrics::Family;
+use crate::setting::{HostPaths, Origin, Problems};
+
+/// Declares a collector's `--collector.<name>.device-include` / `device-exclude` flags
+/// as the clap struct `$flags`, whose `validate` merges them over the file's
+/// [`DeviceFilterRaw`] into a [`DeviceFilter`]: diskstats and netdev take the same pair.
+macro_rules! device_filter_flags {
+    (
+        $flags:ident,
+        $name:literal,
+        include_help = $include_help:literal,
+        exclude_help = $exclude_help:literal,
+        default_exclude = $default:expr $(,)?
+    ) => {
+        #[derive(clap::Args, Debug, Default, Clone)]
+        #[group(id = concat!($name, "_flags"))]
+        pub struct $flags {
+            #[arg(
+                                        id = concat!($name, ".device-include"),
+                                        long = concat!("collector.", $name, ".device-include"),
+                                        value_name = "REGEX",
+                                        help = $include_help
+                                    )]
+            pub device_include: Option<String>,
+            #[arg(
+                                        id = concat!($name, ".device-exclude"),
+                                        long = concat!("collector.", $name, ".device-exclude"),
+                                        value_name = "REGEX",
+                                        help = $exclude_help
+                                    )]
+            pub device_exclude: Option<String>,
+        }
+
+        impl $flags {
+            /// These flags over the config file's section (`path`), validated.
+            pub fn validate(
+                &self,
+                raw: $crate::collector::host::DeviceFilterRaw,
+                path: Option<&std::path::Path>,
+                problems: &mut $crate::setting::Problems,
+            ) -> $crate::collector::host::DeviceFilter {
+                use $crate::setting::pick;
+                $crate::collector::host::DeviceFilter::validate(
+                    pick(
+                        self.device_include.clone(),
+                        concat!("collector.", $name, ".device-include"),
+                        raw.device_include,
+                        concat!($name, ".device_include"),
+                        path,
+                    ),
+                    pick(
+                        self.device_exclude.clone(),
+                        concat!("collector.", $name, ".device-exclude"),
+                        raw.device_exclude,
+                        concat!($name, ".device_exclude"),
+                        path,
+                    ),
+                    $default,
+                    problems,
+                )
+            }
+        }
+    };
+}
 
 pub mod cpu;
 pub mod diskstats;
@@ -41,12 +103,12 @@ pub type ReadFn = dyn Fn(&HostPaths) -> CollectResult + Send + Sync;
 impl ProcReader {
     pub fn arc(
         name: &'static str,
-        cfg: &Config,
+        paths: &HostPaths,
         read: impl Fn(&HostPaths) -> CollectResult + Send + Sync + 'static,
     ) -> Arc<dyn Collector> {
         Arc::new(ProcReader {
             name,
-            paths: cfg.paths.clone(),
+            paths: paths.clone(),
             read: Box::new(read),
         })
     }
@@ -168,6 +230,14 @@ impl CachedRegex {
     }
 }
 
+/// `device_include` / `device_exclude` in a collector's section of the config file.
+#[derive(serde::Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceFilterRaw {
+    pub device_include: Option<String>,
+    pub device_exclude: Option<String>,
+}
+
 /// `--collector.<name>.device-include` / `device-exclude`, as node_exporter's netdev
 /// and diskstats collectors take them (mutually exclusive).
 #[derive(Clone, Debug)]
@@ -180,10 +250,10 @@ impl DeviceFilter {
     /// Validates one collector's include/exclude pair (flag over file), falling back to
     /// `default_exclude`.
     pub fn validate(
-        include: Option<(String, crate::config::Origin)>,
-        exclude: Option<(String, crate::config::Origin)>,
+        include: Option<(String, Origin)>,
+        exclude: Option<(String, Origin)>,
         default_exclude: Option<&str>,
-        problems: &mut crate::config::Problems,
+        problems: &mut Problems,
     ) -> DeviceFilter {
         if let (Some(_), Some((_, origin))) = (&include, &exclude) {
             problems.push(
@@ -191,11 +261,8 @@ impl DeviceFilter {
                 "device-include and device-exclude are mutually exclusive",
             );
         }
-        let mut compile = |(text, origin): (String, crate::config::Origin)| {
-            regex_lite::Regex::new(&text)
-                .map_err(|e| problems.push(&origin, format!("invalid regular expression: {e}")))
-                .ok()
-        };
+        let mut compile =
+            |(text, origin): (String, Origin)| crate::setting::regex(&text, &origin, problems);
         let include = include.and_then(&mut compile);
         let exclude = match exclude {
             Some(e) => compile(e),

@@ -9,9 +9,9 @@ use regex_lite::Regex;
 use super::{
     AttrDir, CachedRegex, DeviceFilter, DeviceMatcher, ProcReader, num, read, read_trimmed,
 };
-use crate::collector::{CollectResult, Collector};
-use crate::config::{Config, HostPaths};
+use crate::collector::source::{CollectResult, Collector};
 use crate::metrics::Family;
+use crate::setting::HostPaths;
 
 // ---------------------------------------------------------------- netdev
 
@@ -36,62 +36,22 @@ const TX: [&str; 8] = [
     "compressed",
 ];
 
-#[derive(clap::Args, Debug, Default, Clone)]
-#[group(id = "netdev_flags")]
-pub struct NetdevFlags {
-    /// Regexp of net devices to include (mutually exclusive to device-exclude).
-    #[arg(
-        id = "netdev.device-include",
-        long = "collector.netdev.device-include",
-        value_name = "REGEX"
-    )]
-    pub device_include: Option<String>,
-    /// Regexp of net devices to exclude (mutually exclusive to device-include).
-    #[arg(
-        id = "netdev.device-exclude",
-        long = "collector.netdev.device-exclude",
-        value_name = "REGEX"
-    )]
-    pub device_exclude: Option<String>,
-}
+device_filter_flags!(
+    NetdevFlags,
+    "netdev",
+    include_help = "Regexp of net devices to include (mutually exclusive to device-exclude)",
+    exclude_help = "Regexp of net devices to exclude (mutually exclusive to device-include)",
+    default_exclude = None,
+);
 
-#[derive(serde::Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct NetdevRawConfig {
-    pub device_include: Option<String>,
-    pub device_exclude: Option<String>,
-}
+/// `netdev:` in the config file.
+pub type NetdevRawConfig = super::DeviceFilterRaw;
 
-pub fn validate_netdev(
-    flags: &NetdevFlags,
-    raw: NetdevRawConfig,
-    path: Option<&std::path::Path>,
-    problems: &mut crate::config::Problems,
-) -> DeviceFilter {
-    use crate::config::pick;
-    DeviceFilter::validate(
-        pick(
-            flags.device_include.clone(),
-            "collector.netdev.device-include",
-            raw.device_include,
-            "netdev.device_include",
-            path,
-        ),
-        pick(
-            flags.device_exclude.clone(),
-            "collector.netdev.device-exclude",
-            raw.device_exclude,
-            "netdev.device_exclude",
-            path,
-        ),
-        None,
-        problems,
-    )
-}
+pub type NetdevConfig = DeviceFilter;
 
-pub fn build_netdev(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    let devices = DeviceMatcher::new(&cfg.netdev);
-    Ok(ProcReader::arc("netdev", cfg, move |p: &HostPaths| {
+pub fn build_netdev(paths: &HostPaths, cfg: &NetdevConfig) -> anyhow::Result<Arc<dyn Collector>> {
+    let devices = DeviceMatcher::new(cfg);
+    Ok(ProcReader::arc("netdev", paths, move |p: &HostPaths| {
         collect_netdev(p, &devices)
     }))
 }
@@ -165,8 +125,8 @@ pub fn parse_netdev(text: &str) -> CollectResult {
 
 // ---------------------------------------------------------------- netclass
 
-pub fn build_netclass(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("netclass", cfg, collect_netclass))
+pub fn build_netclass(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("netclass", paths, collect_netclass))
 }
 
 /// Numeric /sys/class/net/<dev>/<file> attributes and their metric suffixes.
@@ -288,8 +248,8 @@ static NETSTAT_FIELDS: LazyLock<CachedRegex> = LazyLock::new(|| {
         .expect("valid regex"))
 });
 
-pub fn build_netstat(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("netstat", cfg, collect_netstat))
+pub fn build_netstat(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("netstat", paths, collect_netstat))
 }
 
 fn collect_netstat(p: &HostPaths) -> CollectResult {

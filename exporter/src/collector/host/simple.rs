@@ -1,5 +1,5 @@
 //! Small collectors over one or two procfs files each: arp, conntrack, entropy,
-//! filefd, pressure, sockstat, softnet, udp_queues, vmstat.
+//! filefd, pressure, selinux, sockstat, softnet, udp_queues, vmstat.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
@@ -7,14 +7,14 @@ use std::sync::{Arc, LazyLock};
 use regex_lite::Regex;
 
 use super::{CachedRegex, ProcReader, gauge1, num, read, read_trimmed};
-use crate::collector::{CollectResult, Collector};
-use crate::config::{Config, HostPaths};
+use crate::collector::source::{CollectResult, Collector};
 use crate::metrics::Family;
+use crate::setting::HostPaths;
 
 // ---------------------------------------------------------------- arp
 
-pub fn build_arp(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("arp", cfg, |p| {
+pub fn build_arp(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("arp", paths, |p| {
         parse_arp(&read(&p.proc("net/arp"))?)
     }))
 }
@@ -36,8 +36,8 @@ pub fn parse_arp(text: &str) -> CollectResult {
 
 // ---------------------------------------------------------------- conntrack
 
-pub fn build_conntrack(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("conntrack", cfg, collect_conntrack))
+pub fn build_conntrack(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("conntrack", paths, collect_conntrack))
 }
 
 fn collect_conntrack(p: &HostPaths) -> CollectResult {
@@ -106,8 +106,8 @@ pub fn parse_conntrack_stat(text: &str) -> CollectResult {
 
 // ---------------------------------------------------------------- entropy
 
-pub fn build_entropy(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("entropy", cfg, |p| {
+pub fn build_entropy(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("entropy", paths, |p| {
         let avail = read(&p.proc("sys/kernel/random/entropy_avail"))?;
         let pool = read(&p.proc("sys/kernel/random/poolsize"))?;
         Ok(vec![
@@ -127,8 +127,8 @@ pub fn build_entropy(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
 
 // ---------------------------------------------------------------- filefd
 
-pub fn build_filefd(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("filefd", cfg, |p| {
+pub fn build_filefd(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("filefd", paths, |p| {
         parse_filefd(&read(&p.proc("sys/fs/file-nr"))?)
     }))
 }
@@ -155,8 +155,8 @@ pub fn parse_filefd(text: &str) -> CollectResult {
 
 // ---------------------------------------------------------------- pressure
 
-pub fn build_pressure(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("pressure", cfg, collect_pressure))
+pub fn build_pressure(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("pressure", paths, collect_pressure))
 }
 
 fn collect_pressure(p: &HostPaths) -> CollectResult {
@@ -212,8 +212,8 @@ pub fn parse_pressure(res: &str, text: &str) -> CollectResult {
 
 // ---------------------------------------------------------------- sockstat
 
-pub fn build_sockstat(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("sockstat", cfg, |p| {
+pub fn build_sockstat(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("sockstat", paths, |p| {
         let mut out = parse_sockstat(&read(&p.proc("net/sockstat"))?, procfs::page_size() as f64)?;
         if let Ok(text) = super::read_small(p.proc("net/sockstat6")) {
             out.extend(parse_sockstat(&text, procfs::page_size() as f64)?);
@@ -257,8 +257,8 @@ pub fn parse_sockstat(text: &str, page_size: f64) -> CollectResult {
 
 // ---------------------------------------------------------------- softnet
 
-pub fn build_softnet(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("softnet", cfg, |p| {
+pub fn build_softnet(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("softnet", paths, |p| {
         parse_softnet(&read(&p.proc("net/softnet_stat"))?)
     }))
 }
@@ -294,8 +294,8 @@ pub fn parse_softnet(text: &str) -> CollectResult {
 
 // ---------------------------------------------------------------- udp_queues
 
-pub fn build_udp_queues(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("udp_queues", cfg, |p| {
+pub fn build_udp_queues(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("udp_queues", paths, |p| {
         let mut f = Family::gauge(
             "node_udp_queues",
             "Number of allocated memory in the kernel for UDP datagrams in bytes.",
@@ -338,8 +338,8 @@ static VMSTAT_FIELDS: LazyLock<CachedRegex> = LazyLock::new(|| {
     CachedRegex::new(Regex::new("^(oom_kill|pgpg|pswp|pg.*fault).*").expect("valid regex"))
 });
 
-pub fn build_vmstat(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("vmstat", cfg, |p| {
+pub fn build_vmstat(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("vmstat", paths, |p| {
         parse_vmstat(&read(&p.proc("vmstat"))?)
     }))
 }
@@ -366,8 +366,11 @@ pub fn parse_vmstat(text: &str) -> CollectResult {
 
 // ---------------------------------------------------------------- selinux
 
-pub fn build_selinux(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("selinux", cfg, |p| {
+/// node_exporter's `selinux` collector (enabled by default): `node_selinux_enabled`
+/// always, the current mode only when selinuxfs is mounted. node_exporter also reports
+/// `node_selinux_config_mode` from /etc/selinux/config; not read here yet.
+pub fn build_selinux(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("selinux", paths, |p| {
         // selinuxfs is mounted only when SELinux is enabled.
         let enforce = read_trimmed(&p.sys("fs/selinux/enforce"));
         let mut out = vec![gauge1(

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{ProcReader, gauge1, read_trimmed};
-use crate::collector::{CollectResult, Collector};
-use crate::config::{Config, HostPaths};
+use crate::collector::source::{CollectResult, Collector};
 use crate::metrics::Family;
+use crate::setting::HostPaths;
 
 // ---------------------------------------------------------------- os
 
-pub fn build_os(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("os", cfg, collect_os))
+pub fn build_os(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("os", paths, collect_os))
 }
 
 fn collect_os(p: &HostPaths) -> CollectResult {
@@ -80,8 +80,8 @@ pub fn parse_os_release(text: &str) -> Vec<Family> {
 
 // ---------------------------------------------------------------- time
 
-pub fn build_time(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("time", cfg, collect_time))
+pub fn build_time(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("time", paths, collect_time))
 }
 
 fn collect_time(p: &HostPaths) -> CollectResult {
@@ -145,8 +145,8 @@ fn collect_time(p: &HostPaths) -> CollectResult {
 
 // ---------------------------------------------------------------- uname
 
-pub fn build_uname(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("uname", cfg, |_| {
+pub fn build_uname(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("uname", paths, |_| {
         let u = rustix::system::uname();
         let s = |c: &std::ffi::CStr| c.to_string_lossy().into_owned();
         let mut f = Family::gauge(

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::{Problems, pick};
+use crate::setting::{Problems, pick};
 
 #[derive(clap::Args, Debug, Default, Clone)]
 #[group(id = "textfile_flags")]
@@ -52,16 +52,16 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use crate::collector::{CollectResult, Collector};
+use crate::collector::source::{CollectResult, Collector};
 use crate::metrics::{Family, Kind};
 
 pub struct Textfile {
     directory: Option<PathBuf>,
 }
 
-pub fn build(cfg: &crate::config::Config) -> anyhow::Result<Arc<dyn Collector>> {
+pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     Ok(Arc::new(Textfile {
-        directory: cfg.textfile.directory.clone(),
+        directory: cfg.directory.clone(),
     }))
 }
 

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::collector::Collector;
 use crate::collector::host::{ProcReader, gauge1};
-use crate::config::Config;
+use crate::collector::source::Collector;
 use crate::metrics::Family;
+use crate::setting::HostPaths;
 
 /// `STA_UNSYNC`: the clock is not synchronised (linux/timex.h).
 const STA_UNSYNC: i64 = 0x0040;
@@ -37,8 +37,8 @@ pub struct Timex {
     pub tai: i64,
 }
 
-pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(ProcReader::arc("timex", cfg, |_| Ok(families(&read()?))))
+pub fn build(paths: &HostPaths) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(ProcReader::arc("timex", paths, |_| Ok(families(&read()?))))
 }
 
 /// Reads the kernel's state without changing it (`modes` = 0).

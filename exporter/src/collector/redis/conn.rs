@@ -7,22 +7,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use config_values::Secret;
 use redis::aio::MultiplexedConnection;
 
-/// Who we are to Redis. Never logged, never shown.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// Who we are to Redis. The password is a [`Secret`]: no `Debug` of a target or a
+/// config shows it; it is exposed only in [`Target::connection_info`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Credentials {
     pub user: Option<String>,
-    pub password: Option<String>,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "<secret>"))
-            .finish()
-    }
+    pub password: Option<Secret>,
 }
 
 /// A validated target. `display` is the address without credentials.
@@ -120,7 +113,7 @@ impl Target {
             settings = settings.set_username(user);
         }
         if let Some(pw) = &self.creds.password {
-            settings = settings.set_password(pw);
+            settings = settings.set_password(pw.expose());
         }
         Ok(info.set_redis_settings(settings))
     }
@@ -254,10 +247,7 @@ impl Client {
     }
 
     pub fn error_counts(&self) -> Vec<(&'static str, u64)> {
-        self.errors
-            .lock()
-            .map(|m| m.iter().map(|(k, v)| (*k, *v)).collect())
-            .unwrap_or_default()
+        lock(&self.errors).iter().map(|(k, v)| (*k, *v)).collect()
     }
 
     fn fail(&self, kind: ErrorKind, message: String) -> Error {
@@ -373,22 +363,17 @@ impl Client {
         }
         match &result {
             Ok(_) => {
-                if let Ok(mut l) = self.last_logged.lock()
-                    && l.take().is_some()
-                {
+                if lock(&self.last_logged).take().is_some() {
                     tracing::info!(target = %self.target.display, "redis reachable again");
                 }
             }
             Err(e) => {
-                if let Ok(mut m) = self.errors.lock() {
-                    *m.entry(e.kind.as_str()).or_default() += 1;
-                }
-                if let Ok(mut l) = self.last_logged.lock() {
-                    let text = e.to_string();
-                    if l.as_deref() != Some(text.as_str()) {
-                        tracing::warn!(target = %self.target.display, reason = e.kind.as_str(), "{text}");
-                        *l = Some(text);
-                    }
+                *lock(&self.errors).entry(e.kind.as_str()).or_default() += 1;
+                let mut l = lock(&self.last_logged);
+                let text = e.to_string();
+                if l.as_deref() != Some(text.as_str()) {
+                    tracing::warn!(target = %self.target.display, reason = e.kind.as_str(), "{text}");
+                    *l = Some(text);
                 }
             }
         }
@@ -500,6 +485,12 @@ fn as_f64(v: &redis::Value) -> Option<f64> {
     }
 }
 
+/// A lock that a panic elsewhere does not take away: error counts and the last logged
+/// error stay usable (a poisoned lock used to silently stop both).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,7 +516,7 @@ mod tests {
         assert!(Target::parse("http://x", BTreeMap::new(), Credentials::default()).is_err());
         let creds = Credentials {
             user: None,
-            password: Some("s3cret".into()),
+            password: Some(Secret::new("s3cret")),
         };
         let t = Target::parse("db:6380", BTreeMap::new(), creds).expect("valid");
         assert_eq!(t.display, "redis://db:6380");

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
-use crate::collector::{CollectResult, Collector};
-use crate::config::{Origin, Problems, pick};
+use crate::collector::source::{CollectResult, Collector};
 use crate::metrics::Family;
+use crate::setting::{Origin, Problems, pick};
 
 pub use conn::{Credentials, ErrorKind, Target};
 
@@ -52,11 +52,11 @@ pub struct Flags {
     #[arg(long = "check-single-keys", value_name = "KEYS", value_delimiter = ',')]
     pub check_single_keys: Vec<String>,
     /// Deadline for connecting to Redis [default: 2s].
-    #[arg(long = "redis.connect-timeout", value_name = "DURATION", value_parser = crate::config::parse_duration)]
-    pub connect_timeout: Option<Duration>,
+    #[arg(long = "redis.connect-timeout", value_name = "DURATION", value_parser = clap::value_parser!(config_values::Duration))]
+    pub connect_timeout: Option<config_values::Duration>,
     /// Deadline for each command [default: 2s].
-    #[arg(long = "redis.command-timeout", value_name = "DURATION", value_parser = crate::config::parse_duration)]
-    pub command_timeout: Option<Duration>,
+    #[arg(long = "redis.command-timeout", value_name = "DURATION", value_parser = clap::value_parser!(config_values::Duration))]
+    pub command_timeout: Option<config_values::Duration>,
 }
 
 /// `redis:` in the config file.
@@ -97,8 +97,7 @@ impl Config {
         path: Option<&Path>,
         problems: &mut Problems,
     ) -> Config {
-        let file =
-            |key: &str| Origin::File(path.unwrap_or(Path::new("?")).to_path_buf(), key.into());
+        let file = |key: &str| Origin::file(path, key);
         let user = pick(
             flags.user.clone(),
             "redis.user",
@@ -115,7 +114,7 @@ impl Config {
             path,
         );
         let env_var = raw.password_env.unwrap_or_else(|| "REDIS_PASSWORD".into());
-        let password = crate::config::secret(password_file, &env_var, problems);
+        let password = crate::setting::secret(password_file, &env_var, problems);
         let creds = Credentials { user, password };
         let mut targets = Vec::new();
         let flag_targets = flags
@@ -158,17 +157,13 @@ impl Config {
                 None => check_keys.push((0, k.clone())),
             }
         }
-        let mut duration = |flag: Option<Duration>, raw: Option<String>, key: &str, default| {
-            flag.or_else(|| {
-                raw.and_then(|t| match crate::config::parse_duration(&t) {
-                    Ok(d) => Some(d),
-                    Err(e) => {
-                        problems.push(&file(key), e);
-                        None
-                    }
-                })
-            })
-            .unwrap_or(default)
+        let mut duration = |flag: Option<config_values::Duration>,
+                            raw: Option<String>,
+                            key: &str,
+                            default| {
+            flag.map(config_values::Duration::as_std)
+                .or_else(|| raw.and_then(|t| crate::setting::duration(&t, &file(key), problems)))
+                .unwrap_or(default)
         };
         let connect_timeout = duration(
             flags.connect_timeout,
@@ -197,8 +192,8 @@ pub struct Redis {
     check_keys: Vec<(u32, String)>,
 }
 
-pub fn build(cfg: &crate::config::Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Arc::new(Redis::new(&cfg.redis)))
+pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(Arc::new(Redis::new(cfg)))
 }
 
 impl Redis {
