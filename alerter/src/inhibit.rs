@@ -8,7 +8,7 @@
 //! Resolved alerts are dropped, so it holds at most the firing source alerts.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{PoisonError, RwLock};
+use std::sync::RwLock;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,7 @@ use crate::labels::{
 };
 use crate::mute::Muter;
 use crate::provider::Listener;
+use crate::sync;
 
 /// One `inhibit_rules` entry as written in alertmanager.yml.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -201,15 +202,7 @@ impl Inhibitor {
 
     /// Source alerts held, over all rules (a gauge; bounded by the firing ones).
     pub fn cached_sources(&self) -> usize {
-        self.caches
-            .iter()
-            .map(|c| {
-                c.read()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .alerts
-                    .len()
-            })
-            .sum()
+        self.caches.iter().map(|c| sync::read(c).alerts.len()).sum()
     }
 
     /// Drops source alerts that have resolved by now. Also done on the way as the
@@ -217,7 +210,7 @@ impl Inhibitor {
     pub fn gc(&self) {
         let now = self.clock.now();
         for c in &self.caches {
-            c.write().unwrap_or_else(PoisonError::into_inner).sweep(now);
+            sync::write(c).sweep(now);
         }
     }
 }
@@ -231,7 +224,7 @@ impl Listener for Inhibitor {
                 continue;
             }
             let fp = *fp.get_or_insert_with(|| a.fingerprint());
-            let mut c = cache.write().unwrap_or_else(PoisonError::into_inner);
+            let mut c = sync::write(cache);
             if a.resolved_at(now) {
                 c.remove(fp);
                 continue;
@@ -266,7 +259,7 @@ impl Muter for Inhibitor {
                 continue;
             }
             let two_sided = rule.source.matches(labels);
-            let c = cache.read().unwrap_or_else(PoisonError::into_inner);
+            let c = sync::read(cache);
             let Some(fps) = c.by_key.get(&rule.key(labels)) else {
                 continue;
             };

@@ -20,6 +20,7 @@ use config_values::Secret;
 
 use crate::labels::LabelSet;
 use crate::notify::{AlertData, Data, Status, zero_time};
+use crate::sync;
 
 /// `self_monitoring:` (ours; Alertmanager has no such block).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -176,17 +177,11 @@ impl SelfMonitor {
     }
 
     pub fn settings(&self) -> Settings {
-        self.settings
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        sync::lock(&self.settings).clone()
     }
 
     pub fn set_settings(&self, s: Settings) {
-        *self
-            .settings
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = s;
+        *sync::lock(&self.settings) = s;
     }
 
     /// Decides what to send at `now`. Records what it decided as sent: the caller
@@ -247,7 +242,7 @@ impl SelfMonitor {
                 && inputs.failing.is_empty()
                 && inputs.config_error.is_none(),
         };
-        let mut announced = self.announced.lock().unwrap_or_else(|e| e.into_inner());
+        let mut announced = sync::lock(&self.announced);
         for (key, (labels, annotations, since, broken)) in &conditions {
             let due = announced
                 .get(key)

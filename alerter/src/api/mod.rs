@@ -27,6 +27,7 @@ use crate::metrics::Metrics;
 use crate::mute::Muter;
 use crate::provider::Alerts;
 use crate::silence::Silences;
+use crate::sync;
 
 pub use error::ApiError;
 
@@ -158,31 +159,19 @@ pub struct Api {
 impl Api {
     /// The current runtime (a cheap clone of an `Arc`).
     pub fn runtime(&self) -> Arc<Runtime> {
-        self.runtime
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        sync::read(&self.runtime).clone()
     }
 
     pub fn set_runtime(&self, rt: Arc<Runtime>) {
-        *self
-            .runtime
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = rt;
+        *sync::write(&self.runtime) = rt;
     }
 
     pub fn reload_status(&self) -> ReloadStatus {
-        self.reload_status
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        sync::read(&self.reload_status).clone()
     }
 
     pub fn set_reload_status(&self, s: ReloadStatus) {
-        *self
-            .reload_status
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = s;
+        *sync::write(&self.reload_status) = s;
     }
 }
 

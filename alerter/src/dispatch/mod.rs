@@ -40,6 +40,7 @@ use crate::clock::Clock;
 use crate::labels::{Fingerprint, LabelSet, format_labels};
 use crate::notify::pipeline::{Flush, Pipeline, flush_timeout};
 use crate::provider::Listener;
+use crate::sync::lock;
 use route::Route;
 
 /// One aggregation group, as `/api/v2/alerts/groups` shows it.
@@ -109,10 +110,6 @@ struct Inner {
 
 pub struct Dispatcher {
     inner: Arc<Inner>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Dispatcher {

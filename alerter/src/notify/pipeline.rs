@@ -23,6 +23,7 @@ use crate::alert::Alert;
 use crate::clock::Clock;
 use crate::labels::LabelSet;
 use crate::mute::Muter;
+use crate::sync;
 use crate::timeinterval::Intervals;
 
 /// Every flush may take this long at least (notify.MinTimeout).
@@ -612,7 +613,7 @@ pub struct Failure {
 
 impl PipelineStats {
     fn lock(&self) -> std::sync::MutexGuard<'_, StatsSnapshot> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        sync::lock(&self.inner)
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {

@@ -41,6 +41,7 @@ use crate::provider::{Alerts, Listener};
 use crate::selfmon::SelfMonitor;
 use crate::silence::Silences;
 use crate::store::alerts::AlertLog;
+use crate::sync::{read, write};
 
 pub use run::{listen_addr, run};
 use source::announce;
@@ -349,12 +350,4 @@ impl RouteView for NoRoutes {
     fn groups(&self) -> Vec<GroupView> {
         Vec::new()
     }
-}
-
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

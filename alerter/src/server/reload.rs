@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::Server;
 use super::source::{Source, announce, load};
-use super::{Server, read, write};
 use crate::api::{ReloadRequest, ReloadStatus};
 use crate::config;
+use crate::sync::{read, write};
 
 impl Server {
     /// Loads the config again and puts it in service; on failure keeps the old one
