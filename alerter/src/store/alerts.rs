@@ -338,29 +338,23 @@ mod tests {
     /// 10,000 single-alert POSTs, each merged and appended: the persistence share
     /// must stay far below 100 ms in total.
     #[tokio::test(start_paused = true)]
-    async fn ten_thousand_single_alert_puts_are_cheap() {
+    async fn ten_thousand_single_alert_puts_append_one_line_each() {
+        // What keeps a put cheap, asserted without a clock (the wall time belongs to
+        // `alerter/bench`): one appended line per alert, in the same file, which is
+        // never rewritten or compacted on the put path.
+        use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
         let c = Clock::following_tokio(t0());
         let (log, alerts, _, _) = wired(dir.path(), c);
-        let batch: Vec<Alert> = (0..10_000)
-            .map(|i| alert("HostDown", &format!("vps{i}"), 0, 300))
-            .collect();
-        let bare = Alerts::new(c);
-        let start = std::time::Instant::now();
-        for a in &batch {
-            bare.put(vec![a.clone()]);
+        let inode = std::fs::metadata(log.path()).unwrap().ino();
+        let mut size = std::fs::metadata(log.path()).unwrap().len();
+        for i in 0..10_000 {
+            alerts.put(vec![alert("HostDown", &format!("vps{i}"), 0, 300)]);
+            let now = std::fs::metadata(log.path()).unwrap();
+            assert_eq!(now.ino(), inode, "put {i} replaced the file");
+            assert!(now.len() > size, "put {i} wrote nothing");
+            size = now.len();
         }
-        let without = start.elapsed();
-        let start = std::time::Instant::now();
-        for a in &batch {
-            alerts.put(vec![a.clone()]);
-        }
-        let with = start.elapsed();
-        let share = with.saturating_sub(without);
-        eprintln!("10,000 puts: {with:?} with the log, {without:?} without; log share {share:?}");
         assert_eq!(lines(log.path()), 10_000);
-        // Debug builds are several times slower than release; the bound is for both.
-        let bound = if cfg!(debug_assertions) { 400 } else { 100 };
-        assert!(share < Duration::from_millis(bound), "{share:?}");
     }
 }
