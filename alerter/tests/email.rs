@@ -113,7 +113,7 @@ fn config(port: u16, ca: Option<&Path>) -> EmailConfig {
         from: Some("Alerter <alerts@example.com>".into()),
         smarthost: Some(format!("127.0.0.1:{port}")),
         auth_username: Some(USER.into()),
-        timeout: Some("2s".into()),
+        timeout: Some("2s".parse().unwrap()),
         tls_config: Some(TlsConfig {
             ca_file: ca.map(|p| p.display().to_string()),
             server_name: Some("localhost".into()),
@@ -386,7 +386,7 @@ async fn server_that_never_greets_times_out() {
     for implicit in [false, true] {
         let mut c = config(port, None);
         c.auth_username = None;
-        c.timeout = Some("300ms".into());
+        c.timeout = Some("300ms".parse().unwrap());
         c.implicit_tls = Some(implicit);
         let cfg = resolved(&c, &[]);
         let started = std::time::Instant::now();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::notify::email::{EmailConfig, SmtpGlobals, TlsConfig};
+pub use crate::notify::webhook::WebhookConfig;
 
 /// The whole file.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -130,24 +131,6 @@ pub struct Receiver {
     pub webhook_configs: Vec<WebhookConfig>,
 }
 
-/// `webhook_configs` entry.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    #[serde(default)]
-    pub send_resolved: Option<bool>,
-    #[serde(default)]
-    pub url: Option<String>,
-    #[serde(default)]
-    pub url_file: Option<String>,
-    #[serde(default)]
-    pub max_alerts: Option<u64>,
-    #[serde(default)]
-    pub timeout: Option<String>,
-    #[serde(default)]
-    pub http_config: Option<serde_yaml::Value>,
-}
-
 /// One inhibition rule.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -251,7 +234,11 @@ pub fn parse_with_templates(
     // Template files and every templated email field parse and reference only
     // defined templates and functions, or the file is rejected.
     let templates = if cfg.uses_templates() {
-        crate::notify::template::check_config(&cfg, base_dir)
+        let receivers = cfg
+            .receivers
+            .iter()
+            .map(|r| (r.name.as_str(), r.email_configs.as_slice()));
+        crate::notify::template::check_config(base_dir, &cfg.templates, receivers)
             .map_err(|e| format!("{origin}: {e}"))?
     } else {
         crate::notify::template::Templates::none()

@@ -52,7 +52,7 @@ pub struct EmailConfig {
     /// Ours: deadline for each SMTP step (connect, TLS, greeting, each command, DATA),
     /// e.g. `10s` or `500ms`. Default 10s.
     #[serde(default)]
-    pub timeout: Option<String>,
+    pub timeout: Option<config_values::Duration>,
     /// Ours: TLS from the first byte. Default: true on port 465, false elsewhere.
     #[serde(default)]
     pub implicit_tls: Option<bool>,
@@ -473,16 +473,7 @@ pub fn resolve_with(
         (None, Some(pem)) => Some(pem.clone().into_bytes()),
         _ => None,
     };
-    let step_timeout = match &c.timeout {
-        None => Duration::from_secs(10),
-        // Alertmanager's duration syntax, as every other duration in the config.
-        Some(t) => crate::config::parse_duration(t).unwrap_or_else(|_| {
-            errs.push(format!(
-                "email_configs.timeout: {t:?} is not a duration like 10s or 500ms"
-            ));
-            Duration::from_secs(10)
-        }),
-    };
+    let step_timeout = c.timeout.map_or(Duration::from_secs(10), |t| t.as_std());
     let content = match compile_content(c, templates) {
         Ok(content) => Some(content),
         Err(es) => {

@@ -415,15 +415,21 @@ fn step() -> gotmpl::Result<()> {
     })
 }
 
-/// Parses and validates the templated fields of every email receiver against
-/// the config's `templates:` files (relative to `base_dir`). All errors at once,
-/// each naming the receiver and field.
-pub fn check_config(cfg: &crate::config::Config, base_dir: &Path) -> Result<Templates, String> {
-    let set = Templates::load(base_dir, &cfg.templates)?;
+/// Loads the `templates:` files matched by `patterns` (relative to `base_dir`)
+/// and checks the templated fields of every email config against them;
+/// `receivers` gives each receiver's name and its `email_configs`. All errors at
+/// once, each naming the receiver and field. Takes only what it checks, so the
+/// config module calls it and notify knows nothing of the whole config.
+pub fn check_config<'a>(
+    base_dir: &Path,
+    patterns: &[String],
+    receivers: impl IntoIterator<Item = (&'a str, &'a [super::email::EmailConfig])>,
+) -> Result<Templates, String> {
+    let set = Templates::load(base_dir, patterns)?;
     let mut errs = Vec::new();
-    for r in &cfg.receivers {
-        for (i, e) in r.email_configs.iter().enumerate() {
-            let at = format!("receivers[{}].email_configs[{i}]", r.name);
+    for (name, emails) in receivers {
+        for (i, e) in emails.iter().enumerate() {
+            let at = format!("receivers[{name}].email_configs[{i}]");
             if let Err(es) = super::email::compile_content(e, &set) {
                 errs.extend(es.into_iter().map(|m| format!("{at}.{m}")));
             }
@@ -2078,7 +2084,16 @@ mod tests {
 
     #[test]
     fn check_config_names_receiver_and_field() {
-        let cfg: crate::config::Config = serde_yaml::from_str(
+        #[derive(serde::Deserialize)]
+        struct Receiver {
+            name: String,
+            email_configs: Vec<email::EmailConfig>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Config {
+            receivers: Vec<Receiver>,
+        }
+        let cfg: Config = serde_yaml::from_str(
             r#"
 receivers:
   - name: ok
@@ -2093,7 +2108,11 @@ receivers:
 "#,
         )
         .unwrap();
-        let e = check_config(&cfg, Path::new(".")).unwrap_err();
+        let receivers = cfg
+            .receivers
+            .iter()
+            .map(|r| (r.name.as_str(), r.email_configs.as_slice()));
+        let e = check_config(Path::new("."), &[], receivers).unwrap_err();
         let lines: Vec<&str> = e.lines().collect();
         assert_eq!(lines.len(), 2, "{e}");
         assert!(lines[0].starts_with("receivers[team-x].email_configs[0].headers.Subject: template \"nope\" is not defined"), "{e}");

@@ -6,10 +6,28 @@
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{AlertData, LabelMap, Notification, Notifier, NotifyError, Status};
-use crate::config::{WebhookConfig, parse_duration};
+
+/// One entry of a receiver's `webhook_configs`, as Alertmanager defines it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    #[serde(default)]
+    pub send_resolved: Option<bool>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub url_file: Option<String>,
+    #[serde(default)]
+    pub max_alerts: Option<u64>,
+    /// Deadline of one POST; unset or `0`: none (the flush deadline still applies).
+    #[serde(default)]
+    pub timeout: Option<config_values::Duration>,
+    #[serde(default)]
+    pub http_config: Option<serde_yaml::Value>,
+}
 
 /// The body Alertmanager posts (webhook.Message), fields in its order.
 #[derive(Serialize)]
@@ -72,11 +90,10 @@ impl WebhookNotifier {
             (None, Some(f)) => Target::File(f.clone()),
             (None, None) => return Err("one of url or url_file must be configured".into()),
         };
-        let timeout = match &c.timeout {
-            Some(t) => Some(parse_duration(t).map_err(|e| format!("timeout: {e}"))?),
-            None => None,
-        }
-        .filter(|t| !t.is_zero());
+        let timeout = c
+            .timeout
+            .filter(|t| !t.is_zero())
+            .map(config_values::Duration::as_std);
         Ok(WebhookNotifier {
             target,
             max_alerts: c.max_alerts.unwrap_or(0),
