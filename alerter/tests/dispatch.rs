@@ -952,7 +952,7 @@ async fn webhook_posts_alertmanager_json() {
     };
     let hook = |path: &str| {
         WebhookNotifier::from_config(&config::WebhookConfig {
-            url: Some(format!("http://{addr}{path}")),
+            url: Some(config_values::Secret::new(format!("http://{addr}{path}"))),
             ..Default::default()
         })
         .unwrap()
@@ -963,7 +963,9 @@ async fn webhook_posts_alertmanager_json() {
     assert!(!e.retryable && e.reason == "http_4xx", "{e:?}");
     let closed = e2e::free_port();
     let e = WebhookNotifier::from_config(&config::WebhookConfig {
-        url: Some(format!("http://127.0.0.1:{closed}/")),
+        url: Some(config_values::Secret::new(format!(
+            "http://127.0.0.1:{closed}/"
+        ))),
         ..Default::default()
     })
     .unwrap()

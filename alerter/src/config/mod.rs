@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::notify::email::{EmailConfig, SmtpGlobals, TlsConfig};
+use crate::notify::email::{EmailConfig, Secret, SmtpGlobals, TlsConfig};
 pub use crate::notify::webhook::WebhookConfig;
 
 /// The whole file.
@@ -79,9 +79,9 @@ impl Global {
             smtp_hello: self.smtp_hello.clone(),
             smtp_smarthost: self.smtp_smarthost.clone(),
             smtp_auth_username: self.smtp_auth_username.clone(),
-            smtp_auth_password: self.smtp_auth_password.clone(),
+            smtp_auth_password: self.smtp_auth_password.clone().map(Secret::new),
             smtp_auth_password_file: self.smtp_auth_password_file.clone(),
-            smtp_auth_secret: self.smtp_auth_secret.clone(),
+            smtp_auth_secret: self.smtp_auth_secret.clone().map(Secret::new),
             smtp_auth_secret_file: self.smtp_auth_secret_file.clone(),
             smtp_auth_identity: self.smtp_auth_identity.clone(),
             smtp_require_tls: self.smtp_require_tls,
@@ -310,15 +310,7 @@ pub fn redacted(cfg: &Config) -> Config {
     };
     s(&mut c.global.smtp_auth_password);
     s(&mut c.global.smtp_auth_secret);
-    for r in &mut c.receivers {
-        for e in &mut r.email_configs {
-            s(&mut e.auth_password);
-            s(&mut e.auth_secret);
-        }
-        for w in &mut r.webhook_configs {
-            s(&mut w.url);
-        }
-    }
+    // Receivers' secrets are `Secret`s, which never show.
     c
 }
 

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+pub use config_values::Secret;
 use serde::{Deserialize, Serialize};
 
 /// One entry of a receiver's `email_configs`, as Alertmanager defines it, plus our
@@ -24,14 +25,14 @@ pub struct EmailConfig {
     #[serde(default)]
     pub auth_username: Option<String>,
     #[serde(default)]
-    pub auth_password: Option<String>,
+    pub auth_password: Option<Secret>,
     #[serde(default)]
     pub auth_password_file: Option<String>,
     /// Ours: the name of an environment variable holding the password.
     #[serde(default)]
     pub auth_password_env: Option<String>,
     #[serde(default)]
-    pub auth_secret: Option<String>,
+    pub auth_secret: Option<Secret>,
     #[serde(default)]
     pub auth_secret_file: Option<String>,
     #[serde(default)]
@@ -70,8 +71,9 @@ pub struct TlsConfig {
     pub cert: Option<String>,
     #[serde(default)]
     pub cert_file: Option<String>,
+    /// An inline private key (PEM): a secret, never shown.
     #[serde(default)]
-    pub key: Option<String>,
+    pub key: Option<Secret>,
     #[serde(default)]
     pub key_file: Option<String>,
     #[serde(default)]
@@ -91,9 +93,9 @@ pub struct SmtpGlobals {
     pub smtp_hello: Option<String>,
     pub smtp_smarthost: Option<String>,
     pub smtp_auth_username: Option<String>,
-    pub smtp_auth_password: Option<String>,
+    pub smtp_auth_password: Option<Secret>,
     pub smtp_auth_password_file: Option<String>,
-    pub smtp_auth_secret: Option<String>,
+    pub smtp_auth_secret: Option<Secret>,
     pub smtp_auth_secret_file: Option<String>,
     pub smtp_auth_identity: Option<String>,
     pub smtp_require_tls: Option<bool>,
@@ -104,7 +106,6 @@ pub struct SmtpGlobals {
 // Resolved (validated) configuration
 // ---------------------------------------------------------------------------
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,31 +120,6 @@ use lettre::transport::smtp::extension::ClientId;
 
 use super::template::{HtmlTemplate, Templates, TextTemplate};
 use super::{Data, Notification, Notifier, NotifyError, Status};
-
-/// A secret that never shows in `Debug`, `Display` or serialized output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<secret>")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<secret>")
-    }
-}
 
 /// How the session is secured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -401,18 +377,17 @@ pub fn resolve_with(
                 .into(),
         );
     } else if let Some(f) = &file {
-        match std::fs::read_to_string(f) {
-            Ok(s) => password = Some(Secret::new(s.trim_end_matches(['\r', '\n']))),
-            Err(e) => errs.push(format!(
+        match Secret::read_file(std::path::Path::new(f)) {
+            Ok(s) => password = Some(s),
+            Err(config_values::SecretError::File { source: e, .. }) => errs.push(format!(
                 "email_configs.auth_password_file: cannot read {f:?}: {e}"
             )),
+            Err(e) => errs.push(format!("email_configs.auth_password_file: {e}")),
         }
     } else if let Some(var) = &c.auth_password_env {
-        match env(var) {
-            Some(v) if !v.is_empty() => password = Some(Secret::new(v)),
-            _ => errs.push(format!(
-                "email_configs.auth_password_env: environment variable {var} is not set or empty"
-            )),
+        match Secret::from_env(var, env) {
+            Ok(s) => password = Some(s),
+            Err(e) => errs.push(format!("email_configs.auth_password_env: {e}")),
         }
     } else if let Some(p) = c
         .auth_password
@@ -423,7 +398,7 @@ pub fn resolve_with(
             "email_configs.auth_password is inline in the config file; move it to auth_password_file or auth_password_env so it stays out of git"
                 .into(),
         );
-        password = Some(Secret::new(p));
+        password = Some(p);
     }
     if username.is_some() && password.is_none() && errs.is_empty() {
         errs.push("email_configs: auth_username is set but no password (auth_password_file or auth_password_env)".into());
@@ -1210,50 +1185,4 @@ impl Notifier for EmailNotifier {
 pub async fn check_ready(cfg: &ResolvedEmail) -> Result<(), NotifyError> {
     let mut sink = |_: String| {};
     dialogue(cfg, None, Mode::ConnectOnly, &mut sink).await
-}
-
-const REDACTED: &str = "<secret>";
-
-impl EmailConfig {
-    /// A copy safe to show (`/api/v2/status`, `alerter check-config`): inline
-    /// secrets replaced by `<secret>`; file paths and env var names kept.
-    pub fn redacted(&self) -> EmailConfig {
-        let mut c = self.clone();
-        for s in [&mut c.auth_password, &mut c.auth_secret] {
-            if s.is_some() {
-                *s = Some(REDACTED.into());
-            }
-        }
-        if let Some(t) = &mut c.tls_config {
-            *t = t.redacted();
-        }
-        c
-    }
-}
-
-impl TlsConfig {
-    /// Inline private key replaced by `<secret>`.
-    pub fn redacted(&self) -> TlsConfig {
-        let mut t = self.clone();
-        if t.key.is_some() {
-            t.key = Some(REDACTED.into());
-        }
-        t
-    }
-}
-
-impl SmtpGlobals {
-    /// A copy safe to show: inline secrets replaced by `<secret>`.
-    pub fn redacted(&self) -> SmtpGlobals {
-        let mut g = self.clone();
-        for s in [&mut g.smtp_auth_password, &mut g.smtp_auth_secret] {
-            if s.is_some() {
-                *s = Some(REDACTED.into());
-            }
-        }
-        if let Some(t) = &mut g.smtp_tls_config {
-            *t = t.redacted();
-        }
-        g
-    }
 }

@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::{AlertData, LabelMap, Notification, Notifier, NotifyError, Status};
+use config_values::Secret;
 
 /// One entry of a receiver's `webhook_configs`, as Alertmanager defines it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -16,8 +17,9 @@ use super::{AlertData, LabelMap, Notification, Notifier, NotifyError, Status};
 pub struct WebhookConfig {
     #[serde(default)]
     pub send_resolved: Option<bool>,
+    /// Often carries a token, so a secret (as in Alertmanager).
     #[serde(default)]
-    pub url: Option<String>,
+    pub url: Option<Secret>,
     #[serde(default)]
     pub url_file: Option<String>,
     #[serde(default)]
@@ -47,7 +49,7 @@ struct Message<'a> {
 }
 
 enum Target {
-    Url(String),
+    Url(Secret),
     File(String),
 }
 
@@ -84,7 +86,7 @@ impl WebhookNotifier {
     pub fn from_config(c: &WebhookConfig) -> Result<WebhookNotifier, String> {
         let target = match (&c.url, &c.url_file) {
             (Some(u), _) => {
-                url::Url::parse(u).map_err(|e| format!("url: invalid URL: {e}"))?;
+                url::Url::parse(u.expose()).map_err(|e| format!("url: invalid URL: {e}"))?;
                 Target::Url(u.clone())
             }
             (None, Some(f)) => Target::File(f.clone()),
@@ -103,7 +105,7 @@ impl WebhookNotifier {
 
     fn url(&self) -> Result<String, NotifyError> {
         match &self.target {
-            Target::Url(u) => Ok(u.clone()),
+            Target::Url(u) => Ok(u.expose().to_string()),
             Target::File(f) => std::fs::read_to_string(f)
                 .map(|s| s.trim().to_string())
                 .map_err(|e| NotifyError {
