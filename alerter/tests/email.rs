@@ -556,7 +556,7 @@ async fn failure_error_names_reply_and_cause_never_the_password() {
     c.auth_password_env = Some("P".into());
     let n = EmailNotifier::new(resolved(&c, &[("P", "pw-should-never-appear")]));
     let e = n.notify(&notification()).await.unwrap_err();
-    assert_eq!((e.reason, e.retryable), ("auth_rejected", false));
+    assert_eq!((e.reason.as_str(), e.retryable), ("auth_rejected", false));
     assert!(
         e.message.contains("535") && e.message.contains("likely cause"),
         "{e}"
@@ -750,7 +750,7 @@ async fn a_template_failing_at_send_time_is_a_permanent_template_error() {
         .notify(&notification())
         .await
         .unwrap_err();
-    assert_eq!((e.reason, e.retryable), ("template", false), "{e}");
+    assert_eq!((e.reason.as_str(), e.retryable), ("template", false), "{e}");
     assert!(e.message.starts_with("text: "), "{e}");
     assert!(e.message.contains("index out of range: 7"), "{e}");
 }

@@ -119,7 +119,7 @@ use lettre::transport::smtp::commands::{Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
 
 use super::template::{HtmlTemplate, Templates, TextTemplate};
-use super::{Data, Notification, Notifier, NotifyError, Status};
+use super::{Data, Notification, Notifier, NotifyError, Reason, Status};
 
 /// How the session is secured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -631,13 +631,19 @@ pub fn build_message(cfg: &ResolvedEmail, d: &Data) -> Result<lettre::Message, N
     use lettre::message::Mailboxes;
     use lettre::message::header::{self, HeaderName, HeaderValue};
 
-    let tmpl_err = |message: String| err(false, "template", message);
+    let tmpl_err = |message: String| err(false, Reason::Template, message);
     let value = super::template::data_value(d);
     let envelope = lettre::address::Envelope::new(
         Some(cfg.from.email.clone()),
         cfg.to.iter().map(|m| m.email.clone()).collect(),
     )
-    .map_err(|e| err(false, "message", format!("cannot build the envelope: {e}")))?;
+    .map_err(|e| {
+        err(
+            false,
+            Reason::Message,
+            format!("cannot build the envelope: {e}"),
+        )
+    })?;
     let mut b = lettre::Message::builder().envelope(envelope);
     let (mut from_set, mut to_set) = (false, false);
     for (name, t) in &cfg.content.headers {
@@ -695,9 +701,21 @@ pub fn build_message(cfg: &ResolvedEmail, d: &Data) -> Result<lettre::Message, N
         ),
         (Some(t), None) => b.singlepart(part(ContentType::TEXT_PLAIN, t)),
         (None, Some(h)) => b.singlepart(part(ContentType::TEXT_HTML, h)),
-        (None, None) => return Err(err(false, "message", "no text and no html part".into())),
+        (None, None) => {
+            return Err(err(
+                false,
+                Reason::Message,
+                "no text and no html part".into(),
+            ));
+        }
     };
-    built.map_err(|e| err(false, "message", format!("cannot build the message: {e}")))
+    built.map_err(|e| {
+        err(
+            false,
+            Reason::Message,
+            format!("cannot build the message: {e}"),
+        )
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -711,7 +729,7 @@ pub enum Mode {
     Send,
 }
 
-fn err(retryable: bool, reason: &'static str, message: String) -> NotifyError {
+fn err(retryable: bool, reason: Reason, message: String) -> NotifyError {
     NotifyError {
         retryable,
         reason,
@@ -745,39 +763,41 @@ fn full_chain(e: &(dyn std::error::Error + 'static)) -> String {
 fn classify(stage: &str, e: &lettre::transport::smtp::Error, cfg: &ResolvedEmail) -> NotifyError {
     let msg = format!("{stage} with {}:{}: {}", cfg.host, cfg.port, full_chain(e));
     if e.is_timeout() {
-        return err(true, "connect_timeout", msg);
+        return err(true, Reason::ConnectTimeout, msg);
     }
     if e.is_tls() {
-        return err(true, "tls_handshake", msg);
+        return err(true, Reason::TlsHandshake, msg);
     }
     match io_kind(e) {
-        Some(std::io::ErrorKind::ConnectionRefused) => return err(true, "connection_refused", msg),
-        Some(std::io::ErrorKind::TimedOut) => return err(true, "connect_timeout", msg),
+        Some(std::io::ErrorKind::ConnectionRefused) => {
+            return err(true, Reason::ConnectionRefused, msg);
+        }
+        Some(std::io::ErrorKind::TimedOut) => return err(true, Reason::ConnectTimeout, msg),
         _ => {}
     }
     let code = e.status().map(|c| c.to_string());
     if e.is_permanent() {
         let reason = match stage {
-            "AUTH" => "auth_rejected",
-            "MAIL FROM" => "sender_rejected",
-            "RCPT TO" => "recipient_rejected",
-            "DATA" => "message_rejected",
-            _ if code.as_deref() == Some("530") => "tls_required",
-            _ => "smtp_permanent",
+            "AUTH" => Reason::AuthRejected,
+            "MAIL FROM" => Reason::SenderRejected,
+            "RCPT TO" => Reason::RecipientRejected,
+            "DATA" => Reason::MessageRejected,
+            _ if code.as_deref() == Some("530") => Reason::TlsRequired,
+            _ => Reason::SmtpPermanent,
         };
         return err(false, reason, msg);
     }
     if e.is_transient() {
-        return err(true, "smtp_transient", msg);
+        return err(true, Reason::SmtpTransient, msg);
     }
     if stage == "connect" || stage == "TLS handshake" {
         // A TLS failure on the first bytes shows up as a protocol/IO error.
         if matches!(cfg.security, Security::ImplicitTls) {
-            return err(true, "tls_handshake", msg);
+            return err(true, Reason::TlsHandshake, msg);
         }
-        return err(true, "connect_failed", msg);
+        return err(true, Reason::ConnectFailed, msg);
     }
-    err(true, "protocol", msg)
+    err(true, Reason::Protocol, msg)
 }
 
 async fn step<T>(
@@ -791,9 +811,9 @@ async fn step<T>(
         Err(_) => Err(err(
             true,
             if stage == "connect" || stage == "TLS handshake" {
-                "greeting_timeout"
+                Reason::GreetingTimeout
             } else {
-                "timeout"
+                Reason::Timeout
             },
             format!(
                 "{stage} with {}:{}: no reply within {:?}{}",
@@ -814,7 +834,7 @@ fn tls_params(cfg: &ResolvedEmail) -> Result<TlsParameters, NotifyError> {
     let mut b = TlsParameters::builder(cfg.tls_server_name.clone());
     if let Some(pem) = &cfg.ca_pem {
         let cert = Certificate::from_pem(pem)
-            .map_err(|e| err(false, "tls_config", format!("tls_config.ca: {e}")))?;
+            .map_err(|e| err(false, Reason::TlsConfig, format!("tls_config.ca: {e}")))?;
         b = b.add_root_certificate(cert);
     }
     if cfg.insecure_skip_verify {
@@ -825,7 +845,7 @@ fn tls_params(cfg: &ResolvedEmail) -> Result<TlsParameters, NotifyError> {
     b.build().map_err(|e| {
         err(
             false,
-            "tls_config",
+            Reason::TlsConfig,
             format!("tls_config: {}", full_chain(&e)),
         )
     })
@@ -887,7 +907,7 @@ async fn open(
             conn.abort().await;
             return Err(err(
                 false,
-                "tls_required",
+                Reason::TlsRequired,
                 format!(
                     "{}:{} does not offer STARTTLS and require_tls is true (use port 465 for implicit TLS, or set require_tls: false only for a trusted local relay)",
                     cfg.host, cfg.port
@@ -914,7 +934,7 @@ async fn open_any(
             Ok(c) => return Ok((c, addr)),
             Err(e)
                 if i + 1 < addrs.len()
-                    && matches!(e.reason, "connection_refused" | "connect_timeout") =>
+                    && matches!(e.reason, Reason::ConnectionRefused | Reason::ConnectTimeout) =>
             {
                 log(format!(
                     "CONNECT  {addr}: {}; trying the next address",
@@ -928,7 +948,7 @@ async fn open_any(
     Err(last.unwrap_or_else(|| {
         err(
             true,
-            "dns",
+            Reason::Dns,
             format!("DNS lookup of {}: no addresses", cfg.host),
         )
     }))
@@ -948,11 +968,17 @@ pub async fn dialogue(
         match tokio::time::timeout(cfg.step_timeout, tokio::net::lookup_host(target.clone())).await
         {
             Ok(Ok(a)) => a.collect(),
-            Ok(Err(e)) => return Err(err(true, "dns", format!("DNS lookup of {}: {e}", cfg.host))),
+            Ok(Err(e)) => {
+                return Err(err(
+                    true,
+                    Reason::Dns,
+                    format!("DNS lookup of {}: {e}", cfg.host),
+                ));
+            }
             Err(_) => {
                 return Err(err(
                     true,
-                    "dns",
+                    Reason::Dns,
                     format!("DNS lookup of {} timed out", cfg.host),
                 ));
             }
@@ -960,7 +986,7 @@ pub async fn dialogue(
     if addrs.is_empty() {
         return Err(err(
             true,
-            "dns",
+            Reason::Dns,
             format!("DNS lookup of {}: no addresses", cfg.host),
         ));
     }
@@ -989,7 +1015,7 @@ pub async fn dialogue(
             conn.abort().await;
             return Err(err(
                 false,
-                "auth_unsupported",
+                Reason::AuthUnsupported,
                 format!(
                     "{}:{} offers none of auth_mechanisms {:?} (server: {})",
                     cfg.host,
@@ -1015,7 +1041,7 @@ pub async fn dialogue(
                 }
                 Err(e) => {
                     log(format!("AUTH     {m} as {user}: {}", e.message));
-                    let fall_through = e.reason == "auth_rejected";
+                    let fall_through = matches!(e.reason, Reason::AuthRejected);
                     last = Some((m, e));
                     if !fall_through {
                         break;
@@ -1025,7 +1051,7 @@ pub async fn dialogue(
         }
         if let Some((m, mut e)) = last {
             conn.abort().await;
-            if e.reason == "auth_rejected" {
+            if matches!(e.reason, Reason::AuthRejected) {
                 e.message = format!(
                     "{} (rejected after trying {:?} in order; not retried: fix the username/password or auth_mechanisms; last tried {m})",
                     e.message,
@@ -1108,22 +1134,22 @@ fn fmt_addr(a: Option<&Address>) -> String {
 /// One line in plain words: the likely cause of a failure.
 pub fn diagnose(e: &NotifyError, cfg: &ResolvedEmail) -> String {
     match e.reason {
-        "connect_timeout" if matches!(cfg.port, 25 | 465) => format!(
+        Reason::ConnectTimeout if matches!(cfg.port, 25 | 465) => format!(
             "connecting to port {} timed out: many hosting providers block outbound ports 25 and 465 by default; ask yours to lift the block, or try port 587 with STARTTLS",
             cfg.port
         ),
-        "connect_timeout" => "connecting timed out: a firewall drops the traffic, or the host/port is wrong".into(),
-        "greeting_timeout" => "the server accepted the TCP connection but never greeted: wrong port for this protocol (implicit TLS on 465 vs STARTTLS on 587?) or an overloaded server".into(),
-        "connection_refused" => "nothing listens on that host:port: check smarthost".into(),
-        "dns" => "the smarthost name does not resolve: check the spelling and the host's DNS".into(),
-        "tls_handshake" => "TLS handshake failed: the server's certificate is not trusted for that name (tls_config.ca_file / server_name), or the port expects no TLS (587 wants STARTTLS, 465 implicit TLS)".into(),
-        "tls_required" => "the server will not do TLS on this port: use port 465 (implicit TLS) or 587 (STARTTLS); set require_tls: false only for a trusted local relay".into(),
-        "auth_rejected" if cfg.mechanisms.first() == Some(&Mechanism::Plain) => "the server rejected the credentials (535) after PLAIN: check the password; if it is right, try `auth_mechanisms: [LOGIN]`".into(),
-        "auth_rejected" => "the server rejected the credentials: check auth_username and the password source".into(),
-        "auth_unsupported" => "the server offers none of the configured auth_mechanisms: set auth_mechanisms to one it lists in EHLO".into(),
-        "sender_rejected" => "the server refused the From address: many providers only accept the authenticated account's own address".into(),
-        "recipient_rejected" => "the server refused a recipient: check `to`, or whether the server relays for that domain".into(),
-        "timeout" => "the server stopped answering in the middle of the dialogue".into(),
+        Reason::ConnectTimeout => "connecting timed out: a firewall drops the traffic, or the host/port is wrong".into(),
+        Reason::GreetingTimeout => "the server accepted the TCP connection but never greeted: wrong port for this protocol (implicit TLS on 465 vs STARTTLS on 587?) or an overloaded server".into(),
+        Reason::ConnectionRefused => "nothing listens on that host:port: check smarthost".into(),
+        Reason::Dns => "the smarthost name does not resolve: check the spelling and the host's DNS".into(),
+        Reason::TlsHandshake => "TLS handshake failed: the server's certificate is not trusted for that name (tls_config.ca_file / server_name), or the port expects no TLS (587 wants STARTTLS, 465 implicit TLS)".into(),
+        Reason::TlsRequired => "the server will not do TLS on this port: use port 465 (implicit TLS) or 587 (STARTTLS); set require_tls: false only for a trusted local relay".into(),
+        Reason::AuthRejected if cfg.mechanisms.first() == Some(&Mechanism::Plain) => "the server rejected the credentials (535) after PLAIN: check the password; if it is right, try `auth_mechanisms: [LOGIN]`".into(),
+        Reason::AuthRejected => "the server rejected the credentials: check auth_username and the password source".into(),
+        Reason::AuthUnsupported => "the server offers none of the configured auth_mechanisms: set auth_mechanisms to one it lists in EHLO".into(),
+        Reason::SenderRejected => "the server refused the From address: many providers only accept the authenticated account's own address".into(),
+        Reason::RecipientRejected => "the server refused a recipient: check `to`, or whether the server relays for that domain".into(),
+        Reason::Timeout => "the server stopped answering in the middle of the dialogue".into(),
         _ => "see the message above".into(),
     }
 }
@@ -1160,7 +1186,7 @@ impl Notifier for EmailNotifier {
             let msg = build_message(&self.cfg, &n.data)?;
             let _permit = self.sessions.acquire().await.map_err(|_| NotifyError {
                 retryable: true,
-                reason: "shutdown",
+                reason: Reason::Shutdown,
                 message: "the notifier is shutting down".into(),
             })?;
             let mut sink = |_: String| {};

@@ -5,6 +5,7 @@
 pub mod email;
 pub mod nflog;
 pub mod pipeline;
+mod reason;
 pub mod template;
 pub mod webhook;
 
@@ -13,6 +14,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
+
+pub use reason::Reason;
 
 pub type LabelMap = BTreeMap<String, String>;
 
@@ -66,14 +69,14 @@ pub struct Notification {
     pub data: Data,
 }
 
-/// Why a delivery failed. `reason` is the `reason` label of
-/// `alerter_notifications_failed_total` (e.g. `connect_timeout`, `auth_rejected`).
+/// Why a delivery failed. `reason`, as [`Reason::as_str`], is the `reason` label
+/// of `alerter_notifications_failed_total` (e.g. `connect_timeout`, `auth_rejected`).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{reason}: {message}")]
 pub struct NotifyError {
     /// Alertmanager's notifiers say whether an error is worth retrying; so do ours.
     pub retryable: bool,
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::{AlertData, LabelMap, Notification, Notifier, NotifyError, Status};
+use super::{AlertData, LabelMap, Notification, Notifier, NotifyError, Reason, Status};
 use config_values::Secret;
 
 /// One entry of a receiver's `webhook_configs`, as Alertmanager defines it.
@@ -76,7 +76,7 @@ pub fn http_client() -> Result<&'static reqwest::Client, NotifyError> {
         .as_ref()
         .map_err(|e| NotifyError {
             retryable: false,
-            reason: "http_client",
+            reason: Reason::HttpClient,
             message: format!("cannot set up the HTTP client: {e}"),
         })
 }
@@ -110,33 +110,33 @@ impl WebhookNotifier {
                 .map(|s| s.trim().to_string())
                 .map_err(|e| NotifyError {
                     retryable: true,
-                    reason: "url_file",
+                    reason: Reason::UrlFile,
                     message: format!("cannot read url_file {f}: {e}"),
                 }),
         }
     }
 }
 
-fn classify(e: &reqwest::Error) -> &'static str {
+fn classify(e: &reqwest::Error) -> Reason {
     if e.is_timeout() {
-        return "timeout";
+        return Reason::Timeout;
     }
     let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
     while let Some(s) = src {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => return "connection_refused",
-                std::io::ErrorKind::TimedOut => return "timeout",
-                std::io::ErrorKind::ConnectionReset => return "connection_reset",
+                std::io::ErrorKind::ConnectionRefused => return Reason::ConnectionRefused,
+                std::io::ErrorKind::TimedOut => return Reason::Timeout,
+                std::io::ErrorKind::ConnectionReset => return Reason::ConnectionReset,
                 _ => {}
             }
         }
         src = s.source();
     }
     if e.is_connect() {
-        "connect_error"
+        Reason::ConnectError
     } else {
-        "request_error"
+        Reason::RequestError
     }
 }
 
@@ -183,11 +183,11 @@ impl Notifier for WebhookNotifier {
             let body = resp.text().await.unwrap_or_default();
             let body: String = body.chars().take(200).collect();
             let (retryable, reason) = if code.is_server_error() {
-                (true, "http_5xx")
+                (true, Reason::Http5xx)
             } else if code.is_client_error() {
-                (false, "http_4xx")
+                (false, Reason::Http4xx)
             } else {
-                (false, "http_status")
+                (false, Reason::HttpStatus)
             };
             Err(NotifyError {
                 retryable,
