@@ -1,10 +1,9 @@
 //! Email over SMTP, Alertmanager's email integration: one file per job.
-//! - [`config`]: the `email_configs` entry as written and its resolution into a
+//! - `config`: the `email_configs` entry as written and its resolution into a
 //!   validated [`ResolvedEmail`] (the config loader parses into these types);
-//! - [`session`]: the SMTP dialogue (connect, TLS, AUTH, send);
-//! - [`diagnosis`]: a failure's [`Reason`](crate::notify::Reason) and the
-//!   plain-words likely cause;
-//! - [`message`]: the MIME message built from the templates.
+//! - `session`: the SMTP dialogue (connect, TLS, AUTH, send);
+//! - `diagnosis`: a failure's [`Reason`] and the plain-words likely cause;
+//! - `message`: the MIME message built from the templates.
 //!
 //! This file is the integration itself: [`EmailNotifier`] and the readiness check.
 

@@ -5,9 +5,9 @@
 //! named templates (ours built in, then the users' files); it holds no other state.
 //!
 //! This file is the template set, compiling a field against it, and running it
-//! within the limits below; [`rewrite`] is the parse-time rewrite and checks,
-//! [`data`] the data model and Go's field walk, [`functions`] the function map,
-//! [`gotime`] Go's time layouts, [`defaults`] the built-in templates.
+//! within the limits below; `rewrite` is the parse-time rewrite and checks,
+//! `data` the data model and Go's field walk, `functions` the function map,
+//! `gotime` Go's time layouts, `defaults` the built-in templates.
 //!
 //! The engine is `gotmpl` (Go's text/template and html/template, no unsafe, no
 //! panics). Go's templates call *methods* on Alertmanager's data (`.Alerts.Firing`,
