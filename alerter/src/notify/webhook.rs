@@ -25,7 +25,7 @@ pub struct WebhookConfig {
     #[serde(default)]
     pub max_alerts: Option<u64>,
     /// Deadline of one POST; unset or `0`: none (the flush deadline still applies).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::timeout_field")]
     pub timeout: Option<config_values::Duration>,
     #[serde(default)]
     pub http_config: Option<serde_yaml::Value>,

@@ -60,7 +60,7 @@ pub struct EmailConfig {
     pub tls_config: Option<TlsConfig>,
     /// Ours: deadline for each SMTP step (connect, TLS, greeting, each command, DATA),
     /// e.g. `10s` or `500ms`. Default 10s.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::notify::timeout_field")]
     pub timeout: Option<config_values::Duration>,
     /// Ours: TLS from the first byte. Default: true on port 465, false elsewhere.
     #[serde(default)]
