@@ -2,7 +2,7 @@
 //! users' files.
 
 /// Built-in named templates: `email.default.*` render our phone-friendly content
-/// (email.rs `subject`, `text_body`, `html_body`); `__subject` etc. keep
+/// (email/message.rs `subject`, `text_body`, `html_body`); `__subject` etc. keep
 /// configs written against Alertmanager's default.tmpl working.
 pub(super) const BUILTIN: &str = r#"{{ define "email.default.subject" }}{{ __email_default "subject" . }}{{ end }}
 {{- define "email.default.text" }}{{ __email_default "text" . }}{{ end }}
