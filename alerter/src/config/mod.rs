@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::notify::email::{EmailConfig, SmtpGlobals, TlsConfig};
+use crate::notify::email::{EmailConfig, Secret, SmtpGlobals, TlsConfig};
+pub use crate::notify::webhook::WebhookConfig;
 
 /// The whole file.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -78,9 +79,9 @@ impl Global {
             smtp_hello: self.smtp_hello.clone(),
             smtp_smarthost: self.smtp_smarthost.clone(),
             smtp_auth_username: self.smtp_auth_username.clone(),
-            smtp_auth_password: self.smtp_auth_password.clone(),
+            smtp_auth_password: self.smtp_auth_password.clone().map(Secret::new),
             smtp_auth_password_file: self.smtp_auth_password_file.clone(),
-            smtp_auth_secret: self.smtp_auth_secret.clone(),
+            smtp_auth_secret: self.smtp_auth_secret.clone().map(Secret::new),
             smtp_auth_secret_file: self.smtp_auth_secret_file.clone(),
             smtp_auth_identity: self.smtp_auth_identity.clone(),
             smtp_require_tls: self.smtp_require_tls,
@@ -128,24 +129,6 @@ pub struct Receiver {
     pub email_configs: Vec<EmailConfig>,
     #[serde(default)]
     pub webhook_configs: Vec<WebhookConfig>,
-}
-
-/// `webhook_configs` entry.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    #[serde(default)]
-    pub send_resolved: Option<bool>,
-    #[serde(default)]
-    pub url: Option<String>,
-    #[serde(default)]
-    pub url_file: Option<String>,
-    #[serde(default)]
-    pub max_alerts: Option<u64>,
-    #[serde(default)]
-    pub timeout: Option<String>,
-    #[serde(default)]
-    pub http_config: Option<serde_yaml::Value>,
 }
 
 /// One inhibition rule.
@@ -251,7 +234,11 @@ pub fn parse_with_templates(
     // Template files and every templated email field parse and reference only
     // defined templates and functions, or the file is rejected.
     let templates = if cfg.uses_templates() {
-        crate::notify::template::check_config(&cfg, base_dir)
+        let receivers = cfg
+            .receivers
+            .iter()
+            .map(|r| (r.name.as_str(), r.email_configs.as_slice()));
+        crate::notify::template::check_config(base_dir, &cfg.templates, receivers)
             .map_err(|e| format!("{origin}: {e}"))?
     } else {
         crate::notify::template::Templates::none()
@@ -323,15 +310,7 @@ pub fn redacted(cfg: &Config) -> Config {
     };
     s(&mut c.global.smtp_auth_password);
     s(&mut c.global.smtp_auth_secret);
-    for r in &mut c.receivers {
-        for e in &mut r.email_configs {
-            s(&mut e.auth_password);
-            s(&mut e.auth_secret);
-        }
-        for w in &mut r.webhook_configs {
-            s(&mut w.url);
-        }
-    }
+    // Receivers' secrets are `Secret`s, which never show.
     c
 }
 

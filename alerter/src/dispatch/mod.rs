@@ -442,7 +442,7 @@ impl Notifier for Unusable {
         Box::pin(async move {
             Err(crate::notify::NotifyError {
                 retryable: false,
-                reason: "config",
+                reason: crate::notify::Reason::Config,
                 message: self.reason.clone(),
             })
         })

@@ -5,6 +5,7 @@
 pub mod email;
 pub mod nflog;
 pub mod pipeline;
+mod reason;
 pub mod template;
 pub mod webhook;
 
@@ -13,6 +14,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
+
+pub use reason::Reason;
 
 pub type LabelMap = BTreeMap<String, String>;
 
@@ -66,15 +69,24 @@ pub struct Notification {
     pub data: Data,
 }
 
-/// Why a delivery failed. `reason` is the `reason` label of
-/// `alerter_notifications_failed_total` (e.g. `connect_timeout`, `auth_rejected`).
+/// Why a delivery failed. `reason`, as [`Reason::as_str`], is the `reason` label
+/// of `alerter_notifications_failed_total` (e.g. `connect_timeout`, `auth_rejected`).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{reason}: {message}")]
 pub struct NotifyError {
     /// Alertmanager's notifiers say whether an error is worth retrying; so do ours.
     pub retryable: bool,
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
+}
+
+/// Reads an integration's `timeout`, naming the key in the error: serde_yaml's
+/// path stops at the entry (`receivers[0].email_configs[0]`), not the key.
+pub(crate) fn timeout_field<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<config_values::Duration>, D::Error> {
+    Option::<config_values::Duration>::deserialize(d)
+        .map_err(|e| serde::de::Error::custom(format_args!("timeout: {e}")))
 }
 
 /// A receiver integration. Implementations enforce their own deadlines.
@@ -83,4 +95,29 @@ pub trait Notifier: Send + Sync {
     fn integration(&self) -> &'static str;
 
     fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::email::EmailConfig;
+    use super::webhook::WebhookConfig;
+    use config_values::Duration;
+
+    #[test]
+    fn timeouts_are_durations_and_a_bad_one_names_the_key() {
+        let c: EmailConfig = serde_yaml::from_str("timeout: 1s500ms").unwrap();
+        assert_eq!(c.timeout, Some(Duration::from_millis(1500)));
+        let c: EmailConfig = serde_yaml::from_str("to: a@example.com").unwrap();
+        assert_eq!(c.timeout, None);
+        let w: WebhookConfig = serde_yaml::from_str("timeout: 0").unwrap();
+        assert_eq!(w.timeout, Some(Duration::ZERO));
+        let e = serde_yaml::from_str::<EmailConfig>("timeout: 5x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("timeout: invalid duration \"5x\""), "{e}");
+        let e = serde_yaml::from_str::<WebhookConfig>("timeout: 10")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("timeout: invalid duration \"10\""), "{e}");
+    }
 }
