@@ -337,7 +337,7 @@ mod tests {
             "email",
             &crate::notify::NotifyError {
                 retryable: true,
-                reason: "connect_timeout",
+                reason: crate::notify::Reason::ConnectTimeout,
                 message: "timed out".into(),
             },
             Utc::now(),

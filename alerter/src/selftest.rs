@@ -151,7 +151,7 @@ pub async fn run_receiver(
             }
         };
         if let Err(e) = run_email(&name, resolved, Mode::Send, out).await {
-            first_err.get_or_insert(e.reason);
+            first_err.get_or_insert(e.reason.as_str());
         }
     }
     match first_err {

@@ -16,7 +16,7 @@ use alerter::labels::{LabelSet, parse_matchers};
 use alerter::mute::Muter;
 use alerter::notify::nflog::Nflog;
 use alerter::notify::pipeline::{Integration, Pipeline, Receivers};
-use alerter::notify::{Notification, Notifier, NotifyError, Status};
+use alerter::notify::{Notification, Notifier, NotifyError, Reason, Status};
 use alerter::provider::{Alerts, Listener};
 use alerter::silence::{PostableSilence, Silences};
 use alerter::timeinterval::Intervals;
@@ -704,7 +704,11 @@ async fn retries_with_backoff_then_permanent_error() {
     );
     let err = |retryable| NotifyError {
         retryable,
-        reason: if retryable { "http_5xx" } else { "http_4xx" },
+        reason: if retryable {
+            Reason::Http5xx
+        } else {
+            Reason::Http4xx
+        },
         message: "boom".into(),
     };
     *h.recorders["r"].failures.lock().unwrap() = vec![err(true), err(true)];
@@ -742,7 +746,7 @@ async fn failing_receiver_stays_bounded() {
     let slow = h.recorders["r"].clone();
     *slow.always.lock().unwrap() = Some(NotifyError {
         retryable: true,
-        reason: "connection_refused",
+        reason: Reason::ConnectionRefused,
         message: "refused".into(),
     });
     for i in 0..2000 {
@@ -945,7 +949,7 @@ async fn webhook_posts_alertmanager_json() {
     };
     let hook = |path: &str| {
         WebhookNotifier::from_config(&alerter::notify::webhook::WebhookConfig {
-            url: Some(format!("http://{addr}{path}")),
+            url: Some(config_values::Secret::new(format!("http://{addr}{path}"))),
             ..Default::default()
         })
         .unwrap()
@@ -956,7 +960,9 @@ async fn webhook_posts_alertmanager_json() {
     assert!(!e.retryable && e.reason == "http_4xx", "{e:?}");
     let closed = e2e::free_port();
     let e = WebhookNotifier::from_config(&alerter::notify::webhook::WebhookConfig {
-        url: Some(format!("http://127.0.0.1:{closed}/")),
+        url: Some(config_values::Secret::new(format!(
+            "http://127.0.0.1:{closed}/"
+        ))),
         ..Default::default()
     })
     .unwrap()

@@ -7,8 +7,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use alerter::notify::email::{
-    EmailConfig, EmailNotifier, Mode, ResolvedEmail, SmtpGlobals, TlsConfig, diagnose, dialogue,
-    resolve, resolve_with,
+    EmailConfig, EmailNotifier, Mode, ResolvedEmail, Secret, SmtpGlobals, TlsConfig, diagnose,
+    dialogue, resolve, resolve_with,
 };
 use alerter::notify::template::Templates;
 use alerter::notify::{AlertData, Data, Notification, Notifier, NotifyError, Status};
@@ -113,7 +113,7 @@ fn config(port: u16, ca: Option<&Path>) -> EmailConfig {
         from: Some("Alerter <alerts@example.com>".into()),
         smarthost: Some(format!("127.0.0.1:{port}")),
         auth_username: Some(USER.into()),
-        timeout: Some("2s".into()),
+        timeout: Some("2s".parse().unwrap()),
         tls_config: Some(TlsConfig {
             ca_file: ca.map(|p| p.display().to_string()),
             server_name: Some("localhost".into()),
@@ -386,7 +386,7 @@ async fn server_that_never_greets_times_out() {
     for implicit in [false, true] {
         let mut c = config(port, None);
         c.auth_username = None;
-        c.timeout = Some("300ms".into());
+        c.timeout = Some("300ms".parse().unwrap());
         c.implicit_tls = Some(implicit);
         let cfg = resolved(&c, &[]);
         let started = std::time::Instant::now();
@@ -406,7 +406,7 @@ async fn server_that_never_greets_times_out() {
 #[test]
 fn password_never_shown() {
     let mut c = config(25, None);
-    c.auth_password = Some("inline-secret-123".into());
+    c.auth_password = Some(Secret::new("inline-secret-123"));
     let (cfg, warns) = resolve(&c, &SmtpGlobals::default(), &|_: &str| None).expect("valid");
     assert!(!format!("{cfg:?}").contains("inline-secret-123"));
     assert!(
@@ -499,20 +499,45 @@ async fn alerter_test_transcript_and_diagnosis() {
 #[test]
 fn redacted_config_hides_inline_secrets() {
     let mut c = config(25, None);
-    c.auth_password = Some("inline-secret-123".into());
-    c.auth_secret = Some("another-secret".into());
-    let shown = serde_yaml::to_string(&c.redacted()).unwrap();
+    c.auth_password = Some(Secret::new("inline-secret-123"));
+    c.auth_secret = Some(Secret::new("another-secret"));
+    let shown = serde_yaml::to_string(&c).unwrap();
     assert!(
         !shown.contains("inline-secret-123") && !shown.contains("another-secret"),
         "{shown}"
     );
     assert!(shown.contains("<secret>"), "{shown}");
     let g = SmtpGlobals {
-        smtp_auth_password: Some("glob-pass".into()),
+        smtp_auth_password: Some(Secret::new("glob-pass")),
         ..Default::default()
     };
-    let shown = serde_yaml::to_string(&g.redacted()).unwrap();
+    let shown = serde_yaml::to_string(&g).unwrap();
     assert!(!shown.contains("glob-pass"), "{shown}");
+}
+
+/// Every secret-bearing field (email password and secret, inline TLS key, webhook
+/// URL) is a `Secret`: the whole config, serialized or debug-printed with no
+/// redaction step, shows none of them.
+#[test]
+fn secrets_in_a_parsed_config_never_serialize() {
+    let cfg = alerter::config::parse(
+        "route:\n  receiver: r\nreceivers:\n- name: r\n  email_configs:\n  - to: a@example.org\n    from: b@example.org\n    smarthost: mail.example.org:587\n    auth_username: u\n    auth_password: inline-pass-123\n    auth_secret: inline-secret-456\n    tls_config:\n      key: inline-key-789\n  webhook_configs:\n  - url: https://hooks.example.com/T0K3N-abc?token=q1w2\n",
+        "test.yml",
+    )
+    .unwrap();
+    let shown = serde_yaml::to_string(&cfg).unwrap();
+    let debug = format!("{cfg:?}");
+    for secret in [
+        "inline-pass-123",
+        "inline-secret-456",
+        "inline-key-789",
+        "T0K3N-abc",
+        "q1w2",
+    ] {
+        assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
+        assert!(!debug.contains(secret), "{secret} in Debug:\n{debug}");
+    }
+    assert_eq!(shown.matches("<secret>").count(), 4, "{shown}");
 }
 
 /// A failed delivery's error carries the SMTP reply and the likely cause, never the
@@ -531,7 +556,7 @@ async fn failure_error_names_reply_and_cause_never_the_password() {
     c.auth_password_env = Some("P".into());
     let n = EmailNotifier::new(resolved(&c, &[("P", "pw-should-never-appear")]));
     let e = n.notify(&notification()).await.unwrap_err();
-    assert_eq!((e.reason, e.retryable), ("auth_rejected", false));
+    assert_eq!((e.reason.as_str(), e.retryable), ("auth_rejected", false));
     assert!(
         e.message.contains("535") && e.message.contains("likely cause"),
         "{e}"
@@ -725,7 +750,7 @@ async fn a_template_failing_at_send_time_is_a_permanent_template_error() {
         .notify(&notification())
         .await
         .unwrap_err();
-    assert_eq!((e.reason, e.retryable), ("template", false), "{e}");
+    assert_eq!((e.reason.as_str(), e.retryable), ("template", false), "{e}");
     assert!(e.message.starts_with("text: "), "{e}");
     assert!(e.message.contains("index out of range: 7"), "{e}");
 }

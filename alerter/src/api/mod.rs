@@ -92,15 +92,8 @@ impl Runtime {
 /// The config as `/api/v2/status` shows it: YAML, every inline secret replaced by
 /// `<secret>`, unset fields left out.
 pub fn shown_config(cfg: &Config) -> String {
-    let mut c = crate::config::redacted(cfg);
-    c.global.smtp_auth_password = c.global.smtp().redacted().smtp_auth_password;
-    c.global.smtp_tls_config = c.global.smtp().redacted().smtp_tls_config;
-    for r in &mut c.receivers {
-        for e in &mut r.email_configs {
-            *e = e.redacted();
-        }
-    }
-    let mut v = serde_yaml::to_value(&c).unwrap_or(serde_yaml::Value::Null);
+    // Every secret in the config is a `Secret`, which serializes as `<secret>`.
+    let mut v = serde_yaml::to_value(cfg).unwrap_or(serde_yaml::Value::Null);
     prune(&mut v);
     serde_yaml::to_string(&v).unwrap_or_default()
 }

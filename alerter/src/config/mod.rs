@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::dispatch::route::{Known, Route, RouteConfig};
 use crate::inhibit::{self, RawRule as InhibitRule};
 use crate::notify::email::ResolvedEmail;
-use crate::notify::email::{SmtpGlobals, TlsConfig};
+use crate::notify::email::SmtpGlobals;
 use crate::notify::pipeline::Receivers;
 use crate::notify::receivers::{Built, ReceiverConfig as Receiver, build_receivers};
 use crate::notify::template::Templates;
@@ -57,55 +57,17 @@ pub struct Config {
     pub self_monitoring: Option<SelfMonitoringConfig>,
 }
 
-/// `global:`.
+/// `global:`. The `smtp_*` defaults belong to the email integration, which owns
+/// their type; the rest is read here.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Global {
     #[serde(default)]
     pub resolve_timeout: Option<ConfigDuration>,
     #[serde(default)]
-    pub smtp_from: Option<String>,
-    #[serde(default)]
-    pub smtp_hello: Option<String>,
-    #[serde(default)]
-    pub smtp_smarthost: Option<String>,
-    #[serde(default)]
-    pub smtp_auth_username: Option<String>,
-    #[serde(default)]
-    pub smtp_auth_password: Option<String>,
-    #[serde(default)]
-    pub smtp_auth_password_file: Option<String>,
-    #[serde(default)]
-    pub smtp_auth_secret: Option<String>,
-    #[serde(default)]
-    pub smtp_auth_secret_file: Option<String>,
-    #[serde(default)]
-    pub smtp_auth_identity: Option<String>,
-    #[serde(default)]
-    pub smtp_require_tls: Option<bool>,
-    #[serde(default)]
-    pub smtp_tls_config: Option<TlsConfig>,
-    #[serde(default)]
     pub http_config: Option<serde_yaml::Value>,
-}
-
-impl Global {
-    /// The `global.smtp_*` settings for the email notifier.
-    pub fn smtp(&self) -> SmtpGlobals {
-        SmtpGlobals {
-            smtp_from: self.smtp_from.clone(),
-            smtp_hello: self.smtp_hello.clone(),
-            smtp_smarthost: self.smtp_smarthost.clone(),
-            smtp_auth_username: self.smtp_auth_username.clone(),
-            smtp_auth_password: self.smtp_auth_password.clone(),
-            smtp_auth_password_file: self.smtp_auth_password_file.clone(),
-            smtp_auth_secret: self.smtp_auth_secret.clone(),
-            smtp_auth_secret_file: self.smtp_auth_secret_file.clone(),
-            smtp_auth_identity: self.smtp_auth_identity.clone(),
-            smtp_require_tls: self.smtp_require_tls,
-            smtp_tls_config: self.smtp_tls_config.clone(),
-        }
-    }
+    #[serde(flatten)]
+    pub smtp: SmtpGlobals,
 }
 
 impl Config {
@@ -119,7 +81,8 @@ impl Config {
 /// Everything one config runs, each section compiled once by the component that
 /// owns it: what `check-config` reports on, and what a reload swaps in as a whole.
 pub struct Compiled {
-    /// The file as written, for the status API (shown through [`redacted`]).
+    /// The file as written, for the status API (its secrets are typed
+    /// `config_values::Secret`, so any serialisation shows them redacted).
     pub config: Config,
     pub route: Arc<Route>,
     pub intervals: Intervals,
@@ -237,7 +200,11 @@ fn compile_config(
     // Template files and every templated email field parse and reference only
     // defined templates and functions, or the file is rejected.
     let templates = if config.uses_templates() {
-        crate::notify::template::check_config(&config, base_dir)?
+        let receivers = config
+            .receivers
+            .iter()
+            .map(|r| (r.name.as_str(), r.email_configs.as_slice()));
+        crate::notify::template::check_config(base_dir, &config.templates, receivers)?
     } else {
         Templates::none()
     };
@@ -245,7 +212,7 @@ fn compile_config(
         receivers,
         emails,
         mut warnings,
-    } = build_receivers(&config.receivers, &config.global.smtp(), env, &templates);
+    } = build_receivers(&config.receivers, &config.global.smtp, env, &templates);
     // A heartbeat URL that does not resolve must not stop alerting: warn, and run
     // without the heartbeat (its absence alarms on the other side).
     let selfmon = match sm.resolve(env) {
@@ -280,31 +247,39 @@ fn compile_config(
     })
 }
 
-/// The config shown to users (status API, logs): secrets become `<secret>`.
-pub fn redacted(cfg: &Config) -> Config {
-    let mut c = cfg.clone();
-    let s = |v: &mut Option<String>| {
-        if v.is_some() {
-            *v = Some("<secret>".into());
-        }
-    };
-    s(&mut c.global.smtp_auth_password);
-    s(&mut c.global.smtp_auth_secret);
-    for r in &mut c.receivers {
-        for e in &mut r.email_configs {
-            s(&mut e.auth_password);
-            s(&mut e.auth_secret);
-        }
-        for w in &mut r.webhook_configs {
-            s(&mut w.url);
-        }
-    }
-    c
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `global:` is read through two types (ours and the email integration's
+    /// `smtp_*` defaults): a misspelt key is still an error naming it.
+    #[test]
+    fn global_keys_from_both_owners_and_unknown_ones_refused() {
+        let base = "route: {receiver: r}\nreceivers: [{name: r}]\n";
+        let c = compile_str(
+            &format!("global:\n  resolve_timeout: 1m\n  smtp_from: a@b.c\n  smtp_require_tls: false\n{base}"),
+            "am.yml",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.resolve_timeout, Duration::from_secs(60));
+        assert_eq!(c.config.global.smtp.smtp_from.as_deref(), Some("a@b.c"));
+        assert_eq!(c.config.global.smtp.smtp_require_tls, Some(false));
+        let e = compile_str(&format!("global:\n  smtp_form: a@b.c\n{base}"), "am.yml")
+            .err()
+            .unwrap();
+        assert!(e.contains("smtp_form"), "{e}");
+        let e = compile_str(
+            &format!("global:\n  smtp_require_tls: maybe\n{base}"),
+            "am.yml",
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.contains("smtp_require_tls") || e.contains("global"),
+            "{e}"
+        );
+        eprintln!("{e}");
+    }
 
     #[test]
     fn config_validation_checks_inhibit_rules() {

@@ -5,6 +5,7 @@
 pub mod email;
 pub mod nflog;
 pub mod pipeline;
+mod reason;
 pub mod receivers;
 pub mod template;
 pub mod webhook;
@@ -14,6 +15,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
+
+pub use reason::Reason;
 
 pub type LabelMap = BTreeMap<String, String>;
 
@@ -67,14 +70,14 @@ pub struct Notification {
     pub data: Data,
 }
 
-/// Why a delivery failed. `reason` is the `reason` label of
-/// `alerter_notifications_failed_total` (e.g. `connect_timeout`, `auth_rejected`).
+/// Why a delivery failed. `reason`, as [`Reason::as_str`], is the `reason` label
+/// of `alerter_notifications_failed_total` (e.g. `connect_timeout`, `auth_rejected`).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{reason}: {message}")]
 pub struct NotifyError {
     /// Alertmanager's notifiers say whether an error is worth retrying; so do ours.
     pub retryable: bool,
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
 }
 
@@ -84,4 +87,30 @@ pub trait Notifier: Send + Sync {
     fn integration(&self) -> &'static str;
 
     fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), NotifyError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::email::EmailConfig;
+    use super::webhook::WebhookConfig;
+    use config_values::Duration;
+
+    #[test]
+    fn timeouts_are_durations_and_a_bad_one_names_the_key() {
+        // Duration's visitor raises the error inside serde_yaml, which prefixes the key.
+        let c: EmailConfig = serde_yaml::from_str("timeout: 1s500ms").unwrap();
+        assert_eq!(c.timeout, Some(Duration::from_millis(1500)));
+        let c: EmailConfig = serde_yaml::from_str("to: a@example.com").unwrap();
+        assert_eq!(c.timeout, None);
+        let w: WebhookConfig = serde_yaml::from_str("timeout: 0").unwrap();
+        assert_eq!(w.timeout, Some(Duration::ZERO));
+        let e = serde_yaml::from_str::<EmailConfig>("timeout: 5x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("timeout: invalid duration \"5x\""), "{e}");
+        let e = serde_yaml::from_str::<WebhookConfig>("timeout: 10")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("timeout: invalid duration \"10\""), "{e}");
+    }
 }

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::nflog::{self, Nflog};
-use super::{AlertData, Data, Notification, Notifier, NotifyError, Status, zero_time};
+use super::{AlertData, Data, Notification, Notifier, NotifyError, Reason, Status, zero_time};
 use crate::alert::Alert;
 use crate::clock::Clock;
 use crate::labels::LabelSet;
@@ -287,7 +287,7 @@ impl Pipeline {
                     None => {
                         let e = NotifyError {
                             retryable: true,
-                            reason: "backlog",
+                            reason: Reason::Backlog,
                             message: format!(
                                 "all {MAX_IN_FLIGHT} send slots of this integration were busy (until the flush deadline, or at once while it is failing)"
                             ),
@@ -367,7 +367,7 @@ impl Pipeline {
                         integration = name,
                         group = f.group_key,
                         attempts,
-                        reason = e.reason,
+                        reason = e.reason.as_str(),
                         "notify failed, not retrying: {}",
                         e.message
                     );
@@ -384,7 +384,7 @@ impl Pipeline {
                             integration = name,
                             group = f.group_key,
                             attempts,
-                            reason = e.reason,
+                            reason = e.reason.as_str(),
                             "notify attempt failed, will retry: {}",
                             e.message
                         );
@@ -394,7 +394,7 @@ impl Pipeline {
                 Err(_elapsed) => {
                     last.get_or_insert(NotifyError {
                         retryable: true,
-                        reason: "timeout",
+                        reason: Reason::Timeout,
                         message: "no answer within the flush deadline".into(),
                     });
                     break;
@@ -409,7 +409,7 @@ impl Pipeline {
         }
         let e = last.unwrap_or(NotifyError {
             retryable: true,
-            reason: "timeout",
+            reason: Reason::Timeout,
             message: "flush deadline passed before the first attempt".into(),
         });
         self.failed(f, name, &e, "retrying every tick");
@@ -448,7 +448,7 @@ impl Pipeline {
             tracing::error!(
                 receiver = f.receiver,
                 integration = name,
-                reason = e.reason,
+                reason = e.reason.as_str(),
                 "notifications FAILING, {then} (logged once until it recovers or the reason changes): {}",
                 e.message
             );
@@ -505,9 +505,10 @@ fn common<'a>(mut sets: impl Iterator<Item = &'a LabelSet>) -> LabelSet {
     c
 }
 
-/// Why a flush is sent (dedup_stage.go `NotifyReason`).
+/// Why a flush is sent (dedup_stage.go `NotifyReason`); not to be confused with
+/// [`Reason`], why a delivery failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reason {
+pub enum NotifyReason {
     FirstNotification,
     NewAlertsInGroup,
     AllAlertsResolved,
@@ -515,14 +516,14 @@ pub enum Reason {
     RepeatIntervalElapsed,
 }
 
-impl Reason {
+impl NotifyReason {
     pub fn as_str(self) -> &'static str {
         match self {
-            Reason::FirstNotification => "first notification",
-            Reason::NewAlertsInGroup => "new alerts",
-            Reason::AllAlertsResolved => "all alerts resolved",
-            Reason::NewResolvedAlerts => "some alerts resolved",
-            Reason::RepeatIntervalElapsed => "repeat interval elapsed",
+            NotifyReason::FirstNotification => "first notification",
+            NotifyReason::NewAlertsInGroup => "new alerts",
+            NotifyReason::AllAlertsResolved => "all alerts resolved",
+            NotifyReason::NewResolvedAlerts => "some alerts resolved",
+            NotifyReason::RepeatIntervalElapsed => "repeat interval elapsed",
         }
     }
 }
@@ -536,30 +537,30 @@ pub fn needs_update(
     send_resolved: bool,
     repeat: Duration,
     now: DateTime<Utc>,
-) -> Option<Reason> {
+) -> Option<NotifyReason> {
     let Some(entry) = entry else {
         // Rows 1, 2.
-        return (!firing.is_empty()).then_some(Reason::FirstNotification);
+        return (!firing.is_empty()).then_some(NotifyReason::FirstNotification);
     };
     // Row 3.
     if !entry.is_firing_subset(firing) {
         return Some(if entry.firing.is_empty() {
-            Reason::FirstNotification
+            NotifyReason::FirstNotification
         } else {
-            Reason::NewAlertsInGroup
+            NotifyReason::NewAlertsInGroup
         });
     }
     // Rows 4, 5: regardless of send_resolved, so the log's firing set is cleared.
     if firing.is_empty() {
-        return (!entry.firing.is_empty()).then_some(Reason::AllAlertsResolved);
+        return (!entry.firing.is_empty()).then_some(NotifyReason::AllAlertsResolved);
     }
     // Row 6.
     if send_resolved && !entry.is_resolved_subset(resolved) {
-        return Some(Reason::NewResolvedAlerts);
+        return Some(NotifyReason::NewResolvedAlerts);
     }
     // Rows 7, 8.
     let repeat = chrono::Duration::from_std(repeat).unwrap_or(chrono::TimeDelta::MAX / 2);
-    (entry.timestamp < now - repeat).then_some(Reason::RepeatIntervalElapsed)
+    (entry.timestamp < now - repeat).then_some(NotifyReason::RepeatIntervalElapsed)
 }
 
 /// Alertmanager's notification latency buckets (seconds).
@@ -607,7 +608,7 @@ pub struct StatsSnapshot {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Failure {
     pub since: DateTime<Utc>,
-    pub reason: String,
+    pub reason: Reason,
     pub message: String,
 }
 
@@ -649,20 +650,29 @@ impl PipelineStats {
     ) -> bool {
         let mut s = self.lock();
         *s.failed
-            .entry((receiver.into(), integration.into(), e.reason.into()))
+            .entry((
+                receiver.into(),
+                integration.into(),
+                e.reason.as_str().into(),
+            ))
             .or_default() += 1;
-        let f = s
-            .failing
-            .entry((receiver.into(), integration.into()))
-            .or_insert_with(|| Failure {
-                since: now,
-                reason: String::new(),
-                message: String::new(),
-            });
-        let news = f.reason != e.reason;
-        f.reason = e.reason.to_string();
-        f.message.clone_from(&e.message);
-        news
+        match s.failing.entry((receiver.into(), integration.into())) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(Failure {
+                    since: now,
+                    reason: e.reason,
+                    message: e.message.clone(),
+                });
+                true
+            }
+            std::collections::btree_map::Entry::Occupied(o) => {
+                let f = o.into_mut();
+                let news = f.reason != e.reason;
+                f.reason = e.reason;
+                f.message.clone_from(&e.message);
+                news
+            }
+        }
     }
 
     /// Forgets the health of receivers a reload removed: a receiver that no longer
@@ -694,7 +704,11 @@ impl PipelineStats {
         *self
             .lock()
             .failed
-            .entry((receiver.into(), integration.into(), "backlog".into()))
+            .entry((
+                receiver.into(),
+                integration.into(),
+                Reason::Backlog.as_str().into(),
+            ))
             .or_default() += 1;
     }
 
@@ -737,7 +751,7 @@ mod tests {
         let s = PipelineStats::default();
         let e = NotifyError {
             retryable: true,
-            reason: "connection_refused",
+            reason: Reason::ConnectionRefused,
             message: "refused".into(),
         };
         assert!(
@@ -785,28 +799,28 @@ mod tests {
         // 1, 2.
         assert_eq!(
             nu(None, &[1], &[], true, 0),
-            Some(Reason::FirstNotification)
+            Some(NotifyReason::FirstNotification)
         );
         assert_eq!(nu(None, &[], &[1], true, 0), None);
         // 3: a new firing alert; after an all-resolved entry it is a first notification.
         let e = entry(&[1], &[], 0);
         assert_eq!(
             nu(Some(&e), &[1, 2], &[], true, 1),
-            Some(Reason::NewAlertsInGroup)
+            Some(NotifyReason::NewAlertsInGroup)
         );
         let cleared = entry(&[], &[1], 0);
         assert_eq!(
             nu(Some(&cleared), &[2], &[], true, 1),
-            Some(Reason::FirstNotification)
+            Some(NotifyReason::FirstNotification)
         );
         // 4: all resolved, also without send_resolved.
         assert_eq!(
             nu(Some(&e), &[], &[1], false, 1),
-            Some(Reason::AllAlertsResolved)
+            Some(NotifyReason::AllAlertsResolved)
         );
         assert_eq!(
             nu(Some(&e), &[], &[], false, 1),
-            Some(Reason::AllAlertsResolved)
+            Some(NotifyReason::AllAlertsResolved)
         );
         // 5.
         assert_eq!(nu(Some(&cleared), &[], &[1], true, 1), None);
@@ -814,7 +828,7 @@ mod tests {
         let e2 = entry(&[1, 2], &[], 0);
         assert_eq!(
             nu(Some(&e2), &[1], &[2], true, 1),
-            Some(Reason::NewResolvedAlerts)
+            Some(NotifyReason::NewResolvedAlerts)
         );
         assert_eq!(nu(Some(&e2), &[1], &[2], false, 1), None);
         // A shrinking firing set alone triggers nothing.
@@ -823,7 +837,7 @@ mod tests {
         assert_eq!(nu(Some(&e), &[1], &[], true, 60), None);
         assert_eq!(
             nu(Some(&e), &[1], &[], true, 61),
-            Some(Reason::RepeatIntervalElapsed)
+            Some(NotifyReason::RepeatIntervalElapsed)
         );
     }
 

@@ -144,7 +144,7 @@ impl Notifier for Unusable {
         Box::pin(async move {
             Err(super::NotifyError {
                 retryable: false,
-                reason: "config",
+                reason: super::Reason::Config,
                 message: self.reason.clone(),
             })
         })

@@ -6,22 +6,25 @@
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-
-use super::{AlertData, LabelMap, Notification, Notifier, NotifyError, Status};
 use serde::{Deserialize, Serialize};
 
-/// `webhook_configs` entry.
+use super::{AlertData, LabelMap, Notification, Notifier, NotifyError, Reason, Status};
+use config_values::Secret;
+
+/// One entry of a receiver's `webhook_configs`, as Alertmanager defines it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     #[serde(default)]
     pub send_resolved: Option<bool>,
+    /// Often carries a token, so a secret (as in Alertmanager).
     #[serde(default)]
-    pub url: Option<String>,
+    pub url: Option<Secret>,
     #[serde(default)]
     pub url_file: Option<String>,
     #[serde(default)]
     pub max_alerts: Option<u64>,
+    /// Deadline of one POST; unset or `0`: none (the flush deadline still applies).
     #[serde(default)]
     pub timeout: Option<config_values::Duration>,
     #[serde(default)]
@@ -46,7 +49,7 @@ struct Message<'a> {
 }
 
 enum Target {
-    Url(String),
+    Url(Secret),
     File(String),
 }
 
@@ -73,7 +76,7 @@ pub fn http_client() -> Result<&'static reqwest::Client, NotifyError> {
         .as_ref()
         .map_err(|e| NotifyError {
             retryable: false,
-            reason: "http_client",
+            reason: Reason::HttpClient,
             message: format!("cannot set up the HTTP client: {e}"),
         })
 }
@@ -83,7 +86,7 @@ impl WebhookNotifier {
     pub fn from_config(c: &WebhookConfig) -> Result<WebhookNotifier, String> {
         let target = match (&c.url, &c.url_file) {
             (Some(u), _) => {
-                url::Url::parse(u).map_err(|e| format!("url: invalid URL: {e}"))?;
+                url::Url::parse(u.expose()).map_err(|e| format!("url: invalid URL: {e}"))?;
                 Target::Url(u.clone())
             }
             (None, Some(f)) => Target::File(f.clone()),
@@ -91,8 +94,8 @@ impl WebhookNotifier {
         };
         let timeout = c
             .timeout
-            .map(config_values::Duration::as_std)
-            .filter(|t| !t.is_zero());
+            .filter(|t| !t.is_zero())
+            .map(config_values::Duration::as_std);
         Ok(WebhookNotifier {
             target,
             max_alerts: c.max_alerts.unwrap_or(0),
@@ -102,38 +105,38 @@ impl WebhookNotifier {
 
     fn url(&self) -> Result<String, NotifyError> {
         match &self.target {
-            Target::Url(u) => Ok(u.clone()),
+            Target::Url(u) => Ok(u.expose().to_string()),
             Target::File(f) => std::fs::read_to_string(f)
                 .map(|s| s.trim().to_string())
                 .map_err(|e| NotifyError {
                     retryable: true,
-                    reason: "url_file",
+                    reason: Reason::UrlFile,
                     message: format!("cannot read url_file {f}: {e}"),
                 }),
         }
     }
 }
 
-fn classify(e: &reqwest::Error) -> &'static str {
+fn classify(e: &reqwest::Error) -> Reason {
     if e.is_timeout() {
-        return "timeout";
+        return Reason::Timeout;
     }
     let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
     while let Some(s) = src {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => return "connection_refused",
-                std::io::ErrorKind::TimedOut => return "timeout",
-                std::io::ErrorKind::ConnectionReset => return "connection_reset",
+                std::io::ErrorKind::ConnectionRefused => return Reason::ConnectionRefused,
+                std::io::ErrorKind::TimedOut => return Reason::Timeout,
+                std::io::ErrorKind::ConnectionReset => return Reason::ConnectionReset,
                 _ => {}
             }
         }
         src = s.source();
     }
     if e.is_connect() {
-        "connect_error"
+        Reason::ConnectError
     } else {
-        "request_error"
+        Reason::RequestError
     }
 }
 
@@ -180,11 +183,11 @@ impl Notifier for WebhookNotifier {
             let body = resp.text().await.unwrap_or_default();
             let body: String = body.chars().take(200).collect();
             let (retryable, reason) = if code.is_server_error() {
-                (true, "http_5xx")
+                (true, Reason::Http5xx)
             } else if code.is_client_error() {
-                (false, "http_4xx")
+                (false, Reason::Http4xx)
             } else {
-                (false, "http_status")
+                (false, Reason::HttpStatus)
             };
             Err(NotifyError {
                 retryable,

@@ -57,7 +57,7 @@ impl Server {
                 .map(|((receiver, integration), f)| selfmon::Failing {
                     receiver,
                     integration,
-                    reason: f.reason,
+                    reason: f.reason.to_string(),
                     message: f.message,
                     since: f.since,
                 })
@@ -83,7 +83,7 @@ impl Server {
                     Ok(Err(e)) => tracing::error!(
                         to = %alarm.to,
                         alarm = %alarm.group_key,
-                        reason = e.reason,
+                        reason = e.reason.as_str(),
                         "self-monitoring alarm failed: {}",
                         e.message
                     ),

@@ -1,0 +1,100 @@
+//! What went wrong, in two forms: [`classify`] turns a failed SMTP step into a
+//! [`Reason`] (the metric label, and whether to retry), and [`diagnose`] turns a
+//! reason into one line of plain words about the likely cause (the log, the
+//! self-monitoring alarm and `alerter test` print it).
+
+use lettre::transport::smtp::authentication::Mechanism;
+
+use super::config::{ResolvedEmail, Security};
+use super::err;
+use crate::notify::{NotifyError, Reason};
+
+fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        cur = c.source();
+    }
+    None
+}
+
+pub(super) fn full_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Classifies a lettre error seen at `stage` into a reason.
+pub(super) fn classify(
+    stage: &str,
+    e: &lettre::transport::smtp::Error,
+    cfg: &ResolvedEmail,
+) -> NotifyError {
+    let msg = format!("{stage} with {}:{}: {}", cfg.host, cfg.port, full_chain(e));
+    if e.is_timeout() {
+        return err(true, Reason::ConnectTimeout, msg);
+    }
+    if e.is_tls() {
+        return err(true, Reason::TlsHandshake, msg);
+    }
+    match io_kind(e) {
+        Some(std::io::ErrorKind::ConnectionRefused) => {
+            return err(true, Reason::ConnectionRefused, msg);
+        }
+        Some(std::io::ErrorKind::TimedOut) => return err(true, Reason::ConnectTimeout, msg),
+        _ => {}
+    }
+    let code = e.status().map(|c| c.to_string());
+    if e.is_permanent() {
+        let reason = match stage {
+            "AUTH" => Reason::AuthRejected,
+            "MAIL FROM" => Reason::SenderRejected,
+            "RCPT TO" => Reason::RecipientRejected,
+            "DATA" => Reason::MessageRejected,
+            _ if code.as_deref() == Some("530") => Reason::TlsRequired,
+            _ => Reason::SmtpPermanent,
+        };
+        return err(false, reason, msg);
+    }
+    if e.is_transient() {
+        return err(true, Reason::SmtpTransient, msg);
+    }
+    if stage == "connect" || stage == "TLS handshake" {
+        // A TLS failure on the first bytes shows up as a protocol/IO error.
+        if matches!(cfg.security, Security::ImplicitTls) {
+            return err(true, Reason::TlsHandshake, msg);
+        }
+        return err(true, Reason::ConnectFailed, msg);
+    }
+    err(true, Reason::Protocol, msg)
+}
+
+/// One line in plain words: the likely cause of a failure.
+pub fn diagnose(e: &NotifyError, cfg: &ResolvedEmail) -> String {
+    match e.reason {
+        Reason::ConnectTimeout if matches!(cfg.port, 25 | 465) => format!(
+            "connecting to port {} timed out: many hosting providers block outbound ports 25 and 465 by default; ask yours to lift the block, or try port 587 with STARTTLS",
+            cfg.port
+        ),
+        Reason::ConnectTimeout => "connecting timed out: a firewall drops the traffic, or the host/port is wrong".into(),
+        Reason::GreetingTimeout => "the server accepted the TCP connection but never greeted: wrong port for this protocol (implicit TLS on 465 vs STARTTLS on 587?) or an overloaded server".into(),
+        Reason::ConnectionRefused => "nothing listens on that host:port: check smarthost".into(),
+        Reason::Dns => "the smarthost name does not resolve: check the spelling and the host's DNS".into(),
+        Reason::TlsHandshake => "TLS handshake failed: the server's certificate is not trusted for that name (tls_config.ca_file / server_name), or the port expects no TLS (587 wants STARTTLS, 465 implicit TLS)".into(),
+        Reason::TlsRequired => "the server will not do TLS on this port: use port 465 (implicit TLS) or 587 (STARTTLS); set require_tls: false only for a trusted local relay".into(),
+        Reason::AuthRejected if cfg.mechanisms.first() == Some(&Mechanism::Plain) => "the server rejected the credentials (535) after PLAIN: check the password; if it is right, try `auth_mechanisms: [LOGIN]`".into(),
+        Reason::AuthRejected => "the server rejected the credentials: check auth_username and the password source".into(),
+        Reason::AuthUnsupported => "the server offers none of the configured auth_mechanisms: set auth_mechanisms to one it lists in EHLO".into(),
+        Reason::SenderRejected => "the server refused the From address: many providers only accept the authenticated account's own address".into(),
+        Reason::RecipientRejected => "the server refused a recipient: check `to`, or whether the server relays for that domain".into(),
+        Reason::Timeout => "the server stopped answering in the middle of the dialogue".into(),
+        _ => "see the message above".into(),
+    }
+}
