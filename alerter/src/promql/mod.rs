@@ -128,14 +128,3 @@ fn check_number_durations(text: &str) -> Result<(), String> {
     }
     Ok(())
 }
-
-/// promql-parser's `parse_duration`, without its panic on plain numbers out of range
-/// (`-1`, `1e300`, `NaN`).
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    if let Ok(v) = s.trim().parse::<f64>()
-        && !(v.is_finite() && (0.0..=MAX_NUMBER_DURATION_SECS).contains(&v))
-    {
-        return Err(format!("duration {s} is out of range"));
-    }
-    promql_parser::util::parse_duration(s)
-}

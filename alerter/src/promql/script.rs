@@ -25,22 +25,12 @@ pub struct EvalResult {
     pub native_histogram: bool,
 }
 
-/// Parses a promqltest time or duration (`5m`, `1h30m`, `100`, `-1m`) to milliseconds.
+/// A promqltest time or duration (`load 5m`, `eval instant at 1h30m`) in milliseconds:
+/// promqltest reads both with prometheus/common's `model.ParseDuration`.
 pub fn parse_time(s: &str) -> Result<i64, String> {
-    let s = s.trim();
-    if let Some(rest) = s.strip_prefix('-') {
-        return parse_time(rest).map(|v| -v);
-    }
-    if !s.is_empty() && s.chars().all(|c| c == '0' || c.is_ascii_alphabetic()) && s.starts_with('0')
-    {
-        return Ok(0);
-    }
-    if let Ok(v) = s.parse::<f64>() {
-        return Ok((v * 1000.0).round() as i64);
-    }
-    crate::promql::parse_duration(s)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4))
-        .map_err(|e| format!("invalid duration {s:?}: {e}"))
+    config_values::Duration::parse(s)
+        .map(config_values::Duration::as_millis_i64)
+        .map_err(|e| e.to_string())
 }
 
 struct Cmd {

@@ -680,8 +680,9 @@ fn call(f: &str, args: Vec<TVal>) -> Result<TVal, String> {
             want(f, &args, 1)?;
             match f {
                 "parseDuration" => TVal::Num(
-                    crate::promql::parse_duration(&s(&args[0]))
+                    super::file::parse_duration(&s(&args[0]))
                         .map_err(|e| e.to_string())?
+                        .as_std()
                         .as_secs_f64(),
                 ),
                 _ => TVal::Str(humanize_timestamp(args[0].num()?)),
