@@ -304,7 +304,7 @@ fn check_eval(text: &str, engine: &Engine, st: &Store, t: i64) -> Result<Value, 
     let Ok(ast) = alerter::promql::parse_expr(text) else {
         return Err(EvalError("unparsed".into()));
     };
-    let supported = alerter::promql::eval::check_supported(&ast);
+    let supported = alerter::promql::check_supported(&ast);
     let first = engine.instant(st, &ast, t);
     let again = engine.instant(st, &ast, t);
     match (&first, &again) {
@@ -435,14 +435,14 @@ fn deep_nesting_is_an_error_not_a_crash() {
             let r = engine.instant(&st, &ast, 0);
             assert_eq!(
                 r.is_err(),
-                depth > alerter::promql::eval::MAX_DEPTH,
+                depth > alerter::promql::MAX_DEPTH,
                 "depth {depth}: {r:?}"
             );
         }
         let e = format!("{}m{}", "-(".repeat(depth), ")".repeat(depth));
         if let Ok(ast) = alerter::promql::parse_expr(&e) {
             let _ = engine.instant(&st, &ast, 0);
-            let _ = alerter::promql::eval::check_supported(&ast);
+            let _ = alerter::promql::check_supported(&ast);
         }
     }
 }

@@ -1,12 +1,21 @@
 //! A PromQL engine: an in-memory series store and an evaluator with Prometheus 3.x semantics
 //! (left-open range and lookback windows, 5m lookback, stale markers). Parsing is promql-parser's.
 
+mod aggregate;
+mod binary;
+pub mod check;
 pub mod eval;
+mod functions;
+pub mod number;
 pub mod script;
+mod selector;
 pub mod series;
 pub mod store;
+mod window;
 
-pub use eval::{Engine, EvalError, Sample, Series, Value};
+pub use check::{check_supported, supported_function};
+pub use eval::{Engine, EvalError, MAX_DEPTH, MAX_WORK, Sample, Series, Value};
+pub use number::{almost_equal, parse_float};
 pub use store::Store;
 
 use std::collections::BTreeMap;
@@ -23,6 +32,13 @@ pub fn stale_nan() -> f64 {
 
 pub fn is_stale(v: f64) -> bool {
     v.to_bits() == STALE_NAN_BITS
+}
+
+/// Prometheus's label-name grammar: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub(crate) fn valid_label_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// `{a="b", c="d"}` as Prometheus prints a label set (name first when present).
@@ -113,7 +129,7 @@ fn check_number_durations(text: &str) -> Result<(), String> {
                 return Err(format!("duration {word} is out of range"));
             }
             if (in_brackets || after_offset)
-                && let Ok(v) = eval::parse_float(&word)
+                && let Ok(v) = parse_float(&word)
                 && !(v.is_finite() && v.abs() <= MAX_NUMBER_DURATION_SECS)
             {
                 return Err(format!("duration {word} is out of range"));

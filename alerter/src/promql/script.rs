@@ -2,7 +2,8 @@
 //! `eval instant|range`, `expect fail|ordered`), evaluating through our engine. Only instant and
 //! range evaluations are checked; `expect warn|info` lines (annotations) are not.
 
-use super::eval::{Engine, Value, almost_equal};
+use super::eval::{Engine, Value};
+use super::number::almost_equal;
 use super::series::{parse_series_labels, parse_values, split_series_line};
 use super::{Labels, Store, format_labels, is_stale};
 use std::collections::BTreeMap;
@@ -296,7 +297,7 @@ fn compare(v: &Value, expected: &[String], ordered: bool, times: &[i64]) -> Resu
                 return Err(format!("got scalar {f}, expected {expected:?}"));
             }
             let want =
-                super::eval::parse_float(&expected[0]).map_err(|e| format!("expected {e}"))?;
+                super::number::parse_float(&expected[0]).map_err(|e| format!("expected {e}"))?;
             if eq(*f, want) {
                 Ok(())
             } else {

@@ -2,7 +2,7 @@
 //! a check that our engine evaluates every expression. Errors carry the file and line.
 
 use super::template::Template;
-use crate::promql::eval::{check_supported, valid_label_name};
+use crate::promql::{check_supported, valid_label_name};
 use config_values::{Duration, DurationError};
 use promql_parser::parser::Expr;
 use promql_parser::parser::value::ValueType;

@@ -40,8 +40,9 @@ impl TVal {
     fn num(&self) -> Result<f64, String> {
         match self {
             TVal::Num(n) => Ok(*n),
-            TVal::Str(s) => crate::promql::eval::parse_float(s)
-                .map_err(|_| format!("can't convert {s:?} to float")),
+            TVal::Str(s) => {
+                crate::promql::parse_float(s).map_err(|_| format!("can't convert {s:?} to float"))
+            }
             TVal::Bool(_) | TVal::Nil | TVal::Map(_) => {
                 Err(format!("can't convert {} to float", self.print()))
             }
