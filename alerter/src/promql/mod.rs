@@ -1,5 +1,11 @@
 //! A PromQL engine: an in-memory series store and an evaluator with Prometheus 3.x semantics
 //! (left-open range and lookback windows, 5m lookback, stale markers). Parsing is promql-parser's.
+//!
+//! `eval` walks the AST and owns the limits; `selector`, `binary`, `aggregate` and `functions`
+//! (the one table of PromQL functions, with `window` for range functions) decide each kind of
+//! node; `check` is what rule files are checked with before evaluation; `store` holds series;
+//! `series` and `script` read promtool's series notation and promqltest scripts.
+//! Depends on nothing else in this crate (a test enforces it), so it can become its own crate.
 
 mod aggregate;
 mod binary;
