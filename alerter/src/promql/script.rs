@@ -241,7 +241,7 @@ fn run_eval(cmd: &Cmd, data: &mut Data, engine: &Engine) -> EvalResult {
             return res;
         }
     };
-    let parsed = crate::promql::parse_expr(&expr);
+    let parsed = super::parse_expr(&expr);
     let store = data.store();
     let result = parsed
         .map_err(|e| format!("parse error: {e}"))
