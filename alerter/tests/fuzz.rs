@@ -2,18 +2,20 @@
 //! the stable toolchain here). It generates PromQL expressions from the grammar, mutates them
 //! byte-wise, and feeds them to the parser and the evaluator (instant and range queries over a
 //! small store); and it mutates rule files, templates and series notation for the rule loader.
-//! Any panic fails the test and prints the input.
+//! Any panic fails the test and prints the input; so does an evaluation that is not
+//! deterministic, or an instant query that disagrees with a one-step range query at the same time.
 //!
-//! In `cargo test` it runs for a few seconds; by hand for 10 minutes:
-//!     FUZZ_SECS=600 cargo test --release -p alerter --test fuzz -- --nocapture
+//! It runs a fixed number of cases from a fixed seed, so a busy machine covers the same cases as
+//! an idle one. By hand, more cases or another seed:
+//!     FUZZ_ITERS=2000000 FUZZ_SEED=42 cargo test --release -p alerter --test fuzz -- --nocapture
 
 use alerter::promql::series::parse_values;
-use alerter::promql::{Engine, Labels, Store};
+use alerter::promql::{Engine, EvalError, Labels, Store, Value};
 use alerter::rules::parse_rules;
 use alerter::rules::template::{Template, TemplateData};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 struct Rng(u64);
 
@@ -240,6 +242,9 @@ fn store(r: &mut Rng) -> Store {
     s
 }
 
+/// Cases per `cargo test` run: a few seconds in a debug build.
+const ITERATIONS: u64 = 2_000;
+
 const RULE_FILE: &str = r#"groups:
   - name: g
     interval: 1m
@@ -257,21 +262,121 @@ const RULE_FILE: &str = r#"groups:
         expr: sum by (job) (m)
 "#;
 
+/// A value as bits, so that NaN equals NaN and results compare exactly.
+fn bits(v: &Value) -> String {
+    match v {
+        Value::Scalar(f) => format!("scalar {:x}", f.to_bits()),
+        Value::String(s) => format!("string {s:?}"),
+        Value::Vector(vs) => vs
+            .iter()
+            .map(|s| format!("{:?} {:x} {}\n", s.labels, s.value.to_bits(), s.drop_name))
+            .collect(),
+        Value::Matrix(ms) => ms
+            .iter()
+            .map(|s| {
+                let pts: Vec<String> = s
+                    .points
+                    .iter()
+                    .map(|(t, v)| format!("{t}:{:x}", v.to_bits()))
+                    .collect();
+                format!("{:?} {} {}\n", s.labels, pts.join(","), s.drop_name)
+            })
+            .collect(),
+    }
+}
+
+/// An instant result as the one-step range query at the same time must show it: series
+/// sorted by labels, one point each; `None` when a range query must refuse it.
+fn as_one_step(v: &Value) -> Option<Vec<(Labels, u64)>> {
+    let mut out: Vec<(Labels, u64)> = match v {
+        Value::Scalar(f) => vec![(Labels::new(), f.to_bits())],
+        Value::Vector(vs) => vs
+            .iter()
+            .map(|s| (s.labels.clone(), s.value.to_bits()))
+            .collect(),
+        Value::String(_) | Value::Matrix(_) => return None,
+    };
+    out.sort();
+    Some(out)
+}
+
+fn check_eval(text: &str, engine: &Engine, st: &Store, t: i64) -> Result<Value, EvalError> {
+    let Ok(ast) = alerter::promql::parse_expr(text) else {
+        return Err(EvalError("unparsed".into()));
+    };
+    let supported = alerter::promql::check_supported(&ast);
+    let first = engine.instant(st, &ast, t);
+    let again = engine.instant(st, &ast, t);
+    match (&first, &again) {
+        (Ok(a), Ok(b)) => assert_eq!(bits(a), bits(b), "not deterministic: {text:?} at {t}"),
+        (Err(a), Err(b)) => assert_eq!(a, b, "not deterministic: {text:?} at {t}"),
+        _ => panic!("not deterministic: {text:?} at {t}: {first:?} then {again:?}"),
+    }
+    if supported.is_ok()
+        && let Err(e) = &first
+    {
+        assert!(
+            !e.0.contains("not supported by this engine"),
+            "check_supported passed but evaluation refused {text:?}: {e}"
+        );
+    }
+    let step = engine.range(st, &ast, t, t, 1);
+    match (&first, step) {
+        (Ok(v), Ok(series)) => {
+            let got: Vec<(Labels, u64)> = series
+                .into_iter()
+                .map(|s| {
+                    assert_eq!(s.points.len(), 1, "{text:?}: one step, one point");
+                    assert_eq!(s.points[0].0, t, "{text:?}: the point is at the step");
+                    (s.labels, s.points[0].1.to_bits())
+                })
+                .collect();
+            assert_eq!(
+                as_one_step(v).as_ref(),
+                Some(&got),
+                "instant and one-step range differ for {text:?} at {t}"
+            );
+        }
+        (Ok(v), Err(e)) => assert!(
+            as_one_step(v).is_none(),
+            "instant gave {v:?} but the one-step range failed for {text:?} at {t}: {e}"
+        ),
+        (Err(a), Err(b)) => assert_eq!(a, &b, "{text:?} at {t}: instant and range fail alike"),
+        (Err(e), Ok(s)) => panic!("instant failed ({e}) but range gave {s:?} for {text:?} at {t}"),
+    }
+    first
+}
+
 fn run_once(r: &mut Rng, engine: &Engine, st: &Store) {
     let e = expr(r, 0);
     let text = if r.below(3) == 0 { mutate(r, &e) } else { e };
     let t = r.below(2_000_000) as i64 - 100_000;
-    if let Ok(ast) = alerter::promql::parse_expr(&text) {
-        let _ = alerter::promql::eval::check_supported(&ast);
-        let _ = engine.instant(st, &ast, t);
-        if r.below(4) == 0 {
-            let _ = engine.range(
-                st,
-                &ast,
-                t,
-                t + r.below(600_000) as i64,
-                1 + r.below(60_000) as i64,
-            );
+    let instant = check_eval(&text, engine, st, t);
+    if r.below(4) == 0
+        && instant.is_ok()
+        && let Ok(ast) = alerter::promql::parse_expr(&text)
+    {
+        let end = t + r.below(600_000) as i64;
+        let step = 1 + r.below(60_000) as i64;
+        if let Ok(series) = engine.range(st, &ast, t, end, step) {
+            for w in series.windows(2) {
+                assert!(
+                    w[0].labels < w[1].labels,
+                    "{text:?}: range series sorted, unique"
+                );
+            }
+            for s in &series {
+                assert!(
+                    s.points
+                        .iter()
+                        .all(|p| p.0 >= t && p.0 <= end && (p.0 - t) % step == 0),
+                    "{text:?}: range points on the steps of [{t}, {end}]"
+                );
+                assert!(
+                    s.points.windows(2).all(|w| w[0].0 < w[1].0),
+                    "{text:?}: points in time order"
+                );
+            }
         }
     }
     let rf = mutate(r, RULE_FILE);
@@ -291,31 +396,33 @@ fn run_once(r: &mut Rng, engine: &Engine, st: &Store) {
 
 #[test]
 fn fuzz() {
-    let secs: u64 = std::env::var("FUZZ_SECS")
+    let iters: u64 = std::env::var("FUZZ_ITERS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(ITERATIONS);
     let seed: u64 = std::env::var("FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x9e3779b97f4a7c15);
+    assert!(
+        parse_rules(Path::new("fuzz.yml"), RULE_FILE).is_ok(),
+        "the unmutated rule file loads"
+    );
     let mut r = Rng(seed);
     let engine = Engine::default();
     let start = Instant::now();
-    let mut n = 0u64;
     let mut st = store(&mut r);
-    while start.elapsed() < Duration::from_secs(secs) {
+    for n in 0..iters {
         if n.is_multiple_of(500) {
             st = store(&mut r);
         }
         let state = r.0;
         let res = catch_unwind(AssertUnwindSafe(|| run_once(&mut r, &engine, &st)));
         if res.is_err() {
-            panic!("panic with rng state {state} (replay: FUZZ_SEED={state}) after {n} iterations");
+            panic!("failure at iteration {n} (FUZZ_SEED={seed}), rng state {state}");
         }
-        n += 1;
     }
-    println!("fuzz: {n} iterations in {:?}, no panic", start.elapsed());
+    println!("fuzz: {iters} iterations in {:?}", start.elapsed());
 }
 
 #[test]
@@ -328,14 +435,14 @@ fn deep_nesting_is_an_error_not_a_crash() {
             let r = engine.instant(&st, &ast, 0);
             assert_eq!(
                 r.is_err(),
-                depth > alerter::promql::eval::MAX_DEPTH,
+                depth > alerter::promql::MAX_DEPTH,
                 "depth {depth}: {r:?}"
             );
         }
         let e = format!("{}m{}", "-(".repeat(depth), ")".repeat(depth));
         if let Ok(ast) = alerter::promql::parse_expr(&e) {
             let _ = engine.instant(&st, &ast, 0);
-            let _ = alerter::promql::eval::check_supported(&ast);
+            let _ = alerter::promql::check_supported(&ast);
         }
     }
 }
@@ -364,7 +471,7 @@ fn number_durations_out_of_range_are_errors() {
         assert!(alerter::promql::parse_expr(e).is_ok(), "{e}");
     }
     for d in ["-1", "1e300", "NaN", "inf"] {
-        assert!(alerter::promql::parse_duration(d).is_err(), "{d}");
+        assert!(alerter::rules::file::parse_duration(d).is_err(), "{d}");
     }
     let bad = "groups:\n- name: a\n  rules:\n  - alert: X\n    expr: up\n    for: -1\n";
     assert!(parse_rules(Path::new("x.yml"), bad).is_err());

@@ -75,8 +75,8 @@ fn yaml_str(s: &str) -> String {
 }
 
 fn secs(d: &str) -> u64 {
-    promql_parser::util::parse_duration(d)
-        .map(|d| d.as_millis() as u64)
+    config_values::Duration::parse(d)
+        .map(|d| d.as_millis_i64().unsigned_abs())
         .unwrap_or(0)
 }
 

@@ -149,3 +149,59 @@ fn check_rule_files_for_check_config() {
         "{errs:#?}"
     );
 }
+
+/// Rule-file durations follow Prometheus's grammar, and a bad one is refused in promtool's
+/// words (`not a valid duration string: "5"`), checked against Debian's promtool when present.
+#[test]
+fn bad_durations_are_refused_in_promtools_words() {
+    let cases: &[(&str, Option<&str>)] = &[
+        ("5m", None),
+        ("1h30m", None),
+        ("0", None),
+        ("2w", None),
+        ("5", Some("not a valid duration string: \"5\"")),
+        ("1m5h", Some("not a valid duration string: \"1m5h\"")),
+        (" 5m", Some("not a valid duration string: \" 5m\"")),
+        ("-1m", Some("not a valid duration string: \"-1m\"")),
+        ("300y", Some("duration out of range")),
+        ("", Some("empty duration string")),
+    ];
+    let promtool = e2e::require(
+        "promtool",
+        "Debian's prometheus package, to compare duration errors",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("d.rules.yml");
+    for (text, want) in cases {
+        let yaml = format!(
+            "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up == 0\n    for: {}\n",
+            yaml_quoted(text)
+        );
+        std::fs::write(&file, &yaml).expect("write rule file");
+        let ours = alerter::rules::load_file(&file).map_err(|errs| {
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+        match (want, &ours) {
+            (None, Ok(_)) => {}
+            (Some(w), Err(e)) => assert!(e.contains(w), "for: {text:?}: {e}"),
+            _ => panic!("for: {text:?}: expected {want:?}, got {ours:?}"),
+        }
+        if let Some(p) = &promtool {
+            let (ok, out) = verdict(Command::new(p).args(["check", "rules"]).arg(&file));
+            assert_eq!(ok, want.is_none(), "promtool on for: {text:?}: {out}");
+            if let (Some(w), Err(e)) = (want, &ours) {
+                assert!(
+                    out.contains(w),
+                    "for: {text:?}: promtool says {out}, we say {e}"
+                );
+            }
+        }
+    }
+}
+
+fn yaml_quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}

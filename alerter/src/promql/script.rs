@@ -2,7 +2,8 @@
 //! `eval instant|range`, `expect fail|ordered`), evaluating through our engine. Only instant and
 //! range evaluations are checked; `expect warn|info` lines (annotations) are not.
 
-use super::eval::{Engine, Value, almost_equal};
+use super::eval::{Engine, Value};
+use super::number::almost_equal;
 use super::series::{parse_series_labels, parse_values, split_series_line};
 use super::{Labels, Store, format_labels, is_stale};
 use std::collections::BTreeMap;
@@ -25,22 +26,12 @@ pub struct EvalResult {
     pub native_histogram: bool,
 }
 
-/// Parses a promqltest time or duration (`5m`, `1h30m`, `100`, `-1m`) to milliseconds.
+/// A promqltest time or duration (`load 5m`, `eval instant at 1h30m`) in milliseconds:
+/// promqltest reads both with prometheus/common's `model.ParseDuration`.
 pub fn parse_time(s: &str) -> Result<i64, String> {
-    let s = s.trim();
-    if let Some(rest) = s.strip_prefix('-') {
-        return parse_time(rest).map(|v| -v);
-    }
-    if !s.is_empty() && s.chars().all(|c| c == '0' || c.is_ascii_alphabetic()) && s.starts_with('0')
-    {
-        return Ok(0);
-    }
-    if let Ok(v) = s.parse::<f64>() {
-        return Ok((v * 1000.0).round() as i64);
-    }
-    crate::promql::parse_duration(s)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4))
-        .map_err(|e| format!("invalid duration {s:?}: {e}"))
+    config_values::Duration::parse(s)
+        .map(config_values::Duration::as_millis_i64)
+        .map_err(|e| e.to_string())
 }
 
 struct Cmd {
@@ -250,7 +241,7 @@ fn run_eval(cmd: &Cmd, data: &mut Data, engine: &Engine) -> EvalResult {
             return res;
         }
     };
-    let parsed = crate::promql::parse_expr(&expr);
+    let parsed = super::parse_expr(&expr);
     let store = data.store();
     let result = parsed
         .map_err(|e| format!("parse error: {e}"))
@@ -306,7 +297,7 @@ fn compare(v: &Value, expected: &[String], ordered: bool, times: &[i64]) -> Resu
                 return Err(format!("got scalar {f}, expected {expected:?}"));
             }
             let want =
-                super::eval::parse_float(&expected[0]).map_err(|e| format!("expected {e}"))?;
+                super::number::parse_float(&expected[0]).map_err(|e| format!("expected {e}"))?;
             if eq(*f, want) {
                 Ok(())
             } else {

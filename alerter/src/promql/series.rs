@@ -2,7 +2,7 @@
 //! `metric{a="b"}` with values like `0+10x100 _ _x3 stale 5x2 -Inf`.
 
 use super::Labels;
-use super::eval::parse_float;
+use super::number::parse_float;
 use promql_parser::label::MatchOp;
 use promql_parser::parser::Expr;
 

@@ -2,7 +2,8 @@
 //! a check that our engine evaluates every expression. Errors carry the file and line.
 
 use super::template::Template;
-use crate::promql::eval::{check_supported, valid_label_name};
+use crate::promql::{check_supported, valid_label_name};
+use config_values::{Duration, DurationError};
 use promql_parser::parser::Expr;
 use promql_parser::parser::value::ValueType;
 use serde::Deserialize;
@@ -75,8 +76,8 @@ pub struct RuleDef {
     pub name: String,
     pub expr_text: String,
     pub expr: Expr,
-    pub for_ms: i64,
-    pub keep_firing_for_ms: i64,
+    pub for_: Duration,
+    pub keep_firing_for: Duration,
     pub labels: Vec<(String, String, Template)>,
     pub annotations: Vec<(String, String, Template)>,
     pub line: usize,
@@ -93,28 +94,31 @@ pub enum RuleKind {
 pub struct GroupDef {
     pub name: String,
     pub file: PathBuf,
-    pub interval_ms: Option<i64>,
-    pub query_offset_ms: i64,
+    pub interval: Option<Duration>,
+    pub query_offset: Duration,
     pub limit: u64,
     pub labels: BTreeMap<String, String>,
     pub rules: Vec<RuleDef>,
     pub line: usize,
 }
 
-/// Parses a Prometheus duration (`5m`, `1h30m`, `0s`, `0`).
-pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
-    let s = s.trim();
-    if s == "0"
-        || (s.starts_with('0')
-            && s.trim_start_matches('0')
-                .chars()
-                .all(|c| c.is_ascii_alphabetic()))
-    {
-        return Ok(0);
+/// A duration in a rule or unit-test file: Prometheus's grammar ([`Duration`]), the
+/// error worded as promtool words it, since our verdicts and messages are compared with its.
+pub fn parse_duration(s: &str) -> Result<Duration, PromtoolDurationError> {
+    Duration::parse(s).map_err(PromtoolDurationError)
+}
+
+/// A [`DurationError`] shown as prometheus/common's `model.ParseDuration` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", promtool_words(.0))]
+pub struct PromtoolDurationError(pub DurationError);
+
+fn promtool_words(e: &DurationError) -> String {
+    match e {
+        DurationError::Empty => "empty duration string".into(),
+        DurationError::Syntax(text) => format!("not a valid duration string: {text:?}"),
+        DurationError::OutOfRange(_) => "duration out of range".into(),
     }
-    crate::promql::parse_duration(s)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4))
-        .map_err(|_| format!("not a valid duration string: {s:?}"))
 }
 
 fn scalar_string(v: &serde_yaml::Value) -> Option<String> {
@@ -203,9 +207,9 @@ pub fn parse_rules(path: &Path, text: &str) -> Result<Vec<GroupDef>, Vec<RuleErr
                 format!("groupname: {:?} is repeated in the same file", g.name),
             ));
         }
-        let interval_ms = match g.interval.as_deref().map(parse_duration_ms) {
+        let interval = match g.interval.as_deref().map(parse_duration) {
             None => None,
-            Some(Ok(ms)) => Some(ms),
+            Some(Ok(d)) => Some(d),
             Some(Err(m)) => {
                 errs.push(e(
                     loc.find(gline, "interval", None).unwrap_or(gline),
@@ -214,12 +218,12 @@ pub fn parse_rules(path: &Path, text: &str) -> Result<Vec<GroupDef>, Vec<RuleErr
                 None
             }
         };
-        let query_offset_ms = match g.query_offset.as_deref().map(parse_duration_ms) {
-            None => 0,
-            Some(Ok(ms)) => ms,
+        let query_offset = match g.query_offset.as_deref().map(parse_duration) {
+            None => Duration::ZERO,
+            Some(Ok(d)) => d,
             Some(Err(m)) => {
                 errs.push(e(gline, format!("query_offset: {m}")));
-                0
+                Duration::ZERO
             }
         };
         let mut glabels = BTreeMap::new();
@@ -321,20 +325,20 @@ pub fn parse_rules(path: &Path, text: &str) -> Result<Vec<GroupDef>, Vec<RuleErr
             }
             let dur = |v: &Option<String>, field: &str, errs: &mut Vec<RuleError>| match v
                 .as_deref()
-                .map(parse_duration_ms)
+                .map(parse_duration)
             {
-                None => 0,
-                Some(Ok(ms)) => ms,
+                None => Duration::ZERO,
+                Some(Ok(d)) => d,
                 Some(Err(m)) => {
                     errs.push(e(
                         loc.find(rline, field, None).unwrap_or(rline),
                         format!("{what}: {field}: {m}"),
                     ));
-                    0
+                    Duration::ZERO
                 }
             };
-            let for_ms = dur(&r.for_, "for", &mut errs);
-            let keep_firing_for_ms = dur(&r.keep_firing_for, "keep_firing_for", &mut errs);
+            let for_ = dur(&r.for_, "for", &mut errs);
+            let keep_firing_for = dur(&r.keep_firing_for, "keep_firing_for", &mut errs);
             let mut labels = Vec::new();
             for (k, v) in &r.labels {
                 let kline = loc.find(rline, k, None).unwrap_or(rline);
@@ -379,8 +383,8 @@ pub fn parse_rules(path: &Path, text: &str) -> Result<Vec<GroupDef>, Vec<RuleErr
                 name,
                 expr_text,
                 expr,
-                for_ms,
-                keep_firing_for_ms,
+                for_,
+                keep_firing_for,
                 labels,
                 annotations,
                 line: rline,
@@ -389,8 +393,8 @@ pub fn parse_rules(path: &Path, text: &str) -> Result<Vec<GroupDef>, Vec<RuleErr
         groups.push(GroupDef {
             name: g.name,
             file: path.to_path_buf(),
-            interval_ms,
-            query_offset_ms,
+            interval,
+            query_offset,
             limit: g.limit,
             labels: glabels,
             rules,

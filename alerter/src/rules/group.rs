@@ -84,7 +84,7 @@ impl Group {
     /// ALERTS_FOR_STATE (and stale markers for series that went away) into `store`.
     pub fn eval(&mut self, engine: &Engine, store: &mut Store, ts: i64, ctx: &EvalContext) {
         let limit = self.def.limit;
-        let offset = self.def.query_offset_ms;
+        let offset = self.def.query_offset.as_millis_i64();
         let glabels = self.def.labels.clone();
         for rule in &mut self.rules {
             let out = match rule.def.kind {
@@ -253,11 +253,11 @@ impl Rule {
             };
             if !result_fps.contains(&k) {
                 let mut keep_firing = false;
-                if a.state == AlertState::Firing && self.def.keep_firing_for_ms > 0 {
+                if a.state == AlertState::Firing && !self.def.keep_firing_for.is_zero() {
                     if a.keep_firing_since == 0 {
                         a.keep_firing_since = ts;
                     }
-                    if ts - a.keep_firing_since < self.def.keep_firing_for_ms {
+                    if ts - a.keep_firing_since < self.def.keep_firing_for.as_millis_i64() {
                         keep_firing = true;
                     }
                 }
@@ -277,7 +277,7 @@ impl Rule {
                 a.keep_firing_since = 0;
             }
             num_active += 1;
-            if a.state == AlertState::Pending && ts - a.active_at >= self.def.for_ms {
+            if a.state == AlertState::Pending && ts - a.active_at >= self.def.for_.as_millis_i64() {
                 a.state = AlertState::Firing;
                 a.fired_at = ts;
             }

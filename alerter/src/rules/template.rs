@@ -40,8 +40,9 @@ impl TVal {
     fn num(&self) -> Result<f64, String> {
         match self {
             TVal::Num(n) => Ok(*n),
-            TVal::Str(s) => crate::promql::eval::parse_float(s)
-                .map_err(|_| format!("can't convert {s:?} to float")),
+            TVal::Str(s) => {
+                crate::promql::parse_float(s).map_err(|_| format!("can't convert {s:?} to float"))
+            }
             TVal::Bool(_) | TVal::Nil | TVal::Map(_) => {
                 Err(format!("can't convert {} to float", self.print()))
             }
@@ -680,8 +681,9 @@ fn call(f: &str, args: Vec<TVal>) -> Result<TVal, String> {
             want(f, &args, 1)?;
             match f {
                 "parseDuration" => TVal::Num(
-                    crate::promql::parse_duration(&s(&args[0]))
+                    super::file::parse_duration(&s(&args[0]))
                         .map_err(|e| e.to_string())?
+                        .as_std()
                         .as_secs_f64(),
                 ),
                 _ => TVal::Str(humanize_timestamp(args[0].num()?)),

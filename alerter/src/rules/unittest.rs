@@ -3,10 +3,11 @@
 //! alerts checked against the last tick at or before `eval_time` (firing alerts only),
 //! `promql_expr_test`s run after the loop with exact float comparison.
 
-use super::file::{GroupDef, RuleError, check_files, parse_duration_ms};
+use super::file::{GroupDef, RuleError, check_files, parse_duration};
 use super::group::{EvalContext, Group};
 use crate::promql::series::{parse_series_labels, parse_values};
 use crate::promql::{Engine, Labels, Store, Value, format_labels};
+use config_values::Duration;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -111,7 +112,9 @@ pub fn run_test_file(path: &Path) -> Result<(), Vec<String>> {
     let groups = check_files(&files)
         .map_err(|errs| errs.iter().map(RuleError::to_string).collect::<Vec<_>>())?;
     let eval_interval = match &tf.evaluation_interval {
-        Some(s) => parse_duration_ms(s).map_err(|e| vec![format!("evaluation_interval: {e}")])?,
+        Some(s) => parse_duration(s)
+            .map_err(|e| vec![format!("evaluation_interval: {e}")])?
+            .as_millis_i64(),
         None => 60_000,
     };
     if eval_interval <= 0 {
@@ -191,7 +194,9 @@ fn run_group(
     };
     let fail = |m: String| vec![format!("{name}{m}")];
     let interval = match &tg.interval {
-        Some(s) => parse_duration_ms(s).map_err(|e| fail(format!("    interval: {e}")))?,
+        Some(s) => parse_duration(s)
+            .map_err(|e| fail(format!("    interval: {e}")))?
+            .as_millis_i64(),
         None => eval_interval,
     };
     if interval <= 0 {
@@ -222,8 +227,9 @@ fn run_group(
     }
     let mut alert_times: Vec<(i64, &AlertTest)> = Vec::new();
     for at in &tg.alert_rule_test {
-        let t =
-            parse_duration_ms(&at.eval_time).map_err(|e| fail(format!("    eval_time: {e}")))?;
+        let t = parse_duration(&at.eval_time)
+            .map_err(|e| fail(format!("    eval_time: {e}")))?
+            .as_millis_i64();
         alert_times.push((t, at));
     }
     alert_times.sort_by_key(|x| x.0);
@@ -306,8 +312,8 @@ fn run_group(
         ts += eval_interval;
     }
     for et in &tg.promql_expr_test {
-        let t = match parse_duration_ms(&et.eval_time) {
-            Ok(t) => t,
+        let t = match parse_duration(&et.eval_time) {
+            Ok(t) => t.as_millis_i64(),
             Err(e) => {
                 errs.push(format!("    expr: {:?}, eval_time: {e}", et.expr));
                 continue;
@@ -389,10 +395,6 @@ fn run_group(
 
 /// A duration as Prometheus prints it (`5m`, `1h30m`, `0s`).
 pub fn fmt_dur(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let d = std::time::Duration::from_millis(ms.unsigned_abs());
-    let s = promql_parser::util::display_duration(&d);
+    let s = Duration::from_millis(ms.unsigned_abs()).to_string();
     if ms < 0 { format!("-{s}") } else { s }
 }
