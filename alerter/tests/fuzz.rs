@@ -471,7 +471,7 @@ fn number_durations_out_of_range_are_errors() {
         assert!(alerter::promql::parse_expr(e).is_ok(), "{e}");
     }
     for d in ["-1", "1e300", "NaN", "inf"] {
-        assert!(alerter::rules::file::parse_duration(d).is_err(), "{d}");
+        assert!(alerter::rules::duration::parse_duration(d).is_err(), "{d}");
     }
     let bad = "groups:\n- name: a\n  rules:\n  - alert: X\n    expr: up\n    for: -1\n";
     assert!(parse_rules(Path::new("x.yml"), bad).is_err());

@@ -4,9 +4,8 @@
 //! left-open: a range `[r]` at `t` holds samples in `(t-r, t]`, an instant selector takes the
 //! newest sample in `(t-lookback, t]` unless it is a stale marker.
 
-use super::Labels;
-use super::selector::dur_ms;
 use super::store::Store;
+use super::{Labels, dur_ms};
 use promql_parser::parser::Expr;
 use std::collections::{HashMap, HashSet};
 

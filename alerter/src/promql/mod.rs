@@ -151,69 +151,7 @@ fn check_number_durations(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Which top-level modules of this crate the `.rs` files under `dir` (relative to `src/`)
-/// name as `crate::<module>`: (file, line, module). `crate::{a, b}` reports `{`, so a
-/// grouped import cannot hide a dependency from a layering test.
-#[cfg(test)]
-pub(crate) fn crate_modules_used(dir: &str) -> Vec<(String, usize, String)> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut out = Vec::new();
-    let mut dirs = vec![root.join(dir)];
-    while let Some(d) = dirs.pop() {
-        let entries = std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
-        for path in entries.map(|e| e.expect("dir entry").path()) {
-            if path.is_dir() {
-                dirs.push(path);
-                continue;
-            }
-            if path.extension().is_none_or(|x| x != "rs") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).expect("read source");
-            let name = path
-                .strip_prefix(&root)
-                .unwrap_or(&path)
-                .display()
-                .to_string();
-            // Spelled in two halves so that this scanner does not find itself.
-            const PATH: &str = concat!("crate", "::");
-            for (i, line) in text.lines().enumerate() {
-                // Comments may name anything; only code is a dependency.
-                let code = line.split("//").next().unwrap_or_default();
-                for (at, _) in code.match_indices(PATH) {
-                    // `$crate::` in a macro is the defining crate, not a path into this one.
-                    if code[..at].ends_with('$') {
-                        continue;
-                    }
-                    let rest = &code[at + PATH.len()..];
-                    let module: String = if rest.starts_with('{') {
-                        "{".into()
-                    } else {
-                        rest.chars()
-                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                            .collect()
-                    };
-                    out.push((name.clone(), i + 1, module));
-                }
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod layering {
-    /// promql/ depends on nothing above it, so it can become its own crate: every
-    /// `crate::` path in it stays inside `crate::promql`.
-    #[test]
-    fn promql_names_nothing_outside_itself() {
-        let outside: Vec<_> = super::crate_modules_used("promql")
-            .into_iter()
-            .filter(|(_, _, m)| m != "promql")
-            .collect();
-        assert!(
-            outside.is_empty(),
-            "promql/ reaches outside itself: {outside:?}"
-        );
-    }
+/// A PromQL duration in milliseconds, the engine's unit of time.
+pub(crate) fn dur_ms(d: &std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
 }

@@ -5,15 +5,11 @@
 
 use super::eval::{Ctx, EvalError, Sample, Series, Value, err};
 use super::store::StoredSeries;
-use super::{Labels, is_stale};
+use super::{Labels, dur_ms, is_stale};
 use promql_parser::label::{MatchOp, Matchers};
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 use std::collections::HashMap;
-use std::time::{Duration, UNIX_EPOCH};
-
-pub(super) fn dur_ms(d: &Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
-}
+use std::time::UNIX_EPOCH;
 
 fn offset_ms(o: &Option<Offset>) -> i64 {
     match o {

@@ -1,9 +1,10 @@
 //! Rule files in Prometheus's format, loaded and validated as Prometheus does (rulefmt), plus
 //! a check that our engine evaluates every expression. Errors carry the file and line.
 
+use super::duration::parse_duration;
 use super::template::Template;
 use crate::promql::{check_supported, valid_label_name};
-use config_values::{Duration, DurationError};
+use config_values::Duration;
 use promql_parser::parser::Expr;
 use promql_parser::parser::value::ValueType;
 use serde::Deserialize;
@@ -100,25 +101,6 @@ pub struct GroupDef {
     pub labels: BTreeMap<String, String>,
     pub rules: Vec<RuleDef>,
     pub line: usize,
-}
-
-/// A duration in a rule or unit-test file: Prometheus's grammar ([`Duration`]), the
-/// error worded as promtool words it, since our verdicts and messages are compared with its.
-pub fn parse_duration(s: &str) -> Result<Duration, PromtoolDurationError> {
-    Duration::parse(s).map_err(PromtoolDurationError)
-}
-
-/// A [`DurationError`] shown as prometheus/common's `model.ParseDuration` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", promtool_words(.0))]
-pub struct PromtoolDurationError(pub DurationError);
-
-fn promtool_words(e: &DurationError) -> String {
-    match e {
-        DurationError::Empty => "empty duration string".into(),
-        DurationError::Syntax(text) => format!("not a valid duration string: {text:?}"),
-        DurationError::OutOfRange(_) => "duration out of range".into(),
-    }
 }
 
 fn scalar_string(v: &serde_yaml::Value) -> Option<String> {

@@ -681,7 +681,7 @@ fn call(f: &str, args: Vec<TVal>) -> Result<TVal, String> {
             want(f, &args, 1)?;
             match f {
                 "parseDuration" => TVal::Num(
-                    super::file::parse_duration(&s(&args[0]))
+                    super::duration::parse_duration(&s(&args[0]))
                         .map_err(|e| e.to_string())?
                         .as_std()
                         .as_secs_f64(),

@@ -3,7 +3,8 @@
 //! alerts checked against the last tick at or before `eval_time` (firing alerts only),
 //! `promql_expr_test`s run after the loop with exact float comparison.
 
-use super::file::{GroupDef, RuleError, check_files, parse_duration};
+use super::duration::parse_duration;
+use super::file::{GroupDef, RuleError, check_files};
 use super::group::{EvalContext, Group};
 use crate::promql::series::{parse_series_labels, parse_values};
 use crate::promql::{Engine, Labels, Store, Value, format_labels};
