@@ -2,7 +2,7 @@
 //! one group at a time. Used by `test-rules` and by the live evaluation loop.
 
 use super::file::{GroupDef, RuleDef, RuleKind};
-use super::template::TemplateData;
+use super::template::{TemplateData, query_escape};
 use crate::promql::{Engine, Labels, Sample, Store, Value, stale_nan};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -349,16 +349,7 @@ pub fn alerts_to_send(
 
 /// Prometheus's generator URL: `<external_url>/graph?g0.expr=<query-escaped expr>&g0.tab=1`.
 pub fn generator_url(external_url: &str, expr: &str) -> String {
-    let esc: String = expr
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            b' ' => "+".into(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
+    let esc = query_escape(expr);
     format!(
         "{}/graph?g0.expr={esc}&g0.tab=1",
         external_url.trim_end_matches('/')

@@ -605,16 +605,7 @@ fn call(f: &str, args: Vec<TVal>) -> Result<TVal, String> {
                         format!("{}{port}", host.split('.').next().unwrap_or(""))
                     }
                 }
-                "urlQueryEscape" => x
-                    .bytes()
-                    .map(|b| match b {
-                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                            (b as char).to_string()
-                        }
-                        b' ' => "+".into(),
-                        _ => format!("%{b:02X}"),
-                    })
-                    .collect(),
+                "urlQueryEscape" => query_escape(&x),
                 _ => x,
             })
         }
@@ -691,6 +682,19 @@ fn call(f: &str, args: Vec<TVal>) -> Result<TVal, String> {
         }
         _ => return Err(format!("function {f:?} is not available in this context")),
     })
+}
+
+/// Go's `url.QueryEscape`: unreserved bytes kept, space as `+`, the rest `%XX`.
+pub fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Go's `%g` (shortest when `prec` is None, else `%.<prec>g`).
