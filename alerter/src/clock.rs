@@ -4,6 +4,12 @@
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
+/// 2026-01-01T00:00:00Z, the instant unit tests start their clocks at.
+#[cfg(test)]
+pub(crate) fn test_epoch() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default()
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     /// `None`: the system clock. `Some`: wall time advances with tokio's clock from here.

@@ -281,13 +281,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::clock::test_epoch as t0;
     use crate::provider::Alerts;
-
-    fn t0() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc)
-    }
 
     fn at(s: f64) -> DateTime<Utc> {
         t0() + chrono::Duration::milliseconds((s * 1000.0) as i64)

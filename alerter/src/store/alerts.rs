@@ -156,14 +156,9 @@ mod tests {
 
     use super::*;
     use crate::clock::Clock;
+    use crate::clock::test_epoch as t0;
     use crate::labels::LabelSet;
     use crate::store::testing::refuse_writes;
-
-    fn t0() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc)
-    }
 
     fn secs(n: i64) -> chrono::Duration {
         chrono::Duration::seconds(n)
