@@ -4,7 +4,7 @@
 //! overflow, NaN ordering in topk/bottomk). Adding an operator is one entry here.
 
 use super::eval::{Ctx, EvalError, Sample, Value, err};
-use super::number::{kahan_inc, quantile};
+use super::number::{cmp_nan_last, kahan_inc, quantile};
 use super::{Labels, valid_label_name};
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 use std::collections::HashMap;
@@ -254,16 +254,7 @@ fn per_group(
                     let mut m = g.members;
                     if which != Keep::First {
                         let top = which == Keep::Largest;
-                        m.sort_by(|a, b| {
-                            use std::cmp::Ordering::*;
-                            match (a.value.is_nan(), b.value.is_nan()) {
-                                (true, true) => Equal,
-                                (true, false) => Greater,
-                                (false, true) => Less,
-                                _ if top => b.value.partial_cmp(&a.value).unwrap_or(Equal),
-                                _ => a.value.partial_cmp(&b.value).unwrap_or(Equal),
-                            }
-                        });
+                        m.sort_by(|a, b| cmp_nan_last(a.value, b.value, top));
                     }
                     out.extend(m.into_iter().take(k));
                 }
