@@ -225,13 +225,7 @@ fn humanize(v: f64) -> String {
             v /= 1000.0;
         }
     } else {
-        for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
-            if v.abs() >= 1.0 {
-                break;
-            }
-            prefix = p;
-            v *= 1000.0;
-        }
+        (v, prefix) = sub_unit(v);
     }
     format!("{}{prefix}", go_g(v, Some(4)))
 }
@@ -275,6 +269,13 @@ fn humanize_duration(v: f64) -> String {
         }
         return format!("{sign}{}s", go_g(v, Some(4)));
     }
+    let (v, prefix) = sub_unit(v);
+    format!("{}{prefix}s", go_g(v, Some(4)))
+}
+
+/// `v` (below 1 in magnitude) multiplied by 1000 until it is not, with the SI prefix saying
+/// how often (milli to yocto), as humanize and humanizeDuration scale small values.
+fn sub_unit(v: f64) -> (f64, &'static str) {
     let mut v = v;
     let mut prefix = "";
     for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
@@ -284,7 +285,7 @@ fn humanize_duration(v: f64) -> String {
         prefix = p;
         v *= 1000.0;
     }
-    format!("{}{prefix}s", go_g(v, Some(4)))
+    (v, prefix)
 }
 
 fn humanize_timestamp(v: f64) -> String {
@@ -296,5 +297,18 @@ fn humanize_timestamp(v: f64) -> String {
     match chrono::DateTime::from_timestamp(secs, nanos.min(999_999_999)) {
         Some(t) => t.format("%Y-%m-%d %H:%M:%S%.f +0000 UTC").to_string(),
         None => go_g(v, Some(4)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_values_take_sub_unit_prefixes() {
+        assert_eq!(humanize(0.00123), "1.23m");
+        assert_eq!(humanize(-0.5), "-500m");
+        assert_eq!(humanize_duration(0.0015), "1.5ms");
+        assert_eq!(humanize_duration(2e-7), "200ns");
     }
 }
