@@ -1,29 +1,97 @@
-//! Aggregation operators (`sum`, `avg`, `topk`, `count_values`, ...): how samples are grouped
-//! (`by`, `without`) and what each operator computes per group, with Prometheus's float
-//! behaviour (Kahan summation, incremental mean on overflow, NaN ordering in topk/bottomk).
+//! Aggregation operators (`sum`, `avg`, `topk`, `count_values`, ...), in one table
+//! ([`AGGREGATIONS`]): how samples are grouped (`by`, `without`) and what each operator
+//! computes per group, with Prometheus's float behaviour (Kahan summation, incremental mean on
+//! overflow, NaN ordering in topk/bottomk). Adding an operator is one entry here.
 
 use super::eval::{Ctx, EvalError, Sample, Value, err};
-use super::number::{kahan_inc, quantile};
+use super::number::{cmp_nan_last, kahan_inc, quantile};
 use super::{Labels, valid_label_name};
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 use std::collections::HashMap;
 
-/// The aggregation operators this engine evaluates (checked before evaluation).
-pub(super) const AGGREGATIONS: &[&str] = &[
-    "sum",
-    "avg",
-    "count",
-    "min",
-    "max",
-    "group",
-    "stddev",
-    "stdvar",
-    "topk",
-    "bottomk",
-    "quantile",
-    "count_values",
-    "limitk",
+/// One aggregation operator: its name and how it computes its result.
+pub(super) struct Aggregation {
+    name: &'static str,
+    how: How,
+}
+
+enum How {
+    /// One sample per distinct value, counting the samples that have it (`count_values`).
+    CountValues,
+    /// One result per group of the `by`/`without` grouping.
+    PerGroup(PerGroup),
+}
+
+#[derive(Clone, Copy)]
+enum PerGroup {
+    /// Each sample's value is folded into its group (`add`, after the group's `count` has
+    /// counted it); the group's result is read off it at the end (`result`).
+    Fold {
+        add: fn(&mut Group, f64),
+        result: fn(&Group) -> f64,
+    },
+    /// The scalar parameter's quantile of the group's values.
+    Quantile,
+    /// Up to k (the scalar parameter) of the group's samples themselves.
+    Keep(Keep),
+}
+
+/// Which k samples `topk`, `bottomk` and `limitk` keep.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// The largest, NaN last.
+    Largest,
+    /// The smallest, NaN last.
+    Smallest,
+    /// The first in input order.
+    First,
+}
+
+const fn fold(
+    name: &'static str,
+    add: fn(&mut Group, f64),
+    result: fn(&Group) -> f64,
+) -> Aggregation {
+    Aggregation {
+        name,
+        how: How::PerGroup(PerGroup::Fold { add, result }),
+    }
+}
+
+const fn keep(name: &'static str, k: Keep) -> Aggregation {
+    Aggregation {
+        name,
+        how: How::PerGroup(PerGroup::Keep(k)),
+    }
+}
+
+/// Every aggregation operator this engine evaluates (checked before evaluation).
+const AGGREGATIONS: &[Aggregation] = &[
+    fold("sum", add_sum, |g| g.value + g.c),
+    fold("avg", add_avg, avg),
+    fold("count", |_, _| {}, |g| g.count),
+    fold("min", add_min, |g| g.value),
+    fold("max", add_max, |g| g.value),
+    fold("group", |_, _| {}, |_| 1.0),
+    fold("stddev", add_variance, |g| (g.value / g.count).sqrt()),
+    fold("stdvar", add_variance, |g| g.value / g.count),
+    keep("topk", Keep::Largest),
+    keep("bottomk", Keep::Smallest),
+    Aggregation {
+        name: "quantile",
+        how: How::PerGroup(PerGroup::Quantile),
+    },
+    Aggregation {
+        name: "count_values",
+        how: How::CountValues,
+    },
+    keep("limitk", Keep::First),
 ];
+
+/// The aggregation operator `name`, if this engine evaluates it.
+pub(super) fn aggregation(name: &str) -> Option<&'static Aggregation> {
+    AGGREGATIONS.iter().find(|a| a.name == name)
+}
 
 impl Ctx<'_> {
     pub(super) fn aggregate(&self, a: &AggregateExpr, t: i64) -> Result<Value, EvalError> {
@@ -82,41 +150,67 @@ fn aggregate(
     param: Option<Value>,
     modifier: Option<&LabelModifier>,
 ) -> Result<Value, EvalError> {
-    let scalar_param = || match &param {
+    let Some(agg) = aggregation(op) else {
+        // Only an expression check_supported refuses gets here: it fails on its first
+        // sample, so an empty input still yields an empty result.
+        if input.is_empty() {
+            return Ok(Value::Vector(Vec::new()));
+        }
+        return err(format!("unsupported aggregation {op}"));
+    };
+    match agg.how {
+        How::CountValues => count_values(input, param.as_ref(), modifier),
+        How::PerGroup(how) => per_group(op, how, input, param.as_ref(), modifier),
+    }
+}
+
+fn count_values(
+    input: Vec<Sample>,
+    param: Option<&Value>,
+    modifier: Option<&LabelModifier>,
+) -> Result<Value, EvalError> {
+    let Some(Value::String(label)) = param else {
+        return err("count_values needs a string parameter");
+    };
+    if !valid_label_name(label) {
+        return err(format!("invalid label name {label:?}"));
+    }
+    let mut groups: Vec<(Labels, f64)> = Vec::new();
+    let mut idx: HashMap<Labels, usize> = HashMap::new();
+    for s in input {
+        let mut l = grouping_labels(&s.labels, modifier);
+        l.insert(label.clone(), fmt_float(s.value));
+        match idx.get(&l) {
+            Some(&i) => groups[i].1 += 1.0,
+            None => {
+                idx.insert(l.clone(), groups.len());
+                groups.push((l, 1.0));
+            }
+        }
+    }
+    Ok(Value::Vector(
+        groups
+            .into_iter()
+            .map(|(labels, value)| Sample {
+                labels,
+                value,
+                drop_name: false,
+            })
+            .collect(),
+    ))
+}
+
+fn per_group(
+    op: &str,
+    how: PerGroup,
+    input: Vec<Sample>,
+    param: Option<&Value>,
+    modifier: Option<&LabelModifier>,
+) -> Result<Value, EvalError> {
+    let scalar_param = || match param {
         Some(Value::Scalar(v)) => Ok(*v),
         _ => err(format!("{op} needs a scalar parameter")),
     };
-    if op == "count_values" {
-        let Some(Value::String(label)) = &param else {
-            return err("count_values needs a string parameter");
-        };
-        if !valid_label_name(label) {
-            return err(format!("invalid label name {label:?}"));
-        }
-        let mut groups: Vec<(Labels, f64)> = Vec::new();
-        let mut idx: HashMap<Labels, usize> = HashMap::new();
-        for s in input {
-            let mut l = grouping_labels(&s.labels, modifier);
-            l.insert(label.clone(), fmt_float(s.value));
-            match idx.get(&l) {
-                Some(&i) => groups[i].1 += 1.0,
-                None => {
-                    idx.insert(l.clone(), groups.len());
-                    groups.push((l, 1.0));
-                }
-            }
-        }
-        return Ok(Value::Vector(
-            groups
-                .into_iter()
-                .map(|(labels, value)| Sample {
-                    labels,
-                    value,
-                    drop_name: false,
-                })
-                .collect(),
-        ));
-    }
     let mut groups: Vec<Group> = Vec::new();
     let mut idx: HashMap<Labels, usize> = HashMap::new();
     for s in input {
@@ -137,79 +231,20 @@ fn aggregate(
             }
         };
         let g = &mut groups[i];
-        let f = s.value;
         g.count += 1.0;
-        match op {
-            "sum" => (g.value, g.c) = kahan_inc(f, g.value, g.c),
-            "avg" => {
-                if g.count == 1.0 {
-                    g.value = f;
-                    continue;
-                }
-                if !g.incremental {
-                    let (nv, nc) = kahan_inc(f, g.value, g.c);
-                    if !nv.is_infinite() {
-                        (g.value, g.c) = (nv, nc);
-                        continue;
-                    }
-                    g.incremental = true;
-                    g.mean = g.value / (g.count - 1.0);
-                    g.c /= g.count - 1.0;
-                }
-                if g.mean.is_infinite() {
-                    if f.is_infinite() && (g.mean > 0.0) == (f > 0.0) {
-                        continue;
-                    }
-                    if !f.is_infinite() && !f.is_nan() {
-                        continue;
-                    }
-                }
-                let q = (g.count - 1.0) / g.count;
-                (g.mean, g.c) = kahan_inc(f / g.count, q * g.mean, q * g.c);
-            }
-            "min" => {
-                if g.count == 1.0 || f < g.value || g.value.is_nan() {
-                    g.value = f
-                }
-            }
-            "max" => {
-                if g.count == 1.0 || f > g.value || g.value.is_nan() {
-                    g.value = f
-                }
-            }
-            "count" | "group" => {}
-            "stddev" | "stdvar" => {
-                if g.count == 1.0 {
-                    g.mean = f;
-                    g.value = if f.is_finite() { 0.0 } else { f64::NAN };
-                } else {
-                    let delta = f - g.mean;
-                    g.mean += delta / g.count;
-                    g.value += delta * (f - g.mean);
-                }
-            }
-            "topk" | "bottomk" | "quantile" | "limitk" => g.members.push(s),
-            _ => return err(format!("unsupported aggregation {op}")),
+        match how {
+            PerGroup::Fold { add, .. } => add(g, s.value),
+            PerGroup::Quantile | PerGroup::Keep(_) => g.members.push(s),
         }
     }
     let mut out = Vec::new();
     for g in groups {
-        let value = match op {
-            "sum" => g.value + g.c,
-            "avg" => {
-                if g.incremental {
-                    g.mean + g.c
-                } else {
-                    g.value / g.count + g.c / g.count
-                }
+        let value = match how {
+            PerGroup::Fold { result, .. } => result(&g),
+            PerGroup::Quantile => {
+                quantile(scalar_param()?, g.members.iter().map(|s| s.value).collect())
             }
-            "min" | "max" => g.value,
-            "count" => g.count,
-            "group" => 1.0,
-            "stddev" => (g.value / g.count).sqrt(),
-            "stdvar" => g.value / g.count,
-            "quantile" => quantile(scalar_param()?, g.members.iter().map(|s| s.value).collect()),
-            "topk" | "bottomk" | "limitk" => {
+            PerGroup::Keep(which) => {
                 let k = scalar_param()?;
                 if k.is_nan() {
                     return err(format!("Parameter value is NaN for {op}"));
@@ -217,24 +252,14 @@ fn aggregate(
                 if k >= 1.0 {
                     let k = if k > 1e9 { usize::MAX } else { k as usize };
                     let mut m = g.members;
-                    if op != "limitk" {
-                        let top = op == "topk";
-                        m.sort_by(|a, b| {
-                            use std::cmp::Ordering::*;
-                            match (a.value.is_nan(), b.value.is_nan()) {
-                                (true, true) => Equal,
-                                (true, false) => Greater,
-                                (false, true) => Less,
-                                _ if top => b.value.partial_cmp(&a.value).unwrap_or(Equal),
-                                _ => a.value.partial_cmp(&b.value).unwrap_or(Equal),
-                            }
-                        });
+                    if which != Keep::First {
+                        let top = which == Keep::Largest;
+                        m.sort_by(|a, b| cmp_nan_last(a.value, b.value, top));
                     }
                     out.extend(m.into_iter().take(k));
                 }
                 continue;
             }
-            _ => unreachable_op(op)?,
         };
         out.push(Sample {
             labels: g.labels,
@@ -242,12 +267,73 @@ fn aggregate(
             drop_name: false,
         });
     }
-    if op == "quantile" {
+    if matches!(how, PerGroup::Quantile) {
         scalar_param()?;
     }
     Ok(Value::Vector(out))
 }
 
-fn unreachable_op(op: &str) -> Result<f64, EvalError> {
-    err(format!("unsupported aggregation {op}"))
+fn add_sum(g: &mut Group, f: f64) {
+    (g.value, g.c) = kahan_inc(f, g.value, g.c);
+}
+
+/// Kahan summation while the sum stays finite, then an incremental mean, as Prometheus's
+/// engine does so that averaging huge values does not overflow.
+fn add_avg(g: &mut Group, f: f64) {
+    if g.count == 1.0 {
+        g.value = f;
+        return;
+    }
+    if !g.incremental {
+        let (nv, nc) = kahan_inc(f, g.value, g.c);
+        if !nv.is_infinite() {
+            (g.value, g.c) = (nv, nc);
+            return;
+        }
+        g.incremental = true;
+        g.mean = g.value / (g.count - 1.0);
+        g.c /= g.count - 1.0;
+    }
+    if g.mean.is_infinite() {
+        if f.is_infinite() && (g.mean > 0.0) == (f > 0.0) {
+            return;
+        }
+        if !f.is_infinite() && !f.is_nan() {
+            return;
+        }
+    }
+    let q = (g.count - 1.0) / g.count;
+    (g.mean, g.c) = kahan_inc(f / g.count, q * g.mean, q * g.c);
+}
+
+fn avg(g: &Group) -> f64 {
+    if g.incremental {
+        g.mean + g.c
+    } else {
+        g.value / g.count + g.c / g.count
+    }
+}
+
+fn add_min(g: &mut Group, f: f64) {
+    if g.count == 1.0 || f < g.value || g.value.is_nan() {
+        g.value = f
+    }
+}
+
+fn add_max(g: &mut Group, f: f64) {
+    if g.count == 1.0 || f > g.value || g.value.is_nan() {
+        g.value = f
+    }
+}
+
+/// Welford's running variance: `mean` and the sum of squared deviations in `value`.
+fn add_variance(g: &mut Group, f: f64) {
+    if g.count == 1.0 {
+        g.mean = f;
+        g.value = if f.is_finite() { 0.0 } else { f64::NAN };
+    } else {
+        let delta = f - g.mean;
+        g.mean += delta / g.count;
+        g.value += delta * (f - g.mean);
+    }
 }

@@ -2,7 +2,7 @@
 //! aggregation it implements, no fill modifiers, nesting no deeper than the evaluator goes.
 //! Rule files are checked with this at load time, so an unsupported rule is a load error.
 
-use super::aggregate::AGGREGATIONS;
+use super::aggregate::aggregation;
 use super::eval::MAX_DEPTH;
 use super::functions::function;
 use promql_parser::parser::Expr;
@@ -27,7 +27,7 @@ fn check_depth(e: &Expr, depth: usize) -> Result<(), String> {
     match e {
         Expr::Aggregate(a) => {
             let op = a.op.to_string().to_lowercase();
-            if !AGGREGATIONS.contains(&op.as_str()) {
+            if aggregation(&op).is_none() {
                 return Err(format!("aggregation {op} is not supported by this engine"));
             }
             check_depth(&a.expr, d)?;

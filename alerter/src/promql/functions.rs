@@ -4,7 +4,7 @@
 //! here. What the range functions compute from a window is in window.rs.
 
 use super::eval::{Ctx, EvalError, Sample, Value, err};
-use super::number::{almost_equal, parse_float};
+use super::number::{almost_equal, cmp_nan_last, parse_float};
 use super::window::{self, Window};
 use super::{Labels, valid_label_name};
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
@@ -510,16 +510,7 @@ fn sort(ctx: &Ctx, c: &Call, t: i64) -> Result<Value, EvalError> {
     let name = c.func.name;
     let mut v = ctx.vector_arg(arg(c, 0)?, t)?;
     let desc = name == "sort_desc";
-    v.sort_by(|a, b| {
-        use std::cmp::Ordering::*;
-        match (a.value.is_nan(), b.value.is_nan()) {
-            (true, true) => Equal,
-            (true, false) => Greater,
-            (false, true) => Less,
-            _ if desc => b.value.partial_cmp(&a.value).unwrap_or(Equal),
-            _ => a.value.partial_cmp(&b.value).unwrap_or(Equal),
-        }
-    });
+    v.sort_by(|a, b| cmp_nan_last(a.value, b.value, desc));
     Ok(Value::Vector(v))
 }
 

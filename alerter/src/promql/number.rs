@@ -1,6 +1,7 @@
 //! Float arithmetic as Prometheus does it, shared by the evaluator, the test-script runner and
 //! the series notation: number parsing (`Inf`, `NaN`, hex), compensated (Kahan) summation, the
-//! quantile of a sample set, and the relative comparison promqltest uses.
+//! quantile of a sample set, the NaN-last order of sorted values, and the relative comparison
+//! promqltest uses.
 
 /// One step of Kahan-Babuska summation: `sum + inc` with its running compensation `c`
 /// (Prometheus's `kahanSumInc` in promql/functions.go).
@@ -14,6 +15,19 @@ pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
         c + ((inc - t) + sum)
     };
     (t, c)
+}
+
+/// The order `sort`, `sort_desc`, `topk` and `bottomk` put sample values in: by value,
+/// descending when `desc`, NaN last either way, as Prometheus's results show them.
+pub(crate) fn cmp_nan_last(a: f64, b: f64, desc: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Equal,
+        (true, false) => Greater,
+        (false, true) => Less,
+        _ if desc => b.partial_cmp(&a).unwrap_or(Equal),
+        _ => a.partial_cmp(&b).unwrap_or(Equal),
+    }
 }
 
 /// The `q`-quantile of `vals` with linear interpolation, NaN below everything; outside
