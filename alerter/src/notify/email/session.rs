@@ -14,6 +14,7 @@ use lettre::transport::smtp::extension::ClientId;
 use super::config::{ResolvedEmail, Security};
 use super::diagnosis::{classify, full_chain};
 use super::err;
+use super::stage::Stage;
 use crate::notify::{NotifyError, Reason};
 
 /// How far to go: the start-up/reload check stops after EHLO (and STARTTLS, AUTH).
@@ -24,7 +25,7 @@ pub enum Mode {
 }
 
 async fn step<T>(
-    stage: &str,
+    stage: Stage,
     cfg: &ResolvedEmail,
     fut: impl std::future::Future<Output = Result<T, lettre::transport::smtp::Error>>,
 ) -> Result<T, NotifyError> {
@@ -33,7 +34,7 @@ async fn step<T>(
         Ok(Err(e)) => Err(classify(stage, &e, cfg)),
         Err(_) => Err(err(
             true,
-            if stage == "connect" || stage == "TLS handshake" {
+            if stage.is_opening() {
                 Reason::GreetingTimeout
             } else {
                 Reason::Timeout
@@ -43,7 +44,7 @@ async fn step<T>(
                 cfg.host,
                 cfg.port,
                 cfg.step_timeout,
-                if stage == "connect" || stage == "TLS handshake" {
+                if stage.is_opening() {
                     " (the TCP connection was accepted, but no TLS handshake / greeting / EHLO reply followed)"
                 } else {
                     ""
@@ -93,9 +94,9 @@ async fn open(
         None
     };
     let stage = if implicit.is_some() {
-        "TLS handshake"
+        Stage::TlsHandshake
     } else {
-        "connect"
+        Stage::Connect
     };
     log(format!(
         "CONNECT  {addr} ({})",
@@ -120,7 +121,7 @@ async fn open(
     if cfg.security != Security::ImplicitTls {
         if conn.can_starttls() {
             let p = tls_params(cfg)?;
-            step("STARTTLS", cfg, conn.starttls(p, &hello)).await?;
+            step(Stage::StartTls, cfg, conn.starttls(p, &hello)).await?;
             log(format!(
                 "STARTTLS ok, certificate verified for {}; EHLO again: {}",
                 cfg.tls_server_name,
@@ -256,7 +257,7 @@ pub async fn dialogue(
             if i > 0 {
                 conn = open(cfg, addr, log).await?;
             }
-            match step("AUTH", cfg, conn.auth(&[m], &creds)).await {
+            match step(Stage::Auth, cfg, conn.auth(&[m], &creds)).await {
                 Ok(r) => {
                     log(format!("AUTH     {m} as {user}: {}", reply(&r)));
                     last = None;
@@ -286,7 +287,7 @@ pub async fn dialogue(
     }
 
     if mode == Mode::ConnectOnly {
-        let _ = step("QUIT", cfg, conn.quit()).await;
+        let _ = step(Stage::Quit, cfg, conn.quit()).await;
         return Ok(());
     }
     let Some(msg) = msg else {
@@ -294,7 +295,7 @@ pub async fn dialogue(
     };
     let env = msg.envelope();
     let r = step(
-        "MAIL FROM",
+        Stage::MailFrom,
         cfg,
         conn.command(Mail::new(env.from().cloned(), vec![])),
     )
@@ -312,7 +313,7 @@ pub async fn dialogue(
     }
     for rcpt in env.to() {
         match step(
-            "RCPT TO",
+            Stage::RcptTo,
             cfg,
             conn.command(Rcpt::new(rcpt.clone(), vec![])),
         )
@@ -326,7 +327,7 @@ pub async fn dialogue(
         }
     }
     match step(
-        "DATA",
+        Stage::Data,
         cfg,
         conn.command(lettre::transport::smtp::commands::Data),
     )
@@ -339,14 +340,14 @@ pub async fn dialogue(
         }
     }
     let bytes = msg.formatted();
-    match step("DATA", cfg, conn.message(&bytes)).await {
+    match step(Stage::Data, cfg, conn.message(&bytes)).await {
         Ok(r) => log(format!("DATA     {} bytes: {}", bytes.len(), reply(&r))),
         Err(e) => {
             conn.abort().await;
             return Err(e);
         }
     }
-    let _ = step("QUIT", cfg, conn.quit()).await;
+    let _ = step(Stage::Quit, cfg, conn.quit()).await;
     Ok(())
 }
 
