@@ -10,6 +10,7 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::commands::{Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::response::Response;
 
 use super::config::{ResolvedEmail, Security};
 use super::diagnosis::{classify, full_chain};
@@ -54,6 +55,21 @@ async fn step<T>(
     }
 }
 
+/// One command of the mail transaction; a failure ends the session (lettre's
+/// `abort`: a best-effort QUIT, then close), as every failed step after AUTH does.
+async fn command<C: std::fmt::Display>(
+    conn: &mut AsyncSmtpConnection,
+    stage: Stage,
+    cfg: &ResolvedEmail,
+    cmd: C,
+) -> Result<Response, NotifyError> {
+    let r = step(stage, cfg, conn.command(cmd)).await;
+    if r.is_err() {
+        conn.abort().await;
+    }
+    r
+}
+
 fn tls_params(cfg: &ResolvedEmail) -> Result<TlsParameters, NotifyError> {
     let mut b = TlsParameters::builder(cfg.tls_server_name.clone());
     if let Some(pem) = &cfg.ca_pem {
@@ -75,7 +91,7 @@ fn tls_params(cfg: &ResolvedEmail) -> Result<TlsParameters, NotifyError> {
     })
 }
 
-fn reply(r: &lettre::transport::smtp::response::Response) -> String {
+fn reply(r: &Response) -> String {
     let lines: Vec<&str> = r.message().collect();
     format!("{} {}", r.code(), lines.join(" / "))
 }
@@ -294,51 +310,35 @@ pub async fn dialogue(
         return Ok(());
     };
     let env = msg.envelope();
-    let r = step(
+    let r = command(
+        &mut conn,
         Stage::MailFrom,
         cfg,
-        conn.command(Mail::new(env.from().cloned(), vec![])),
+        Mail::new(env.from().cloned(), vec![]),
     )
-    .await;
-    match r {
-        Ok(r) => log(format!(
-            "MAIL     FROM:<{}>: {}",
-            fmt_addr(env.from()),
-            reply(&r)
-        )),
-        Err(e) => {
-            conn.abort().await;
-            return Err(e);
-        }
-    }
+    .await?;
+    log(format!(
+        "MAIL     FROM:<{}>: {}",
+        fmt_addr(env.from()),
+        reply(&r)
+    ));
     for rcpt in env.to() {
-        match step(
+        let r = command(
+            &mut conn,
             Stage::RcptTo,
             cfg,
-            conn.command(Rcpt::new(rcpt.clone(), vec![])),
+            Rcpt::new(rcpt.clone(), vec![]),
         )
-        .await
-        {
-            Ok(r) => log(format!("RCPT     TO:<{rcpt}>: {}", reply(&r))),
-            Err(e) => {
-                conn.abort().await;
-                return Err(e);
-            }
-        }
+        .await?;
+        log(format!("RCPT     TO:<{rcpt}>: {}", reply(&r)));
     }
-    match step(
+    command(
+        &mut conn,
         Stage::Data,
         cfg,
-        conn.command(lettre::transport::smtp::commands::Data),
+        lettre::transport::smtp::commands::Data,
     )
-    .await
-    {
-        Ok(_) => {}
-        Err(e) => {
-            conn.abort().await;
-            return Err(e);
-        }
-    }
+    .await?;
     let bytes = msg.formatted();
     match step(Stage::Data, cfg, conn.message(&bytes)).await {
         Ok(r) => log(format!("DATA     {} bytes: {}", bytes.len(), reply(&r))),
