@@ -566,10 +566,9 @@ pub fn needs_update(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     fn t(s: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap()
+        crate::clock::test_epoch() + chrono::TimeDelta::seconds(s)
     }
 
     fn entry(firing: &[u64], resolved: &[u64], ts: i64) -> nflog::Entry {

@@ -191,10 +191,9 @@ impl PipelineStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     fn t(s: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap()
+        crate::clock::test_epoch() + chrono::TimeDelta::seconds(s)
     }
 
     #[test]
