@@ -7,7 +7,7 @@
 //!
 //! Owns: which conditions were announced and when (re-announced every
 //! `repeat_interval`, resolved once when they clear). Decisions are pure
-//! ([`SelfMonitor::plan`]); the loop in [`run`] only gathers inputs and sends.
+//! ([`SelfMonitor::plan`]); the loop in `server/selfcheck.rs` only gathers inputs and sends.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
