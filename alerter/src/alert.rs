@@ -129,10 +129,9 @@ impl Alert {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     fn t(s: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap()
+        crate::clock::test_epoch() + chrono::TimeDelta::seconds(s)
     }
 
     fn alert(start: i64, end: i64, updated: i64) -> Alert {

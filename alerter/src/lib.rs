@@ -19,4 +19,5 @@ pub mod server;
 pub mod silence;
 pub mod store;
 pub mod sync;
+pub mod timefmt;
 pub mod timeinterval;

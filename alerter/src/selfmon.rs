@@ -7,7 +7,7 @@
 //!
 //! Owns: which conditions were announced and when (re-announced every
 //! `repeat_interval`, resolved once when they clear). Decisions are pure
-//! ([`SelfMonitor::plan`]); the loop in [`run`] only gathers inputs and sends.
+//! ([`SelfMonitor::plan`]); the loop in `server/selfcheck.rs` only gathers inputs and sends.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use config_values::Secret;
 
 use crate::labels::LabelSet;
-use crate::notify::{AlertData, Data, Status, zero_time};
+use crate::notify::{AlertData, Data, Reason, Status, zero_time};
 use crate::sync;
 
 /// `self_monitoring:` (ours; Alertmanager has no such block).
@@ -122,7 +122,8 @@ impl SelfMonitoringConfig {
 pub struct Failing {
     pub receiver: String,
     pub integration: String,
-    pub reason: String,
+    /// Why its last attempt failed, as the pipeline classified it.
+    pub reason: Reason,
     pub message: String,
     pub since: DateTime<Utc>,
 }
@@ -209,7 +210,7 @@ impl SelfMonitor {
                         f.receiver,
                         f.integration,
                         f.since.format("%Y-%m-%d %H:%M:%S UTC"),
-                        f.reason
+                        f.reason.as_str()
                     ),
                 ),
                 ("description".into(), f.message.clone()),
@@ -341,10 +342,9 @@ impl SelfMonitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     fn t(s: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap()
+        crate::clock::test_epoch() + chrono::TimeDelta::seconds(s)
     }
 
     fn mon(heartbeat: bool) -> SelfMonitor {
@@ -363,7 +363,7 @@ mod tests {
         Failing {
             receiver: "email".into(),
             integration: "email".into(),
-            reason: "connect_timeout".into(),
+            reason: Reason::ConnectTimeout,
             message: "connecting to port 465 timed out".into(),
             since: t(since),
         }

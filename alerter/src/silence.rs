@@ -135,15 +135,15 @@ impl From<&Matcher> for SilenceMatcher {
 pub struct Silence {
     pub comment: String,
     pub created_by: String,
-    #[serde(with = "millis")]
+    #[serde(with = "crate::timefmt::millis")]
     pub ends_at: DateTime<Utc>,
     pub id: String,
     pub matchers: Vec<SilenceMatcher>,
-    #[serde(with = "millis")]
+    #[serde(with = "crate::timefmt::millis")]
     pub starts_at: DateTime<Utc>,
     #[serde(default)]
     pub status: SilenceStatus,
-    #[serde(with = "millis")]
+    #[serde(with = "crate::timefmt::millis")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -692,23 +692,6 @@ fn with_status(s: &Silence, now: DateTime<Utc>) -> Silence {
 /// Times are kept to the millisecond: what the API shows is what is stored.
 fn millis_floor(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
-}
-
-/// RFC 3339 with milliseconds and `Z`, as go-openapi's `strfmt.DateTime` writes.
-mod millis {
-    use chrono::{DateTime, SecondsFormat, Utc};
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        let s = String::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&s)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| serde::de::Error::custom(format!("invalid time {s:?}: {e}")))
-    }
 }
 
 #[cfg(test)]

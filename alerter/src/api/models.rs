@@ -2,15 +2,13 @@
 //! names. Times are written as Go's strfmt.DateTime writes them (milliseconds, `Z`)
 //! and read as RFC 3339; Go's zero time `0001-01-01T00:00:00Z` reads as "not set".
 
-use chrono::{DateTime, Datelike, SecondsFormat, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use chrono::{DateTime, Datelike, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::labels::LabelSet;
 
-/// A time as the API writes it.
-pub fn write_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
-}
+/// A time as the API writes it (the silence file writes the same bytes).
+pub use crate::timefmt::write_millis as write_time;
 
 /// An optional time; absent, null, empty and Go's zero time are all `None`.
 pub fn read_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
@@ -18,13 +16,11 @@ pub fn read_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>
     let Some(raw) = raw.filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
-    let t = DateTime::parse_from_rfc3339(&raw)
-        .map_err(|e| {
-            serde::de::Error::custom(format!(
-                "{raw:?} is not an RFC 3339 time (e.g. 2026-01-02T15:04:05Z): {e}"
-            ))
-        })?
-        .with_timezone(&Utc);
+    let t = crate::timefmt::parse_rfc3339(&raw).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{raw:?} is not an RFC 3339 time (e.g. 2026-01-02T15:04:05Z): {e}"
+        ))
+    })?;
     Ok((t.year() > 1).then_some(t))
 }
 

@@ -7,6 +7,7 @@ pub mod nflog;
 pub mod pipeline;
 mod reason;
 pub mod receivers;
+pub mod stats;
 pub mod template;
 pub mod webhook;
 

@@ -212,10 +212,9 @@ impl Nflog {
 mod tests {
     use super::*;
     use crate::store::testing::refuse_writes;
-    use chrono::TimeZone;
 
     fn t(s: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap()
+        crate::clock::test_epoch() + chrono::TimeDelta::seconds(s)
     }
 
     fn key(g: &str) -> Key {

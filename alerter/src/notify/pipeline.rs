@@ -3,27 +3,27 @@
 //! mute time intervals, silence mute, then for every integration concurrently:
 //! dedup against the notification log (`needsUpdate`, dedup_stage.go), send with
 //! retries until the flush deadline, and record the success in the log. The chain
-//! stops as soon as a stage leaves no alerts. Owns the per-integration counters
-//! ([`PipelineStats`]) that the metrics endpoint reads.
+//! stops as soon as a stage leaves no alerts. Reports every attempt to the
+//! delivery statistics ([`PipelineStats`], in `notify/stats.rs`; re-exported here).
 //!
 //! A failing integration costs one future inside its group's task, retried with a
 //! capped backoff until the tick's deadline and then dropped: nothing queues up per
 //! retry or per tick (Alertmanager #5018).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::nflog::{self, Nflog};
+pub use super::stats::{Failure, LATENCY_BUCKETS, Latency, PipelineStats, StatsSnapshot};
 use super::{AlertData, Data, Notification, Notifier, NotifyError, Reason, Status, zero_time};
 use crate::alert::Alert;
 use crate::clock::Clock;
 use crate::labels::LabelSet;
 use crate::mute::Muter;
-use crate::sync;
 use crate::timeinterval::Intervals;
 
 /// Every flush may take this long at least (notify.MinTimeout).
@@ -563,207 +563,12 @@ pub fn needs_update(
     (entry.timestamp < now - repeat).then_some(NotifyReason::RepeatIntervalElapsed)
 }
 
-/// Alertmanager's notification latency buckets (seconds).
-pub const LATENCY_BUCKETS: [f64; 5] = [1.0, 5.0, 10.0, 15.0, 20.0];
-
-/// One integration's request latency, as histogram parts.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Latency {
-    /// Cumulative counts per [`LATENCY_BUCKETS`] bound.
-    pub buckets: [u64; 5],
-    pub count: u64,
-    pub sum_seconds: f64,
-}
-
-/// The counters behind `alerter_notifications_total{integration}`,
-/// `alerter_notifications_failed_total{receiver,integration,reason}`,
-/// `alerter_notification_requests_total{integration}`,
-/// `alerter_notification_requests_failed_total{integration}` and
-/// `alerter_notification_latency_seconds{integration}`. Plain data: the metrics
-/// module turns a [`StatsSnapshot`] into exposition.
-#[derive(Default, Debug)]
-pub struct PipelineStats {
-    inner: Mutex<StatsSnapshot>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct StatsSnapshot {
-    /// Notifications attempted (one per flush that had something to send).
-    pub notifications: BTreeMap<String, u64>,
-    /// Notifications given up, by (receiver, integration, reason).
-    pub failed: BTreeMap<(String, String, String), u64>,
-    /// Single delivery attempts, and the failed ones, by integration.
-    pub requests: BTreeMap<String, u64>,
-    pub requests_failed: BTreeMap<String, u64>,
-    pub latency: BTreeMap<String, Latency>,
-    /// Integrations whose last notification failed, by (receiver, integration):
-    /// what the self-monitoring alarm path reports.
-    pub failing: BTreeMap<(String, String), Failure>,
-    /// Integrations whose last single attempt failed (set long before a whole
-    /// notification gives up): what makes waiting groups stand back.
-    pub tripped: BTreeSet<(String, String)>,
-}
-
-/// Since when an integration has been failing, and the last error.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Failure {
-    pub since: DateTime<Utc>,
-    pub reason: Reason,
-    pub message: String,
-}
-
-impl PipelineStats {
-    fn lock(&self) -> std::sync::MutexGuard<'_, StatsSnapshot> {
-        sync::lock(&self.inner)
-    }
-
-    pub fn snapshot(&self) -> StatsSnapshot {
-        self.lock().clone()
-    }
-
-    /// Makes an integration's series exist at 0 before its first notification.
-    pub fn register(&self, integration: &str) {
-        let mut s = self.lock();
-        s.notifications.entry(integration.into()).or_default();
-        s.requests.entry(integration.into()).or_default();
-        s.requests_failed.entry(integration.into()).or_default();
-        s.latency.entry(integration.into()).or_default();
-    }
-
-    pub(crate) fn count_notification(&self, integration: &str) {
-        *self
-            .lock()
-            .notifications
-            .entry(integration.into())
-            .or_default() += 1;
-    }
-
-    /// Returns true when this is news: the integration was healthy, or failed for
-    /// another reason. Only news is logged above debug, so 10,000 groups failing
-    /// the same way make one line, not 10,000 per tick.
-    pub(crate) fn count_failure(
-        &self,
-        receiver: &str,
-        integration: &str,
-        e: &NotifyError,
-        now: DateTime<Utc>,
-    ) -> bool {
-        let mut s = self.lock();
-        *s.failed
-            .entry((
-                receiver.into(),
-                integration.into(),
-                e.reason.as_str().into(),
-            ))
-            .or_default() += 1;
-        match s.failing.entry((receiver.into(), integration.into())) {
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert(Failure {
-                    since: now,
-                    reason: e.reason,
-                    message: e.message.clone(),
-                });
-                true
-            }
-            std::collections::btree_map::Entry::Occupied(o) => {
-                let f = o.into_mut();
-                let news = f.reason != e.reason;
-                f.reason = e.reason;
-                f.message.clone_from(&e.message);
-                news
-            }
-        }
-    }
-
-    /// Forgets the health of receivers a reload removed: a receiver that no longer
-    /// exists is not failing (counters stay, as counters do).
-    pub fn retain_receivers(&self, keep: &std::collections::HashSet<&str>) {
-        let mut s = self.lock();
-        s.failing.retain(|(r, _), _| keep.contains(r.as_str()));
-        s.tripped.retain(|(r, _)| keep.contains(r.as_str()));
-    }
-
-    /// Whether the integration's last attempt or notification failed.
-    pub fn is_failing(&self, receiver: &str, integration: &str) -> bool {
-        let key = (receiver.to_string(), integration.to_string());
-        let s = self.lock();
-        s.tripped.contains(&key) || s.failing.contains_key(&key)
-    }
-
-    pub(crate) fn trip(&self, receiver: &str, integration: &str, failed: bool) {
-        let key = (receiver.to_string(), integration.to_string());
-        let mut s = self.lock();
-        if failed {
-            s.tripped.insert(key);
-        } else {
-            s.tripped.remove(&key);
-        }
-    }
-
-    pub(crate) fn count_backlog(&self, receiver: &str, integration: &str) {
-        *self
-            .lock()
-            .failed
-            .entry((
-                receiver.into(),
-                integration.into(),
-                Reason::Backlog.as_str().into(),
-            ))
-            .or_default() += 1;
-    }
-
-    /// Returns the failure this success ends, if any.
-    pub(crate) fn delivered(&self, receiver: &str, integration: &str) -> Option<Failure> {
-        self.lock()
-            .failing
-            .remove(&(receiver.to_string(), integration.to_string()))
-    }
-
-    pub(crate) fn observe_request(&self, integration: &str, took: Duration, ok: bool) {
-        let mut s = self.lock();
-        *s.requests.entry(integration.into()).or_default() += 1;
-        if !ok {
-            *s.requests_failed.entry(integration.into()).or_default() += 1;
-        }
-        let l = s.latency.entry(integration.into()).or_default();
-        let secs = took.as_secs_f64();
-        for (b, bound) in l.buckets.iter_mut().zip(LATENCY_BUCKETS) {
-            if secs <= bound {
-                *b += 1;
-            }
-        }
-        l.count += 1;
-        l.sum_seconds += secs;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     fn t(s: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap()
-    }
-
-    #[test]
-    fn a_removed_receiver_is_no_longer_failing() {
-        let s = PipelineStats::default();
-        let e = NotifyError {
-            retryable: true,
-            reason: Reason::ConnectionRefused,
-            message: "refused".into(),
-        };
-        assert!(
-            s.count_failure("old", "email", &e, t(0)),
-            "news the first time"
-        );
-        assert!(!s.count_failure("old", "email", &e, t(1)), "not news again");
-        s.count_failure("kept", "webhook", &e, t(0));
-        s.retain_receivers(&["kept"].into_iter().collect());
-        assert!(!s.is_failing("old", "email"));
-        assert!(s.is_failing("kept", "webhook"));
-        assert_eq!(s.snapshot().failed.len(), 2, "counters stay");
+        crate::clock::test_epoch() + chrono::TimeDelta::seconds(s)
     }
 
     fn entry(firing: &[u64], resolved: &[u64], ts: i64) -> nflog::Entry {

@@ -57,7 +57,7 @@ impl Server {
                 .map(|((receiver, integration), f)| selfmon::Failing {
                     receiver,
                     integration,
-                    reason: f.reason.to_string(),
+                    reason: f.reason,
                     message: f.message,
                     since: f.since,
                 })

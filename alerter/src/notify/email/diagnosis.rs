@@ -7,6 +7,7 @@ use lettre::transport::smtp::authentication::Mechanism;
 
 use super::config::{ResolvedEmail, Security};
 use super::err;
+use super::stage::Stage;
 use crate::notify::{NotifyError, Reason};
 
 fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
@@ -33,7 +34,7 @@ pub(super) fn full_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Classifies a lettre error seen at `stage` into a reason.
 pub(super) fn classify(
-    stage: &str,
+    stage: Stage,
     e: &lettre::transport::smtp::Error,
     cfg: &ResolvedEmail,
 ) -> NotifyError {
@@ -54,10 +55,10 @@ pub(super) fn classify(
     let code = e.status().map(|c| c.to_string());
     if e.is_permanent() {
         let reason = match stage {
-            "AUTH" => Reason::AuthRejected,
-            "MAIL FROM" => Reason::SenderRejected,
-            "RCPT TO" => Reason::RecipientRejected,
-            "DATA" => Reason::MessageRejected,
+            Stage::Auth => Reason::AuthRejected,
+            Stage::MailFrom => Reason::SenderRejected,
+            Stage::RcptTo => Reason::RecipientRejected,
+            Stage::Data => Reason::MessageRejected,
             _ if code.as_deref() == Some("530") => Reason::TlsRequired,
             _ => Reason::SmtpPermanent,
         };
@@ -66,7 +67,7 @@ pub(super) fn classify(
     if e.is_transient() {
         return err(true, Reason::SmtpTransient, msg);
     }
-    if stage == "connect" || stage == "TLS handshake" {
+    if stage.is_opening() {
         // A TLS failure on the first bytes shows up as a protocol/IO error.
         if matches!(cfg.security, Security::ImplicitTls) {
             return err(true, Reason::TlsHandshake, msg);

@@ -6,7 +6,7 @@ use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
 
 use super::config::ResolvedEmail;
 use super::err;
-use crate::notify::{Data, NotifyError, Reason, Status};
+use crate::notify::{AlertData, Data, NotifyError, Reason, Status};
 
 /// `[FIRING:2] HostHighCpuUsage (warning)`, as Alertmanager's default subject.
 pub fn subject(d: &Data) -> String {
@@ -37,6 +37,11 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// How both bodies title an alert: its `alertname`, or "alert" without one.
+fn alert_name(a: &AlertData) -> &str {
+    a.labels.get("alertname").map_or("alert", String::as_str)
+}
+
 /// The plain-text part: one block per alert, firing first.
 pub fn text_body(d: &Data) -> String {
     let mut out = String::new();
@@ -47,11 +52,7 @@ pub fn text_body(d: &Data) -> String {
         }
         out.push_str(&format!("{} {title}\n\n", alerts.len()));
         for a in alerts {
-            let name = a
-                .labels
-                .get("alertname")
-                .map(String::as_str)
-                .unwrap_or("alert");
+            let name = alert_name(a);
             out.push_str(&format!("* {name}\n"));
             if let Some(s) = a.annotations.get("summary") {
                 out.push_str(&format!("  {s}\n"));
@@ -101,11 +102,7 @@ pub fn html_body(d: &Data) -> String {
             alerts.len()
         ));
         for a in alerts {
-            let name = a
-                .labels
-                .get("alertname")
-                .map(String::as_str)
-                .unwrap_or("alert");
+            let name = alert_name(a);
             out.push_str(&format!(
                 "<div style=\"border-left:4px solid {color};padding:8px 12px;margin:0 0 12px;background:#f6f6f6\"><strong>{}</strong>",
                 esc(name)

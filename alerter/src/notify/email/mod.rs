@@ -2,6 +2,7 @@
 //! - `config`: the `email_configs` entry as written and its resolution into a
 //!   validated [`ResolvedEmail`] (the config loader parses into these types);
 //! - `session`: the SMTP dialogue (connect, TLS, AUTH, send);
+//! - `stage`: the steps of the session, as the diagnosis matches on them;
 //! - `diagnosis`: a failure's [`Reason`] and the plain-words likely cause;
 //! - `message`: the MIME message built from the templates.
 //!
@@ -11,6 +12,7 @@ mod config;
 mod diagnosis;
 mod message;
 mod session;
+mod stage;
 
 use futures::future::BoxFuture;
 

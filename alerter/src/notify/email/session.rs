@@ -10,10 +10,12 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::commands::{Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::response::Response;
 
 use super::config::{ResolvedEmail, Security};
 use super::diagnosis::{classify, full_chain};
 use super::err;
+use super::stage::Stage;
 use crate::notify::{NotifyError, Reason};
 
 /// How far to go: the start-up/reload check stops after EHLO (and STARTTLS, AUTH).
@@ -24,7 +26,7 @@ pub enum Mode {
 }
 
 async fn step<T>(
-    stage: &str,
+    stage: Stage,
     cfg: &ResolvedEmail,
     fut: impl std::future::Future<Output = Result<T, lettre::transport::smtp::Error>>,
 ) -> Result<T, NotifyError> {
@@ -33,7 +35,7 @@ async fn step<T>(
         Ok(Err(e)) => Err(classify(stage, &e, cfg)),
         Err(_) => Err(err(
             true,
-            if stage == "connect" || stage == "TLS handshake" {
+            if stage.is_opening() {
                 Reason::GreetingTimeout
             } else {
                 Reason::Timeout
@@ -43,7 +45,7 @@ async fn step<T>(
                 cfg.host,
                 cfg.port,
                 cfg.step_timeout,
-                if stage == "connect" || stage == "TLS handshake" {
+                if stage.is_opening() {
                     " (the TCP connection was accepted, but no TLS handshake / greeting / EHLO reply followed)"
                 } else {
                     ""
@@ -51,6 +53,21 @@ async fn step<T>(
             ),
         )),
     }
+}
+
+/// One command of the mail transaction; a failure ends the session (lettre's
+/// `abort`: a best-effort QUIT, then close), as every failed step after AUTH does.
+async fn command<C: std::fmt::Display>(
+    conn: &mut AsyncSmtpConnection,
+    stage: Stage,
+    cfg: &ResolvedEmail,
+    cmd: C,
+) -> Result<Response, NotifyError> {
+    let r = step(stage, cfg, conn.command(cmd)).await;
+    if r.is_err() {
+        conn.abort().await;
+    }
+    r
 }
 
 fn tls_params(cfg: &ResolvedEmail) -> Result<TlsParameters, NotifyError> {
@@ -74,7 +91,7 @@ fn tls_params(cfg: &ResolvedEmail) -> Result<TlsParameters, NotifyError> {
     })
 }
 
-fn reply(r: &lettre::transport::smtp::response::Response) -> String {
+fn reply(r: &Response) -> String {
     let lines: Vec<&str> = r.message().collect();
     format!("{} {}", r.code(), lines.join(" / "))
 }
@@ -93,9 +110,9 @@ async fn open(
         None
     };
     let stage = if implicit.is_some() {
-        "TLS handshake"
+        Stage::TlsHandshake
     } else {
-        "connect"
+        Stage::Connect
     };
     log(format!(
         "CONNECT  {addr} ({})",
@@ -120,7 +137,7 @@ async fn open(
     if cfg.security != Security::ImplicitTls {
         if conn.can_starttls() {
             let p = tls_params(cfg)?;
-            step("STARTTLS", cfg, conn.starttls(p, &hello)).await?;
+            step(Stage::StartTls, cfg, conn.starttls(p, &hello)).await?;
             log(format!(
                 "STARTTLS ok, certificate verified for {}; EHLO again: {}",
                 cfg.tls_server_name,
@@ -256,7 +273,7 @@ pub async fn dialogue(
             if i > 0 {
                 conn = open(cfg, addr, log).await?;
             }
-            match step("AUTH", cfg, conn.auth(&[m], &creds)).await {
+            match step(Stage::Auth, cfg, conn.auth(&[m], &creds)).await {
                 Ok(r) => {
                     log(format!("AUTH     {m} as {user}: {}", reply(&r)));
                     last = None;
@@ -286,67 +303,51 @@ pub async fn dialogue(
     }
 
     if mode == Mode::ConnectOnly {
-        let _ = step("QUIT", cfg, conn.quit()).await;
+        let _ = step(Stage::Quit, cfg, conn.quit()).await;
         return Ok(());
     }
     let Some(msg) = msg else {
         return Ok(());
     };
     let env = msg.envelope();
-    let r = step(
-        "MAIL FROM",
+    let r = command(
+        &mut conn,
+        Stage::MailFrom,
         cfg,
-        conn.command(Mail::new(env.from().cloned(), vec![])),
+        Mail::new(env.from().cloned(), vec![]),
     )
-    .await;
-    match r {
-        Ok(r) => log(format!(
-            "MAIL     FROM:<{}>: {}",
-            fmt_addr(env.from()),
-            reply(&r)
-        )),
-        Err(e) => {
-            conn.abort().await;
-            return Err(e);
-        }
-    }
+    .await?;
+    log(format!(
+        "MAIL     FROM:<{}>: {}",
+        fmt_addr(env.from()),
+        reply(&r)
+    ));
     for rcpt in env.to() {
-        match step(
-            "RCPT TO",
+        let r = command(
+            &mut conn,
+            Stage::RcptTo,
             cfg,
-            conn.command(Rcpt::new(rcpt.clone(), vec![])),
+            Rcpt::new(rcpt.clone(), vec![]),
         )
-        .await
-        {
-            Ok(r) => log(format!("RCPT     TO:<{rcpt}>: {}", reply(&r))),
-            Err(e) => {
-                conn.abort().await;
-                return Err(e);
-            }
-        }
+        .await?;
+        log(format!("RCPT     TO:<{rcpt}>: {}", reply(&r)));
     }
-    match step(
-        "DATA",
+    command(
+        &mut conn,
+        Stage::Data,
         cfg,
-        conn.command(lettre::transport::smtp::commands::Data),
+        lettre::transport::smtp::commands::Data,
     )
-    .await
-    {
-        Ok(_) => {}
-        Err(e) => {
-            conn.abort().await;
-            return Err(e);
-        }
-    }
+    .await?;
     let bytes = msg.formatted();
-    match step("DATA", cfg, conn.message(&bytes)).await {
+    match step(Stage::Data, cfg, conn.message(&bytes)).await {
         Ok(r) => log(format!("DATA     {} bytes: {}", bytes.len(), reply(&r))),
         Err(e) => {
             conn.abort().await;
             return Err(e);
         }
     }
-    let _ = step("QUIT", cfg, conn.quit()).await;
+    let _ = step(Stage::Quit, cfg, conn.quit()).await;
     Ok(())
 }
 
