@@ -61,19 +61,29 @@ fn read_crate(name: &'static str, src: &Path) -> Crate {
     Crate { name, files }
 }
 
-/// The production part of a file: up to its `#[cfg(test)] mod tests`.
-fn production(text: &str) -> &str {
-    let mut end = text.len();
-    let mut at = 0;
-    for line in text.split_inclusive('\n') {
-        if line.trim() == "#[cfg(test)]" && text[at + line.len()..].trim_start().starts_with("mod ")
-        {
-            end = at;
-            break;
+/// The production part of a file: without its `#[cfg(test)]` items (a `mod tests`
+/// block, a `mod fixtures;` line, a test-only function).
+fn production(text: &str) -> String {
+    let mut out = String::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "#[cfg(test)]" {
+            out.push_str(line);
+            out.push('\n');
+            continue;
         }
-        at += line.len();
+        // Skip the item the attribute guards: one line ending in `;`, or a block
+        // until its braces balance.
+        let mut depth = 0i32;
+        for item in lines.by_ref() {
+            depth += item.matches('{').count() as i32 - item.matches('}').count() as i32;
+            let t = item.trim_end();
+            if depth <= 0 && (t.ends_with(';') || t.ends_with('}')) {
+                break;
+            }
+        }
     }
-    &text[..end]
+    out
 }
 
 /// Every module path a file refers to, absolute (`crate::a::b`, `super::c`,
@@ -182,19 +192,83 @@ fn owner<'a>(c: &'a Crate, path: &[String]) -> Option<&'a Vec<String>> {
         .find_map(|n| c.files.get_key_value(&path[..n]).map(|(k, _)| k))
 }
 
+/// What a `mod.rs` re-exports from its children: item name → child module
+/// (`pub use child::{A, b::C}` maps `A` and `C` to `child`; a glob maps `*`).
+fn reexports(module: &[String], text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for stmt in text.split(';') {
+        let Some(rest) = stmt.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let rest = rest.strip_prefix("self::").unwrap_or(rest);
+        let Some((child, items)) = rest.split_once("::") else {
+            continue;
+        };
+        if !child.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        let mut m = module.to_vec();
+        m.push(child.to_string());
+        let items = items.trim().trim_start_matches('{').trim_end_matches('}');
+        for item in items.split(',') {
+            // `a::b::C as D` names `D` here; `a::{C}` was flattened by the split.
+            let item = item.trim();
+            let name = match item.split_once(" as ") {
+                Some((_, alias)) => alias.trim(),
+                None => item
+                    .rsplit("::")
+                    .next()
+                    .unwrap_or(item)
+                    .trim_matches(['{', '}', ' ']),
+            };
+            if !name.is_empty() {
+                out.insert(name.to_string(), m.clone());
+            }
+        }
+    }
+    out
+}
+
 /// File → files it refers to. A `mod.rs` referring to its own descendants
-/// (declaring or re-exporting them) is containment, not use.
+/// (declaring or re-exporting them) is containment, not use; a reference to a
+/// `mod.rs` from outside also reaches the children it re-exports.
 fn file_graph(c: &Crate) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
+    let texts: BTreeMap<&Vec<String>, String> = c
+        .files
+        .iter()
+        .map(|(m, p)| {
+            (
+                m,
+                production(&std::fs::read_to_string(p).expect("read source")),
+            )
+        })
+        .collect();
+    let reexported: BTreeMap<&Vec<String>, BTreeMap<String, Vec<String>>> = c
+        .files
+        .keys()
+        .map(|m| (m, reexports(m, &texts[m])))
+        .collect();
     let mut g = BTreeMap::new();
     for (module, path) in &c.files {
-        let text = std::fs::read_to_string(path).expect("read source");
         let is_mod_rs = path.file_name().is_some_and(|n| n == "mod.rs");
         let mut to = BTreeSet::new();
-        for r in references(module, production(&text)) {
-            let Some(target) = owner(c, &r) else { continue };
+        for r in references(module, &texts[module]) {
+            let Some(mut target) = owner(c, &r).cloned() else {
+                continue;
+            };
+            // An item reached through a parent's `pub use` lives in the child.
+            while let Some(item) = r.get(target.len()) {
+                let via = reexported
+                    .get(&target)
+                    .and_then(|re| re.get(item).or_else(|| re.get("*")));
+                match via.and_then(|child| owner(c, child)) {
+                    Some(child) if child != &target => target = child.clone(),
+                    _ => break,
+                }
+            }
             let descendant = target.len() > module.len() && target.starts_with(module);
-            if target != module && !(is_mod_rs && descendant) && !module.is_empty() {
-                to.insert(target.clone());
+            if &target != module && !(is_mod_rs && descendant) && !module.is_empty() {
+                to.insert(target);
             }
         }
         g.insert(module.clone(), to);
@@ -357,13 +431,16 @@ fn promql_and_rules_depend_on_nothing_above_them() {
 fn the_reader_finds_arrows_and_cycles() {
     let r = references(
         &["a".into(), "b".into()],
-        production(
+        &production(
             "use crate::{x::Y, z};\nfn f() { super::c::d(); crate::w::f() }\n#[cfg(test)]\nmod tests { use crate::q; }",
         ),
     );
     let got: Vec<String> = r.iter().map(|p| p.join("::")).collect();
     assert_eq!(got, ["a::c::d", "w::f", "x::Y", "z"]);
-    assert!(!production("x\n#[cfg(test)]\nmod tests {}\n").contains("tests"));
+    let p = production(
+        "a\n#[cfg(test)]\nmod fixtures;\nb\n#[cfg(test)]\nfn f() {\n  x();\n}\nc\n#[cfg(test)]\nmod tests {\n  fn g() {}\n}\n",
+    );
+    assert_eq!(p, "a\nb\nc\n");
     let g: BTreeMap<u8, BTreeSet<u8>> = [
         (1, [2].into()),
         (2, [3].into()),

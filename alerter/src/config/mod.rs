@@ -20,7 +20,9 @@ use crate::inhibit::{self, RawRule as InhibitRule};
 use crate::notify::email::ResolvedEmail;
 use crate::notify::email::SmtpGlobals;
 use crate::notify::pipeline::Receivers;
-use crate::notify::receivers::{Built, ReceiverConfig as Receiver, build_receivers};
+use crate::notify::receivers::{
+    Built, ReceiverConfig as Receiver, build_receivers, load_templates,
+};
 use crate::notify::template::Templates;
 use crate::selfmon::{self, SelfMonitoringConfig};
 use crate::timeinterval::{self, Intervals};
@@ -200,11 +202,7 @@ fn compile_config(
     // Template files and every templated email field parse and reference only
     // defined templates and functions, or the file is rejected.
     let templates = if config.uses_templates() {
-        let receivers = config
-            .receivers
-            .iter()
-            .map(|r| (r.name.as_str(), r.email_configs.as_slice()));
-        crate::notify::template::check_config(base_dir, &config.templates, receivers)?
+        load_templates(base_dir, &config.templates, &config.receivers)?
     } else {
         Templates::none()
     };

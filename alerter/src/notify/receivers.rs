@@ -3,6 +3,7 @@
 //! stop the config from loading (see [`build_receivers`]).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,31 @@ pub struct ReceiverConfig {
     pub email_configs: Vec<EmailConfig>,
     #[serde(default)]
     pub webhook_configs: Vec<WebhookConfig>,
+}
+
+/// Loads the `templates:` files matched by `patterns` (relative to `base_dir`)
+/// and compiles the templated fields of every receiver's email configs against
+/// them. All errors at once, each naming the receiver and field.
+pub fn load_templates(
+    base_dir: &Path,
+    patterns: &[String],
+    receivers: &[ReceiverConfig],
+) -> Result<Templates, String> {
+    let set = Templates::load(base_dir, patterns)?;
+    let mut errs = Vec::new();
+    for r in receivers {
+        for (i, e) in r.email_configs.iter().enumerate() {
+            let at = format!("receivers[{}].email_configs[{i}]", r.name);
+            if let Err(es) = email::compile_content(e, &set) {
+                errs.extend(es.into_iter().map(|m| format!("{at}.{m}")));
+            }
+        }
+    }
+    if errs.is_empty() {
+        Ok(set)
+    } else {
+        Err(errs.join("\n"))
+    }
 }
 
 /// What [`build_receivers`] made of the `receivers:` section.
@@ -148,5 +174,41 @@ impl Notifier for Unusable {
                 message: self.reason.clone(),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_errors_name_receiver_and_field() {
+        #[derive(serde::Deserialize)]
+        struct Config {
+            receivers: Vec<ReceiverConfig>,
+        }
+        let cfg: Config = serde_yaml::from_str(
+            r#"
+receivers:
+  - name: ok
+    email_configs:
+      - to: a@example.com
+        headers: { subject: '{{ template "email.default.subject" . }}', X-Team: '{{ .CommonLabels.team }}' }
+  - name: team-x
+    email_configs:
+      - to: a@example.com
+        html: '{{ .Alerts | nope }}'
+        headers: { Subject: '{{ template "nope" . }}' }
+"#,
+        )
+        .unwrap();
+        let e = load_templates(Path::new("."), &[], &cfg.receivers).unwrap_err();
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines.len(), 2, "{e}");
+        assert!(lines[0].starts_with("receivers[team-x].email_configs[0].headers.Subject: template \"nope\" is not defined"), "{e}");
+        assert_eq!(
+            lines[1],
+            "receivers[team-x].email_configs[0].html:1:14: function \"nope\" not defined"
+        );
     }
 }

@@ -16,13 +16,14 @@ mod stage;
 
 use futures::future::BoxFuture;
 
+pub use crate::notify::template::{html_body, subject, text_body};
 pub use config::{
     Content, EmailConfig, ResolvedEmail, Security, SmtpGlobals, TlsConfig, compile_content,
     resolve, resolve_with,
 };
 pub use config_values::Secret;
 pub use diagnosis::diagnose;
-pub use message::{build_message, html_body, subject, text_body};
+pub use message::build_message;
 pub use session::{Mode, dialogue};
 
 use super::{Notification, Notifier, NotifyError, Reason, Status};

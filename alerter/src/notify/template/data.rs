@@ -58,11 +58,11 @@ pub fn data_value(d: &Data) -> Value {
     let data = Arc::new(d.clone());
     let render: ValueFunc = Arc::new(move |args: &[Value]| {
         Ok(match args.first().and_then(Value::as_str) {
-            Some("subject") => s(&crate::notify::email::subject(&data)),
-            Some("text") => s(&crate::notify::email::text_body(&data)),
+            Some("subject") => s(&super::defaults::subject(&data)),
+            Some("text") => s(&super::defaults::text_body(&data)),
             Some("html") => Value::Safe {
                 kind: SafeKind::Html,
-                s: Arc::from(crate::notify::email::html_body(&data)),
+                s: Arc::from(super::defaults::html_body(&data)),
             },
             _ => Value::Nil,
         })

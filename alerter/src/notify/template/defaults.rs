@@ -1,8 +1,11 @@
 //! The built-in named templates, available to every templated field before the
-//! users' files.
+//! users' files, and the phone-friendly email content `email.default.*` render
+//! ([`subject`], [`text_body`], [`html_body`]).
+
+use crate::notify::{AlertData, Data, Status};
 
 /// Built-in named templates: `email.default.*` render our phone-friendly content
-/// (email/message.rs `subject`, `text_body`, `html_body`); `__subject` etc. keep
+/// ([`subject`], [`text_body`], [`html_body`] below); `__subject` etc. keep
 /// configs written against Alertmanager's default.tmpl working.
 pub(super) const BUILTIN: &str = r#"{{ define "email.default.subject" }}{{ __email_default "subject" . }}{{ end }}
 {{- define "email.default.text" }}{{ __email_default "text" . }}{{ end }}
@@ -10,6 +13,138 @@ pub(super) const BUILTIN: &str = r#"{{ define "email.default.subject" }}{{ __ema
 {{- define "__subject" }}{{ template "email.default.subject" . }}{{ end }}
 {{- define "__alertmanager" }}alerter{{ end }}
 {{- define "__alertmanagerURL" }}{{ .ExternalURL }}{{ end }}"#;
+
+/// `[FIRING:2] HostHighCpuUsage (warning)`, as Alertmanager's default subject.
+pub fn subject(d: &Data) -> String {
+    let n = d
+        .alerts
+        .iter()
+        .filter(|a| a.status == Status::Firing)
+        .count();
+    let mut s = match d.status {
+        Status::Firing => format!("[FIRING:{n}]"),
+        Status::Resolved => "[RESOLVED]".to_string(),
+    };
+    let group: Vec<&str> = d.group_labels.values().map(String::as_str).collect();
+    if !group.is_empty() {
+        s.push(' ');
+        s.push_str(group[0]);
+        if group.len() > 1 {
+            s.push_str(&format!(" ({})", group[1..].join(" ")));
+        }
+    }
+    s
+}
+
+/// How both bodies title an alert: its `alertname`, or "alert" without one.
+fn alert_name(a: &AlertData) -> &str {
+    a.labels.get("alertname").map_or("alert", String::as_str)
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The plain-text part: one block per alert, firing first.
+pub fn text_body(d: &Data) -> String {
+    let mut out = String::new();
+    for (title, st) in [("Firing", Status::Firing), ("Resolved", Status::Resolved)] {
+        let alerts: Vec<_> = d.alerts.iter().filter(|a| a.status == st).collect();
+        if alerts.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("{} {title}\n\n", alerts.len()));
+        for a in alerts {
+            let name = alert_name(a);
+            out.push_str(&format!("* {name}\n"));
+            if let Some(s) = a.annotations.get("summary") {
+                out.push_str(&format!("  {s}\n"));
+            }
+            if let Some(s) = a.annotations.get("description") {
+                out.push_str(&format!("  {s}\n"));
+            }
+            out.push_str(&format!(
+                "  Started: {}\n",
+                a.starts_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ));
+            for (k, v) in &a.labels {
+                out.push_str(&format!("  {k} = {v}\n"));
+            }
+            if !a.generator_url.is_empty() {
+                out.push_str(&format!("  Source: {}\n", a.generator_url));
+            }
+            out.push('\n');
+        }
+    }
+    if !d.external_url.is_empty() {
+        out.push_str(&format!("View in alerter: {}\n", d.external_url));
+    }
+    out
+}
+
+/// The HTML part: single column, large type, readable on a phone.
+pub fn html_body(d: &Data) -> String {
+    let mut out = String::from(
+        "<!DOCTYPE html><html><head><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta charset=\"utf-8\"></head><body style=\"font-family:-apple-system,Helvetica,Arial,sans-serif;font-size:16px;margin:0;padding:12px;max-width:640px\">",
+    );
+    out.push_str(&format!(
+        "<h2 style=\"margin:0 0 12px\">{}</h2>",
+        esc(&subject(d))
+    ));
+    for (title, st, color) in [
+        ("Firing", Status::Firing, "#d0021b"),
+        ("Resolved", Status::Resolved, "#2e7d32"),
+    ] {
+        let alerts: Vec<_> = d.alerts.iter().filter(|a| a.status == st).collect();
+        if alerts.is_empty() {
+            continue;
+        }
+        out.push_str(&format!(
+            "<h3 style=\"color:{color};margin:16px 0 8px\">{} {title}</h3>",
+            alerts.len()
+        ));
+        for a in alerts {
+            let name = alert_name(a);
+            out.push_str(&format!(
+                "<div style=\"border-left:4px solid {color};padding:8px 12px;margin:0 0 12px;background:#f6f6f6\"><strong>{}</strong>",
+                esc(name)
+            ));
+            if let Some(s) = a.annotations.get("summary") {
+                out.push_str(&format!("<p style=\"margin:6px 0\">{}</p>", esc(s)));
+            }
+            if let Some(s) = a.annotations.get("description") {
+                out.push_str(&format!(
+                    "<p style=\"margin:6px 0;color:#444\">{}</p>",
+                    esc(s)
+                ));
+            }
+            out.push_str(&format!(
+                "<p style=\"margin:6px 0;color:#666\">Started {}</p><ul style=\"padding-left:18px;margin:6px 0\">",
+                a.starts_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ));
+            for (k, v) in &a.labels {
+                out.push_str(&format!("<li>{} = {}</li>", esc(k), esc(v)));
+            }
+            out.push_str("</ul>");
+            if !a.generator_url.is_empty() {
+                out.push_str(&format!("<a href=\"{}\">Source</a>", esc(&a.generator_url)));
+            }
+            out.push_str("</div>");
+        }
+    }
+    if !d.external_url.is_empty() {
+        out.push_str(&format!(
+            "<p><a href=\"{}\">View in alerter</a></p>",
+            esc(&d.external_url)
+        ));
+    }
+    out.push_str("</body></html>");
+    out
+}
 
 #[cfg(test)]
 mod tests {
@@ -20,23 +155,23 @@ mod tests {
         let d = data();
         assert_eq!(
             text(r#"{{ template "email.default.subject" . }}"#),
-            email::subject(&d)
+            super::subject(&d)
         );
-        assert_eq!(email::subject(&d), "[FIRING:2] HostHighCpuUsage (warning)");
+        assert_eq!(super::subject(&d), "[FIRING:2] HostHighCpuUsage (warning)");
         assert_eq!(
             text(r#"{{ template "email.default.text" . }}"#),
-            email::text_body(&d)
+            super::text_body(&d)
         );
         // In HTML the built-in body is trusted markup, not escaped again.
         assert_eq!(
             html(r#"{{ template "email.default.html" . }}"#),
-            email::html_body(&d)
+            super::html_body(&d)
         );
         assert_eq!(
             html(r#"<title>{{ template "email.default.subject" . }}</title>"#),
-            format!("<title>{}</title>", email::subject(&d))
+            format!("<title>{}</title>", super::subject(&d))
         );
-        assert_eq!(text(r#"{{ template "__subject" . }}"#), email::subject(&d));
+        assert_eq!(text(r#"{{ template "__subject" . }}"#), super::subject(&d));
         let e = text_err(r#"{{ template "email.default.subject" .Alerts }}"#);
         assert!(e.contains("want the notification data as dot"), "{e}");
     }

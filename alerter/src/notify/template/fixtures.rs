@@ -6,7 +6,6 @@ pub(super) use std::collections::BTreeMap;
 pub(super) use chrono::{TimeZone, Utc};
 
 pub(super) use super::Templates;
-pub(super) use crate::notify::email;
 pub(super) use crate::notify::{AlertData, Data, Status, zero_time};
 
 pub(super) fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -52,6 +52,7 @@ use gotmpl::parse::ListNode;
 use gotmpl::{MissingKey, TemplateError, Value};
 
 pub use data::data_value;
+pub use defaults::{html_body, subject, text_body};
 pub use gotime::go_format;
 
 use super::Data;
@@ -389,38 +390,10 @@ fn step() -> gotmpl::Result<()> {
     })
 }
 
-/// Loads the `templates:` files matched by `patterns` (relative to `base_dir`)
-/// and checks the templated fields of every email config against them;
-/// `receivers` gives each receiver's name and its `email_configs`. All errors at
-/// once, each naming the receiver and field. Takes only what it checks, so the
-/// config module calls it and notify knows nothing of the whole config.
-pub fn check_config<'a>(
-    base_dir: &Path,
-    patterns: &[String],
-    receivers: impl IntoIterator<Item = (&'a str, &'a [super::email::EmailConfig])>,
-) -> Result<Templates, String> {
-    let set = Templates::load(base_dir, patterns)?;
-    let mut errs = Vec::new();
-    for (name, emails) in receivers {
-        for (i, e) in emails.iter().enumerate() {
-            let at = format!("receivers[{name}].email_configs[{i}]");
-            if let Err(es) = super::email::compile_content(e, &set) {
-                errs.extend(es.into_iter().map(|m| format!("{at}.{m}")));
-            }
-        }
-    }
-    if errs.is_empty() {
-        Ok(set)
-    } else {
-        Err(errs.join("\n"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::fixtures::*;
     use super::*;
-    use std::path::Path;
 
     #[test]
     fn control_flow_and_named_templates() {
@@ -559,46 +532,6 @@ mod tests {
         assert!(
             e.starts_with("templates[0]: ") && e.contains("c.tmpl:1:9: empty command"),
             "{e}"
-        );
-    }
-
-    #[test]
-    fn check_config_names_receiver_and_field() {
-        #[derive(serde::Deserialize)]
-        struct Receiver {
-            name: String,
-            email_configs: Vec<email::EmailConfig>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Config {
-            receivers: Vec<Receiver>,
-        }
-        let cfg: Config = serde_yaml::from_str(
-            r#"
-receivers:
-  - name: ok
-    email_configs:
-      - to: a@example.com
-        headers: { subject: '{{ template "email.default.subject" . }}', X-Team: '{{ .CommonLabels.team }}' }
-  - name: team-x
-    email_configs:
-      - to: a@example.com
-        html: '{{ .Alerts | nope }}'
-        headers: { Subject: '{{ template "nope" . }}' }
-"#,
-        )
-        .unwrap();
-        let receivers = cfg
-            .receivers
-            .iter()
-            .map(|r| (r.name.as_str(), r.email_configs.as_slice()));
-        let e = check_config(Path::new("."), &[], receivers).unwrap_err();
-        let lines: Vec<&str> = e.lines().collect();
-        assert_eq!(lines.len(), 2, "{e}");
-        assert!(lines[0].starts_with("receivers[team-x].email_configs[0].headers.Subject: template \"nope\" is not defined"), "{e}");
-        assert_eq!(
-            lines[1],
-            "receivers[team-x].email_configs[0].html:1:14: function \"nope\" not defined"
         );
     }
 }
