@@ -890,9 +890,56 @@ mod tests {
         let u = "d6f5f5e2-1c2b-4a3f-9e4d-0123456789ab";
         assert_eq!(task_id(u), task_id(&u.replace('-', "")));
         assert_eq!(task_id(u), (0xd6f5_f5e2_1c2b_4a3f, 0x9e4d_0123_4567_89ab));
-        assert_ne!(task_id("job-1"), task_id("job-2"));
-        assert_eq!(task_id("job-1"), task_id("job-1"));
+        assert_eq!(task_id(u), task_id(&u.to_uppercase()));
         assert_ne!(task_id(&format!("{u}0")), task_id(u));
+        // Ids that are not uuids (custom `task_id=`s) are hashed: different ones differ,
+        // and neither collides with the uuid parse of another.
+        assert_ne!(task_id("job-1"), task_id("job-2"));
+        assert_ne!(task_id("job-1"), task_id("1"));
+    }
+
+    /// A task's later events carry only its id: the join must find the task by the id it was
+    /// sent with, for uuids and custom ids alike, and never mix two tasks up.
+    #[test]
+    fn later_events_join_the_task_they_belong_to() {
+        let mut st = State::default();
+        let now = Instant::now();
+        let u = "d6f5f5e2-1c2b-4a3f-9e4d-0123456789ab";
+        for (id, name, queue) in [
+            ("job-1", "tasks.one", "q1"),
+            ("job-2", "tasks.two", "q2"),
+            (u, "tasks.three", "q3"),
+        ] {
+            st.apply(&ev("task-sent", id, name, "p@h", queue), now);
+        }
+        // Finished out of order, without name or queue, as a worker reports them.
+        for id in ["job-2", &u.to_uppercase(), "job-1"] {
+            st.apply(&ev("task-succeeded", id, "", "w@h", ""), now);
+        }
+        let mut joined: Vec<(String, String)> = family(&st, "celery_task_succeeded_total")
+            .samples
+            .iter()
+            .map(|s| {
+                let get = |k: &str| {
+                    s.labels
+                        .iter()
+                        .find(|(l, _)| l == k)
+                        .map(|(_, v)| v.clone())
+                        .unwrap()
+                };
+                (get("name"), get("queue_name"))
+            })
+            .collect();
+        joined.sort();
+        assert_eq!(
+            joined,
+            [
+                ("tasks.one".into(), "q1".into()),
+                ("tasks.three".into(), "q3".into()),
+                ("tasks.two".into(), "q2".into()),
+            ]
+        );
+        assert_eq!(st.tasks_tracked(), 0, "finished tasks are forgotten");
     }
 
     #[test]
