@@ -295,3 +295,46 @@ async fn redis_that_stops_answering_hits_the_command_deadline() {
         },
     );
 }
+
+/// Regression: redis-rs 1.x gives every async connection its own 500 ms response timeout
+/// and 1 s connect timeout, which silently capped `--redis.command-timeout` (default 2 s):
+/// a Redis slow to answer (a big INFO during a fork) was reported down at 500 ms. With a
+/// 5 s deadline, a Redis that holds its replies for 1.2 s must be `redis_up 1`.
+#[tokio::test]
+async fn a_slow_reply_within_the_configured_deadline_is_up() {
+    let Some(redis) = RedisServer::start(&[]) else {
+        return;
+    };
+    let ours = Exporter::start(&[
+        "--collector.disable-defaults",
+        "--collector.redis",
+        &format!("--redis.addr={}", redis.url()),
+        "--redis.command-timeout=5s",
+        "--scrape.collector-timeout=10s",
+    ]);
+    let f = scrape_within(&ours.url(), Duration::from_secs(8)).await;
+    assert_eq!(value(&f, "redis_up", None), Some(1.0), "{}", last_error(&f));
+
+    let paused = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "CLIENT",
+            "PAUSE",
+            "1200",
+            "ALL",
+        ])
+        .output()
+        .expect("run redis-cli");
+    assert!(
+        String::from_utf8_lossy(&paused.stdout).contains("OK"),
+        "{paused:?}"
+    );
+    let f = scrape_within(&ours.url(), Duration::from_secs(8)).await;
+    assert_eq!(
+        value(&f, "redis_up", None),
+        Some(1.0),
+        "a reply within the 5 s deadline: {}",
+        last_error(&f)
+    );
+}

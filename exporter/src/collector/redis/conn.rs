@@ -284,9 +284,15 @@ impl Client {
         }
         let start = Instant::now();
         let client = self.target.redis_client().map_err(|e| self.error_of(&e))?;
+        // redis-rs 1.x gives each async connection its own 500 ms response and 1 s
+        // connect timeouts, which would silently cap ours: the deadlines here are the
+        // only ones.
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(None)
+            .set_response_timeout(None);
         let c = match tokio::time::timeout(
             self.connect_timeout,
-            client.get_multiplexed_async_connection(),
+            client.get_multiplexed_async_connection_with_config(&config),
         )
         .await
         {
