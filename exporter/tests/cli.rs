@@ -123,3 +123,31 @@ fn serves_then_stops_cleanly_on_sigterm() {
         .expect("exporter exits on SIGTERM");
     assert!(status.success(), "{status:?}");
 }
+
+/// `--web.telemetry-path /custom`: the metrics are served there, and `/metrics` is not (404),
+/// as node_exporter does; the landing page links to the configured path.
+#[test]
+fn telemetry_path_moves_the_metrics() {
+    let port = e2e::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_exporter"));
+    cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(["--web.telemetry-path", "/custom"])
+        .args(["--collector.disable-defaults", "--collector.loadavg"])
+        .env_remove("EXPORTER_CONFIG_FILE");
+    let _exporter = e2e::ChildGuard::spawn("exporter", &mut cmd, &dir.path().join("log"));
+    e2e::wait_port(port, std::time::Duration::from_secs(10));
+
+    let (status, body) = e2e::http("GET", port, "/custom", None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("# TYPE node_load1 gauge\n"), "{body}");
+    let (status, body) = e2e::http("GET", port, "/metrics", None).unwrap();
+    assert_eq!(
+        status, 404,
+        "/metrics must not serve metrics any more: {body}"
+    );
+    assert!(!body.contains("node_load1"), "{body}");
+    let (status, page) = e2e::http("GET", port, "/", None).unwrap();
+    assert_eq!(status, 200);
+    assert!(page.contains("href=\"/custom\""), "{page}");
+}
