@@ -1,6 +1,7 @@
 //! The celery collector against a real redis-server and a real Celery app and worker
 //! (the tiny app in `celery_app/`): queue lengths summed over kombu's priority lists,
-//! the queue draining when a worker runs, and a broker that goes away.
+//! the queue draining when a worker runs, a broker that goes away, and a worker stopped
+//! gracefully (down on its `worker-offline` event).
 
 mod common;
 
@@ -300,4 +301,74 @@ async fn broker_password_never_logged() {
     let log = std::fs::read_to_string(right.log.path()).unwrap();
     assert!(log.contains("celery events: subscribed"), "{log}");
     assert!(!log.contains(RIGHT), "the password is in the log:\n{log}");
+}
+
+/// A worker stopped gracefully (SIGTERM: Celery's warm shutdown) says goodbye with a
+/// `worker-offline` event, and its `celery_worker_up` goes to 0 on that event, as
+/// celery-exporter does. The worker beats every 60 s here, so heartbeat expiry (2 x 60 s)
+/// cannot be what takes it down within the 30 s bound: only the event can.
+#[tokio::test]
+async fn worker_stopped_gracefully_is_down_on_worker_offline() {
+    let Some(py) = python_with_celery() else {
+        return;
+    };
+    let Some(redis) = RedisServer::start(&[]) else {
+        return;
+    };
+    let broker = format!("{}/0", redis.url());
+    let ours = Exporter::start(&[
+        "--collector.disable-defaults",
+        "--collector.celery",
+        &format!("--celery.broker-url={broker}"),
+    ]);
+    // Events are pub/sub with no backlog: subscribe before the worker says hello.
+    wait_metric(&ours.url(), "subscribed", |t| {
+        total(t, "celery_events_subscribed", &[]) == 1.0
+    })
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = ChildGuard::spawn(
+        "celery-worker",
+        Command::new(&py)
+            .args(["-m", "celery", "-A", "tasks", "worker", "-E", "-c", "1"])
+            .args(["--without-gossip", "--without-mingle", "-l", "INFO"])
+            .args(["--heartbeat-interval", "60", "-n", "graceful@%h"])
+            .current_dir(app_dir())
+            .env("BROKER_URL", &broker),
+        &dir.path().join("worker.log"),
+    );
+    let up = |t: &str| {
+        parse(t).get("celery_worker_up").and_then(|fam| {
+            fam.samples
+                .iter()
+                .find(|((_, l), _)| {
+                    l.iter()
+                        .any(|(k, v)| k == "hostname" && v.starts_with("graceful@"))
+                })
+                .map(|(_, v)| *v)
+        })
+    };
+    wait_metric(&ours.url(), "worker-online", |t| up(t) == Some(1.0)).await;
+
+    w.signal("TERM");
+    let status = w
+        .wait_exit(Duration::from_secs(30))
+        .expect("the worker exits on SIGTERM (warm shutdown)");
+    assert!(status.success(), "{status:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = scrape(&ours.url()).await;
+        if up(&text) == Some(0.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "celery_worker_up still {:?} 30 s after worker-offline",
+            up(&text)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = std::fs::read_to_string(dir.path().join("worker.log")).unwrap();
+    assert!(log.contains("graceful@"), "the worker really ran: {log}");
 }
