@@ -1,8 +1,9 @@
 //! Webhook `url_file` (Alertmanager's: the URL, which often carries a token, read
 //! from a file at each send) through the real binary and a real HTTP receiver: the
 //! POST goes to the URL in the file, a new URL in the file is used by the next send,
-//! and a missing file fails that integration, counted with reason `url_file` and
-//! logged at error naming the file, while the other receivers keep delivering.
+//! and a missing file is a warning at load (status and log) and fails that
+//! integration, counted with reason `url_file` and logged at error naming the file,
+//! while the other receivers keep delivering.
 
 use std::path::Path;
 use std::process::Command;
@@ -84,6 +85,36 @@ fn url_file_is_read_at_each_send_and_a_missing_one_fails_loudly() {
     wait_for("alerter ready", Duration::from_secs(20), || {
         e2e::get_json(port, "/-/ready").ok()
     });
+
+    // A url_file that cannot be read is said at load, before any alert depends on
+    // it: in the status warnings, and at error in the log ("what loads but will not
+    // send"), as a missing password file is.
+    let status = e2e::get_json(port, "/api/v2/status").unwrap();
+    let warnings: Vec<&str> = status["config"]["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let absent_name = absent.display().to_string();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains(&absent_name) && w.contains("\"missing\"")),
+        "no warning names the missing url_file: {warnings:?}"
+    );
+    assert!(
+        !warnings
+            .iter()
+            .any(|w| w.contains(&url_file.display().to_string())),
+        "{warnings:?}"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("ERROR") && l.contains("url_file") && l.contains(&absent_name)),
+        "{text}"
+    );
 
     // First, as its failure is counted only when the flush gives up retrying (10 s,
     // notify.MinTimeout): the alert for the receiver whose url_file is missing.
