@@ -134,15 +134,31 @@ fn kill_9_keeps_silences_alerts_and_notification_log() {
     assert_eq!(muted["status"]["state"], "suppressed", "{muted}");
     assert_eq!(muted["status"]["silencedBy"][0], id.as_str());
 
-    // Several group_intervals pass: the unchanged DiskFull group is not re-sent, and the
-    // silenced one is not sent at all.
-    std::thread::sleep(Duration::from_secs(4));
+    // The positive signal that the restored groups have been flushed: a canary in a
+    // group of its own, posted now, is notified after its group_wait (1s). The
+    // restored DiskFull and Muted groups were flushed at start-up, before the API
+    // answered (their alerts are older than group_wait, so at once), and every
+    // group_interval (1s) since. By the canary's notification they have had their
+    // turns: the unchanged DiskFull group is not re-sent, the silenced one not sent.
+    post(a.port, "/api/v2/alerts", &json!([alert("Canary")]));
+    let after = wait_for("the canary's notification", Duration::from_secs(10), || {
+        let r = sink.received();
+        r[sent_before..]
+            .iter()
+            .any(|n| n["groupLabels"]["alertname"] == "Canary")
+            .then_some(r)
+    });
+    let groups: Vec<&Value> = after[sent_before..]
+        .iter()
+        .map(|n| &n["groupLabels"]["alertname"])
+        .collect();
     assert_eq!(
-        sink.received().len(),
-        sent_before,
+        groups,
+        [&json!("Canary")],
         "duplicate after restart: {:?}",
-        &sink.received()[sent_before..]
+        &after[sent_before..]
     );
+    let sent_before = after.len();
     // Still dispatching: a new alert in the same group is notified with both.
     let mut second = alert("DiskFull");
     second["labels"]["instance"] = json!("vps2");

@@ -95,11 +95,24 @@ pub fn build_receivers(
         let mut resolved_emails = Vec::new();
         for (i, w) in r.webhook_configs.iter().enumerate() {
             match WebhookNotifier::from_config(w) {
-                Ok(n) => list.push(Integration {
-                    notifier: Arc::new(n) as Arc<dyn Notifier>,
-                    send_resolved: w.send_resolved.unwrap_or(true),
-                    index: i,
-                }),
+                Ok(n) => {
+                    // Read at each send, as Alertmanager does, so a file that appears
+                    // later is used; one that cannot be read now is an outage in
+                    // waiting, said at load like a missing password file.
+                    if let (None, Some(f)) = (&w.url, &w.url_file)
+                        && let Err(e) = std::fs::read_to_string(f)
+                    {
+                        notes.push(format!(
+                            "receivers[{:?}].webhook_configs[{i}]: cannot read url_file {f}: {e}; every send fails until it can be read",
+                            r.name
+                        ));
+                    }
+                    list.push(Integration {
+                        notifier: Arc::new(n) as Arc<dyn Notifier>,
+                        send_resolved: w.send_resolved.unwrap_or(true),
+                        index: i,
+                    });
+                }
                 Err(e) => list.push(unusable(
                     "webhook",
                     format!(

@@ -137,7 +137,11 @@ impl Server {
         // Resolved alerts are kept as long as the provider's GC would have kept them.
         let (alert_log, restored, alerts_rec) =
             AlertLog::open(&opts.storage_path, now, ALERT_GC_INTERVAL)?;
-        for (what, rec) in [("nflog", &nflog_rec), ("alerts", &alerts_rec)] {
+        for (what, rec) in [
+            ("silences", silences.recovery()),
+            ("nflog", &nflog_rec),
+            ("alerts", &alerts_rec),
+        ] {
             if let Some(aside) = &rec.set_aside {
                 tracing::error!(
                     file = what,
