@@ -160,3 +160,135 @@ pub fn promtool_problems(promtool: &Path, text: &str) -> Vec<String> {
         .filter(|l| !l.trim().is_empty())
         .collect()
 }
+
+/// How far our value may sit outside the band between the peer's two reads, for a
+/// family whose value differs from the peer's by design; `why` says why.
+pub struct Slack {
+    pub family: &'static str,
+    /// How much lower than the band our value may be.
+    pub below: f64,
+    /// How much higher than the band our value may be.
+    pub above: f64,
+    pub why: &'static str,
+}
+
+/// The family names of one or more reads.
+pub fn names<'a>(reads: impl IntoIterator<Item = &'a BTreeMap<String, Fam>>) -> BTreeSet<String> {
+    reads.into_iter().flat_map(|f| f.keys().cloned()).collect()
+}
+
+/// Compares the family lists: the families only the peer has (`theirs_only`) and
+/// only we have (`ours_only`) must be exactly the listed ones, so a family appearing
+/// on either side fails until the list says why. `ignore` filters out names neither
+/// list needs to mention (e.g. the peer's Go runtime). Returns the problems.
+pub fn family_lists(
+    peer: &str,
+    theirs: &BTreeSet<String>,
+    ours: &BTreeSet<String>,
+    theirs_only: &[(&str, &str)],
+    ours_only: &[(&str, &str)],
+    ignore: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let listed = |l: &[(&str, &str)]| -> BTreeSet<String> {
+        l.iter().map(|(n, _)| (*n).to_string()).collect()
+    };
+    let actual_theirs: BTreeSet<String> = theirs
+        .difference(ours)
+        .filter(|n| !ignore(n))
+        .cloned()
+        .collect();
+    let actual_ours: BTreeSet<String> = ours
+        .difference(theirs)
+        .filter(|n| !ignore(n))
+        .cloned()
+        .collect();
+    for (actual, list, side) in [
+        (
+            &actual_theirs,
+            listed(theirs_only),
+            format!("only {peer} has"),
+        ),
+        (&actual_ours, listed(ours_only), "only we have".to_string()),
+    ] {
+        for n in actual.difference(&list) {
+            problems.push(format!("{n}: {side} it, and the list does not say why"));
+        }
+        for n in list.difference(actual) {
+            problems.push(format!("{n}: listed as {side}, but it is not"));
+        }
+    }
+    problems
+}
+
+/// The value comparison of `ours` read between the peer's `t1` and `t2`, for every
+/// family both expose (minus `skip`): the same type; every series the peer had at
+/// `t1` we have, and we have none the peer lacks at `t2`; a counter is within
+/// `t1 ..= t2`; any other value within the band between the two reads, widened by the
+/// family's [`Slack`]. A family of the peer's that our read lacks is a problem. `ignore`
+/// names the families not compared at all (each process's own, the listed ones only
+/// the peer has). Returns the problems and how many series were compared.
+pub fn differential(
+    peer: &str,
+    t1: &BTreeMap<String, Fam>,
+    ours: &BTreeMap<String, Fam>,
+    t2: &BTreeMap<String, Fam>,
+    slack: &[Slack],
+    skip: &[(&str, &str)],
+    ignore: impl Fn(&str) -> bool,
+) -> (Vec<String>, usize) {
+    let mut problems = Vec::new();
+    let mut compared = 0;
+    for (name, theirs) in t1 {
+        if ignore(name) || skip.iter().any(|(s, _)| s == name) {
+            continue;
+        }
+        let Some(o) = ours.get(name) else {
+            problems.push(format!("{name}: {peer} has it, our read does not"));
+            continue;
+        };
+        if o.kind != theirs.kind {
+            problems.push(format!(
+                "{name}: type {} vs {peer}'s {}",
+                o.kind, theirs.kind
+            ));
+            continue;
+        }
+        let empty = Fam::default();
+        let later = t2.get(name).unwrap_or(&empty);
+        for key in theirs.samples.keys() {
+            if !o.samples.contains_key(key) {
+                problems.push(format!("{name}: we lack {key:?}"));
+            }
+        }
+        for key in o.samples.keys() {
+            if !later.samples.contains_key(key) && !theirs.samples.contains_key(key) {
+                problems.push(format!("{name}: {peer} lacks our {key:?}"));
+            }
+        }
+        let (below, above) = slack
+            .iter()
+            .find(|s| s.family == name)
+            .map_or((0.0, 0.0), |s| (s.below, s.above));
+        for (key, &v) in &o.samples {
+            let (Some(&a), Some(&b)) = (theirs.samples.get(key), later.samples.get(key)) else {
+                continue;
+            };
+            compared += 1;
+            if v.is_nan() && a.is_nan() && b.is_nan() {
+                continue;
+            }
+            let (lo, hi) = if o.kind == "counter" {
+                (a, b)
+            } else {
+                (a.min(b), a.max(b))
+            };
+            if !(v >= lo - below && v <= hi + above) {
+                problems.push(format!(
+                    "{name} {key:?}: ours {v}, {peer} {a} then {b} (slack -{below}/+{above})"
+                ));
+            }
+        }
+    }
+    (problems, compared)
+}
