@@ -168,29 +168,35 @@ async fn matches_redis_exporter_value_for_value() {
     let ours_text = scrape(&ours.url()).await;
     let t2 = parse(&scrape(&theirs_url).await);
     let o = parse(&ours_text);
+    let (theirs, ours_reads) = ([t1, t2], [o]);
+    let (t1, o) = (&theirs[0], &ours_reads[0]);
 
     let redis_only = |n: &str| !n.starts_with("redis_");
     let mut problems = common::family_lists(
         "redis_exporter",
-        &common::names([&t1, &t2]),
-        &common::names([&ours_first, &o]),
+        &common::names(&theirs),
+        &common::names([&ours_first, o]),
         THEIRS_ONLY,
         OURS_ONLY,
         redis_only,
     );
-    let (values, compared) =
-        common::differential("redis_exporter", &t1, &o, &t2, SLACK, NOT_COMPARED, |n| {
-            redis_only(n) || THEIRS_ONLY.iter().any(|(t, _)| *t == n)
-        });
+    let (values, compared) = common::differential(
+        "redis_exporter",
+        &theirs,
+        &ours_reads,
+        SLACK,
+        NOT_COMPARED,
+        |n| redis_only(n) || THEIRS_ONLY.iter().any(|(t, _)| *t == n),
+    );
     problems.extend(values);
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(compared >= 150, "only {compared} series compared");
 
     // What the test set up is what both report.
-    assert_eq!(by_label(&o, "redis_db_keys", "db")["db3"], 1.0);
-    assert_eq!(one(&o, "redis_memory_max_bytes"), 64.0 * 1024.0 * 1024.0);
-    assert!(one(&o, "redis_keyspace_hits_total") >= 2.0);
-    assert!(one(&o, "redis_total_error_replies") >= 1.0);
+    assert_eq!(by_label(o, "redis_db_keys", "db")["db3"], 1.0);
+    assert_eq!(one(o, "redis_memory_max_bytes"), 64.0 * 1024.0 * 1024.0);
+    assert!(one(o, "redis_keyspace_hits_total") >= 2.0);
+    assert!(one(o, "redis_total_error_replies") >= 1.0);
     // redis_exporter's names without `_total`, byte for byte in the text we serve.
     assert!(
         ours_text.contains("\n# TYPE redis_total_error_replies counter\n"),

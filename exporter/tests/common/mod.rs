@@ -221,48 +221,56 @@ pub fn family_lists(
     problems
 }
 
-/// The value comparison of `ours` read between the peer's `t1` and `t2`, for every
-/// family both expose (minus `skip`): the same type; every series the peer had at
-/// `t1` we have, and we have none the peer lacks at `t2`; a counter is within
-/// `t1 ..= t2`; any other value within the band between the two reads, widened by the
-/// family's [`Slack`]. A family of the peer's that our read lacks is a problem. `ignore`
-/// names the families not compared at all (each process's own, the listed ones only
-/// the peer has). Returns the problems and how many series were compared.
+/// The value comparison of our reads interleaved with the peer's: `theirs[i]`, then
+/// `ours[i]`, then `theirs[i + 1]` are one round. For every family both expose (minus
+/// `skip`) in the first round: the same type; every series the peer had before our read
+/// we have, and we have none the peer lacks after it. Values: a counter only grows, so in
+/// every round ours lies between the peer's two reads. Any other value may move both
+/// ways while other processes run (memory, sockets, open files), so it must lie in the
+/// band between the peer's two reads (widened by the family's [`Slack`]) in at least one
+/// round; a value off by a parser bug is off in all of them. A family of the peer's that
+/// our read lacks is a problem. `ignore` names the families not compared at all (each
+/// process's own, the listed ones only the peer has). Returns the problems and how many
+/// series were compared.
 pub fn differential(
     peer: &str,
-    t1: &BTreeMap<String, Fam>,
-    ours: &BTreeMap<String, Fam>,
-    t2: &BTreeMap<String, Fam>,
+    theirs: &[BTreeMap<String, Fam>],
+    ours: &[BTreeMap<String, Fam>],
     slack: &[Slack],
     skip: &[(&str, &str)],
     ignore: impl Fn(&str) -> bool,
 ) -> (Vec<String>, usize) {
+    assert_eq!(
+        theirs.len(),
+        ours.len() + 1,
+        "one more read of theirs than of ours"
+    );
     let mut problems = Vec::new();
     let mut compared = 0;
-    for (name, theirs) in t1 {
+    let empty = Fam::default();
+    for (name, first) in &theirs[0] {
         if ignore(name) || skip.iter().any(|(s, _)| s == name) {
             continue;
         }
-        let Some(o) = ours.get(name) else {
+        let Some(o) = ours[0].get(name) else {
             problems.push(format!("{name}: {peer} has it, our read does not"));
             continue;
         };
-        if o.kind != theirs.kind {
+        if o.kind != first.kind {
             problems.push(format!(
                 "{name}: type {} vs {peer}'s {}",
-                o.kind, theirs.kind
+                o.kind, first.kind
             ));
             continue;
         }
-        let empty = Fam::default();
-        let later = t2.get(name).unwrap_or(&empty);
-        for key in theirs.samples.keys() {
+        let later = theirs[1].get(name).unwrap_or(&empty);
+        for key in first.samples.keys() {
             if !o.samples.contains_key(key) {
                 problems.push(format!("{name}: we lack {key:?}"));
             }
         }
         for key in o.samples.keys() {
-            if !later.samples.contains_key(key) && !theirs.samples.contains_key(key) {
+            if !later.samples.contains_key(key) && !first.samples.contains_key(key) {
                 problems.push(format!("{name}: {peer} lacks our {key:?}"));
             }
         }
@@ -270,22 +278,46 @@ pub fn differential(
             .iter()
             .find(|s| s.family == name)
             .map_or((0.0, 0.0), |s| (s.below, s.above));
-        for (key, &v) in &o.samples {
-            let (Some(&a), Some(&b)) = (theirs.samples.get(key), later.samples.get(key)) else {
-                continue;
-            };
-            compared += 1;
-            if v.is_nan() && a.is_nan() && b.is_nan() {
+        let counter = o.kind == "counter";
+        for key in o.samples.keys() {
+            let mut seen = Vec::new();
+            let mut fits = Vec::new();
+            for (round, ours) in ours.iter().enumerate() {
+                let value = |f: &BTreeMap<String, Fam>| {
+                    f.get(name).and_then(|f| f.samples.get(key)).copied()
+                };
+                let (Some(a), Some(v), Some(b)) = (
+                    value(&theirs[round]),
+                    value(ours),
+                    value(&theirs[round + 1]),
+                ) else {
+                    continue;
+                };
+                let (lo, hi) = if counter {
+                    (a, b)
+                } else {
+                    (a.min(b), a.max(b))
+                };
+                // Rounding: a peer may scale in two steps (microseconds / 1000 / 1000)
+                // where we divide once; the results differ in the last bits.
+                let ulp = 1e-12 * v.abs().max(lo.abs()).max(hi.abs());
+                let nan = v.is_nan() && a.is_nan() && b.is_nan();
+                fits.push(nan || (v >= lo - below - ulp && v <= hi + above + ulp));
+                seen.push(format!("{a} / ours {v} / {b}"));
+            }
+            if fits.is_empty() {
                 continue;
             }
-            let (lo, hi) = if o.kind == "counter" {
-                (a, b)
+            compared += 1;
+            let ok = if counter {
+                fits.iter().all(|f| *f)
             } else {
-                (a.min(b), a.max(b))
+                fits.iter().any(|f| *f)
             };
-            if !(v >= lo - below && v <= hi + above) {
+            if !ok {
                 problems.push(format!(
-                    "{name} {key:?}: ours {v}, {peer} {a} then {b} (slack -{below}/+{above})"
+                    "{name} {key:?}: {peer} / ours / {peer} per round (slack -{below}/+{above}): {}",
+                    seen.join(", ")
                 ));
             }
         }
