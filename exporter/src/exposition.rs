@@ -56,11 +56,24 @@ impl Format {
 /// Encodes `families` in `format`. Takes ownership because prometheus-client's
 /// registry only holds `'static` collectors; a scrape's families are built for this.
 pub fn encode(families: Vec<Family>, format: Format) -> String {
+    let bare: Vec<String> = families
+        .iter()
+        .filter(|f| is_bare_counter(f))
+        .map(|f| f.name.clone())
+        .collect();
     let om = encode_openmetrics(families);
     match format {
         Format::OpenMetrics => om,
-        Format::Text => openmetrics_to_text(&om),
+        Format::Text => text_with_bare_counters(&om, &bare),
     }
+}
+
+/// A counter whose peer name has no `_total` (redis_exporter's
+/// `redis_total_error_replies`). OpenMetrics requires `_total` on counter samples, so
+/// such a family is `unknown` there and a `counter` under its exact name in text 0.0.4,
+/// the only format redis_exporter serves.
+fn is_bare_counter(fam: &Family) -> bool {
+    fam.kind == Kind::Counter && !fam.name.ends_with("_total")
 }
 
 /// OpenMetrics text through prometheus-client's registry, `# EOF` included.
@@ -88,7 +101,9 @@ impl prometheus_client::collector::Collector for OwnedSnapshot {
 }
 
 fn encode_family(fam: &Family, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let bare = is_bare_counter(fam);
     let (name, metric_type) = match fam.kind {
+        Kind::Counter if bare => (fam.name.as_str(), MetricType::Unknown),
         // The encoder appends `_total` to counter samples itself.
         Kind::Counter => (
             fam.name.strip_suffix("_total").unwrap_or(&fam.name),
@@ -103,9 +118,14 @@ fn encode_family(fam: &Family, encoder: &mut DescriptorEncoder) -> Result<(), st
         let labels = sample.labels.as_slice();
         // An empty label set would render as `name{}`; encode those without a family.
         if labels.is_empty() {
-            encode_value(&mut metric, &sample.value, fam.kind)?;
+            encode_value(&mut metric, &sample.value, fam.kind, bare)?;
         } else {
-            encode_value(&mut metric.encode_family(&labels)?, &sample.value, fam.kind)?;
+            encode_value(
+                &mut metric.encode_family(&labels)?,
+                &sample.value,
+                fam.kind,
+                bare,
+            )?;
         }
     }
     Ok(())
@@ -115,10 +135,11 @@ fn encode_value(
     m: &mut prometheus_client::encoding::MetricEncoder,
     value: &Value,
     kind: Kind,
+    bare: bool,
 ) -> Result<(), std::fmt::Error> {
     {
         match (value, kind) {
-            (Value::Scalar(v), Kind::Counter) => {
+            (Value::Scalar(v), Kind::Counter) if !bare => {
                 m.encode_counter::<NoLabelSet, f64, f64>(v, None)?;
             }
             (Value::Scalar(v), _) => m.encode_gauge(v)?,
@@ -150,6 +171,12 @@ fn encode_value(
 /// families get their `_total` name back in HELP/TYPE, `unknown` becomes `untyped`,
 /// `info` becomes `gauge`, and `# UNIT` / `# EOF` lines go.
 pub fn openmetrics_to_text(om: &str) -> String {
+    text_with_bare_counters(om, &[])
+}
+
+/// [`openmetrics_to_text`], typing the `bare` families (see [`is_bare_counter`]) back
+/// as `counter`.
+fn text_with_bare_counters(om: &str, bare: &[String]) -> String {
     let mut out = String::with_capacity(om.len() + om.len() / 32);
     let mut lines = om.lines().peekable();
     while let Some(line) = lines.next() {
@@ -171,6 +198,7 @@ pub fn openmetrics_to_text(om: &str) -> String {
             let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
             let (suffix, kind) = match kind {
                 "counter" => ("_total", "counter"),
+                "unknown" if bare.iter().any(|b| b == name) => ("", "counter"),
                 "unknown" => ("", "untyped"),
                 "info" | "stateset" => ("", "gauge"),
                 other => ("", other),
@@ -261,6 +289,31 @@ task_runtime_seconds_bucket{le=\"1.0\",task=\"a\\\"b\"} 3
 task_runtime_seconds_bucket{le=\"+Inf\",task=\"a\\\"b\"} 4
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn a_counter_named_without_total_keeps_its_name() {
+        // redis_exporter's `redis_total_error_replies` is a counter without `_total`.
+        let fams = || {
+            vec![
+                Family::counter("redis_total_error_replies", "total_error_replies metric")
+                    .single(7.0),
+            ]
+        };
+        let text = encode(fams(), Format::Text);
+        assert_eq!(
+            text,
+            "# HELP redis_total_error_replies total_error_replies metric\n\
+             # TYPE redis_total_error_replies counter\n\
+             redis_total_error_replies 7.0\n"
+        );
+        let om = encode(fams(), Format::OpenMetrics);
+        assert!(
+            om.contains(
+                "# TYPE redis_total_error_replies unknown\nredis_total_error_replies 7.0\n"
+            ),
+            "{om}"
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@ pub enum Kind {
 }
 
 /// One metric family. `name` is the full name as it appears in the classic text
-/// format: counters end in `_total` (e.g. `node_cpu_seconds_total`).
+/// format: counters end in `_total` (e.g. `node_cpu_seconds_total`), except a peer's
+/// counter named without it (`redis_total_error_replies`, see [`crate::exposition::encode`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Family {
     pub name: String,

@@ -160,3 +160,167 @@ pub fn promtool_problems(promtool: &Path, text: &str) -> Vec<String> {
         .filter(|l| !l.trim().is_empty())
         .collect()
 }
+
+/// How far our value may sit outside the band between the peer's two reads, for a
+/// family whose value differs from the peer's by design; `why` says why.
+pub struct Slack {
+    pub family: &'static str,
+    /// How much lower than the band our value may be.
+    pub below: f64,
+    /// How much higher than the band our value may be.
+    pub above: f64,
+    pub why: &'static str,
+}
+
+/// The family names of one or more reads.
+pub fn names<'a>(reads: impl IntoIterator<Item = &'a BTreeMap<String, Fam>>) -> BTreeSet<String> {
+    reads.into_iter().flat_map(|f| f.keys().cloned()).collect()
+}
+
+/// Compares the family lists: the families only the peer has (`theirs_only`) and
+/// only we have (`ours_only`) must be exactly the listed ones, so a family appearing
+/// on either side fails until the list says why. `ignore` filters out names neither
+/// list needs to mention (e.g. the peer's Go runtime). Returns the problems.
+pub fn family_lists(
+    peer: &str,
+    theirs: &BTreeSet<String>,
+    ours: &BTreeSet<String>,
+    theirs_only: &[(&str, &str)],
+    ours_only: &[(&str, &str)],
+    ignore: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let listed = |l: &[(&str, &str)]| -> BTreeSet<String> {
+        l.iter().map(|(n, _)| (*n).to_string()).collect()
+    };
+    let actual_theirs: BTreeSet<String> = theirs
+        .difference(ours)
+        .filter(|n| !ignore(n))
+        .cloned()
+        .collect();
+    let actual_ours: BTreeSet<String> = ours
+        .difference(theirs)
+        .filter(|n| !ignore(n))
+        .cloned()
+        .collect();
+    for (actual, list, side) in [
+        (
+            &actual_theirs,
+            listed(theirs_only),
+            format!("only {peer} has"),
+        ),
+        (&actual_ours, listed(ours_only), "only we have".to_string()),
+    ] {
+        for n in actual.difference(&list) {
+            problems.push(format!("{n}: {side} it, and the list does not say why"));
+        }
+        for n in list.difference(actual) {
+            problems.push(format!("{n}: listed as {side}, but it is not"));
+        }
+    }
+    problems
+}
+
+/// The value comparison of our reads interleaved with the peer's: `theirs[i]`, then
+/// `ours[i]`, then `theirs[i + 1]` are one round. For every family both expose (minus
+/// `skip`) in the first round: the same type; every series the peer had before our read
+/// we have, and we have none the peer lacks after it. Values: a counter only grows, so in
+/// every round ours lies between the peer's two reads. Any other value may move both
+/// ways while other processes run (memory, sockets, open files), so it must lie in the
+/// band between the peer's two reads (widened by the family's [`Slack`]) in at least one
+/// round; a value off by a parser bug is off in all of them. A family of the peer's that
+/// our read lacks is a problem. `ignore` names the families not compared at all (each
+/// process's own, the listed ones only the peer has). Returns the problems and how many
+/// series were compared.
+pub fn differential(
+    peer: &str,
+    theirs: &[BTreeMap<String, Fam>],
+    ours: &[BTreeMap<String, Fam>],
+    slack: &[Slack],
+    skip: &[(&str, &str)],
+    ignore: impl Fn(&str) -> bool,
+) -> (Vec<String>, usize) {
+    assert_eq!(
+        theirs.len(),
+        ours.len() + 1,
+        "one more read of theirs than of ours"
+    );
+    let mut problems = Vec::new();
+    let mut compared = 0;
+    let empty = Fam::default();
+    for (name, first) in &theirs[0] {
+        if ignore(name) || skip.iter().any(|(s, _)| s == name) {
+            continue;
+        }
+        let Some(o) = ours[0].get(name) else {
+            problems.push(format!("{name}: {peer} has it, our read does not"));
+            continue;
+        };
+        if o.kind != first.kind {
+            problems.push(format!(
+                "{name}: type {} vs {peer}'s {}",
+                o.kind, first.kind
+            ));
+            continue;
+        }
+        let later = theirs[1].get(name).unwrap_or(&empty);
+        for key in first.samples.keys() {
+            if !o.samples.contains_key(key) {
+                problems.push(format!("{name}: we lack {key:?}"));
+            }
+        }
+        for key in o.samples.keys() {
+            if !later.samples.contains_key(key) && !first.samples.contains_key(key) {
+                problems.push(format!("{name}: {peer} lacks our {key:?}"));
+            }
+        }
+        let (below, above) = slack
+            .iter()
+            .find(|s| s.family == name)
+            .map_or((0.0, 0.0), |s| (s.below, s.above));
+        let counter = o.kind == "counter";
+        for key in o.samples.keys() {
+            let mut seen = Vec::new();
+            let mut fits = Vec::new();
+            for (round, ours) in ours.iter().enumerate() {
+                let value = |f: &BTreeMap<String, Fam>| {
+                    f.get(name).and_then(|f| f.samples.get(key)).copied()
+                };
+                let (Some(a), Some(v), Some(b)) = (
+                    value(&theirs[round]),
+                    value(ours),
+                    value(&theirs[round + 1]),
+                ) else {
+                    continue;
+                };
+                let (lo, hi) = if counter {
+                    (a, b)
+                } else {
+                    (a.min(b), a.max(b))
+                };
+                // Rounding: a peer may scale in two steps (microseconds / 1000 / 1000)
+                // where we divide once; the results differ in the last bits.
+                let ulp = 1e-12 * v.abs().max(lo.abs()).max(hi.abs());
+                let nan = v.is_nan() && a.is_nan() && b.is_nan();
+                fits.push(nan || (v >= lo - below - ulp && v <= hi + above + ulp));
+                seen.push(format!("{a} / ours {v} / {b}"));
+            }
+            if fits.is_empty() {
+                continue;
+            }
+            compared += 1;
+            let ok = if counter {
+                fits.iter().all(|f| *f)
+            } else {
+                fits.iter().any(|f| *f)
+            };
+            if !ok {
+                problems.push(format!(
+                    "{name} {key:?}: {peer} / ours / {peer} per round (slack -{below}/+{above}): {}",
+                    seen.join(", ")
+                ));
+            }
+        }
+    }
+    (problems, compared)
+}

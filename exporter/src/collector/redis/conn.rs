@@ -206,6 +206,8 @@ impl fmt::Display for Error {
 pub struct Snapshot {
     pub info: String,
     pub databases: u32,
+    /// `CONFIG GET io-threads`, when CONFIG answers.
+    pub io_threads: Option<f64>,
     pub slowlog_len: f64,
     pub slowlog_last_id: f64,
     pub slowlog_last_duration: f64,
@@ -398,18 +400,15 @@ impl Client {
         let (info, slowlog_len, slowlog): (String, f64, Vec<redis::Value>) =
             self.run_pipeline(&mut conn, &pipe).await?;
         // CONFIG may be renamed or denied (managed Redis): fall back to Redis's default.
-        let databases = match tokio::time::timeout(
-            self.command_timeout,
-            redis::cmd("CONFIG")
-                .arg("GET")
-                .arg("databases")
-                .query_async::<Vec<String>>(&mut conn),
-        )
-        .await
-        {
-            Ok(Ok(v)) => v.get(1).and_then(|n| n.parse().ok()).unwrap_or(16),
-            _ => 16,
-        };
+        let databases = self
+            .config_get(&mut conn, "databases")
+            .await
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(16);
+        let io_threads = self
+            .config_get(&mut conn, "io-threads")
+            .await
+            .and_then(|n| n.parse().ok());
         let (slowlog_last_id, slowlog_last_duration) = match slowlog.first() {
             Some(redis::Value::Array(entry)) => {
                 let id = entry.first().and_then(as_f64).unwrap_or(0.0);
@@ -422,6 +421,7 @@ impl Client {
         Ok(Snapshot {
             info,
             databases,
+            io_threads,
             slowlog_len,
             slowlog_last_id,
             slowlog_last_duration,
@@ -429,6 +429,23 @@ impl Client {
             connect,
             keys,
         })
+    }
+
+    /// One `CONFIG GET` value; `None` when CONFIG is denied, renamed or slow. One
+    /// parameter per call: several in one CONFIG GET needs Redis 7.
+    async fn config_get(&self, conn: &mut MultiplexedConnection, param: &str) -> Option<String> {
+        match tokio::time::timeout(
+            self.command_timeout,
+            redis::cmd("CONFIG")
+                .arg("GET")
+                .arg(param)
+                .query_async::<Vec<String>>(conn),
+        )
+        .await
+        {
+            Ok(Ok(mut v)) if v.len() >= 2 => Some(v.swap_remove(1)),
+            _ => None,
+        }
     }
 
     /// Length of each configured key, by type, in one pipeline per database.

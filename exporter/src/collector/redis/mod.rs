@@ -288,6 +288,11 @@ async fn scrape_target(client: &conn::Client, check_keys: &[(u32, String)]) -> V
             let parsed = info::parse_info(&s.info);
             fams.extend(info::info_families(&parsed, now));
             fams.extend(info::keyspace_families(&parsed, s.databases));
+            if let Some(n) = s.io_threads {
+                fams.push(
+                    Family::gauge("redis_config_io_threads", "config_io_threads metric").single(n),
+                );
+            }
             fams.push(Family::gauge("redis_slowlog_length", "Total slowlog").single(s.slowlog_len));
             fams.push(
                 Family::gauge("redis_slowlog_last_id", "Last id of slowlog")
