@@ -826,7 +826,7 @@ fn outage_then_restart_delivers_exactly_once_and_is_loud_meanwhile() {
     std::fs::write(
         &config,
         format!(
-            "route:\n  receiver: mail\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n- name: mail\n  email_configs:\n  - to: admin@example.org\n    from: alerts@example.com\n    smarthost: 127.0.0.1:{smtp_port}\n    implicit_tls: true\n    auth_username: {USER}\n    auth_password_file: {pf}\n    timeout: 1s\n    tls_config:\n      ca_file: {ca}\n      server_name: localhost\n- name: backup\n  webhook_configs:\n  - url: {hook}\nself_monitoring:\n  failing_after: 1s\n  heartbeat_interval: 1s\n  heartbeat_url: http://127.0.0.1:{hb}/ping\n",
+            "route:\n  receiver: mail\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\n  routes:\n  - matchers: [alertname=Marker]\n    group_wait: 5s\nreceivers:\n- name: mail\n  email_configs:\n  - to: admin@example.org\n    from: alerts@example.com\n    smarthost: 127.0.0.1:{smtp_port}\n    implicit_tls: true\n    auth_username: {USER}\n    auth_password_file: {pf}\n    timeout: 1s\n    tls_config:\n      ca_file: {ca}\n      server_name: localhost\n- name: backup\n  webhook_configs:\n  - url: {hook}\nself_monitoring:\n  failing_after: 1s\n  heartbeat_interval: 1s\n  repeat_interval: 1s\n  heartbeat_url: http://127.0.0.1:{hb}/ping\n",
             pf = pass.display(),
             ca = cert_key.0.display(),
             hook = backup.url(),
@@ -877,7 +877,22 @@ fn outage_then_restart_delivers_exactly_once_and_is_loud_meanwhile() {
     assert_eq!(alarm["status"], "firing");
     let pings = |sink: &e2e::WebhookSink| sink.received().iter().filter(|b| b.is_null()).count();
     let before = pings(&backup);
-    std::thread::sleep(Duration::from_secs(2));
+    // The alarm is repeated every second (repeat_interval: 1s), each time by a
+    // self-monitoring round that would also ping the heartbeat, due every second,
+    // if it did so while failing; a round pings after sending its alarms, so by
+    // the third alarm the pings of the first two rounds would have arrived.
+    let alarms = |sink: &e2e::WebhookSink| {
+        sink.received()
+            .iter()
+            .filter(|b| {
+                b["alerts"][0]["labels"]["alertname"] == "AlerterReceiverFailing"
+                    && b["status"] == "firing"
+            })
+            .count()
+    };
+    wait_for("two more alarm rounds", Duration::from_secs(15), || {
+        (alarms(&backup) >= 3).then_some(())
+    });
     assert_eq!(
         pings(&backup),
         before,
@@ -899,9 +914,21 @@ fn outage_then_restart_delivers_exactly_once_and_is_loud_meanwhile() {
         (!m.is_empty()).then_some(m)
     });
     assert!(msgs[0].contains("DiskFull"), "{}", msgs[0]);
-    // Several group_intervals later: still exactly one.
-    std::thread::sleep(Duration::from_secs(5));
-    assert_eq!(inbox(&s.out).len(), 1, "delivered more than once");
+    // Several group_intervals later: still exactly one. The marker's group waits
+    // 5s (its route's group_wait) on the daemon's own clock before it is sent, so
+    // when it arrives the DiskFull group has ticked at least twice (every 2s)
+    // since its delivery, each time finding it already delivered.
+    post_alert(d.port, "Marker");
+    let msgs = wait_for("the marker", Duration::from_secs(20), || {
+        let m = inbox(&s.out);
+        m.iter().any(|m| m.contains("Marker")).then_some(m)
+    });
+    assert_eq!(
+        msgs.iter().filter(|m| m.contains("DiskFull")).count(),
+        1,
+        "delivered more than once"
+    );
+    assert_eq!(msgs.len(), 2, "only DiskFull, once, and the marker");
     let metrics = http("GET", d.port, "/metrics", None);
     assert!(
         !metrics.contains("alerter_notifications_failing{"),
