@@ -1013,3 +1013,80 @@ fn secrets_never_shown() {
         );
     }
 }
+
+/// README "Email (alerter)": at most 4 SMTP sessions at once per integration. Twelve
+/// groups flush together; the server holds each message in DATA until four wait
+/// there (or every expected one has come), so four sessions are open at once
+/// whenever the daemon allows four, and it counts the most it ever saw open
+/// (from the connection to QUIT).
+#[test]
+fn at_most_four_smtp_sessions_at_once_and_all_delivered() {
+    if !have_peers() {
+        return;
+    }
+    const GROUPS: usize = 12;
+    let dir = tempfile::tempdir().unwrap();
+    let stats_file = dir.path().join("sessions.json");
+    let s = start_smtp(
+        dir.path(),
+        "implicit",
+        "PLAIN,LOGIN",
+        &[
+            "--hold",
+            "4",
+            "--expect",
+            &GROUPS.to_string(),
+            "--stats",
+            stats_file.to_str().unwrap(),
+        ],
+    );
+    let stats = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&stats_file).unwrap()).unwrap()
+    };
+    let pass = dir.path().join("smtp-pass");
+    std::fs::write(&pass, PASS).unwrap();
+    let config = dir.path().join("alerter.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: mail\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1m\nreceivers:\n- name: mail\n  email_configs:\n  - to: admin@example.org\n    from: alerts@example.com\n    smarthost: 127.0.0.1:{port}\n    implicit_tls: true\n    auth_username: {USER}\n    auth_password_file: {pf}\n    timeout: 5s\n    tls_config: {{ca_file: {ca}, server_name: localhost}}\n",
+            port = s.port,
+            pf = pass.display(),
+            ca = s.cert.display(),
+        ),
+    )
+    .unwrap();
+    let d = start_daemon(dir.path(), &config, "daemon.log", &[]);
+    // The start-up readiness check has its own session, outside the limit: over
+    // (QUIT received) before the groups exist.
+    wait_for("the readiness check", Duration::from_secs(15), || {
+        (http("GET", d.port, "/metrics", None)
+            .contains(r#"alerter_receiver_ready{receiver="mail"} 1"#)
+            && stats()["open"] == 0)
+            .then_some(())
+    });
+    let alerts: Vec<String> = (0..GROUPS)
+        .map(|i| format!(r#"{{"labels":{{"alertname":"Load{i}","instance":"vps1"}}}}"#))
+        .collect();
+    http(
+        "POST",
+        d.port,
+        "/api/v2/alerts",
+        Some(&format!("[{}]", alerts.join(","))),
+    );
+    let msgs = wait_for("every group delivered", Duration::from_secs(30), || {
+        let m = inbox(&s.out);
+        (m.len() >= GROUPS).then_some(m)
+    });
+    assert_eq!(msgs.len(), GROUPS);
+    let mut subjects: Vec<&str> = msgs
+        .iter()
+        .filter_map(|m| m.lines().find(|l| l.starts_with("Subject: ")))
+        .collect();
+    subjects.sort_unstable();
+    subjects.dedup();
+    assert_eq!(subjects.len(), GROUPS, "each group once: {subjects:#?}");
+    let st = stats();
+    assert_eq!(st["max_open"], 4, "{st}");
+    assert_eq!(st["delivered"], GROUPS, "{st}");
+}
