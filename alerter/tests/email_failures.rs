@@ -511,3 +511,79 @@ async fn unanswered_connect_is_connect_timeout_with_the_port_hint() {
         assert!(cause.contains("a firewall drops the traffic"), "{cause}");
     }
 }
+
+/// `alerter test` as a process, on a config file pointing at a failing server:
+/// the transcript up to the failing step, `FAILED [reason]` with the server's
+/// reply, the likely cause, and a non-zero exit.
+#[test]
+fn alerter_test_command_names_each_failure() {
+    if !have_peers() {
+        return;
+    }
+    for (mode, extra, reason, last_step, cause) in [
+        (
+            "implicit",
+            &["--silent"][..],
+            "greeting_timeout",
+            "CONNECT",
+            "never greeted",
+        ),
+        (
+            "starttls",
+            &["--fail", "mail=553"][..],
+            "sender_rejected",
+            "AUTH     PLAIN as alerts@example.com: 235",
+            "refused the From address",
+        ),
+        (
+            "implicit",
+            &["--fail", "rcpt=451"][..],
+            "smtp_transient",
+            "MAIL     FROM:<alerts@example.com>: 250",
+            "see the message above",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = start_smtp(dir.path(), mode, "PLAIN", extra);
+        let pass = dir.path().join("smtp-pass");
+        std::fs::write(&pass, PASS).unwrap();
+        let cfg = dir.path().join("alerter.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "route:\n  receiver: admin\nreceivers:\n- name: admin\n  email_configs:\n  - to: admin@example.org\n    from: alerts@example.com\n    smarthost: 127.0.0.1:{port}\n    implicit_tls: {implicit}\n    auth_username: {USER}\n    auth_password_file: {pf}\n    timeout: 1s\n    tls_config: {{ca_file: {ca}, server_name: localhost}}\n",
+                port = s.port,
+                implicit = mode == "implicit",
+                pf = pass.display(),
+                ca = s.cert.display(),
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_alerter"))
+            .arg("test")
+            .arg("--config")
+            .arg(&cfg)
+            .output()
+            .expect("run alerter test");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(!out.status.success(), "{stdout}");
+        assert!(stdout.contains(last_step), "{reason}: {stdout}");
+        assert!(
+            stdout.contains(&format!("FAILED [{reason}]")),
+            "{reason}: {stdout}"
+        );
+        assert!(
+            stdout.contains("likely cause: ") && stdout.contains(cause),
+            "{reason}: {stdout}"
+        );
+        assert!(
+            stderr.contains(&format!("delivery failed ({reason})")),
+            "{reason}: {stderr}"
+        );
+        assert!(!stdout.contains(PASS) && !stderr.contains(PASS));
+        assert_eq!(delivered(&s), 0);
+    }
+}
