@@ -76,9 +76,16 @@ async fn command<C: std::fmt::Display>(
 ) -> Result<Response, NotifyError> {
     let r = step(stage, cfg, conn.command(cmd)).await;
     if r.is_err() {
-        conn.abort().await;
+        abort(conn, cfg).await;
     }
     r
+}
+
+/// Ends a failed session: lettre's `abort` (QUIT, then close) within one step. A
+/// server that stopped answering would otherwise hold the session, its send
+/// slot and the error until the flush deadline, on a QUIT nobody answers.
+async fn abort(conn: &mut AsyncSmtpConnection, cfg: &ResolvedEmail) {
+    let _ = tokio::time::timeout(cfg.step_timeout, conn.abort()).await;
 }
 
 fn tls_params(cfg: &ResolvedEmail) -> Result<TlsParameters, NotifyError> {
@@ -159,7 +166,7 @@ async fn open(
                 conn.server_info()
             ));
         } else if cfg.security == Security::StartTlsRequired {
-            conn.abort().await;
+            abort(&mut conn, cfg).await;
             return Err(err(
                 false,
                 Reason::TlsRequired,
@@ -267,7 +274,7 @@ pub async fn dialogue(
             .filter(|m| conn.server_info().supports_auth_mechanism(*m))
             .collect();
         if offered.is_empty() {
-            conn.abort().await;
+            abort(&mut conn, cfg).await;
             return Err(err(
                 false,
                 Reason::AuthUnsupported,
@@ -305,7 +312,7 @@ pub async fn dialogue(
             }
         }
         if let Some((m, mut e)) = last {
-            conn.abort().await;
+            abort(&mut conn, cfg).await;
             if matches!(e.reason, Reason::AuthRejected) {
                 e.message = format!(
                     "{} (rejected after trying {:?} in order; not retried: fix the username/password or auth_mechanisms; last tried {m})",
@@ -358,7 +365,7 @@ pub async fn dialogue(
     match step(Stage::Data, cfg, conn.message(&bytes)).await {
         Ok(r) => log(format!("DATA     {} bytes: {}", bytes.len(), reply(&r))),
         Err(e) => {
-            conn.abort().await;
+            abort(&mut conn, cfg).await;
             return Err(e);
         }
     }
