@@ -177,7 +177,11 @@ async fn failing(
     let mut c = config(&smtp, mode);
     tweak(&mut c);
     let cfg = resolved(&c);
-    let (r, transcript) = send(&cfg).await;
+    // A hang guard, not a timing check: every step has a 2s (or 500ms) deadline,
+    // so a session that is still going after 20s ignores them.
+    let (r, transcript) = tokio::time::timeout(Duration::from_secs(20), send(&cfg))
+        .await
+        .expect("the session must end within its step deadlines");
     let e = r.expect_err("the server was told to fail");
     let cause = diagnose(&e, &cfg);
     Some(Failed {

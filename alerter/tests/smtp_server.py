@@ -130,8 +130,9 @@ class Handler:
             for w in self.waiting:
                 w.set_result(None)
             self.waiting = []
-        # Bounded, so a client that never sends enough cannot hang the server.
-        await asyncio.wait_for(fut, 30)
+        # Bounded, so a client that never sends enough cannot hang the server
+        # for ever; longer than any test waits for a session to end.
+        await asyncio.wait_for(fut, 300)
 
     async def handle_QUIT(self, server, session, envelope):
         server.leave()
