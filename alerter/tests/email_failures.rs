@@ -591,3 +591,14 @@ fn alerter_test_command_names_each_failure() {
         assert_eq!(delivered(&s), 0);
     }
 }
+
+/// The server hangs up on STARTTLS without a reply: a broken dialogue (no TLS
+/// was attempted, so not a certificate matter), retried.
+#[tokio::test]
+async fn dropped_at_starttls_is_protocol() {
+    let Some(f) = failing("starttls", "PLAIN", &["--drop", "starttls"], |_| {}).await else {
+        return;
+    };
+    check(&f, "protocol", true, "see the message above");
+    assert!(f.e.message.starts_with("STARTTLS with"), "{}", f.e.message);
+}
