@@ -227,10 +227,8 @@ async fn implicit_tls_auth_plain_password_from_file() {
     c.auth_password_file = Some(pw.display().to_string());
     c.auth_mechanisms = Some(vec!["PLAIN".into()]);
     let cfg = resolved(&c, &[]);
-    let started = std::time::Instant::now();
     let (r, lines) = send(&cfg).await;
     assert!(r.is_ok(), "{r:?}\n{lines:#?}");
-    assert!(started.elapsed() < Duration::from_secs(5));
     let t = lines.join("\n");
     assert!(t.contains("implicit TLS"), "{t}");
     assert!(
@@ -389,14 +387,11 @@ async fn server_that_never_greets_times_out() {
         c.timeout = Some("300ms".parse().unwrap());
         c.implicit_tls = Some(implicit);
         let cfg = resolved(&c, &[]);
-        let started = std::time::Instant::now();
         let e = send(&cfg).await.0.unwrap_err();
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "{:?}",
-            started.elapsed()
-        );
         assert_eq!(e.reason, "greeting_timeout", "{e:?}");
+        // The opening step's deadline (connect, then greeting: twice the step),
+        // not a wait for the kernel or the flush deadline.
+        assert!(e.message.contains("no reply within 600ms"), "{e:?}");
         assert!(e.retryable);
         assert!(diagnose(&e, &cfg).contains("never greeted"));
     }
@@ -447,14 +442,12 @@ async fn alerter_test_transcript_and_diagnosis() {
     c.implicit_tls = Some(true);
     c.auth_password_env = Some("P".into());
 
-    // delivers within 5 s and prints every step
+    // delivers and prints every step
     let cfg = resolved(&c, &[("P", PASS)]);
     let mut out = Vec::new();
-    let started = std::time::Instant::now();
     let r = alerter::selftest::run_email("admin", &cfg, Mode::Send, &mut out).await;
     let t = String::from_utf8(out).unwrap();
     assert!(r.is_ok(), "{t}");
-    assert!(started.elapsed() < Duration::from_secs(5));
     for want in [
         "DNS",
         "CONNECT",
@@ -599,18 +592,12 @@ fn alerter_test_command_delivers_and_names_the_cause() {
     };
 
     let cfg = write_config(PASS);
-    let started = std::time::Instant::now();
     let out = run(&cfg);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
     );
     for want in [
         "TLS",
@@ -826,7 +813,7 @@ fn outage_then_restart_delivers_exactly_once_and_is_loud_meanwhile() {
     std::fs::write(
         &config,
         format!(
-            "route:\n  receiver: mail\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n- name: mail\n  email_configs:\n  - to: admin@example.org\n    from: alerts@example.com\n    smarthost: 127.0.0.1:{smtp_port}\n    implicit_tls: true\n    auth_username: {USER}\n    auth_password_file: {pf}\n    timeout: 1s\n    tls_config:\n      ca_file: {ca}\n      server_name: localhost\n- name: backup\n  webhook_configs:\n  - url: {hook}\nself_monitoring:\n  failing_after: 1s\n  heartbeat_interval: 1s\n  heartbeat_url: http://127.0.0.1:{hb}/ping\n",
+            "route:\n  receiver: mail\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\n  routes:\n  - matchers: [alertname=Marker]\n    group_wait: 5s\nreceivers:\n- name: mail\n  email_configs:\n  - to: admin@example.org\n    from: alerts@example.com\n    smarthost: 127.0.0.1:{smtp_port}\n    implicit_tls: true\n    auth_username: {USER}\n    auth_password_file: {pf}\n    timeout: 1s\n    tls_config:\n      ca_file: {ca}\n      server_name: localhost\n- name: backup\n  webhook_configs:\n  - url: {hook}\nself_monitoring:\n  failing_after: 1s\n  heartbeat_interval: 1s\n  repeat_interval: 1s\n  heartbeat_url: http://127.0.0.1:{hb}/ping\n",
             pf = pass.display(),
             ca = cert_key.0.display(),
             hook = backup.url(),
@@ -877,7 +864,22 @@ fn outage_then_restart_delivers_exactly_once_and_is_loud_meanwhile() {
     assert_eq!(alarm["status"], "firing");
     let pings = |sink: &e2e::WebhookSink| sink.received().iter().filter(|b| b.is_null()).count();
     let before = pings(&backup);
-    std::thread::sleep(Duration::from_secs(2));
+    // The alarm is repeated every second (repeat_interval: 1s), each time by a
+    // self-monitoring round that would also ping the heartbeat, due every second,
+    // if it did so while failing; a round pings after sending its alarms, so by
+    // the third alarm the pings of the first two rounds would have arrived.
+    let alarms = |sink: &e2e::WebhookSink| {
+        sink.received()
+            .iter()
+            .filter(|b| {
+                b["alerts"][0]["labels"]["alertname"] == "AlerterReceiverFailing"
+                    && b["status"] == "firing"
+            })
+            .count()
+    };
+    wait_for("two more alarm rounds", Duration::from_secs(15), || {
+        (alarms(&backup) >= 3).then_some(())
+    });
     assert_eq!(
         pings(&backup),
         before,
@@ -899,9 +901,21 @@ fn outage_then_restart_delivers_exactly_once_and_is_loud_meanwhile() {
         (!m.is_empty()).then_some(m)
     });
     assert!(msgs[0].contains("DiskFull"), "{}", msgs[0]);
-    // Several group_intervals later: still exactly one.
-    std::thread::sleep(Duration::from_secs(5));
-    assert_eq!(inbox(&s.out).len(), 1, "delivered more than once");
+    // Several group_intervals later: still exactly one. The marker's group waits
+    // 5s (its route's group_wait) on the daemon's own clock before it is sent, so
+    // when it arrives the DiskFull group has ticked at least twice (every 2s)
+    // since its delivery, each time finding it already delivered.
+    post_alert(d.port, "Marker");
+    let msgs = wait_for("the marker", Duration::from_secs(20), || {
+        let m = inbox(&s.out);
+        m.iter().any(|m| m.contains("Marker")).then_some(m)
+    });
+    assert_eq!(
+        msgs.iter().filter(|m| m.contains("DiskFull")).count(),
+        1,
+        "delivered more than once"
+    );
+    assert_eq!(msgs.len(), 2, "only DiskFull, once, and the marker");
     let metrics = http("GET", d.port, "/metrics", None);
     assert!(
         !metrics.contains("alerter_notifications_failing{"),
@@ -985,4 +999,81 @@ fn secrets_never_shown() {
             "{secret} in check-config output"
         );
     }
+}
+
+/// README "Email (alerter)": at most 4 SMTP sessions at once per integration. Twelve
+/// groups flush together; the server holds each message in DATA until four wait
+/// there (or every expected one has come), so four sessions are open at once
+/// whenever the daemon allows four, and it counts the most it ever saw open
+/// (from the connection to QUIT).
+#[test]
+fn at_most_four_smtp_sessions_at_once_and_all_delivered() {
+    if !have_peers() {
+        return;
+    }
+    const GROUPS: usize = 12;
+    let dir = tempfile::tempdir().unwrap();
+    let stats_file = dir.path().join("sessions.json");
+    let s = start_smtp(
+        dir.path(),
+        "implicit",
+        "PLAIN,LOGIN",
+        &[
+            "--hold",
+            "4",
+            "--expect",
+            &GROUPS.to_string(),
+            "--stats",
+            stats_file.to_str().unwrap(),
+        ],
+    );
+    let stats = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&stats_file).unwrap()).unwrap()
+    };
+    let pass = dir.path().join("smtp-pass");
+    std::fs::write(&pass, PASS).unwrap();
+    let config = dir.path().join("alerter.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: mail\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1m\nreceivers:\n- name: mail\n  email_configs:\n  - to: admin@example.org\n    from: alerts@example.com\n    smarthost: 127.0.0.1:{port}\n    implicit_tls: true\n    auth_username: {USER}\n    auth_password_file: {pf}\n    timeout: 5s\n    tls_config: {{ca_file: {ca}, server_name: localhost}}\n",
+            port = s.port,
+            pf = pass.display(),
+            ca = s.cert.display(),
+        ),
+    )
+    .unwrap();
+    let d = start_daemon(dir.path(), &config, "daemon.log", &[]);
+    // The start-up readiness check has its own session, outside the limit: over
+    // (QUIT received) before the groups exist.
+    wait_for("the readiness check", Duration::from_secs(15), || {
+        (http("GET", d.port, "/metrics", None)
+            .contains(r#"alerter_receiver_ready{receiver="mail"} 1"#)
+            && stats()["open"] == 0)
+            .then_some(())
+    });
+    let alerts: Vec<String> = (0..GROUPS)
+        .map(|i| format!(r#"{{"labels":{{"alertname":"Load{i}","instance":"vps1"}}}}"#))
+        .collect();
+    http(
+        "POST",
+        d.port,
+        "/api/v2/alerts",
+        Some(&format!("[{}]", alerts.join(","))),
+    );
+    let msgs = wait_for("every group delivered", Duration::from_secs(30), || {
+        let m = inbox(&s.out);
+        (m.len() >= GROUPS).then_some(m)
+    });
+    assert_eq!(msgs.len(), GROUPS);
+    let mut subjects: Vec<&str> = msgs
+        .iter()
+        .filter_map(|m| m.lines().find(|l| l.starts_with("Subject: ")))
+        .collect();
+    subjects.sort_unstable();
+    subjects.dedup();
+    assert_eq!(subjects.len(), GROUPS, "each group once: {subjects:#?}");
+    let st = stats();
+    assert_eq!(st["max_open"], 4, "{st}");
+    assert_eq!(st["delivered"], GROUPS, "{st}");
 }

@@ -30,7 +30,18 @@ async fn step<T>(
     cfg: &ResolvedEmail,
     fut: impl std::future::Future<Output = Result<T, lettre::transport::smtp::Error>>,
 ) -> Result<T, NotifyError> {
-    match tokio::time::timeout(cfg.step_timeout, fut).await {
+    step_within(stage, cfg, cfg.step_timeout, fut).await
+}
+
+/// [`step`] with its own deadline: the opening step holds the TCP connect (which
+/// lettre bounds by `step_timeout` itself) and then TLS, greeting and EHLO.
+async fn step_within<T>(
+    stage: Stage,
+    cfg: &ResolvedEmail,
+    limit: std::time::Duration,
+    fut: impl std::future::Future<Output = Result<T, lettre::transport::smtp::Error>>,
+) -> Result<T, NotifyError> {
+    match tokio::time::timeout(limit, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(classify(stage, &e, cfg)),
         Err(_) => Err(err(
@@ -44,7 +55,7 @@ async fn step<T>(
                 "{stage} with {}:{}: no reply within {:?}{}",
                 cfg.host,
                 cfg.port,
-                cfg.step_timeout,
+                limit,
                 if stage.is_opening() {
                     " (the TCP connection was accepted, but no TLS handshake / greeting / EHLO reply followed)"
                 } else {
@@ -65,9 +76,16 @@ async fn command<C: std::fmt::Display>(
 ) -> Result<Response, NotifyError> {
     let r = step(stage, cfg, conn.command(cmd)).await;
     if r.is_err() {
-        conn.abort().await;
+        abort(conn, cfg).await;
     }
     r
+}
+
+/// Ends a failed session: lettre's `abort` (QUIT, then close) within one step. A
+/// server that stopped answering would otherwise hold the session, its send
+/// slot and the error until the flush deadline, on a QUIT nobody answers.
+async fn abort(conn: &mut AsyncSmtpConnection, cfg: &ResolvedEmail) {
+    let _ = tokio::time::timeout(cfg.step_timeout, conn.abort()).await;
 }
 
 fn tls_params(cfg: &ResolvedEmail) -> Result<TlsParameters, NotifyError> {
@@ -124,7 +142,11 @@ async fn open(
     ));
     let connect =
         AsyncSmtpConnection::connect_tokio1(addr, Some(cfg.step_timeout), &hello, implicit, None);
-    let mut conn = step(stage, cfg, connect).await?;
+    // Twice the step: lettre's own connect timeout (one step) must be the one to
+    // fire when nobody answers the SYN, so a dropped connection is reported as
+    // connect_timeout (with the port 25/465 hint), never as a silent server. With
+    // equal deadlines the outer one won about one time in ten.
+    let mut conn = step_within(stage, cfg, cfg.step_timeout * 2, connect).await?;
     if cfg.security == Security::ImplicitTls {
         log(format!(
             "TLS      handshake ok, certificate verified for {}",
@@ -144,7 +166,7 @@ async fn open(
                 conn.server_info()
             ));
         } else if cfg.security == Security::StartTlsRequired {
-            conn.abort().await;
+            abort(&mut conn, cfg).await;
             return Err(err(
                 false,
                 Reason::TlsRequired,
@@ -252,7 +274,7 @@ pub async fn dialogue(
             .filter(|m| conn.server_info().supports_auth_mechanism(*m))
             .collect();
         if offered.is_empty() {
-            conn.abort().await;
+            abort(&mut conn, cfg).await;
             return Err(err(
                 false,
                 Reason::AuthUnsupported,
@@ -290,7 +312,7 @@ pub async fn dialogue(
             }
         }
         if let Some((m, mut e)) = last {
-            conn.abort().await;
+            abort(&mut conn, cfg).await;
             if matches!(e.reason, Reason::AuthRejected) {
                 e.message = format!(
                     "{} (rejected after trying {:?} in order; not retried: fix the username/password or auth_mechanisms; last tried {m})",
@@ -343,7 +365,7 @@ pub async fn dialogue(
     match step(Stage::Data, cfg, conn.message(&bytes)).await {
         Ok(r) => log(format!("DATA     {} bytes: {}", bytes.len(), reply(&r))),
         Err(e) => {
-            conn.abort().await;
+            abort(&mut conn, cfg).await;
             return Err(e);
         }
     }
