@@ -1,6 +1,8 @@
 //! Email over SMTP against a real server (aiosmtpd, tests/requirements.txt) with a
 //! self-signed certificate made by `openssl req` at test time.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,55 +15,11 @@ use alerter::notify::email::{
 use alerter::notify::template::Templates;
 use alerter::notify::{AlertData, Data, Notification, Notifier, NotifyError, Status};
 use chrono::{TimeZone, Utc};
-use e2e::{ChildGuard, free_port, require, wait_for, wait_port};
+use common::{have_peers, make_cert};
+use e2e::{ChildGuard, free_port, wait_for, wait_port};
 
 const USER: &str = "alerts@example.com";
 const PASS: &str = "s3cret-pass";
-
-/// Whether the Python SMTP server can run (aiosmtpd importable); a FAIL under CI.
-fn have_peers() -> bool {
-    if require("python3", "runs the aiosmtpd SMTP server").is_none()
-        || require("openssl", "makes the test certificate").is_none()
-    {
-        return false;
-    }
-    let ok = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            !e2e::under_ci(),
-            "aiosmtpd missing: pip install -r tests/requirements.txt"
-        );
-        eprintln!("SKIP: aiosmtpd missing (pip install -r tests/requirements.txt)");
-    }
-    ok
-}
-
-/// A self-signed certificate for `localhost`, not a CA (so it can be its own trust anchor).
-fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let st = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-        ])
-        .arg("/CN=localhost")
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl");
-    assert!(
-        st.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
-    (cert, key)
-}
 
 struct Smtp {
     port: u16,

@@ -6,6 +6,8 @@
 //! untrusted certificate, STARTTLS not offered, a wrong password, a recipient
 //! refused by domain.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -15,28 +17,11 @@ use alerter::notify::email::{
     EmailConfig, Mode, ResolvedEmail, SmtpGlobals, TlsConfig, build_message, diagnose, dialogue,
     resolve,
 };
-use e2e::{ChildGuard, free_port, require, wait_port};
+use common::{have_peers, make_cert};
+use e2e::{ChildGuard, free_port, wait_port};
 
 const USER: &str = "alerts@example.com";
 const PASS: &str = "s3cret-pass";
-
-/// python3 with aiosmtpd, and openssl; `None` (a SKIP, or a FAIL under CI) without.
-fn have_peers() -> bool {
-    if require("python3", "runs the aiosmtpd SMTP server").is_none()
-        || require("openssl", "makes the test certificate").is_none()
-    {
-        return false;
-    }
-    let ok = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok || !e2e::under_ci(),
-        "aiosmtpd missing: pip install -r tests/requirements.txt"
-    );
-    ok
-}
 
 /// One self-signed certificate for the whole test binary (making one costs more
 /// than a test).
@@ -50,29 +35,6 @@ fn cert() -> &'static (PathBuf, PathBuf) {
             (dir, paths)
         })
         .1
-}
-
-fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let st = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .args(["-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl");
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
-    );
-    (cert, key)
 }
 
 struct Smtp {

@@ -1,0 +1,52 @@
+//! What the email tests share: the peers they need (python3 with aiosmtpd, openssl)
+//! and a self-signed certificate for `localhost` made at test time.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use e2e::require;
+
+/// Whether the Python SMTP server can run (aiosmtpd importable); a FAIL under CI.
+pub fn have_peers() -> bool {
+    if require("python3", "runs the aiosmtpd SMTP server").is_none()
+        || require("openssl", "makes the test certificate").is_none()
+    {
+        return false;
+    }
+    let ok = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            !e2e::under_ci(),
+            "aiosmtpd missing: pip install -r tests/requirements.txt"
+        );
+        eprintln!("SKIP: aiosmtpd missing (pip install -r tests/requirements.txt)");
+    }
+    ok
+}
+
+/// A self-signed certificate for `localhost`, not a CA (so it can be its own trust anchor).
+pub fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+        ])
+        .arg("/CN=localhost")
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        st.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    (cert, key)
+}
