@@ -172,18 +172,13 @@ async fn queue_length_with_priorities_drains_and_broker_down() {
     let text = scrape(&ours.url()).await;
     assert!(total(&text, "celery_worker_up", &[]) >= 1.0, "{text}");
 
-    // Killed (no worker-offline): down within 2 x the 1 s heartbeat interval.
+    // Killed (no worker-offline): reported down once its heartbeats stop (the 2 x interval
+    // rule itself is pinned on an injected clock in events.rs).
     w.kill();
-    let killed = std::time::Instant::now();
     wait_metric(&ours.url(), "worker down", |t| {
         parse(t).contains_key("celery_worker_up") && total(t, "celery_worker_up", &[]) == 0.0
     })
     .await;
-    assert!(
-        killed.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        killed.elapsed()
-    );
 
     // Redis restarted: the exporter resubscribes and keeps counting.
     let redis = redis.restart(&[]);

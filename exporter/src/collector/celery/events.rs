@@ -942,6 +942,37 @@ mod tests {
         assert_eq!(st.tasks_tracked(), 0, "finished tasks are forgotten");
     }
 
+    /// A worker killed without `worker-offline` is down once two of its heartbeat
+    /// intervals pass without a beat (celery's own `expire_window`), not before.
+    #[test]
+    fn worker_is_down_after_two_missed_heartbeat_intervals() {
+        let mut st = State::default();
+        let t0 = Instant::now();
+        let mut e = ev("worker-heartbeat", "", "", "w@h", "");
+        e.freq = Some(1.0);
+        st.apply(&e, t0);
+        let up = |at: Instant| -> f64 {
+            let f = st
+                .families(at)
+                .into_iter()
+                .find(|f| f.name == "celery_worker_up")
+                .unwrap();
+            scalar(&f.samples[0])
+        };
+        assert_eq!(up(t0), 1.0);
+        assert_eq!(up(t0 + Duration::from_millis(1999)), 1.0);
+        assert_eq!(up(t0 + Duration::from_secs(2)), 0.0);
+        // A worker that announced no frequency is held to celery's default of 2 s.
+        let mut st2 = State::default();
+        st2.apply(&ev("worker-heartbeat", "", "", "x@h", ""), t0);
+        let f = st2
+            .families(t0 + Duration::from_millis(3999))
+            .into_iter()
+            .find(|f| f.name == "celery_worker_up")
+            .unwrap();
+        assert_eq!(scalar(&f.samples[0]), 1.0);
+    }
+
     #[test]
     fn offline_workers_are_purged_with_their_series_and_free_their_hostname() {
         let mut st = State::default();
