@@ -49,6 +49,10 @@ fn good_and_bad_configs() {
             "time_intervals[0].time_intervals[0].weekdays[1]: caturday is not a valid weekday",
         ),
         (
+            "http_config_basic_and_authorization.yml",
+            "receivers[hook].webhook_configs[0].http_config: at most one of basic_auth, oauth2 & authorization must be configured",
+        ),
+        (
             "wildcard_group_by.yml",
             "route.group_by: cannot have wildcard",
         ),

@@ -948,10 +948,14 @@ async fn webhook_posts_alertmanager_json() {
         .unwrap(),
     };
     let hook = |path: &str| {
-        WebhookNotifier::from_config(&alerter::notify::webhook::WebhookConfig {
-            url: Some(config_values::Secret::new(format!("http://{addr}{path}"))),
-            ..Default::default()
-        })
+        WebhookNotifier::from_config(
+            &alerter::notify::webhook::WebhookConfig {
+                url: Some(config_values::Secret::new(format!("http://{addr}{path}"))),
+                ..Default::default()
+            },
+            None,
+            std::path::Path::new("."),
+        )
         .unwrap()
     };
     let e = hook("/500").notify(&n).await.unwrap_err();
@@ -959,12 +963,16 @@ async fn webhook_posts_alertmanager_json() {
     let e = hook("/400").notify(&n).await.unwrap_err();
     assert!(!e.retryable && e.reason == "http_4xx", "{e:?}");
     let closed = e2e::free_port();
-    let e = WebhookNotifier::from_config(&alerter::notify::webhook::WebhookConfig {
-        url: Some(config_values::Secret::new(format!(
-            "http://127.0.0.1:{closed}/"
-        ))),
-        ..Default::default()
-    })
+    let e = WebhookNotifier::from_config(
+        &alerter::notify::webhook::WebhookConfig {
+            url: Some(config_values::Secret::new(format!(
+                "http://127.0.0.1:{closed}/"
+            ))),
+            ..Default::default()
+        },
+        None,
+        std::path::Path::new("."),
+    )
     .unwrap()
     .notify(&n)
     .await

@@ -219,6 +219,15 @@ impl RedisServer {
 /// A webhook receiver for end-to-end tests: an HTTP server on 127.0.0.1 that records
 /// every JSON body POSTed to it and answers with a status the test can change (to
 /// play a failing receiver). Stopped when dropped.
+/// What a [`WebhookSink`] saw of one request besides its body.
+#[derive(Clone, Debug)]
+pub struct SinkRequest {
+    /// As sent: absolute (`http://host/path`) when it came through us as a proxy.
+    pub uri: String,
+    pub authorization: Option<String>,
+    pub body: serde_json::Value,
+}
+
 pub struct WebhookSink {
     pub port: u16,
     state: std::sync::Arc<SinkState>,
@@ -229,6 +238,7 @@ pub struct WebhookSink {
 #[derive(Default)]
 struct SinkState {
     received: std::sync::Mutex<Vec<(Instant, serde_json::Value)>>,
+    requests: std::sync::Mutex<Vec<SinkRequest>>,
     status: std::sync::atomic::AtomicU16,
 }
 
@@ -248,11 +258,21 @@ impl WebhookSink {
                 .expect("runtime");
             rt.block_on(async move {
                 let app = axum::Router::new().fallback(axum::routing::any(
-                    move |body: axum::body::Bytes| {
+                    move |uri: axum::http::Uri,
+                          headers: axum::http::HeaderMap,
+                          body: axum::body::Bytes| {
                         let st = st.clone();
                         async move {
                             let v =
                                 serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                            st.requests.lock().expect("lock").push(SinkRequest {
+                                uri: uri.to_string(),
+                                authorization: headers
+                                    .get(axum::http::header::AUTHORIZATION)
+                                    .and_then(|h| h.to_str().ok())
+                                    .map(str::to_string),
+                                body: v.clone(),
+                            });
                             st.received.lock().expect("lock").push((Instant::now(), v));
                             let code = st.status.load(std::sync::atomic::Ordering::SeqCst);
                             axum::http::StatusCode::from_u16(code)
@@ -289,6 +309,11 @@ impl WebhookSink {
             .iter()
             .map(|(_, v)| v.clone())
             .collect()
+    }
+
+    /// Every request received so far, oldest first, with its URI and credentials.
+    pub fn requests(&self) -> Vec<SinkRequest> {
+        self.state.requests.lock().expect("lock").clone()
     }
 
     /// The HTTP status answered from now on (e.g. 500 to fail every delivery).

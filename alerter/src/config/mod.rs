@@ -19,6 +19,7 @@ use crate::dispatch::route::{Known, Route, RouteConfig};
 use crate::inhibit::{self, RawRule as InhibitRule};
 use crate::notify::email::ResolvedEmail;
 use crate::notify::email::SmtpGlobals;
+use crate::notify::http::HttpConfig;
 use crate::notify::pipeline::Receivers;
 use crate::notify::receivers::{
     Built, ReceiverConfig as Receiver, build_receivers, load_templates,
@@ -66,8 +67,9 @@ pub struct Config {
 pub struct Global {
     #[serde(default)]
     pub resolve_timeout: Option<ConfigDuration>,
+    /// The default of every integration without its own.
     #[serde(default)]
-    pub http_config: Option<serde_yaml::Value>,
+    pub http_config: Option<HttpConfig>,
     #[serde(flatten)]
     pub smtp: SmtpGlobals,
 }
@@ -170,7 +172,22 @@ fn compile_config(
                     r.name
                 ));
             }
+            if let Some(h) = &w.http_config {
+                errs.extend(h.check().into_iter().map(|e| {
+                    format!(
+                        "receivers[{}].webhook_configs[{i}].http_config: {e}",
+                        r.name
+                    )
+                }));
+            }
         }
+    }
+    if let Some(h) = &config.global.http_config {
+        errs.extend(
+            h.check()
+                .into_iter()
+                .map(|e| format!("global.http_config: {e}")),
+        );
     }
     let sm = config.self_monitoring.clone().unwrap_or_default();
     if let Err(e) = sm.check() {
@@ -210,7 +227,14 @@ fn compile_config(
         receivers,
         emails,
         mut warnings,
-    } = build_receivers(&config.receivers, &config.global.smtp, env, &templates);
+    } = build_receivers(
+        &config.receivers,
+        &config.global.smtp,
+        config.global.http_config.as_ref(),
+        base_dir,
+        env,
+        &templates,
+    );
     // A heartbeat URL that does not resolve must not stop alerting: warn, and run
     // without the heartbeat (its absence alarms on the other side).
     let selfmon = match sm.resolve(env) {

@@ -3,6 +3,7 @@
 //! which is also the body of its webhook (see notify/webhook and template/template.go).
 
 pub mod email;
+pub mod http;
 pub mod nflog;
 pub mod pipeline;
 mod reason;

@@ -29,6 +29,8 @@ pub enum Reason {
     HttpClient,
     /// `url_file` could not be read.
     UrlFile,
+    /// A credential file of `http_config` could not be read.
+    CredentialsFile,
     ConnectionReset,
     /// Connecting failed for another reason.
     ConnectError,
@@ -73,7 +75,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, for tests and documentation.
-    pub const ALL: [Reason; 30] = [
+    pub const ALL: [Reason; 31] = [
         Reason::Timeout,
         Reason::ConnectionRefused,
         Reason::Config,
@@ -81,6 +83,7 @@ impl Reason {
         Reason::Shutdown,
         Reason::HttpClient,
         Reason::UrlFile,
+        Reason::CredentialsFile,
         Reason::ConnectionReset,
         Reason::ConnectError,
         Reason::RequestError,
@@ -116,6 +119,7 @@ impl Reason {
             Reason::Shutdown => "shutdown",
             Reason::HttpClient => "http_client",
             Reason::UrlFile => "url_file",
+            Reason::CredentialsFile => "credentials_file",
             Reason::ConnectionReset => "connection_reset",
             Reason::ConnectError => "connect_error",
             Reason::RequestError => "request_error",
@@ -178,7 +182,7 @@ mod tests {
         assert_eq!(
             unique.join(" "),
             "auth_rejected auth_unsupported backlog config connect_error connect_failed \
-             connect_timeout connection_refused connection_reset dns greeting_timeout \
+             connect_timeout connection_refused connection_reset credentials_file dns greeting_timeout \
              http_4xx http_5xx http_client http_status message message_rejected protocol \
              recipient_rejected request_error sender_rejected shutdown smtp_permanent \
              smtp_transient template timeout tls_config tls_handshake tls_required url_file"

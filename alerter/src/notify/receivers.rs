@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Notifier;
 use super::email::{self, EmailConfig, EmailNotifier, ResolvedEmail, SmtpGlobals};
+use super::http::HttpConfig;
 use super::pipeline::{Integration, Receivers};
 use super::template::Templates;
 use super::webhook::{WebhookConfig, WebhookNotifier};
@@ -72,6 +73,8 @@ pub struct Built {
 pub fn build_receivers(
     receivers: &[ReceiverConfig],
     globals: &SmtpGlobals,
+    global_http: Option<&HttpConfig>,
+    base_dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
     templates: &Templates,
 ) -> Built {
@@ -94,8 +97,15 @@ pub fn build_receivers(
         let mut list = Vec::new();
         let mut resolved_emails = Vec::new();
         for (i, w) in r.webhook_configs.iter().enumerate() {
-            match WebhookNotifier::from_config(w) {
+            match WebhookNotifier::from_config(w, global_http, base_dir) {
                 Ok(n) => {
+                    let http = w.http_config.as_ref().or(global_http);
+                    for key in http.map(HttpConfig::inline_secrets).unwrap_or_default() {
+                        notes.push(format!(
+                            "receivers[{:?}].webhook_configs[{i}].http_config.{key} is inline in the config file; move it to its _file form so it stays out of git",
+                            r.name
+                        ));
+                    }
                     // Read at each send, as Alertmanager does, so a file that appears
                     // later is used; one that cannot be read now is an outage in
                     // waiting, said at load like a missing password file.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use super::http::{HttpClient, HttpConfig};
 use super::{AlertData, LabelMap, Notification, Notifier, NotifyError, Reason, Status};
 use config_values::Secret;
 
@@ -27,8 +28,9 @@ pub struct WebhookConfig {
     /// Deadline of one POST; unset or `0`: none (the flush deadline still applies).
     #[serde(default)]
     pub timeout: Option<config_values::Duration>,
+    /// Unset: `global.http_config`, as Alertmanager.
     #[serde(default)]
-    pub http_config: Option<serde_yaml::Value>,
+    pub http_config: Option<HttpConfig>,
 }
 
 /// The body Alertmanager posts (webhook.Message), fields in its order.
@@ -55,25 +57,15 @@ enum Target {
 
 pub struct WebhookNotifier {
     target: Target,
+    client: HttpClient,
     max_alerts: u64,
     timeout: Option<Duration>,
 }
 
-/// One HTTP client for every webhook and the heartbeat, built on first use: its
-/// TLS setup (root store, crypto provider) costs memory an alerter without HTTP
-/// receivers should not pay, and one connection pool serves them all.
-pub fn http_client() -> Result<&'static reqwest::Client, NotifyError> {
-    static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> =
-        std::sync::OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .user_agent(concat!("alerter/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(Duration::from_secs(10))
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
+/// The shared client of integrations without `http_config` (see [`super::http::shared`]).
+pub fn http_client() -> Result<reqwest::Client, NotifyError> {
+    super::http::shared()
+        .map(|c| c.client().clone())
         .map_err(|e| NotifyError {
             retryable: false,
             reason: Reason::HttpClient,
@@ -82,8 +74,13 @@ pub fn http_client() -> Result<&'static reqwest::Client, NotifyError> {
 }
 
 impl WebhookNotifier {
-    /// From a `webhook_configs` entry (already checked to have `url` or `url_file`).
-    pub fn from_config(c: &WebhookConfig) -> Result<WebhookNotifier, String> {
+    /// From a `webhook_configs` entry (already checked to have `url` or `url_file`),
+    /// with `global` the global `http_config` and `base` the config file's directory.
+    pub fn from_config(
+        c: &WebhookConfig,
+        global: Option<&HttpConfig>,
+        base: &std::path::Path,
+    ) -> Result<WebhookNotifier, String> {
         let target = match (&c.url, &c.url_file) {
             (Some(u), _) => {
                 url::Url::parse(u.expose()).map_err(|e| format!("url: invalid URL: {e}"))?;
@@ -96,8 +93,14 @@ impl WebhookNotifier {
             .timeout
             .filter(|t| !t.is_zero())
             .map(config_values::Duration::as_std);
+        let client = match c.http_config.as_ref().or(global) {
+            Some(h) => h.build(base),
+            None => super::http::shared(),
+        }
+        .map_err(|e| format!("http_config: {e}"))?;
         Ok(WebhookNotifier {
             target,
+            client,
             max_alerts: c.max_alerts.unwrap_or(0),
             timeout,
         })
@@ -167,7 +170,15 @@ impl Notifier for WebhookNotifier {
                 truncated_alerts: all - keep as u64,
             };
             let url = self.url()?;
-            let mut req = http_client()?.post(&url).json(&msg);
+            let mut req = self
+                .client
+                .post(&url)
+                .map_err(|e| NotifyError {
+                    retryable: true,
+                    reason: Reason::CredentialsFile,
+                    message: format!("http_config: {e}"),
+                })?
+                .json(&msg);
             if let Some(t) = self.timeout {
                 req = req.timeout(t);
             }

@@ -1,0 +1,626 @@
+//! Prometheus's common HTTP client settings (`http_config`): authentication, proxy,
+//! TLS, redirects and HTTP/2, checked with the rules and messages of Prometheus's
+//! common/config (what amtool runs), and built into one client per integration.
+//!
+//! Credentials given as files are read at each request, as Prometheus does, so a
+//! rotated token is used without a reload. Paths are relative to the config file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config_values::Secret;
+use serde::{Deserialize, Serialize};
+
+/// An `http_config` block as written.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<Authorization>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<String>,
+    /// Known to Prometheus, not implemented here: refused by name rather than ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_proxy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_from_environment: Option<bool>,
+    /// Known to Prometheus, not implemented here (see `oauth2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_connect_header: Option<serde_yaml::Value>,
+    /// Known to Prometheus, not implemented here (see `oauth2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_headers: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_redirects: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_http2: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authorization {
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
+    /// Known to Prometheus; not implemented (the HTTP client cannot verify against
+    /// another name than the URL's), refused by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure_skip_verify: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_version: Option<String>,
+}
+
+/// Where a credential comes from: inline, or a file read at each request.
+#[derive(Clone, Debug)]
+enum Source {
+    Inline(Secret),
+    File(PathBuf),
+}
+
+impl Source {
+    fn pick(inline: Option<&Secret>, file: Option<&str>, base: &Path) -> Option<Source> {
+        match (inline, file) {
+            (Some(s), _) => Some(Source::Inline(s.clone())),
+            (None, Some(f)) => Some(Source::File(base.join(f))),
+            (None, None) => None,
+        }
+    }
+
+    fn read(&self) -> Result<Secret, String> {
+        match self {
+            Source::Inline(s) => Ok(s.clone()),
+            Source::File(p) => Secret::read_file(p).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Auth {
+    None,
+    Basic {
+        username: Option<Source>,
+        password: Option<Source>,
+    },
+    /// `Authorization: <kind> <credentials>`; `bearer_token` is `Bearer`.
+    Scheme {
+        kind: String,
+        credentials: Source,
+    },
+}
+
+/// A built `http_config`: the client (proxy, TLS, redirects, HTTP/2) and the
+/// credentials each request carries.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    auth: Auth,
+}
+
+fn tls_version(v: &str) -> Result<reqwest::tls::Version, String> {
+    match v {
+        "TLS10" => Ok(reqwest::tls::Version::TLS_1_0),
+        "TLS11" => Ok(reqwest::tls::Version::TLS_1_1),
+        "TLS12" => Ok(reqwest::tls::Version::TLS_1_2),
+        "TLS13" => Ok(reqwest::tls::Version::TLS_1_3),
+        _ => Err(format!(
+            "unknown TLS version: {v} (expected TLS10, TLS11, TLS12 or TLS13)"
+        )),
+    }
+}
+
+fn both<T, U>(a: Option<&T>, b: Option<&U>) -> bool {
+    a.is_some() && b.is_some()
+}
+
+impl HttpConfig {
+    /// Checks the block as Prometheus's `HTTPClientConfig.Validate` does, with its
+    /// messages, plus the keys this build does not implement. All problems at once.
+    pub fn check(&self) -> Vec<String> {
+        let mut errs = Vec::new();
+        let bearer = self.bearer_token.is_some() || self.bearer_token_file.is_some();
+        if both(self.bearer_token.as_ref(), self.bearer_token_file.as_ref()) {
+            errs.push("at most one of bearer_token & bearer_token_file must be configured".into());
+        }
+        if [self.basic_auth.is_some(), self.oauth2.is_some(), bearer]
+            .iter()
+            .filter(|x| **x)
+            .count()
+            > 1
+        {
+            errs.push(
+                "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"
+                    .into(),
+            );
+        }
+        if let Some(b) = &self.basic_auth {
+            if both(b.username.as_ref(), b.username_file.as_ref()) {
+                errs.push(
+                    "at most one of basic_auth username & username_file must be configured".into(),
+                );
+            }
+            if both(b.password.as_ref(), b.password_file.as_ref()) {
+                errs.push(
+                    "at most one of basic_auth password & password_file must be configured".into(),
+                );
+            }
+        }
+        if let Some(a) = &self.authorization {
+            if bearer {
+                errs.push(
+                    "authorization is not compatible with bearer_token & bearer_token_file".into(),
+                );
+            }
+            if both(a.credentials.as_ref(), a.credentials_file.as_ref()) {
+                errs.push(
+                    "at most one of authorization credentials & credentials_file must be configured"
+                        .into(),
+                );
+            }
+            if a.kind
+                .as_deref()
+                .is_some_and(|k| k.eq_ignore_ascii_case("basic"))
+            {
+                errs.push(
+                    "authorization type cannot be set to \"basic\", use \"basic_auth\" instead"
+                        .into(),
+                );
+            }
+        }
+        if [
+            self.basic_auth.is_some(),
+            self.oauth2.is_some(),
+            self.authorization.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count()
+            > 1
+        {
+            errs.push(
+                "at most one of basic_auth, oauth2 & authorization must be configured".into(),
+            );
+        }
+        if self.proxy_from_environment == Some(true) {
+            if self.proxy_url.is_some() {
+                errs.push(
+                    "if proxy_from_environment is configured, proxy_url must not be configured"
+                        .into(),
+                );
+            }
+            if self.no_proxy.is_some() {
+                errs.push(
+                    "if proxy_from_environment is configured, no_proxy must not be configured"
+                        .into(),
+                );
+            }
+        }
+        if self.no_proxy.is_some() && self.proxy_url.is_none() {
+            errs.push("if no_proxy is configured, proxy_url must also be configured".into());
+        }
+        if let Some(p) = &self.proxy_url
+            && let Err(e) = url::Url::parse(p.expose())
+        {
+            errs.push(format!("proxy_url: invalid URL: {e}"));
+        }
+        if let Some(t) = &self.tls_config {
+            for (a, b, what) in [
+                (t.ca.is_some(), t.ca_file.is_some(), "ca and ca_file"),
+                (
+                    t.cert.is_some(),
+                    t.cert_file.is_some(),
+                    "cert and cert_file",
+                ),
+                (t.key.is_some(), t.key_file.is_some(), "key and key_file"),
+            ] {
+                if a && b {
+                    errs.push(format!("at most one of {what} must be configured"));
+                }
+            }
+            let cert = t.cert.is_some() || t.cert_file.is_some();
+            let key = t.key.is_some() || t.key_file.is_some();
+            if cert && !key {
+                errs.push(
+                    "exactly one of key or key_file must be configured when a client certificate is configured"
+                        .into(),
+                );
+            }
+            if key && !cert {
+                errs.push(
+                    "exactly one of cert or cert_file must be configured when a client key is configured"
+                        .into(),
+                );
+            }
+            for v in [&t.min_version, &t.max_version].into_iter().flatten() {
+                if let Err(e) = tls_version(v) {
+                    errs.push(format!("tls_config: {e}"));
+                }
+            }
+            if t.server_name.is_some() {
+                errs.push("tls_config.server_name: not supported by this alerter".into());
+            }
+        }
+        for (set, key, instead) in [
+            (
+                self.oauth2.is_some(),
+                "oauth2",
+                "fetch the token elsewhere and use authorization.credentials_file",
+            ),
+            (
+                self.proxy_connect_header.is_some(),
+                "proxy_connect_header",
+                "put the credentials in proxy_url",
+            ),
+            (
+                self.http_headers.is_some(),
+                "http_headers",
+                "use authorization for credentials",
+            ),
+        ] {
+            if set {
+                errs.push(format!("{key}: not supported by this alerter ({instead})"));
+            }
+        }
+        errs
+    }
+
+    /// Inline secrets to move out of the config file (said as load warnings).
+    pub fn inline_secrets(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self
+            .basic_auth
+            .as_ref()
+            .is_some_and(|b| b.password.is_some())
+        {
+            v.push("basic_auth.password");
+        }
+        if self
+            .authorization
+            .as_ref()
+            .is_some_and(|a| a.credentials.is_some())
+        {
+            v.push("authorization.credentials");
+        }
+        if self.bearer_token.is_some() {
+            v.push("bearer_token");
+        }
+        v
+    }
+
+    /// The client for this block; `base` is the config file's directory. Files of
+    /// the TLS setup are read here; credential files at each request.
+    pub fn build(&self, base: &Path) -> Result<HttpClient, String> {
+        let errs = self.check();
+        if !errs.is_empty() {
+            return Err(errs.join("; "));
+        }
+        let mut b = reqwest::Client::builder()
+            .user_agent(concat!("alerter/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10));
+        // reqwest follows HTTP_PROXY by default; Prometheus only when asked.
+        if self.proxy_from_environment != Some(true) {
+            b = b.no_proxy();
+        }
+        if let Some(p) = &self.proxy_url {
+            let proxy = reqwest::Proxy::all(p.expose())
+                .map_err(|e| format!("proxy_url: {e}"))?
+                .no_proxy(
+                    self.no_proxy
+                        .as_deref()
+                        .and_then(reqwest::NoProxy::from_string),
+                );
+            b = b.proxy(proxy);
+        }
+        if self.follow_redirects == Some(false) {
+            b = b.redirect(reqwest::redirect::Policy::none());
+        }
+        if self.enable_http2 == Some(false) {
+            b = b.http1_only();
+        }
+        if let Some(t) = &self.tls_config {
+            b = t.apply(b, base)?;
+        }
+        let client = b
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let auth = if let Some(ba) = &self.basic_auth {
+            Auth::Basic {
+                username: ba
+                    .username
+                    .as_ref()
+                    .map(|u| Source::Inline(Secret::new(u.clone())))
+                    .or_else(|| {
+                        ba.username_file
+                            .as_ref()
+                            .map(|f| Source::File(base.join(f)))
+                    }),
+                password: Source::pick(ba.password.as_ref(), ba.password_file.as_deref(), base),
+            }
+        } else if let Some(a) = &self.authorization {
+            match Source::pick(a.credentials.as_ref(), a.credentials_file.as_deref(), base) {
+                Some(credentials) => Auth::Scheme {
+                    kind: a.kind.clone().unwrap_or_else(|| "Bearer".into()),
+                    credentials,
+                },
+                None => Auth::None,
+            }
+        } else if let Some(credentials) = Source::pick(
+            self.bearer_token.as_ref(),
+            self.bearer_token_file.as_deref(),
+            base,
+        ) {
+            Auth::Scheme {
+                kind: "Bearer".into(),
+                credentials,
+            }
+        } else {
+            Auth::None
+        };
+        Ok(HttpClient { client, auth })
+    }
+}
+
+impl TlsConfig {
+    fn apply(
+        &self,
+        mut b: reqwest::ClientBuilder,
+        base: &Path,
+    ) -> Result<reqwest::ClientBuilder, String> {
+        let read = |inline: Option<&str>, file: Option<&String>, what: &str| match (inline, file) {
+            (Some(s), _) => Ok(Some(s.as_bytes().to_vec())),
+            (None, Some(f)) => std::fs::read(base.join(f))
+                .map(Some)
+                .map_err(|e| format!("tls_config.{what}_file: cannot read {f}: {e}")),
+            (None, None) => Ok(None),
+        };
+        if let Some(pem) = read(self.ca.as_deref(), self.ca_file.as_ref(), "ca")? {
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("tls_config: no CA certificate in ca/ca_file: {e}"))?;
+            if certs.is_empty() {
+                return Err("tls_config: no CA certificate in ca/ca_file".into());
+            }
+            // As Go's tls.Config.RootCAs: the given CAs replace the system's.
+            b = b.tls_built_in_root_certs(false);
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        }
+        let cert = read(self.cert.as_deref(), self.cert_file.as_ref(), "cert")?;
+        let key = read(
+            self.key.as_ref().map(Secret::expose),
+            self.key_file.as_ref(),
+            "key",
+        )?;
+        if let (Some(mut cert), Some(key)) = (cert, key) {
+            cert.push(b'\n');
+            cert.extend_from_slice(&key);
+            let id = reqwest::Identity::from_pem(&cert)
+                .map_err(|e| format!("tls_config: client certificate and key: {e}"))?;
+            b = b.identity(id);
+        }
+        if self.insecure_skip_verify == Some(true) {
+            b = b.danger_accept_invalid_certs(true);
+        }
+        if let Some(v) = &self.min_version {
+            b = b.min_tls_version(tls_version(v)?);
+        }
+        if let Some(v) = &self.max_version {
+            b = b.max_tls_version(tls_version(v)?);
+        }
+        Ok(b)
+    }
+}
+
+/// The client of every integration without an `http_config`, and of the heartbeat:
+/// one, built on first use, so an alerter without HTTP receivers pays nothing for the
+/// TLS setup and they all share one connection pool.
+pub fn shared() -> Result<HttpClient, String> {
+    static SHARED: std::sync::OnceLock<Result<HttpClient, String>> = std::sync::OnceLock::new();
+    SHARED
+        .get_or_init(|| HttpConfig::default().build(Path::new(".")))
+        .clone()
+}
+
+impl HttpClient {
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// A POST carrying this config's credentials; a credential file that cannot be
+    /// read is the error.
+    pub fn post(&self, url: &str) -> Result<reqwest::RequestBuilder, String> {
+        let req = self.client.post(url);
+        Ok(match &self.auth {
+            Auth::None => req,
+            Auth::Basic { username, password } => {
+                let user = username.as_ref().map(Source::read).transpose()?;
+                let pass = password.as_ref().map(Source::read).transpose()?;
+                req.basic_auth(
+                    user.as_ref().map_or("", Secret::expose),
+                    pass.as_ref().map(Secret::expose),
+                )
+            }
+            Auth::Scheme { kind, credentials } => {
+                let c = credentials.read()?;
+                req.header(
+                    reqwest::header::AUTHORIZATION,
+                    format!("{kind} {}", c.expose()),
+                )
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(y: &str) -> HttpConfig {
+        serde_yaml::from_str(y).unwrap()
+    }
+
+    #[test]
+    fn prometheus_exclusivity_rules_with_its_messages() {
+        for (y, want) in [
+            (
+                "basic_auth: {username: u, password_file: p}\nauthorization: {credentials_file: c}",
+                "at most one of basic_auth, oauth2 & authorization must be configured",
+            ),
+            (
+                "bearer_token: a\nbearer_token_file: b",
+                "at most one of bearer_token & bearer_token_file must be configured",
+            ),
+            (
+                "basic_auth: {username: u}\nbearer_token_file: b",
+                "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
+            ),
+            (
+                "authorization: {credentials: a}\nbearer_token_file: b",
+                "authorization is not compatible with bearer_token & bearer_token_file",
+            ),
+            (
+                "basic_auth: {username: u, password: p, password_file: f}",
+                "at most one of basic_auth password & password_file must be configured",
+            ),
+            (
+                "basic_auth: {username: u, username_file: f}",
+                "at most one of basic_auth username & username_file must be configured",
+            ),
+            (
+                "authorization: {credentials: a, credentials_file: f}",
+                "at most one of authorization credentials & credentials_file must be configured",
+            ),
+            (
+                "authorization: {type: Basic, credentials: a}",
+                "authorization type cannot be set to \"basic\", use \"basic_auth\" instead",
+            ),
+            (
+                "proxy_from_environment: true\nproxy_url: http://p:3128",
+                "if proxy_from_environment is configured, proxy_url must not be configured",
+            ),
+            (
+                "no_proxy: localhost",
+                "if no_proxy is configured, proxy_url must also be configured",
+            ),
+            (
+                "tls_config: {ca: x, ca_file: y}",
+                "at most one of ca and ca_file must be configured",
+            ),
+            (
+                "tls_config: {cert_file: c}",
+                "exactly one of key or key_file must be configured when a client certificate is configured",
+            ),
+            (
+                "tls_config: {min_version: TLS9}",
+                "unknown TLS version: TLS9",
+            ),
+            ("oauth2: {client_id: x}", "oauth2: not supported"),
+            ("proxy_url: 'not a url'", "proxy_url: invalid URL"),
+        ] {
+            let errs = parse(y).check();
+            assert!(
+                errs.iter().any(|e| e.contains(want)),
+                "{y}: want {want:?}, got {errs:?}"
+            );
+        }
+        let fine = parse(
+            "basic_auth: {username: u, password_file: p}\nproxy_url: http://p:3128\nno_proxy: localhost\nfollow_redirects: false\nenable_http2: false\ntls_config: {insecure_skip_verify: true, min_version: TLS12}",
+        );
+        assert_eq!(fine.check(), Vec::<String>::new());
+        assert!(fine.build(Path::new(".")).is_ok());
+    }
+
+    #[test]
+    fn secrets_are_redacted_when_shown() {
+        let c = parse(
+            "basic_auth: {username: u, password: hunter2}\nproxy_url: http://user:pw@p:3128\ntls_config: {key: KEYDATA, cert: CERT}",
+        );
+        let shown = serde_yaml::to_string(&c).unwrap();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("pw@") && !shown.contains("KEYDATA"),
+            "{shown}"
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.inline_secrets(), ["basic_auth.password"]);
+    }
+
+    #[test]
+    fn credential_files_are_read_relative_to_the_config_and_at_each_request() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "first\n").unwrap();
+        let c = parse("authorization: {credentials_file: token}")
+            .build(dir.path())
+            .unwrap();
+        let header = |c: &HttpClient| {
+            c.post("http://127.0.0.1:1/")
+                .unwrap()
+                .build()
+                .unwrap()
+                .headers()
+                .get("authorization")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(header(&c), "Bearer first");
+        std::fs::write(dir.path().join("token"), "rotated\n").unwrap();
+        assert_eq!(header(&c), "Bearer rotated");
+        std::fs::remove_file(dir.path().join("token")).unwrap();
+        let err = c.post("http://127.0.0.1:1/").unwrap_err();
+        assert!(err.contains("token"), "{err}");
+
+        std::fs::write(dir.path().join("pw"), "s3cret").unwrap();
+        let basic = parse("basic_auth: {username: alice, password_file: pw}")
+            .build(dir.path())
+            .unwrap();
+        // base64("alice:s3cret")
+        assert_eq!(header(&basic), "Basic YWxpY2U6czNjcmV0");
+    }
+}
