@@ -32,11 +32,11 @@ pub struct RawRule {
     pub target_matchers: Vec<String>,
     #[serde(default)]
     pub source_match: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::labels::regex_map")]
     pub source_match_re: BTreeMap<String, String>,
     #[serde(default)]
     pub target_match: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::labels::regex_map")]
     pub target_match_re: BTreeMap<String, String>,
     #[serde(default)]
     pub equal: Vec<String>,

@@ -81,6 +81,23 @@ pub fn format_labels(ls: &LabelSet) -> String {
     format!("{{{}}}", inner.join(", "))
 }
 
+/// A legacy `match_re` map (routes, inhibit rules) read as written: a name without a
+/// value is refused, as Alertmanager's `MatchRegexps` refuses it, where serde alone
+/// would read the empty regex and quietly match only alerts without that label.
+pub fn regex_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    BTreeMap::<String, Option<String>>::deserialize(d)?
+        .into_iter()
+        .map(|(k, v)| match v {
+            Some(v) => Ok((k, v)),
+            None => Err(serde::de::Error::custom(format!(
+                "invalid regexp value for {k:?}"
+            ))),
+        })
+        .collect()
+}
+
 /// Whether `name` is a valid Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
 pub fn valid_label_name(name: &str) -> bool {
     let mut chars = name.chars();

@@ -53,6 +53,22 @@ fn good_and_bad_configs() {
             "receivers[hook].webhook_configs[0].http_config: at most one of basic_auth, oauth2 & authorization must be configured",
         ),
         (
+            "email_smarthost_without_port.yml",
+            "receivers[r].email_configs[0].smarthost: address mail.example.com: missing port in address",
+        ),
+        (
+            "null_match_re.yml",
+            "route.routes[0]: invalid regexp value for \"service\"",
+        ),
+        (
+            "inhibit_null_match_re.yml",
+            "inhibit_rules[0]: invalid regexp value for \"severity\"",
+        ),
+        (
+            "global_smtp_password_twice.yml",
+            "at most one of smtp_auth_password & smtp_auth_password_file must be configured",
+        ),
+        (
             "wildcard_group_by.yml",
             "route.group_by: cannot have wildcard",
         ),

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::dispatch::route::{Known, Route, RouteConfig};
 use crate::inhibit::{self, RawRule as InhibitRule};
 use crate::notify::email::ResolvedEmail;
-use crate::notify::email::SmtpGlobals;
+use crate::notify::email::{SmtpGlobals, check_host_port};
 use crate::notify::http::HttpConfig;
 use crate::notify::pipeline::Receivers;
 use crate::notify::receivers::{
@@ -165,6 +165,14 @@ fn compile_config(
                 r.name
             ));
         }
+        for (i, e) in r.email_configs.iter().enumerate() {
+            if let Some(err) = e.smarthost.as_deref().and_then(check_host_port) {
+                errs.push(format!(
+                    "receivers[{}].email_configs[{i}].smarthost: {err}",
+                    r.name
+                ));
+            }
+        }
         for (i, w) in r.webhook_configs.iter().enumerate() {
             if w.url.is_none() && w.url_file.is_none() {
                 errs.push(format!(
@@ -182,6 +190,7 @@ fn compile_config(
             }
         }
     }
+    errs.extend(config.global.smtp.check());
     if let Some(h) = &config.global.http_config {
         errs.extend(
             h.check()

@@ -31,7 +31,7 @@ pub struct RouteConfig {
     pub matchers: Vec<String>,
     #[serde(default, rename = "match")]
     pub match_: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::labels::regex_map")]
     pub match_re: BTreeMap<String, String>,
     #[serde(default)]
     pub group_wait: Option<config_values::Duration>,

@@ -110,6 +110,32 @@ pub struct SmtpGlobals {
     pub smtp_tls_config: Option<TlsConfig>,
 }
 
+impl SmtpGlobals {
+    /// What amtool refuses in `global.smtp_*`, with its words.
+    pub fn check(&self) -> Vec<String> {
+        let mut errs = Vec::new();
+        if self.smtp_auth_password.is_some() && self.smtp_auth_password_file.is_some() {
+            errs.push(
+                "global: at most one of smtp_auth_password & smtp_auth_password_file must be configured"
+                    .into(),
+            );
+        }
+        if let Some(e) = self.smtp_smarthost.as_deref().and_then(check_host_port) {
+            errs.push(format!("global.smtp_smarthost: {e}"));
+        }
+        errs
+    }
+}
+
+/// A `smarthost` as Alertmanager's `HostPort` reads it: `host:port`, the port present.
+pub fn check_host_port(s: &str) -> Option<String> {
+    match s.rsplit_once(':') {
+        None => Some(format!("address {s}: missing port in address")),
+        Some((_, "")) => Some(format!("address {s:?}: port cannot be empty")),
+        Some(_) => None,
+    }
+}
+
 /// How the session is secured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Security {
