@@ -9,6 +9,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use rustix::fd::OwnedFd;
+use rustix::fs::{Mode, OFlags};
+
 /// Kernel clock ticks per second for `cpuacct.stat` (USER_HZ, 100 on every Linux
 /// architecture Docker runs on; runc's libcontainer assumes the same).
 const USER_HZ: f64 = 100.0;
@@ -330,15 +333,88 @@ pub fn read_v2(read: impl Fn(&str) -> Option<String>) -> Result<Stats, String> {
     })
 }
 
+/// A container's cgroup directories, opened: each file is then an `openat` of one
+/// name instead of a walk of the whole `/sys/fs/cgroup/<controller>/docker/<id>/` path
+/// (the walk was a third of a scrape's time). An open directory does not keep Docker
+/// from removing the cgroup; reads from it then fail, and the caller drops it.
+pub struct Opened {
+    v2: bool,
+    /// Controller (v1) or `""` (v2) -> directory.
+    dirs: Vec<(String, OwnedFd)>,
+}
+
+impl Opened {
+    /// Opens the directories of `layout`; `None` when the memory one cannot be opened.
+    pub fn open(layout: &Layout) -> Option<Opened> {
+        let open = |d: &Path| {
+            rustix::fs::open(
+                d,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+        };
+        let opened = match layout {
+            Layout::V1(dirs) => Opened {
+                v2: false,
+                dirs: dirs
+                    .iter()
+                    .filter_map(|(c, d)| Some((c.clone(), open(d)?)))
+                    .collect(),
+            },
+            Layout::V2(dir) => Opened {
+                v2: true,
+                dirs: vec![(String::new(), open(dir)?)],
+            },
+        };
+        let memory = if opened.v2 { "" } else { "memory" };
+        opened
+            .dirs
+            .iter()
+            .any(|(c, _)| c == memory)
+            .then_some(opened)
+    }
+
+    fn file(&self, controller: &str, name: &str) -> Option<String> {
+        let (_, dir) = self.dirs.iter().find(|(c, _)| c == controller)?;
+        let fd =
+            rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+        // No size probe first: pseudo-files report 0 or 4096.
+        let mut buf = Vec::with_capacity(2048);
+        loop {
+            if buf.len() == buf.capacity() {
+                buf.reserve(buf.capacity());
+            }
+            let start = buf.len();
+            buf.resize(buf.capacity(), 0);
+            match rustix::io::read(&fd, &mut buf[start..]) {
+                Ok(0) => {
+                    buf.truncate(start);
+                    break;
+                }
+                Ok(n) => buf.truncate(start + n),
+                Err(rustix::io::Errno::INTR) => buf.truncate(start),
+                Err(_) => return None,
+            }
+        }
+        String::from_utf8(buf).ok()
+    }
+
+    /// The container's figures, through the parsers of its layout.
+    pub fn read(&self) -> Result<Stats, String> {
+        if self.v2 {
+            read_v2(|f| self.file("", f))
+        } else {
+            read_v1(|c, f| self.file(c, f))
+        }
+    }
+}
+
 /// Reads a container's files at `layout`.
 pub fn read(layout: &Layout) -> Result<Stats, String> {
-    match layout {
-        Layout::V1(dirs) => read_v1(|c, f| {
-            dirs.get(c)
-                .and_then(|d| std::fs::read_to_string(d.join(f)).ok())
-        }),
-        Layout::V2(dir) => read_v2(|f| std::fs::read_to_string(dir.join(f)).ok()),
-    }
+    Opened::open(layout)
+        .ok_or("the cgroup directory cannot be opened")?
+        .read()
 }
 
 /// One interface's counters from `/proc/<pid>/net/dev`.

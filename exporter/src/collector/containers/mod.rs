@@ -20,11 +20,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
+use crate::collector::host::read_small;
 use crate::collector::source::{CollectResult, Collector};
 use crate::metrics::{Family, Kind};
 use crate::setting::{HostPaths, Problems, pick};
 
-use cgroup::{Layout, NetDev, Stats};
+use cgroup::{NetDev, Stats};
 use docker::{Host, Known, Link, Shared};
 
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -127,8 +128,9 @@ pub struct Containers {
     timeout: Duration,
     shared: Arc<Shared>,
     task: OnceLock<()>,
-    /// Cgroup directories by container id, for the init pid they were found for.
-    layouts: Mutex<HashMap<String, (u32, Layout)>>,
+    /// Opened cgroup directories by container id, for the init pid they were found
+    /// for; dropped when the container is no longer running.
+    opened: Mutex<HashMap<String, (u32, Arc<cgroup::Opened>)>>,
     /// `major:minor` -> `/dev/<name>`.
     devices: Mutex<HashMap<String, String>>,
 }
@@ -161,7 +163,7 @@ impl Containers {
             timeout,
             shared: Shared::new(),
             task: OnceLock::new(),
-            layouts: Mutex::new(HashMap::new()),
+            opened: Mutex::new(HashMap::new()),
             devices: Mutex::new(HashMap::new()),
         }
     }
@@ -170,28 +172,39 @@ impl Containers {
         self.paths.sys("fs/cgroup")
     }
 
-    /// The cgroup of a running container: from its init pid's `/proc/<pid>/cgroup`,
-    /// else where Docker conventionally puts it; cached per pid.
-    fn layout(&self, id: &str, pid: u32) -> Option<Layout> {
-        let mut cache = self.layouts.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((p, l)) = cache.get(id)
+    /// The cgroup of a running container, opened: found from its init pid's
+    /// `/proc/<pid>/cgroup`, else where Docker conventionally puts it; cached per pid.
+    fn opened(&self, id: &str, pid: u32) -> Option<Arc<cgroup::Opened>> {
+        let mut cache = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((p, o)) = cache.get(id)
             && *p == pid
         {
-            return Some(l.clone());
+            return Some(o.clone());
         }
         let root = self.cgroup_root();
-        let found = std::fs::read_to_string(self.paths.proc(&format!("{pid}/cgroup")))
+        let layout = read_small(self.paths.proc(&format!("{pid}/cgroup")))
             .ok()
             .and_then(|t| cgroup::locate(&root, &t))
             .or_else(|| cgroup::conventional(&root, id))?;
-        cache.insert(id.to_string(), (pid, found.clone()));
-        Some(found)
+        let opened = Arc::new(cgroup::Opened::open(&layout)?);
+        cache.insert(id.to_string(), (pid, opened.clone()));
+        Some(opened)
     }
 
     fn read_cgroup(&self, k: &Known) -> Option<(Stats, Vec<NetDev>)> {
-        let layout = self.layout(&k.meta.id, k.meta.pid)?;
-        let stats = cgroup::read(&layout).ok()?;
-        let net = std::fs::read_to_string(self.paths.proc(&format!("{}/net/dev", k.meta.pid)))
+        let opened = self.opened(&k.meta.id, k.meta.pid)?;
+        let stats = match opened.read() {
+            Ok(s) => s,
+            Err(_) => {
+                // Gone (the container stopped): look it up afresh next time.
+                self.opened
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&k.meta.id);
+                return None;
+            }
+        };
+        let net = read_small(self.paths.proc(&format!("{}/net/dev", k.meta.pid)))
             .map(|t| cgroup::parse_net_dev(&t))
             .unwrap_or_default();
         Some((stats, net))
@@ -234,6 +247,11 @@ impl Containers {
             let known: Vec<Known> = st.containers.values().cloned().collect();
             (known, st.docker.clone())
         };
+        // Directories of containers that no longer run are closed.
+        self.opened
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|id, (pid, _)| known.iter().any(|k| k.meta.id == *id && k.meta.pid == *pid));
         let mut rows = Vec::with_capacity(known.len());
         let mut api_wanted = Vec::new();
         for k in known {
@@ -620,6 +638,7 @@ fn families(rows: &[Row], now: f64) -> Vec<Family> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cgroup::Layout;
     use docker::{Ledger, Meta};
 
     fn row(stats: Stats) -> Row {
