@@ -333,53 +333,102 @@ pub fn read_v2(read: impl Fn(&str) -> Option<String>) -> Result<Stats, String> {
     })
 }
 
-/// A container's cgroup directories, opened: each file is then an `openat` of one
-/// name instead of a walk of the whole `/sys/fs/cgroup/<controller>/docker/<id>/` path
-/// (the walk was a third of a scrape's time). An open directory does not keep Docker
-/// from removing the cgroup; reads from it then fail, and the caller drops it.
+/// The files the parsers read, by controller: opened once per container.
+const V1_FILES: &[(&str, &str)] = &[
+    ("cpu", "cpu.stat"),
+    ("cpu", "cpu.cfs_quota_us"),
+    ("cpu", "cpu.cfs_period_us"),
+    ("cpu", "cpu.shares"),
+    ("cpuacct", "cpuacct.usage"),
+    ("cpuacct", "cpuacct.stat"),
+    ("memory", "memory.usage_in_bytes"),
+    ("memory", "memory.stat"),
+    ("memory", "memory.failcnt"),
+    ("memory", "memory.limit_in_bytes"),
+    ("memory", "memory.oom_control"),
+    ("blkio", "blkio.throttle.io_service_bytes"),
+    ("pids", "pids.current"),
+];
+const V2_FILES: &[&str] = &[
+    "cpu.stat",
+    "cpu.max",
+    "cpu.weight",
+    "memory.current",
+    "memory.stat",
+    "memory.events",
+    "memory.max",
+    "memory.swap.current",
+    "io.stat",
+    "pids.current",
+];
+
+/// A container's cgroup files, held open: each scrape is then one `pread` at offset 0
+/// per file (the kernel renders it afresh), where opening the file by its path cost
+/// most of a scrape. An open file does not keep Docker from removing the cgroup; reads
+/// then fail, and the caller drops this.
 pub struct Opened {
     v2: bool,
-    /// Controller (v1) or `""` (v2) -> directory.
-    dirs: Vec<(String, OwnedFd)>,
+    /// `(controller, file)` (controller `""` on v2) -> open file.
+    files: Vec<(&'static str, &'static str, OwnedFd)>,
+}
+
+fn open_ro(path: &Path, dir: bool) -> Option<OwnedFd> {
+    let flags = if dir {
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC
+    } else {
+        OFlags::RDONLY | OFlags::CLOEXEC
+    };
+    rustix::fs::open(path, flags, Mode::empty()).ok()
 }
 
 impl Opened {
-    /// Opens the directories of `layout`; `None` when the memory one cannot be opened.
+    /// Opens the files of `layout`; `None` when the memory usage file cannot be opened.
     pub fn open(layout: &Layout) -> Option<Opened> {
-        let open = |d: &Path| {
-            rustix::fs::open(
-                d,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .ok()
-        };
         let opened = match layout {
             Layout::V1(dirs) => Opened {
                 v2: false,
-                dirs: dirs
+                files: V1_FILES
                     .iter()
-                    .filter_map(|(c, d)| Some((c.clone(), open(d)?)))
+                    .filter_map(|(c, f)| Some((*c, *f, open_ro(&dirs.get(*c)?.join(f), false)?)))
                     .collect(),
             },
-            Layout::V2(dir) => Opened {
-                v2: true,
-                dirs: vec![(String::new(), open(dir)?)],
-            },
+            Layout::V2(dir) => {
+                let d = open_ro(dir, true)?;
+                Opened {
+                    v2: true,
+                    files: V2_FILES
+                        .iter()
+                        .filter_map(|f| {
+                            let fd = rustix::fs::openat(
+                                &d,
+                                *f,
+                                OFlags::RDONLY | OFlags::CLOEXEC,
+                                Mode::empty(),
+                            )
+                            .ok()?;
+                            Some(("", *f, fd))
+                        })
+                        .collect(),
+                }
+            }
         };
-        let memory = if opened.v2 { "" } else { "memory" };
+        let usage = if opened.v2 {
+            "memory.current"
+        } else {
+            "memory.usage_in_bytes"
+        };
         opened
-            .dirs
+            .files
             .iter()
-            .any(|(c, _)| c == memory)
+            .any(|(_, f, _)| *f == usage)
             .then_some(opened)
     }
 
     fn file(&self, controller: &str, name: &str) -> Option<String> {
-        let (_, dir) = self.dirs.iter().find(|(c, _)| c == controller)?;
-        let fd =
-            rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
-        // No size probe first: pseudo-files report 0 or 4096.
+        let (_, _, fd) = self
+            .files
+            .iter()
+            .find(|(c, f, _)| *c == controller && *f == name)?;
         let mut buf = Vec::with_capacity(2048);
         loop {
             if buf.len() == buf.capacity() {
@@ -387,7 +436,7 @@ impl Opened {
             }
             let start = buf.len();
             buf.resize(buf.capacity(), 0);
-            match rustix::io::read(&fd, &mut buf[start..]) {
+            match rustix::io::pread(fd, &mut buf[start..], start as u64) {
                 Ok(0) => {
                     buf.truncate(start);
                     break;

@@ -157,6 +157,7 @@ struct Row {
 
 impl Containers {
     pub fn new(cfg: Config, paths: HostPaths, timeout: Duration) -> Self {
+        raise_open_files_limit();
         Self {
             cfg,
             paths,
@@ -324,6 +325,21 @@ impl Containers {
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
         Ok(families(&rows, now))
+    }
+}
+
+/// Each running container holds its ~13 cgroup files open, so the soft limit of open
+/// files (1024 under systemd) is raised to the hard one, as Go programs such as
+/// cAdvisor do at start. If that fails, a container whose files cannot be opened is
+/// treated as one whose files cannot be read (the stats API in `auto`).
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    if lim.current < lim.maximum {
+        lim.current = lim.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, lim) {
+            tracing::debug!(error = %e, "containers: cannot raise the open files limit");
+        }
     }
 }
 
