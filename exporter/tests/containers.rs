@@ -552,3 +552,45 @@ fn dashboard_193_names_are_exported() {
         assert!(problems.is_empty(), "{problems:?}");
     }
 }
+
+/// The `docker:` section of the config file takes effect, and a misspelt key in it is
+/// an error naming the key.
+#[test]
+fn docker_section_of_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("exporter.yml");
+    std::fs::write(
+        &file,
+        "docker:\n  host: unix:///nonexistent/exptest/from-file.sock\n  stats_source: api\n",
+    )
+    .unwrap();
+    let e = Exporter::start(&[
+        "--collector.disable-defaults",
+        "--collector.containers",
+        &format!("--config.file={}", file.display()),
+    ]);
+    scrape(&e);
+    e2e::wait_for(
+        "the log line naming the file's socket",
+        Duration::from_secs(10),
+        || {
+            let log = std::fs::read_to_string(e.log.path()).ok()?;
+            log.contains("/nonexistent/exptest/from-file.sock")
+                .then_some(())
+        },
+    );
+
+    std::fs::write(&file, "docker:\n  hots: unix:///x.sock\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_exporter"))
+        .arg(format!("--config.file={}", file.display()))
+        .arg("--config.check")
+        .env_remove("DOCKER_HOST")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("docker") && err.contains("unknown field `hots`"),
+        "{err}"
+    );
+}

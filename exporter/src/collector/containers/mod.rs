@@ -128,7 +128,7 @@ pub struct Containers {
     timeout: Duration,
     shared: Arc<Shared>,
     task: OnceLock<()>,
-    /// Opened cgroup directories by container id, for the init pid they were found
+    /// Open cgroup files by container id, for the init pid they were found
     /// for; dropped when the container is no longer running.
     opened: Mutex<HashMap<String, (u32, Arc<cgroup::Opened>)>>,
     /// `major:minor` -> `/dev/<name>`.
@@ -173,7 +173,7 @@ impl Containers {
         self.paths.sys("fs/cgroup")
     }
 
-    /// The cgroup of a running container, opened: found from its init pid's
+    /// The cgroup files of a running container, opened: found from its init pid's
     /// `/proc/<pid>/cgroup`, else where Docker conventionally puts it; cached per pid.
     fn opened(&self, id: &str, pid: u32) -> Option<Arc<cgroup::Opened>> {
         let mut cache = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
