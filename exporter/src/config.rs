@@ -119,6 +119,8 @@ pub struct Flags {
     pub redis: collector::redis::Flags,
     #[command(flatten)]
     pub celery: collector::celery::Flags,
+    #[command(flatten)]
+    pub docker: collector::containers::Flags,
 }
 
 impl Flags {
@@ -192,6 +194,7 @@ pub struct RawConfig {
     pub textfile: host::textfile::RawConfig,
     pub redis: collector::redis::RawConfig,
     pub celery: collector::celery::RawConfig,
+    pub docker: collector::containers::RawConfig,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -256,6 +259,7 @@ pub struct Config {
     pub textfile: host::textfile::Config,
     pub redis: collector::redis::Config,
     pub celery: collector::celery::Config,
+    pub docker: collector::containers::Config,
 }
 
 impl Default for Config {
@@ -442,6 +446,8 @@ impl Config {
             collector::redis::Config::validate(&flags.redis, raw.redis, path, &mut problems);
         let celery =
             collector::celery::Config::validate(&flags.celery, raw.celery, path, &mut problems);
+        let docker =
+            collector::containers::Config::validate(&flags.docker, raw.docker, path, &mut problems);
 
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems.into_vec()));
@@ -460,6 +466,7 @@ impl Config {
             textfile,
             redis,
             celery,
+            docker,
         })
     }
 
@@ -479,6 +486,7 @@ impl Config {
             textfile: &self.textfile,
             redis: &self.redis,
             celery: &self.celery,
+            docker: &self.docker,
         }
     }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::setting::HostPaths;
 
 pub mod celery;
+pub mod containers;
 pub mod host;
 pub mod redis;
 pub mod source;
@@ -30,6 +31,7 @@ pub struct Sections<'a> {
     pub textfile: &'a host::textfile::Config,
     pub redis: &'a redis::Config,
     pub celery: &'a celery::Config,
+    pub docker: &'a containers::Config,
 }
 
 /// Builds one collector from its section (no I/O beyond cheap checks).
@@ -105,6 +107,13 @@ pub const LIST: &[Entry] = &[
         "netfilter conntrack entries and statistics",
         host::simple::build_conntrack,
         host
+    ),
+    entry!(@
+        "containers",
+        "Docker containers with cAdvisor's names, restarts and OOM kills (--docker.host)",
+        |s| containers::build(s.docker, s.paths, s.collector_timeout),
+        true,
+        false
     ),
     entry!(
         "cpu",
