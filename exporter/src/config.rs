@@ -192,6 +192,7 @@ pub struct RawConfig {
     pub textfile: host::textfile::RawConfig,
     pub redis: collector::redis::RawConfig,
     pub celery: collector::celery::RawConfig,
+    pub probes: collector::probes::RawConfig,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -256,6 +257,7 @@ pub struct Config {
     pub textfile: host::textfile::Config,
     pub redis: collector::redis::Config,
     pub celery: collector::celery::Config,
+    pub probes: collector::probes::Config,
 }
 
 impl Default for Config {
@@ -442,6 +444,8 @@ impl Config {
             collector::redis::Config::validate(&flags.redis, raw.redis, path, &mut problems);
         let celery =
             collector::celery::Config::validate(&flags.celery, raw.celery, path, &mut problems);
+        let probes =
+            collector::probes::Config::validate(raw.probes, collector_timeout, path, &mut problems);
 
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems.into_vec()));
@@ -460,6 +464,7 @@ impl Config {
             textfile,
             redis,
             celery,
+            probes,
         })
     }
 
@@ -479,6 +484,7 @@ impl Config {
             textfile: &self.textfile,
             redis: &self.redis,
             celery: &self.celery,
+            probes: &self.probes,
         }
     }
 
