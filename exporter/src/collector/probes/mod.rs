@@ -200,7 +200,9 @@ impl Config {
                     reqwest::header::HeaderName::from_bytes(name.as_bytes()),
                     reqwest::header::HeaderValue::from_str(value),
                 ) {
-                    (Ok(n), Ok(v)) => {
+                    (Ok(n), Ok(mut v)) => {
+                        // Never shown by `Debug` (the config's, a log line's).
+                        v.set_sensitive(true);
                         headers.insert(n, v);
                     }
                     (Err(_), _) => bad(origin, "invalid header name".into(), problems),
