@@ -377,3 +377,36 @@ async fn tls_config_takes_effect_and_cert_expiry_is_exported() {
     assert!(phase(&fams, "verified", "connect").is_none());
     assert!(phase(&fams, "verified", "tls").is_none());
 }
+
+/// The built binary, from a config file: the probes collector is on by default and both
+/// `/metrics` and `/probe` serve over real HTTP.
+#[tokio::test]
+async fn binary_serves_probes_from_its_config_file() {
+    let port = app_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("exporter.yml");
+    std::fs::write(
+        &file,
+        format!("probes:\n  - {{name: api-health, url: 'http://127.0.0.1:{port}/ok'}}\n"),
+    )
+    .unwrap();
+    let exporter = common::Exporter::start(&[
+        &format!("--config.file={}", file.display()),
+        "--collector.disable-defaults",
+        "--collector.probes",
+    ]);
+    let text = common::scrape(&exporter.url()).await;
+    let fams = parse(&text);
+    assert_eq!(
+        value(&fams, "probe_success", "api-health"),
+        Some(1.0),
+        "{text}"
+    );
+    let base = format!("http://127.0.0.1:{}", exporter.port);
+    let body = common::scrape(&format!("{base}/probe?target=api-health")).await;
+    assert!(body.contains("\nprobe_success 1.0\n"), "{body}");
+    let resp = reqwest::get(format!("{base}/probe?target=http://127.0.0.1:{port}/fail"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::BAD_REQUEST);
+}

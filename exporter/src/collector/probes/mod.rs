@@ -130,6 +130,14 @@ impl Config {
                     bad(key("url"), format!("{:?} has no host", p.url), problems);
                     None
                 }
+                Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+                    bad(
+                        key("url"),
+                        "credentials in the URL would be exported in the `target` label".into(),
+                        problems,
+                    );
+                    None
+                }
                 Ok(u) => Some(u),
                 Err(e) => {
                     bad(
@@ -590,6 +598,14 @@ mod config_tests {
         assert_eq!(
             error("probes:\n  - {name: a, url: 'health'}\n"),
             "config file exporter.yml: probes[0].url: invalid URL \"health\": relative URL without a base"
+        );
+    }
+
+    #[test]
+    fn credentials_in_url() {
+        assert_eq!(
+            error("probes:\n  - {name: a, url: 'http://user:pw@h/'}\n"),
+            "config file exporter.yml: probes[0].url: credentials in the URL would be exported in the `target` label"
         );
     }
 
