@@ -14,9 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::http::HeaderMap;
 use axum::http::{Request, StatusCode};
 use axum::response::Redirect;
-use axum::routing::get;
+use axum::routing::{get, post};
 use common::{Fam, parse};
 use e2e::ChildGuard;
 use exporter::config::{Config, Flags};
@@ -85,7 +86,17 @@ async fn app_server() -> u16 {
         )
         .route("/hang", get(futures::future::pending::<&'static str>))
         .route("/degraded", get(|| async { "status: degraded\n" }))
-        .route("/moved", get(|| async { Redirect::to("/ok") }));
+        .route("/moved", get(|| async { Redirect::to("/ok") }))
+        .route("/post-only", post(|| async { "posted\n" }))
+        .route(
+            "/needs-header",
+            get(|headers: HeaderMap| async move {
+                match headers.get("x-probe").and_then(|v| v.to_str().ok()) {
+                    Some("exporter") => (StatusCode::OK, "ok\n"),
+                    _ => (StatusCode::FORBIDDEN, "no header\n"),
+                }
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -108,7 +119,11 @@ async fn probes_report_blackbox_metrics_for_each_outcome() {
          \x20 - {{name: regex, url: '{base}/degraded', body_regex: 'status: ok'}}\n\
          \x20 - {{name: closed, url: 'http://127.0.0.1:{closed}/', timeout: 2s}}\n\
          \x20 - {{name: moved, url: '{base}/moved'}}\n\
-         \x20 - {{name: named-host, url: 'http://localhost:{port}/ok', method: HEAD}}\n"
+         \x20 - {{name: named-host, url: 'http://localhost:{port}/ok', method: HEAD}}\n\
+         \x20 - {{name: post, url: '{base}/post-only', method: POST}}\n\
+         \x20 - {{name: get-on-post, url: '{base}/post-only'}}\n\
+         \x20 - {{name: header, url: '{base}/needs-header', headers: {{X-Probe: exporter}}}}\n\
+         \x20 - {{name: no-header, url: '{base}/needs-header'}}\n"
     );
     let app = exporter(&yaml);
     let (status, text) = get_text(&app, "/metrics").await;
@@ -132,6 +147,11 @@ async fn probes_report_blackbox_metrics_for_each_outcome() {
         ("closed", 0.0, 0.0),
         ("moved", 1.0, 200.0),
         ("named-host", 1.0, 200.0),
+        // method and headers take effect.
+        ("post", 1.0, 200.0),
+        ("get-on-post", 0.0, 405.0),
+        ("header", 1.0, 200.0),
+        ("no-header", 0.0, 403.0),
     ] {
         assert_eq!(v("probe_success", probe), success, "{probe}\n{text}");
         assert_eq!(v("probe_http_status_code", probe), code, "{probe}\n{text}");
