@@ -430,3 +430,95 @@ async fn binary_serves_probes_from_its_config_file() {
         .unwrap();
     assert_eq!(resp.status(), reqwest::StatusCode::BAD_REQUEST);
 }
+
+async fn get_json(url: &str) -> Option<serde_json::Value> {
+    reqwest::get(url).await.ok()?.json().await.ok()
+}
+
+/// Debian's Prometheus with the README's `/probe` scrape config: the configured probe is
+/// up with `probe_success 1` labelled by its name; a target that is not configured is a
+/// target down with the 400 as its error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_probe_endpoint_with_readme_config() {
+    let Some(prom) = e2e::require("prometheus", "scrapes /probe as the README says") else {
+        return;
+    };
+    let app = app_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("exporter.yml");
+    std::fs::write(
+        &file,
+        format!("probes:\n  - {{name: api-health, url: 'http://127.0.0.1:{app}/ok'}}\n"),
+    )
+    .unwrap();
+    let exporter = common::Exporter::start(&[
+        &format!("--config.file={}", file.display()),
+        "--collector.disable-defaults",
+        "--collector.probes",
+    ]);
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n\
+             \x20 - job_name: probes\n    metrics_path: /probe\n    static_configs:\n\
+             \x20     - targets: [api-health, ghost]\n    relabel_configs:\n\
+             \x20     - source_labels: [__address__]\n        target_label: __param_target\n\
+             \x20     - source_labels: [__param_target]\n        target_label: probe\n\
+             \x20     - source_labels: [__param_target]\n        target_label: instance\n\
+             \x20     - target_label: __address__\n        replacement: 127.0.0.1:{}\n",
+            exporter.port
+        ),
+    )
+    .unwrap();
+    let port = e2e::free_port();
+    let mut cmd = Command::new(prom);
+    cmd.arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    let _prom = ChildGuard::spawn("prometheus", &mut cmd, &dir.path().join("prometheus.log"));
+    e2e::wait_port(port, Duration::from_secs(30));
+
+    let query =
+        format!("http://127.0.0.1:{port}/api/v1/query?query=probe_success%7Bjob%3D%22probes%22%7D");
+    let targets_url = format!("http://127.0.0.1:{port}/api/v1/targets");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (result, targets) = loop {
+        let v = get_json(&query).await.unwrap_or_default();
+        let t = get_json(&targets_url).await.unwrap_or_default();
+        let scraped = t["data"]["activeTargets"]
+            .as_array()
+            .is_some_and(|a| a.len() == 2 && a.iter().all(|t| t["health"] != "unknown"));
+        if scraped
+            && v["data"]["result"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        {
+            break (v["data"]["result"].clone(), t);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no probe_success scraped; last: {v}\n{t}\nprometheus log:\n{}",
+            std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let result = result.as_array().unwrap();
+    assert_eq!(result.len(), 1, "{result:?}");
+    assert_eq!(result[0]["metric"]["probe"], "api-health", "{result:?}");
+    assert_eq!(result[0]["metric"]["instance"], "api-health", "{result:?}");
+    assert_eq!(result[0]["value"][1], "1", "{result:?}");
+    for t in targets["data"]["activeTargets"].as_array().unwrap() {
+        match t["labels"]["probe"].as_str() {
+            Some("api-health") => assert_eq!(t["health"], "up", "{t}"),
+            Some("ghost") => {
+                assert_eq!(t["health"], "down", "{t}");
+                assert!(t["lastError"].as_str().unwrap_or("").contains("400"), "{t}");
+            }
+            other => panic!("unexpected target {other:?}: {t}"),
+        }
+    }
+}
