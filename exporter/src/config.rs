@@ -195,6 +195,7 @@ pub struct RawConfig {
     pub redis: collector::redis::RawConfig,
     pub celery: collector::celery::RawConfig,
     pub docker: collector::containers::RawConfig,
+    pub probes: collector::probes::RawConfig,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -260,6 +261,7 @@ pub struct Config {
     pub redis: collector::redis::Config,
     pub celery: collector::celery::Config,
     pub docker: collector::containers::Config,
+    pub probes: collector::probes::Config,
 }
 
 impl Default for Config {
@@ -448,6 +450,8 @@ impl Config {
             collector::celery::Config::validate(&flags.celery, raw.celery, path, &mut problems);
         let docker =
             collector::containers::Config::validate(&flags.docker, raw.docker, path, &mut problems);
+        let probes =
+            collector::probes::Config::validate(raw.probes, collector_timeout, path, &mut problems);
 
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems.into_vec()));
@@ -467,6 +471,7 @@ impl Config {
             redis,
             celery,
             docker,
+            probes,
         })
     }
 
@@ -487,6 +492,7 @@ impl Config {
             redis: &self.redis,
             celery: &self.celery,
             docker: &self.docker,
+            probes: &self.probes,
         }
     }
 

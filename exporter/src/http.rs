@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(&telemetry, get(metrics))
         .route("/scrape", get(scrape_target))
+        .route("/probe", get(probe_target))
         .route("/-/healthy", get(|| async { "OK\n" }))
         .route("/-/ready", get(|| async { "OK\n" }))
         .route("/", get(landing))
@@ -84,6 +85,39 @@ async fn scrape_target(
     let collectors: Vec<Arc<dyn collector::Collector>> = vec![Arc::new(collector)];
     let body = crate::scrape::render(&collectors, state.config.collector_timeout, format).await;
     metrics_response(body, format)
+}
+
+#[derive(serde::Deserialize)]
+struct ProbeQuery {
+    target: Option<String>,
+    module: Option<String>,
+}
+
+/// blackbox_exporter's `/probe?target=&module=`, for probes of the config file only:
+/// anything else is a 400, so the exporter cannot be made to reach other hosts.
+async fn probe_target(
+    State(state): State<AppState>,
+    Query(q): Query<ProbeQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let target = q.target.unwrap_or_default();
+    let probe = match state
+        .config
+        .probes
+        .for_request(&target, q.module.as_deref())
+    {
+        Ok(p) => p,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    // Prometheus says how long it waits; blackbox_exporter ends the probe before that.
+    let budget = headers
+        .get("x-prometheus-scrape-timeout-seconds")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<f64>().ok())
+        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok());
+    let families = collector::probes::run_one(probe, budget).await;
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    metrics_response(crate::exposition::encode(families, format), format)
 }
 
 /// A 200 response carrying an encoded exposition with its content type.

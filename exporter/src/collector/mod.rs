@@ -14,6 +14,7 @@ use crate::setting::HostPaths;
 pub mod celery;
 pub mod containers;
 pub mod host;
+pub mod probes;
 pub mod redis;
 pub mod source;
 
@@ -32,6 +33,7 @@ pub struct Sections<'a> {
     pub redis: &'a redis::Config,
     pub celery: &'a celery::Config,
     pub docker: &'a containers::Config,
+    pub probes: &'a probes::Config,
 }
 
 /// Builds one collector from its section (no I/O beyond cheap checks).
@@ -243,6 +245,12 @@ pub const LIST: &[Entry] = &[
         "selected /proc/vmstat counters",
         host::simple::build_vmstat,
         host
+    ),
+    entry!(
+        "probes",
+        "HTTP probes with blackbox_exporter's names (probes: in the config file)",
+        probes::build,
+        probes
     ),
     entry!(
         "redis",
