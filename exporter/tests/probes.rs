@@ -264,29 +264,7 @@ async fn probe_endpoint_runs_configured_probes_only() {
 
 /// A self-signed certificate (not a CA, so it is its own trust anchor) for `san`.
 fn make_cert(dir: &Path, stem: &str, san: &str) -> (PathBuf, PathBuf) {
-    let (cert, key) = (
-        dir.join(format!("{stem}.pem")),
-        dir.join(format!("{stem}.key")),
-    );
-    let out = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3", "-subj",
-        ])
-        .arg(format!("/CN={stem}"))
-        .args(["-addext", &format!("subjectAltName={san}")])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl req: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
+    e2e::self_signed_cert(dir, stem, stem, san)
 }
 
 /// The certificate's notAfter in Unix seconds, as openssl and date(1) read it.

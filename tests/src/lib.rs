@@ -377,3 +377,31 @@ pub fn get_json(port: u16, path: &str) -> Result<serde_json::Value, String> {
     }
     Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
 }
+
+/// A self-signed certificate (not a CA, so it is its own trust anchor) for `cn` with the
+/// subjectAltName `san`, made by openssl as `{stem}.pem` and `{stem}.key` in `dir`.
+pub fn self_signed_cert(dir: &Path, stem: &str, cn: &str, san: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{stem}.pem")),
+        dir.join(format!("{stem}.key")),
+    );
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3", "-subj",
+        ])
+        .arg(format!("/CN={cn}"))
+        .args(["-addext", &format!("subjectAltName={san}")])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl req: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}

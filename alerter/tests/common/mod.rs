@@ -29,24 +29,5 @@ pub fn have_peers() -> bool {
 
 /// A self-signed certificate for `localhost`, not a CA (so it can be its own trust anchor).
 pub fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let st = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-        ])
-        .arg("/CN=localhost")
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl");
-    assert!(
-        st.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
-    (cert, key)
+    e2e::self_signed_cert(dir, "localhost", "localhost", "DNS:localhost,IP:127.0.0.1")
 }
