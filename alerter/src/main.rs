@@ -24,6 +24,10 @@ struct Cli {
     /// URL under which the alerter is reachable from outside.
     #[arg(long = "web.external-url")]
     external_url: Option<String>,
+    /// Path prefix for every endpoint and the status page (default: the path of
+    /// --web.external-url).
+    #[arg(long = "web.route-prefix")]
+    route_prefix: Option<String>,
     /// How long to keep data for.
     #[arg(long = "data.retention", default_value = "120h")]
     data_retention: config_values::Duration,
@@ -138,6 +142,7 @@ fn daemon(cli: &Cli) -> ExitCode {
         storage_path: cli.storage_path.clone(),
         listen: cli.listen_address.clone(),
         external_url: cli.external_url.clone(),
+        route_prefix: cli.route_prefix.clone(),
         retention,
         watch_interval: std::time::Duration::from_secs(3),
     };

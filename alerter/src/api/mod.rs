@@ -8,6 +8,7 @@ mod alerts;
 mod error;
 mod general;
 pub mod models;
+pub mod page;
 mod params;
 mod silences;
 
@@ -64,6 +65,9 @@ pub struct Runtime {
     /// Problems that do not stop the config from loading but will stop mail
     /// (e.g. a password file that is missing), shown in status and logs.
     pub warnings: Vec<String>,
+    /// The compiled config, for the status page's receivers and "send test"
+    /// (none in the placeholder before the first config is in service).
+    pub compiled: Option<Arc<crate::config::Compiled>>,
 }
 
 impl Runtime {
@@ -85,6 +89,7 @@ impl Runtime {
             routes,
             inhibitor,
             warnings,
+            compiled: None,
         }
     }
 }
@@ -147,6 +152,8 @@ pub struct Api {
     pub storage_errors: StorageErrors,
     /// The notify pipeline's record: which integrations are failing now.
     pub notify_stats: Arc<crate::notify::pipeline::PipelineStats>,
+    /// What only the status page needs.
+    pub page: page::PageState,
 }
 
 impl Api {
@@ -168,31 +175,45 @@ impl Api {
     }
 }
 
-/// The whole HTTP surface.
-pub fn router(api: Arc<Api>) -> Router {
-    Router::new()
+/// The whole HTTP surface, served under `prefix` (`--web.route-prefix`: empty,
+/// or a path such as `/alerter` without a trailing slash).
+pub fn router(api: Arc<Api>, prefix: &str) -> Router {
+    let at = |path: &str| format!("{prefix}{path}");
+    let mut r = Router::new()
+        .route(&at("/"), get(page::page))
+        .route(&at("/status.css"), get(page::stylesheet))
+        .route(&at("/silences/new"), post(page::create_silence))
+        .route(&at("/silences/expire"), post(page::expire_silence))
+        .route(&at("/receivers/test"), post(page::test_receiver))
         .route(
-            "/api/v2/alerts",
+            &at("/api/v2/alerts"),
             get(alerts::get_alerts).post(alerts::post_alerts),
         )
-        .route("/api/v2/alerts/groups", get(alerts::get_groups))
+        .route(&at("/api/v2/alerts/groups"), get(alerts::get_groups))
         .route(
-            "/api/v2/silences",
+            &at("/api/v2/silences"),
             get(silences::get_silences).post(silences::post_silences),
         )
         .route(
-            "/api/v2/silence/{id}",
+            &at("/api/v2/silence/{id}"),
             get(silences::get_silence).delete(silences::delete_silence),
         )
-        .route("/api/v2/status", get(general::status))
-        .route("/api/v2/receivers", get(general::receivers))
-        .route("/-/healthy", get(general::ok).head(general::ok))
-        .route("/-/ready", get(general::ok).head(general::ok))
+        .route(&at("/api/v2/status"), get(general::status))
+        .route(&at("/api/v2/receivers"), get(general::receivers))
+        .route(&at("/-/healthy"), get(general::ok).head(general::ok))
+        .route(&at("/-/ready"), get(general::ok).head(general::ok))
         // Alertmanager answers only POST here (ui/web.go); GET is 405.
-        .route("/-/reload", post(general::reload))
-        .route("/metrics", get(general::metrics))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(api)
+        .route(&at("/-/reload"), post(general::reload))
+        .route(&at("/metrics"), get(general::metrics));
+    if !prefix.is_empty() {
+        // `/prefix` alone goes to `/prefix/`, where the page's relative links resolve.
+        let target = at("/");
+        r = r.route(
+            prefix,
+            get(move || async move { axum::response::Redirect::permanent(&target) }),
+        );
+    }
+    r.layer(DefaultBodyLimit::max(MAX_BODY)).with_state(api)
 }
 
 #[cfg(test)]

@@ -93,6 +93,7 @@ fn api_at(now: &str) -> Arc<Api> {
         started: at("2026-11-22T08:25:38.112Z"),
         storage_errors: Box::new(Vec::new),
         notify_stats: Default::default(),
+        page: Default::default(),
     })
 }
 
@@ -103,7 +104,7 @@ async fn call(api: &Arc<Api>, method: &str, uri: &str, body: &str) -> (StatusCod
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
         .unwrap();
-    let resp = router(api.clone()).oneshot(req).await.unwrap();
+    let resp = router(api.clone(), "").oneshot(req).await.unwrap();
     let status = resp.status();
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
         .await
@@ -428,4 +429,169 @@ fn shown_config_redacts_secrets() {
     }
     assert!(shown.contains("<secret>"), "{shown}");
     let _ = parse_matchers("{a=\"b\"}").unwrap();
+}
+
+/// A form POST as a browser sends it, with `origin` as its Origin header.
+async fn post_form(
+    api: &Arc<Api>,
+    uri: &str,
+    origin: Option<&str>,
+    form: &[(&str, &str)],
+) -> (StatusCode, Option<String>) {
+    let mut body = url::form_urlencoded::Serializer::new(String::new());
+    body.extend_pairs(form);
+    let mut req = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header("host", "alerter.example:9093")
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    let resp = router(api.clone(), "")
+        .oneshot(req.body(Body::from(body.finish())).unwrap())
+        .await
+        .unwrap();
+    let loc = resp
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string());
+    (resp.status(), loc)
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_page_escapes_and_shows_state() {
+    let api = api_at(NOW);
+    load_samples(&api).await;
+    let body = r#"[{"labels":{"alertname":"Xss","instance":"<script>alert(1)</script>"},
+      "annotations":{"summary":"<img src=x onerror=alert(2)>"},
+      "startsAt":"2026-11-22T08:25:38.196Z","endsAt":"2026-11-22T08:30:38.196Z"}]"#;
+    assert_eq!(
+        call(&api, "POST", "/api/v2/alerts", body).await.0,
+        StatusCode::OK
+    );
+    let (st, html) = call(&api, "GET", "/", "").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        !html.contains("<script>") && !html.contains("<img"),
+        "{html}"
+    );
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    // DiskFull is inhibited by HostDown, CeleryQueueLong silenced: both in words.
+    assert!(
+        html.contains("SUPPRESSED</span> inhibited by alert"),
+        "{html}"
+    );
+    assert!(html.contains("SUPPRESSED</span> by silence"), "{html}");
+    assert!(html.contains("FIRING"));
+    // Filters are GET parameters.
+    let (_, only) = call(&api, "GET", "/?state=suppressed", "").await;
+    assert!(!only.contains("FIRING</span>"), "{only}");
+    let (_, byname) = call(&api, "GET", "/?filter=alertname%3D%22Xss%22", "").await;
+    assert!(byname.contains("Alerts (1)"), "{byname}");
+    let (_, bad) = call(&api, "GET", "/?filter=%7Bbroken", "").await;
+    assert!(bad.contains("Bad matchers"), "{bad}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_page_forms_are_same_origin_and_redirect_back() {
+    let api = api_at(NOW);
+    load_samples(&api).await;
+    let form = [
+        ("s_matchers", "alertname=\"HostDown\""),
+        ("s_duration", "1h"),
+        ("s_created_by", "ops"),
+        ("s_comment", "maintenance"),
+    ];
+    let before = api.silences.list().len();
+    for origin in [None, Some("https://evil.example")] {
+        let (st, _) = post_form(&api, "/silences/new", origin, &form).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{origin:?}");
+    }
+    assert_eq!(
+        api.silences.list().len(),
+        before,
+        "nothing created cross-origin"
+    );
+
+    let me = Some("http://alerter.example:9093");
+    let (st, loc) = post_form(&api, "/silences/new", me, &form).await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    assert!(
+        loc.as_deref().unwrap().starts_with("./?notice=Silence+"),
+        "{loc:?}"
+    );
+    let created = api
+        .silences
+        .list()
+        .into_iter()
+        .find(|s| s.comment == "maintenance")
+        .expect("created");
+    let (_, html) = call(&api, "GET", "/", "").await;
+    assert!(html.contains(&created.id));
+
+    // A bad duration goes back with the error and the draft kept.
+    let bad = [("s_matchers", "alertname=\"X\""), ("s_duration", "soon")];
+    let (st, loc) = post_form(&api, "/silences/new", me, &bad).await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let loc = loc.unwrap();
+    assert!(
+        loc.contains("error=duration") && loc.contains("s_matchers="),
+        "{loc}"
+    );
+
+    // The preview lists what the draft would mute, before saving.
+    let (_, pv) = call(
+        &api,
+        "GET",
+        "/?preview=1&s_matchers=instance%3D%22vps1%22",
+        "",
+    )
+    .await;
+    assert!(pv.contains("would mute 3 active alert(s)"), "{pv}");
+
+    let (st, _) = post_form(&api, "/silences/expire", me, &[("id", &created.id)]).await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    assert_eq!(
+        api.silences
+            .get(&created.id)
+            .unwrap()
+            .state(api.clock.now()),
+        crate::silence::SilenceState::Expired
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn everything_is_served_under_the_route_prefix() {
+    let api = api_at(NOW);
+    let get = |uri: &'static str| {
+        let r = router(api.clone(), "/am");
+        async move {
+            let resp = r
+                .oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            (
+                resp.status(),
+                resp.headers()
+                    .get("location")
+                    .map(|v| v.to_str().unwrap().to_string()),
+            )
+        }
+    };
+    assert_eq!(
+        get("/am").await,
+        (StatusCode::PERMANENT_REDIRECT, Some("/am/".into()))
+    );
+    for ok in [
+        "/am/",
+        "/am/status.css",
+        "/am/api/v2/status",
+        "/am/-/healthy",
+        "/am/metrics",
+    ] {
+        assert_eq!(get(ok).await.0, StatusCode::OK, "{ok}");
+    }
+    assert_eq!(get("/").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get("/api/v2/status").await.0, StatusCode::NOT_FOUND);
 }

@@ -329,6 +329,7 @@ impl Pipeline {
         let mut attempts = 0u32;
         let mut last: Option<NotifyError> = None;
         self.stats.count_notification(name);
+        let mut sending = self.stats.begin(f.receiver, name);
         loop {
             if Instant::now() >= f.deadline {
                 break;
@@ -341,7 +342,11 @@ impl Pipeline {
             self.stats.trip(f.receiver, name, !ok);
             match r {
                 Ok(Ok(())) => {
-                    if let Some(was) = self.stats.delivered(f.receiver, name) {
+                    let alerts = n.data.alerts.len();
+                    if let Some(was) =
+                        self.stats
+                            .delivered(f.receiver, name, alerts, self.clock.now())
+                    {
                         tracing::info!(
                             receiver = f.receiver,
                             integration = name,
@@ -400,6 +405,7 @@ impl Pipeline {
                     break;
                 }
             }
+            sending.retrying();
             let wake = Instant::now() + backoff;
             if wake >= f.deadline {
                 break;

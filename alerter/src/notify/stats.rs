@@ -53,6 +53,26 @@ pub struct StatsSnapshot {
     /// Integrations whose last single attempt failed (set long before a whole
     /// notification gives up): what makes waiting groups stand back.
     pub tripped: BTreeSet<(String, String)>,
+    /// The last delivered notification, by (receiver, integration): the status
+    /// page's "last success".
+    pub last_success: BTreeMap<(String, String), Success>,
+    /// Notifications being sent now (waiting for the server or for the next
+    /// attempt), and how many of those already failed an attempt.
+    pub in_flight: BTreeMap<(String, String), InFlight>,
+}
+
+/// When an integration last delivered, and how many alerts that notification held.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Success {
+    pub at: DateTime<Utc>,
+    pub alerts: usize,
+}
+
+/// Notifications of one integration being sent now.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct InFlight {
+    pub pending: u64,
+    pub retrying: u64,
 }
 
 /// Since when an integration has been failing, and the last error.
@@ -132,6 +152,7 @@ impl PipelineStats {
         let mut s = self.lock();
         s.failing.retain(|(r, _), _| keep.contains(r.as_str()));
         s.tripped.retain(|(r, _)| keep.contains(r.as_str()));
+        s.last_success.retain(|(r, _), _| keep.contains(r.as_str()));
     }
 
     /// Whether the integration's last attempt or notification failed.
@@ -163,11 +184,34 @@ impl PipelineStats {
             .or_default() += 1;
     }
 
-    /// Returns the failure this success ends, if any.
-    pub(crate) fn delivered(&self, receiver: &str, integration: &str) -> Option<Failure> {
+    /// Records a delivery of `alerts` alerts; returns the failure it ends, if any.
+    pub(crate) fn delivered(
+        &self,
+        receiver: &str,
+        integration: &str,
+        alerts: usize,
+        now: DateTime<Utc>,
+    ) -> Option<Failure> {
+        let key = (receiver.to_string(), integration.to_string());
+        let mut s = self.lock();
+        s.last_success
+            .insert(key.clone(), Success { at: now, alerts });
+        s.failing.remove(&key)
+    }
+
+    /// Counts a notification as in flight until the returned guard drops.
+    pub(crate) fn begin(&self, receiver: &str, integration: &str) -> Sending<'_> {
+        let key = (receiver.to_string(), integration.to_string());
         self.lock()
-            .failing
-            .remove(&(receiver.to_string(), integration.to_string()))
+            .in_flight
+            .entry(key.clone())
+            .or_default()
+            .pending += 1;
+        Sending {
+            stats: self,
+            key,
+            retrying: false,
+        }
     }
 
     pub(crate) fn observe_request(&self, integration: &str, took: Duration, ok: bool) {
@@ -185,6 +229,40 @@ impl PipelineStats {
         }
         l.count += 1;
         l.sum_seconds += secs;
+    }
+}
+
+/// One notification in flight (see [`PipelineStats::begin`]).
+pub(crate) struct Sending<'a> {
+    stats: &'a PipelineStats,
+    key: (String, String),
+    retrying: bool,
+}
+
+impl Sending<'_> {
+    /// An attempt failed and another follows.
+    pub(crate) fn retrying(&mut self) {
+        if !self.retrying {
+            self.retrying = true;
+            if let Some(f) = self.stats.lock().in_flight.get_mut(&self.key) {
+                f.retrying += 1;
+            }
+        }
+    }
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        let mut s = self.stats.lock();
+        if let Some(f) = s.in_flight.get_mut(&self.key) {
+            f.pending = f.pending.saturating_sub(1);
+            if self.retrying {
+                f.retrying = f.retrying.saturating_sub(1);
+            }
+            if f.pending == 0 {
+                s.in_flight.remove(&self.key);
+            }
+        }
     }
 }
 

@@ -43,7 +43,7 @@ use crate::silence::Silences;
 use crate::store::alerts::AlertLog;
 use crate::sync::{read, write};
 
-pub use run::{listen_addr, run};
+pub use run::{listen_addr, route_prefix, run};
 use source::announce;
 pub use source::{DEFAULT_CONFIG, Loaded, Source, load};
 
@@ -53,6 +53,9 @@ pub struct Options {
     /// `host:port`; `:port` means every interface.
     pub listen: String,
     pub external_url: Option<String>,
+    /// `--web.route-prefix`: the path everything is served under ("" or "/x").
+    /// Unset: the path of the external URL, as in Alertmanager.
+    pub route_prefix: Option<String>,
     pub retention: Duration,
     /// How often the config file's hash is checked.
     pub watch_interval: Duration,
@@ -213,6 +216,13 @@ impl Server {
             started: now,
             storage_errors,
             notify_stats: stats.clone(),
+            page: api::page::PageState::new(
+                match &opts.source {
+                    Source::File(p) => Some(p.clone()),
+                    Source::Embedded => None,
+                },
+                Some(opts.storage_path.clone()),
+            ),
         });
         let server = Arc::new(Server {
             api,
@@ -255,7 +265,7 @@ impl Server {
             Arc::new(pipeline),
             clock,
         ));
-        let rt = Runtime::new(
+        let mut rt = Runtime::new(
             loaded.config.clone(),
             loaded.resolve_timeout,
             loaded.hash.clone(),
@@ -267,6 +277,7 @@ impl Server {
             inhibitor.clone(),
             loaded.warnings.clone(),
         );
+        rt.compiled = Some(loaded.clone());
         // The inhibitor first: it must know the sources before the dispatcher's
         // first flush asks it.
         self.alerts.set_listeners(vec![
