@@ -518,7 +518,7 @@ async fn status_page_forms_are_same_origin_and_redirect_back() {
     let (st, loc) = post_form(&api, "/silences/new", me, &form).await;
     assert_eq!(st, StatusCode::SEE_OTHER);
     assert!(
-        loc.as_deref().unwrap().starts_with("./?notice=Silence+"),
+        loc.as_deref().unwrap().starts_with("../?notice=Silence+"),
         "{loc:?}"
     );
     let created = api

@@ -481,11 +481,12 @@ fn back(extra: &[(&str, &str)]) -> Response {
         q.append_pair(k, v);
     }
     let q = q.finish();
-    // Relative: right under any route prefix or reverse proxy path.
+    // Relative (every form posts to `<page>/x/y`): right under any route prefix
+    // or reverse proxy path.
     let loc = if q.is_empty() {
-        "./".to_string()
+        "../".to_string()
     } else {
-        format!("./?{q}")
+        format!("../?{q}")
     };
     let mut r = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(&loc) {
