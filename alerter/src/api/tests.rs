@@ -504,7 +504,11 @@ async fn status_page_forms_are_same_origin_and_redirect_back() {
         ("s_comment", "maintenance"),
     ];
     let before = api.silences.list().len();
-    for origin in [None, Some("https://evil.example")] {
+    for origin in [
+        None,
+        Some("https://evil.example"),
+        Some("http://alerter.example:9094"),
+    ] {
         let (st, _) = post_form(&api, "/silences/new", origin, &form).await;
         assert_eq!(st, StatusCode::FORBIDDEN, "{origin:?}");
     }

@@ -222,6 +222,7 @@ impl Server {
                     Source::Embedded => None,
                 },
                 Some(opts.storage_path.clone()),
+                opts.external_url.as_deref(),
             ),
         });
         let server = Arc::new(Server {

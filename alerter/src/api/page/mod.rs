@@ -37,14 +37,22 @@ pub struct PageState {
     /// The config file the daemon watches (none: the built-in config).
     pub config_file: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
+    /// `--web.external-url`: a form posted from there is same-origin too (a
+    /// reverse proxy may rewrite the Host header).
+    pub external_url: Option<url::Url>,
     tests: Mutex<BTreeMap<String, TestRun>>,
 }
 
 impl PageState {
-    pub fn new(config_file: Option<PathBuf>, data_dir: Option<PathBuf>) -> PageState {
+    pub fn new(
+        config_file: Option<PathBuf>,
+        data_dir: Option<PathBuf>,
+        external_url: Option<&str>,
+    ) -> PageState {
         PageState {
             config_file,
             data_dir,
+            external_url: external_url.and_then(|u| url::Url::parse(u).ok()),
             tests: Mutex::default(),
         }
     }
@@ -150,6 +158,8 @@ pub struct SelfInfo {
     pub last_success: Option<DateTime<Utc>>,
     pub warnings: Vec<String>,
     pub data_dir: String,
+    /// The newest modification time of a file in the data directory.
+    pub last_write: Option<DateTime<Utc>>,
     pub storage_errors: Vec<(String, u64)>,
     pub started: DateTime<Utc>,
 }
@@ -393,6 +403,7 @@ pub fn gather(api: &Api, query: Option<&str>) -> View {
             .data_dir
             .as_ref()
             .map_or_else(String::new, |d| d.display().to_string()),
+        last_write: api.page.data_dir.as_ref().and_then(|d| last_write(d)),
         storage_errors: (api.storage_errors)(),
         started: api.started,
     };
@@ -414,6 +425,14 @@ pub fn gather(api: &Api, query: Option<&str>) -> View {
         tests: sync::lock(&api.page.tests).clone(),
         me,
     }
+}
+
+fn last_write(dir: &std::path::Path) -> Option<DateTime<Utc>> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok()?.metadata().ok()?.modified().ok())
+        .max()
+        .map(DateTime::<Utc>::from)
 }
 
 /// A silence needs at least one matcher, and one that does not match the empty
@@ -457,21 +476,25 @@ fn form(body: &[u8]) -> Params {
 }
 
 /// Same-origin check for a POST: the Origin header (or, without one, the
-/// Referer) must name the host the request was sent to.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return false;
-    };
-    let from = headers
+/// Referer) must name the host the request was sent to, or the external URL's.
+fn same_origin(headers: &HeaderMap, external: Option<&url::Url>) -> bool {
+    let Some(from) = headers
         .get(header::ORIGIN)
         .or_else(|| headers.get(header::REFERER))
         .and_then(|h| h.to_str().ok())
-        .and_then(|s| url::Url::parse(s).ok());
-    from.is_some_and(|u| {
-        let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
-        u.host_str()
-            .is_some_and(|h| format!("{h}{port}").eq_ignore_ascii_case(host))
-    })
+        .and_then(|s| url::Url::parse(s).ok())
+    else {
+        return false;
+    };
+    if external.is_some_and(|e| e.origin() == from.origin()) {
+        return true;
+    }
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let port = from.port().map(|p| format!(":{p}")).unwrap_or_default();
+    from.host_str()
+        .is_some_and(|h| format!("{h}{port}").eq_ignore_ascii_case(host))
 }
 
 /// 303 back to the page, with `extra` query pairs (a notice, an error, the draft).
@@ -510,7 +533,7 @@ pub async fn create_silence(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !same_origin(&headers) {
+    if !same_origin(&headers, api.page.external_url.as_ref()) {
         return forbidden();
     }
     let f = form(&body);
@@ -569,7 +592,7 @@ pub async fn expire_silence(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !same_origin(&headers) {
+    if !same_origin(&headers, api.page.external_url.as_ref()) {
         return forbidden();
     }
     let id = param(&form(&body), "id");
@@ -586,7 +609,7 @@ pub async fn test_receiver(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !same_origin(&headers) {
+    if !same_origin(&headers, api.page.external_url.as_ref()) {
         return forbidden();
     }
     let name = param(&form(&body), "receiver");
@@ -609,4 +632,65 @@ pub async fn test_receiver(
     );
     let what = if r.is_ok() { "delivered" } else { "failed" };
     back(&[("notice", &format!("Test of receiver {name}: {what}"))])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_by_host_or_external_url() {
+        let ext = url::Url::parse("https://example.org/alerter/").ok();
+        let cases: &[(&[(&str, &str)], bool)] = &[
+            (
+                &[
+                    ("host", "127.0.0.1:9093"),
+                    ("origin", "http://127.0.0.1:9093"),
+                ],
+                true,
+            ),
+            (
+                &[
+                    ("host", "127.0.0.1:9093"),
+                    ("referer", "http://127.0.0.1:9093/x/?a=1"),
+                ],
+                true,
+            ),
+            // Behind a proxy that rewrites Host: the external URL's origin.
+            (
+                &[
+                    ("host", "127.0.0.1:9093"),
+                    ("origin", "https://example.org"),
+                ],
+                true,
+            ),
+            (
+                &[
+                    ("host", "127.0.0.1:9093"),
+                    ("origin", "https://evil.example"),
+                ],
+                false,
+            ),
+            (
+                &[
+                    ("host", "127.0.0.1:9093"),
+                    ("origin", "http://127.0.0.1:9094"),
+                ],
+                false,
+            ),
+            (&[("host", "127.0.0.1:9093")], false),
+            (&[("host", "127.0.0.1:9093"), ("origin", "null")], false),
+        ];
+        for (h, want) in cases {
+            assert_eq!(same_origin(&headers(h), ext.as_ref()), *want, "{h:?}");
+        }
+    }
 }

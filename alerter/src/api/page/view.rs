@@ -356,7 +356,10 @@ fn self_info(v: &View) -> Markup {
                 @if !m.warnings.is_empty() {
                     dt { "Warnings" } dd { ul { @for w in &m.warnings { li { (w) } } } }
                 }
-                dt { "Data directory" } dd { (m.data_dir) }
+                dt { "Data directory" } dd {
+                    (m.data_dir)
+                    @if let Some(t) = m.last_write { ", last write " (time(t, v.now)) }
+                }
                 dt { "Data write errors" } dd {
                     @for (i, (file, n)) in m.storage_errors.iter().enumerate() {
                         @if i > 0 { ", " }
