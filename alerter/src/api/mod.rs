@@ -1,5 +1,6 @@
 //! Alertmanager's v2 HTTP API (api/v2/openapi.yaml) plus `/-/healthy`, `/-/ready`,
-//! `/-/reload` and `/metrics`. It owns no state of its own: alerts live in the
+//! `/-/reload`, `/metrics` and the status page at `/` ([`page`]), all under the
+//! route prefix. It owns no state of its own: alerts live in the
 //! provider, silences in the silence store, and everything that a reload replaces
 //! (route tree, inhibitor, the config shown in `/api/v2/status`) sits in one
 //! [`Runtime`] swapped as a whole, so a request sees one config, never half of two.
