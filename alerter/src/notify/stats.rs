@@ -293,4 +293,29 @@ mod tests {
         assert!(s.is_failing("kept", "webhook"));
         assert_eq!(s.snapshot().failed.len(), 2, "counters stay");
     }
+
+    #[test]
+    fn in_flight_and_last_success_are_kept_for_the_status_page() {
+        let s = PipelineStats::default();
+        let key = ("r".to_string(), "email".to_string());
+        {
+            let mut a = s.begin("r", "email");
+            let _b = s.begin("r", "email");
+            a.retrying();
+            a.retrying();
+            let f = s.snapshot().in_flight[&key];
+            assert_eq!((f.pending, f.retrying), (2, 1));
+        }
+        assert!(s.snapshot().in_flight.is_empty(), "gone when the sends end");
+        assert!(s.delivered("r", "email", 3, t(5)).is_none());
+        assert_eq!(
+            s.snapshot().last_success[&key],
+            Success {
+                at: t(5),
+                alerts: 3
+            }
+        );
+        s.retain_receivers(&std::collections::HashSet::new());
+        assert!(s.snapshot().last_success.is_empty());
+    }
 }
