@@ -98,7 +98,11 @@ fn references(module: &[String], text: &str) -> BTreeSet<Vec<String>> {
     let bytes = code.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let rest = &code[i..];
+        // Byte-wise scan: skip positions inside a multi-byte character.
+        let Some(rest) = code.get(i..) else {
+            i += 1;
+            continue;
+        };
         let boundary = i == 0
             || !(bytes[i - 1].is_ascii_alphanumeric()
                 || bytes[i - 1] == b'_'
