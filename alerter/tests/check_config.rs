@@ -72,6 +72,26 @@ fn good_and_bad_configs() {
             "wildcard_group_by.yml",
             "route.group_by: cannot have wildcard",
         ),
+        (
+            "slack_without_api_url.yml",
+            "receivers[chat].slack_configs[0]: no global Slack API URL set either inline or in a file",
+        ),
+        (
+            "slack_api_url_and_file.yml",
+            "at most one of api_url & api_url_file must be configured",
+        ),
+        (
+            "slack_bad_api_url.yml",
+            "slack_configs[0]: api_url: unsupported scheme \"\" for URL",
+        ),
+        (
+            "slack_field_without_value.yml",
+            "fields[0]: missing value in Slack field configuration",
+        ),
+        (
+            "slack_action_without_name_or_url.yml",
+            "actions[0]: missing name or url in Slack action configuration",
+        ),
     ] {
         let (ok, out) = run(&dir.join("bad").join(file));
         assert!(!ok, "{file} accepted: {out}");

@@ -222,8 +222,11 @@ impl RedisServer {
 /// What a [`WebhookSink`] saw of one request besides its body.
 #[derive(Clone, Debug)]
 pub struct SinkRequest {
+    pub method: String,
     /// As sent: absolute (`http://host/path`) when it came through us as a proxy.
     pub uri: String,
+    /// Every header, names lowercase (a repeated one keeps its last value).
+    pub headers: std::collections::BTreeMap<String, String>,
     pub authorization: Option<String>,
     pub body: serde_json::Value,
 }
@@ -258,7 +261,8 @@ impl WebhookSink {
                 .expect("runtime");
             rt.block_on(async move {
                 let app = axum::Router::new().fallback(axum::routing::any(
-                    move |uri: axum::http::Uri,
+                    move |method: axum::http::Method,
+                          uri: axum::http::Uri,
                           headers: axum::http::HeaderMap,
                           body: axum::body::Bytes| {
                         let st = st.clone();
@@ -266,7 +270,17 @@ impl WebhookSink {
                             let v =
                                 serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
                             st.requests.lock().expect("lock").push(SinkRequest {
+                                method: method.to_string(),
                                 uri: uri.to_string(),
+                                headers: headers
+                                    .iter()
+                                    .map(|(k, v)| {
+                                        (
+                                            k.as_str().to_string(),
+                                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                                        )
+                                    })
+                                    .collect(),
                                 authorization: headers
                                     .get(axum::http::header::AUTHORIZATION)
                                     .and_then(|h| h.to_str().ok())

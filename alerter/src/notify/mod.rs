@@ -4,10 +4,13 @@
 
 pub mod email;
 pub mod http;
+pub mod integration;
 pub mod nflog;
 pub mod pipeline;
 mod reason;
 pub mod receivers;
+pub mod send;
+pub mod slack;
 pub mod stats;
 pub mod template;
 pub mod webhook;

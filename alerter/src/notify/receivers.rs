@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::Notifier;
 use super::email::{self, EmailConfig, EmailNotifier, ResolvedEmail, SmtpGlobals};
 use super::http::HttpConfig;
+use super::integration::{BuildContext, IntegrationConfig, IntegrationGlobals};
 use super::pipeline::{Integration, Receivers};
+use super::slack::SlackConfig;
 use super::template::Templates;
 use super::webhook::{WebhookConfig, WebhookNotifier};
 
@@ -24,6 +26,52 @@ pub struct ReceiverConfig {
     pub email_configs: Vec<EmailConfig>,
     #[serde(default)]
     pub webhook_configs: Vec<WebhookConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slack_configs: Vec<SlackConfig>,
+}
+
+/// Every integration kind beyond email and webhook: `$m!(field)` once per
+/// `*_configs` list, so checking, compiling and building each is one line here.
+macro_rules! each_integration {
+    ($m:ident) => {
+        $m!(slack_configs);
+    };
+}
+
+impl ReceiverConfig {
+    /// Whether any integration renders templates (all but the webhook do).
+    pub fn renders_templates(&self) -> bool {
+        let mut any = !self.email_configs.is_empty();
+        macro_rules! has {
+            ($f:ident) => {
+                any |= !self.$f.is_empty();
+            };
+        }
+        each_integration!(has);
+        any
+    }
+
+    /// amtool's checks of every integration entry, each error prefixed with where it is.
+    pub fn check_integrations(&self, globals: &IntegrationGlobals) -> Vec<String> {
+        let mut errs = Vec::new();
+        macro_rules! check {
+            ($f:ident) => {
+                for (i, c) in self.$f.iter().enumerate() {
+                    let at = format!("receivers[{}].{}[{i}]", self.name, stringify!($f));
+                    errs.extend(c.check(globals).into_iter().map(|e| format!("{at}: {e}")));
+                    if let Some(h) = c.http_config() {
+                        errs.extend(
+                            h.check()
+                                .into_iter()
+                                .map(|e| format!("{at}.http_config: {e}")),
+                        );
+                    }
+                }
+            };
+        }
+        each_integration!(check);
+        errs
+    }
 }
 
 /// Loads the `templates:` files matched by `patterns` (relative to `base_dir`)
@@ -43,6 +91,17 @@ pub fn load_templates(
                 errs.extend(es.into_iter().map(|m| format!("{at}.{m}")));
             }
         }
+        macro_rules! compile {
+            ($f:ident) => {
+                for (i, c) in r.$f.iter().enumerate() {
+                    let at = format!("receivers[{}].{}[{i}]", r.name, stringify!($f));
+                    if let Err(es) = c.compile(&set) {
+                        errs.extend(es.into_iter().map(|m| format!("{at}.{m}")));
+                    }
+                }
+            };
+        }
+        each_integration!(compile);
     }
     if errs.is_empty() {
         Ok(set)
@@ -73,11 +132,18 @@ pub struct Built {
 pub fn build_receivers(
     receivers: &[ReceiverConfig],
     globals: &SmtpGlobals,
+    integration_globals: &IntegrationGlobals,
     global_http: Option<&HttpConfig>,
     base_dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
     templates: &Templates,
 ) -> Built {
+    let cx = BuildContext {
+        globals: integration_globals,
+        http: global_http,
+        base: base_dir,
+        templates,
+    };
     let mut out = Receivers::new();
     let mut emails = BTreeMap::new();
     let mut warnings = Vec::new();
@@ -163,6 +229,27 @@ pub fn build_receivers(
                 }
             }
         }
+        macro_rules! build {
+            ($f:ident) => {
+                for (i, c) in r.$f.iter().enumerate() {
+                    let at = format!("receivers[{:?}].{}[{i}]", r.name, stringify!($f));
+                    note_inline_secrets(&mut notes, &at, c.http_config().or(global_http));
+                    match c.build(&cx) {
+                        Ok(n) => list.push(Integration {
+                            notifier: n,
+                            send_resolved: send_resolved_of(c),
+                            index: i,
+                        }),
+                        Err(e) => list.push(unusable(
+                            integration_name(c),
+                            format!("{at} cannot send: {e}"),
+                            i,
+                        )),
+                    }
+                }
+            };
+        }
+        each_integration!(build);
         out.insert(r.name.clone(), list);
         emails.insert(r.name.clone(), resolved_emails);
     }
@@ -171,6 +258,23 @@ pub fn build_receivers(
         receivers: out,
         emails,
         warnings,
+    }
+}
+
+fn send_resolved_of<C: IntegrationConfig>(c: &C) -> bool {
+    c.send_resolved().unwrap_or(C::SEND_RESOLVED)
+}
+
+fn integration_name<C: IntegrationConfig>(_: &C) -> &'static str {
+    C::NAME
+}
+
+/// Inline credentials of an `http_config` belong in their `_file` form.
+fn note_inline_secrets(notes: &mut Vec<String>, at: &str, http: Option<&HttpConfig>) {
+    for key in http.map(HttpConfig::inline_secrets).unwrap_or_default() {
+        notes.push(format!(
+            "{at}.http_config.{key} is inline in the config file; move it to its _file form so it stays out of git"
+        ));
     }
 }
 

@@ -5,14 +5,32 @@
 use crate::notify::{AlertData, Data, Status};
 
 /// Built-in named templates: `email.default.*` render our phone-friendly content
-/// ([`subject`], [`text_body`], [`html_body`] below); `__subject` etc. keep
-/// configs written against Alertmanager's default.tmpl working.
+/// ([`subject`], [`text_body`], [`html_body`] below); the others are the names of
+/// Alertmanager's default template file, rendering what 0.25 renders (the
+/// integrations' defaults refer to them, and users' templates do too). A user's
+/// file that defines one of these names replaces it, as in Alertmanager.
+///
+/// `__subject`: `[FIRING:<n firing>]` or `[RESOLVED]`, the group label values by
+/// name, a space, then in parentheses the values of the common labels that are
+/// not group labels, when there are any.
 pub(super) const BUILTIN: &str = r#"{{ define "email.default.subject" }}{{ __email_default "subject" . }}{{ end }}
 {{- define "email.default.text" }}{{ __email_default "text" . }}{{ end }}
 {{- define "email.default.html" }}{{ __email_default "html" . }}{{ end }}
-{{- define "__subject" }}{{ template "email.default.subject" . }}{{ end }}
-{{- define "__alertmanager" }}alerter{{ end }}
-{{- define "__alertmanagerURL" }}{{ .ExternalURL }}{{ end }}"#;
+{{- define "__alertmanager" }}Alertmanager{{ end }}
+{{- define "__alertmanagerURL" }}{{ .ExternalURL }}/#/alerts?receiver={{ urlquery .Receiver }}{{ end }}
+{{- define "__subject" }}[{{ toUpper .Status }}{{ if eq .Status "firing" }}:{{ len .Alerts.Firing }}{{ end }}] {{ join " " .GroupLabels.SortedPairs.Values }} {{ if lt (len .GroupLabels) (len .CommonLabels) }}({{ join " " (.CommonLabels.Remove .GroupLabels.Names).Values }}){{ end }}{{ end }}
+{{- define "__description" }}{{ end }}
+{{- define "slack.default.title" }}{{ template "__subject" . }}{{ end }}
+{{- define "slack.default.username" }}{{ template "__alertmanager" . }}{{ end }}
+{{- define "slack.default.titlelink" }}{{ template "__alertmanagerURL" . }}{{ end }}
+{{- define "slack.default.fallback" }}{{ template "slack.default.title" . }} | {{ template "slack.default.titlelink" . }}{{ end }}
+{{- define "slack.default.color" }}{{ if eq .Status "firing" }}danger{{ else }}good{{ end }}{{ end }}
+{{- define "slack.default.callbackid" }}{{ end }}
+{{- define "slack.default.pretext" }}{{ end }}
+{{- define "slack.default.iconemoji" }}{{ end }}
+{{- define "slack.default.iconurl" }}{{ end }}
+{{- define "slack.default.text" }}{{ end }}
+{{- define "slack.default.footer" }}{{ end }}"#;
 
 /// `[FIRING:2] HostHighCpuUsage (warning)`, as Alertmanager's default subject.
 pub fn subject(d: &Data) -> String {
@@ -171,7 +189,15 @@ mod tests {
             html(r#"<title>{{ template "email.default.subject" . }}</title>"#),
             format!("<title>{}</title>", super::subject(&d))
         );
-        assert_eq!(text(r#"{{ template "__subject" . }}"#), super::subject(&d));
+        // Alertmanager's subject: the common labels beyond the group's in parentheses.
+        assert_eq!(
+            text(r#"{{ template "__subject" . }}"#),
+            "[FIRING:2] HostHighCpuUsage warning (ops)"
+        );
+        assert_eq!(
+            text(r#"{{ template "slack.default.fallback" . }}"#),
+            "[FIRING:2] HostHighCpuUsage warning (ops) | http://alerter:9093/#/alerts?receiver=team-x"
+        );
         let e = text_err(r#"{{ template "email.default.subject" .Alerts }}"#);
         assert!(e.contains("want the notification data as dot"), "{e}");
     }

@@ -1,0 +1,211 @@
+//! What an HTTP integration (slack, pagerduty, ...) provides so that the config and
+//! the receivers treat all of them alike: its config entry is checked as amtool
+//! checks it, its templated fields are compiled at load, and it is built into a
+//! [`Notifier`]. Also the `global:` keys these integrations default from, and the
+//! templated fields of one entry ([`Fields`]).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::http::HttpConfig;
+use super::template::{Templates, TextTemplate};
+use super::{Data, Notifier, NotifyError, Reason};
+use config_values::Secret;
+
+/// The `global:` keys of the HTTP integrations, as Alertmanager names them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct IntegrationGlobals {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_api_url: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_api_url_file: Option<String>,
+}
+
+impl IntegrationGlobals {
+    /// The rules amtool applies to these keys, with its messages.
+    pub fn check(&self) -> Vec<String> {
+        let mut errs = Vec::new();
+        if self.slack_api_url.is_some() && self.slack_api_url_file.is_some() {
+            errs.push(
+                "global: at most one of slack_api_url & slack_api_url_file must be configured"
+                    .into(),
+            );
+        }
+        if let Some(u) = &self.slack_api_url
+            && let Err(e) = check_url(u.expose())
+        {
+            errs.push(format!("global.slack_api_url: {e}"));
+        }
+        errs
+    }
+}
+
+/// An endpoint key as Alertmanager's `URL` type reads it: absolute, with a host.
+pub fn check_url(u: &str) -> Result<url::Url, String> {
+    let p = url::Url::parse(u).map_err(|e| match e {
+        // Go parses a URL without a scheme as relative, then finds the scheme empty.
+        url::ParseError::RelativeUrlWithoutBase => "unsupported scheme \"\" for URL".into(),
+        e => format!("invalid URL: {e}"),
+    })?;
+    if !matches!(p.scheme(), "http" | "https") || p.host_str().is_none_or(str::is_empty) {
+        return Err(if matches!(p.scheme(), "http" | "https") {
+            "missing host for URL".into()
+        } else {
+            format!("unsupported scheme {:?} for URL", p.scheme())
+        });
+    }
+    Ok(p)
+}
+
+/// What building an integration needs besides its own entry.
+pub struct BuildContext<'a> {
+    pub globals: &'a IntegrationGlobals,
+    /// `global.http_config`, the default of an entry without its own.
+    pub http: Option<&'a HttpConfig>,
+    /// The config file's directory, for `http_config`'s files.
+    pub base: &'a Path,
+    pub templates: &'a Templates,
+}
+
+/// One kind of `*_configs` entry.
+pub trait IntegrationConfig {
+    /// The integration's name: `slack` for `slack_configs`, the metric label.
+    const NAME: &'static str;
+    /// Alertmanager's `send_resolved` default for this integration.
+    const SEND_RESOLVED: bool;
+
+    fn send_resolved(&self) -> Option<bool>;
+    fn http_config(&self) -> Option<&HttpConfig>;
+    /// Every problem amtool reports for this entry (with its wording where it has one).
+    fn check(&self, globals: &IntegrationGlobals) -> Vec<String>;
+    /// Compiles the templated fields: a template that does not parse or names an
+    /// undefined template is a config error.
+    fn compile(&self, templates: &Templates) -> Result<Fields, Vec<String>>;
+    fn build(&self, cx: &BuildContext<'_>) -> Result<Arc<dyn Notifier>, String>;
+}
+
+/// The templated fields of one entry, compiled, by name.
+pub struct Fields(Vec<(&'static str, TextTemplate)>);
+
+/// The rendered fields, by name.
+pub struct Rendered(Vec<(&'static str, String)>);
+
+impl Fields {
+    /// Compiles each `(name, configured, default)`: the configured template, or
+    /// the default when the key is absent (an empty string is kept as empty, as
+    /// Alertmanager keeps an explicit `""`).
+    pub fn compile(
+        templates: &Templates,
+        specs: &[(&'static str, Option<&str>, &str)],
+    ) -> Result<Fields, Vec<String>> {
+        let mut out = Vec::new();
+        let mut errs = Vec::new();
+        for (name, given, default) in specs {
+            match templates.text(name, given.unwrap_or(default)) {
+                Ok(t) => out.push((*name, t)),
+                Err(e) => errs.push(e),
+            }
+        }
+        if errs.is_empty() {
+            Ok(Fields(out))
+        } else {
+            Err(errs)
+        }
+    }
+
+    /// Renders every field; a failing template fails the notification (not
+    /// retryable: the same data fails the same way), as Alertmanager's `tmplText`.
+    pub fn render(&self, d: &Data) -> Result<Rendered, NotifyError> {
+        let v = super::template::data_value(d);
+        let mut out = Vec::with_capacity(self.0.len());
+        for (name, t) in &self.0 {
+            let s = t.render_value(&v).map_err(|e| NotifyError {
+                retryable: false,
+                reason: Reason::Template,
+                message: e,
+            })?;
+            out.push((*name, s));
+        }
+        Ok(Rendered(out))
+    }
+}
+
+impl Rendered {
+    /// The rendered field (empty when there is no such field).
+    pub fn get(&self, name: &str) -> String {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// What marks a cut text (U+2026, three bytes), as Alertmanager.
+pub const MARKER: &str = "\u{2026}";
+
+/// Alertmanager's `TruncateInRunes`: at most `n` characters, the last one the
+/// ellipsis [`MARKER`] when cut.
+pub fn truncate_runes(s: &str, n: usize) -> (String, bool) {
+    if s.chars().count() <= n {
+        return (s.to_string(), false);
+    }
+    if n <= 3 {
+        return (s.chars().take(n).collect(), true);
+    }
+    let mut out: String = s.chars().take(n - 1).collect();
+    out.push_str(MARKER);
+    (out, true)
+}
+
+/// Alertmanager's `TruncateInBytes`: at most `n` bytes, ending in [`MARKER`] when cut,
+/// never splitting a character.
+pub fn truncate_bytes(s: &str, n: usize) -> (String, bool) {
+    if s.len() <= n {
+        return (s.to_string(), false);
+    }
+    if n < 3 {
+        return (".".repeat(n), true);
+    }
+    if n == 3 {
+        return (MARKER.into(), true);
+    }
+    let mut end = n - 3;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    (format!("{}{MARKER}", &s[..end]), true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_as_alertmanager() {
+        assert_eq!(truncate_runes("abcdef", 6), ("abcdef".into(), false));
+        assert_eq!(truncate_runes("abcdef", 5), ("abcd\u{2026}".into(), true));
+        assert_eq!(truncate_runes("abcdef", 2), ("ab".into(), true));
+        assert_eq!(truncate_bytes("abcdef", 5), ("ab\u{2026}".into(), true));
+        assert_eq!(
+            truncate_bytes("\u{e9}\u{e9}\u{e9}", 5),
+            ("\u{e9}\u{2026}".into(), true)
+        );
+        assert_eq!(
+            truncate_bytes("\u{e9}\u{e9}\u{e9}", 4),
+            ("\u{2026}".into(), true)
+        );
+        assert_eq!(truncate_bytes("abc", 3), ("abc".into(), false));
+        assert_eq!(truncate_bytes("abcd", 3), ("\u{2026}".into(), true));
+        assert_eq!(truncate_bytes("abcd", 2), ("..".into(), true));
+    }
+
+    #[test]
+    fn endpoint_urls_need_a_scheme_and_host() {
+        assert!(check_url("https://hooks.slack.com/services/x").is_ok());
+        assert!(check_url("hooks.slack.com").is_err());
+        assert!(check_url("ftp://x/").is_err());
+    }
+}
