@@ -89,6 +89,15 @@ fn good_and_bad_configs() {
             "fields[0]: missing value in Slack field configuration",
         ),
         (
+            "pagerduty_without_key.yml",
+            "pagerduty_configs[0]: missing service or routing key in PagerDuty config",
+        ),
+        (
+            "pagerduty_routing_key_and_file.yml",
+            "at most one of routing_key & routing_key_file must be configured",
+        ),
+        ("pagerduty_unknown_key.yml", "unknown field `severty`"),
+        (
             "slack_action_without_name_or_url.yml",
             "actions[0]: missing name or url in Slack action configuration",
         ),

@@ -64,17 +64,21 @@ fn start_alerter(dir: &Path, config: &Path) -> Daemon {
     start("alerter", &mut cmd, dir, port)
 }
 
-/// Two firing alerts of one group, with labels beyond the group's and annotations,
-/// so every default template has something to show.
-fn alerts() -> Value {
+/// Two alerts of one group, with labels beyond the group's and annotations, so
+/// every default template has something to show; resolved when `resolved`.
+fn alerts(resolved: bool) -> Value {
     let alert = |instance: &str| {
-        json!({
+        let mut a = json!({
             "labels": {"alertname": "HostHighCpuUsage", "instance": instance,
                        "severity": "critical", "team": "ops"},
             "annotations": {"summary": "CPU is high", "description": "above 90% for 10m"},
             "startsAt": "2024-05-01T14:03:09Z",
             "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
-        })
+        });
+        if resolved {
+            a["endsAt"] = json!("2024-05-01T15:00:00Z");
+        }
+        a
     };
     json!([alert("web1:9100"), alert("web2:9100")])
 }
@@ -84,23 +88,50 @@ fn alerts() -> Value {
 /// returns the first request each sent: `(alertmanager's, ours)`. `None` when
 /// Alertmanager is not installed (outside CI).
 fn side_by_side(receiver: &str) -> Option<(SinkRequest, SinkRequest)> {
-    let bin = alertmanager_bin()?;
-    let dir = tempfile::tempdir().unwrap();
-    let config = |url: &str| {
-        format!(
-            "route:
+    rounds(receiver, &[alerts(false)]).map(|mut v| v.remove(0))
+}
+
+/// The whole config: one route to the receiver `r` whose integrations are
+/// `receiver`, with `{url}` replaced by `url`.
+fn config(receiver: &str, url: &str) -> String {
+    format!(
+        "route:
   receiver: r
   group_by: [alertname]
   group_wait: 0s
-  group_interval: 1m
+  group_interval: 1s
   repeat_interval: 1h
 receivers:
 - name: r
 {}
 ",
-            receiver.replace("{url}", url)
-        )
-    };
+        receiver.replace("{url}", url)
+    )
+}
+
+/// Our alerter alone (for what Alertmanager 0.25 cannot send to a capture
+/// server): the first request it sends for the firing alerts.
+fn ours_alone(receiver: &str) -> SinkRequest {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = WebhookSink::start();
+    let path = dir.path().join("ours.yml");
+    std::fs::write(&path, config(receiver, &sink.url())).unwrap();
+    let ours = start_alerter(dir.path(), &path);
+    let body = alerts(false).to_string();
+    let (st, text) = e2e::http("POST", ours.port, "/api/v2/alerts", Some(&body)).unwrap();
+    assert_eq!(st, 200, "{text}");
+    wait_for("alerter's request", Duration::from_secs(30), || {
+        sink.requests().into_iter().next()
+    })
+}
+
+/// As [`side_by_side`], for several rounds: each posts its alerts to both daemons
+/// and waits for one more request from each (group_interval is 1s, so a change
+/// such as a resolve is sent at the next tick).
+fn rounds(receiver: &str, posts: &[Value]) -> Option<Vec<(SinkRequest, SinkRequest)>> {
+    let bin = alertmanager_bin()?;
+    let dir = tempfile::tempdir().unwrap();
+    let config = |url: &str| config(receiver, url);
     let am_sink = WebhookSink::start();
     let our_sink = WebhookSink::start();
     let am_config = dir.path().join("am.yml");
@@ -108,7 +139,6 @@ receivers:
     std::fs::write(&am_config, config(&am_sink.url())).unwrap();
     std::fs::write(&our_config, config(&our_sink.url())).unwrap();
 
-    // amtool's verdict and ours agree before anything runs.
     let out = Command::new(env!("CARGO_BIN_EXE_alerter"))
         .arg("check-config")
         .arg(&our_config)
@@ -118,19 +148,26 @@ receivers:
 
     let am = start_alertmanager(&bin, dir.path(), &am_config);
     let ours = start_alerter(dir.path(), &our_config);
-    let body = alerts().to_string();
-    for d in [&am, &ours] {
-        let (st, text) = e2e::http("POST", d.port, "/api/v2/alerts", Some(&body)).unwrap();
-        assert_eq!(st, 200, "{text}");
-    }
-    let first = |sink: &WebhookSink, who: &str| {
+    let nth = |sink: &WebhookSink, who: &str, i: usize| {
         wait_for(
-            &format!("{who}'s request at the capture server"),
+            &format!("{who}'s request {} at the capture server", i + 1),
             Duration::from_secs(30),
-            || sink.requests().into_iter().next(),
+            || sink.requests().into_iter().nth(i),
         )
     };
-    Some((first(&am_sink, "alertmanager"), first(&our_sink, "alerter")))
+    let mut out = Vec::new();
+    for (i, alerts) in posts.iter().enumerate() {
+        let body = alerts.to_string();
+        for d in [&am, &ours] {
+            let (st, text) = e2e::http("POST", d.port, "/api/v2/alerts", Some(&body)).unwrap();
+            assert_eq!(st, 200, "{text}");
+        }
+        out.push((
+            nth(&am_sink, "alertmanager", i),
+            nth(&our_sink, "alerter", i),
+        ));
+    }
+    Some(out)
 }
 
 /// The two requests are the same: method, path and query, `headers`, and the
@@ -226,4 +263,82 @@ fn slack_fields_actions_and_templates() {
     };
     assert_same(&am, &ours, &["content-type", "authorization"], |_| {});
     assert_eq!(ours.headers["authorization"], "Bearer t0ken");
+}
+
+#[test]
+fn pagerduty_v2_trigger_and_resolve() {
+    let Some(r) = rounds(
+        r#"  pagerduty_configs:
+  - url: {url}
+    routing_key: '{{ .CommonLabels.team }}-key'
+    severity: '{{ .CommonLabels.severity }}'
+    class: cpu
+    details:
+      team: '{{ .CommonLabels.team }}'
+    images:
+    - src: 'http://img/{{ .GroupLabels.alertname }}.png'
+      alt: graph
+    - alt: no-src-so-dropped
+    links:
+    - href: http://runbook/cpu
+      text: runbook"#,
+        &[alerts(false), alerts(true)],
+    ) else {
+        return;
+    };
+    for (am, ours) in &r {
+        assert_same(am, ours, &["content-type"], |_| {});
+    }
+    assert_eq!(r[0].1.body["event_action"], "trigger");
+    assert_eq!(r[1].1.body["event_action"], "resolve");
+    assert_eq!(r[0].1.body["routing_key"], "ops-key");
+}
+
+#[test]
+fn pagerduty_v2_defaults() {
+    let Some((am, ours)) = side_by_side("  pagerduty_configs:\n  - url: {url}\n    routing_key: k")
+    else {
+        return;
+    };
+    assert_same(&am, &ours, &["content-type"], |_| {});
+    assert_eq!(ours.body["payload"]["severity"], "error");
+    assert!(
+        ours.body["payload"]["custom_details"]["firing"]
+            .as_str()
+            .unwrap()
+            .contains(" - instance = web1:9100\n"),
+        "{}",
+        ours.body
+    );
+}
+
+/// Alertmanager 0.25 posts v1 events to PagerDuty's fixed address, so it cannot be
+/// captured: ours (with `url` set) is checked against the v1 format in PagerDuty's
+/// documentation (service_key, event_type, incident_key, description, client,
+/// client_url, details), its values against what Alertmanager put in the same
+/// places of its v2 event for the same alerts.
+#[test]
+fn pagerduty_v1_against_the_documented_format() {
+    let Some((am_v2, _)) = side_by_side("  pagerduty_configs:\n  - url: {url}\n    routing_key: k")
+    else {
+        return;
+    };
+    let ours = ours_alone(
+        "  pagerduty_configs:\n  - url: {url}\n    routing_key: k\n    service_key: s3rvice",
+    );
+    let v2 = &am_v2.body;
+    let expected = json!({
+        "service_key": "s3rvice",
+        "event_type": "trigger",
+        "incident_key": v2["dedup_key"],
+        "description": v2["payload"]["summary"],
+        "client": v2["client"],
+        "client_url": v2["client_url"],
+        "details": v2["payload"]["custom_details"],
+        // Alertmanager's v1 events carry these two from its shared message type.
+        "event_action": "",
+        "payload": null,
+    });
+    assert_eq!(ours.method, "POST");
+    assert_eq!(ours.body, expected);
 }

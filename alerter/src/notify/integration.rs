@@ -21,7 +21,13 @@ pub struct IntegrationGlobals {
     pub slack_api_url: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slack_api_url_file: Option<String>,
+    /// Default [`DEFAULT_PAGERDUTY_URL`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagerduty_url: Option<String>,
 }
+
+/// Alertmanager's default `global.pagerduty_url` (Events API v2).
+pub const DEFAULT_PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
 impl IntegrationGlobals {
     /// The rules amtool applies to these keys, with its messages.
@@ -37,6 +43,11 @@ impl IntegrationGlobals {
             && let Err(e) = check_url(u.expose())
         {
             errs.push(format!("global.slack_api_url: {e}"));
+        }
+        if let Some(u) = &self.pagerduty_url
+            && let Err(e) = check_url(u)
+        {
+            errs.push(format!("global.pagerduty_url: {e}"));
         }
         errs
     }
@@ -87,10 +98,10 @@ pub trait IntegrationConfig {
 }
 
 /// The templated fields of one entry, compiled, by name.
-pub struct Fields(Vec<(&'static str, TextTemplate)>);
+pub struct Fields(Vec<(String, TextTemplate)>);
 
-/// The rendered fields, by name.
-pub struct Rendered(Vec<(&'static str, String)>);
+/// The rendered fields, by name, in the order compiled.
+pub struct Rendered(pub Vec<(String, String)>);
 
 impl Fields {
     /// Compiles each `(name, configured, default)`: the configured template, or
@@ -98,13 +109,13 @@ impl Fields {
     /// Alertmanager keeps an explicit `""`).
     pub fn compile(
         templates: &Templates,
-        specs: &[(&'static str, Option<&str>, &str)],
+        specs: &[(&str, Option<&str>, &str)],
     ) -> Result<Fields, Vec<String>> {
         let mut out = Vec::new();
         let mut errs = Vec::new();
         for (name, given, default) in specs {
             match templates.text(name, given.unwrap_or(default)) {
-                Ok(t) => out.push((*name, t)),
+                Ok(t) => out.push(((*name).to_string(), t)),
                 Err(e) => errs.push(e),
             }
         }
@@ -126,7 +137,7 @@ impl Fields {
                 reason: Reason::Template,
                 message: e,
             })?;
-            out.push((*name, s));
+            out.push((name.clone(), s));
         }
         Ok(Rendered(out))
     }
@@ -141,6 +152,16 @@ impl Rendered {
             .map(|(_, s)| s.clone())
             .unwrap_or_default()
     }
+}
+
+/// Alertmanager's `Key.Hash`: the hex SHA-256 of the group key, the id PagerDuty
+/// and others deduplicate on.
+pub fn group_key_hash(key: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What marks a cut text (U+2026, three bytes), as Alertmanager.

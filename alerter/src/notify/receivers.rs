@@ -12,6 +12,7 @@ use super::Notifier;
 use super::email::{self, EmailConfig, EmailNotifier, ResolvedEmail, SmtpGlobals};
 use super::http::HttpConfig;
 use super::integration::{BuildContext, IntegrationConfig, IntegrationGlobals};
+use super::pagerduty::PagerdutyConfig;
 use super::pipeline::{Integration, Receivers};
 use super::slack::SlackConfig;
 use super::template::Templates;
@@ -28,6 +29,8 @@ pub struct ReceiverConfig {
     pub webhook_configs: Vec<WebhookConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slack_configs: Vec<SlackConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pagerduty_configs: Vec<PagerdutyConfig>,
 }
 
 /// Every integration kind beyond email and webhook: `$m!(field)` once per
@@ -35,6 +38,7 @@ pub struct ReceiverConfig {
 macro_rules! each_integration {
     ($m:ident) => {
         $m!(slack_configs);
+        $m!(pagerduty_configs);
     };
 }
 

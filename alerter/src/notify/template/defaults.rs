@@ -13,24 +13,38 @@ use crate::notify::{AlertData, Data, Status};
 /// `__subject`: `[FIRING:<n firing>]` or `[RESOLVED]`, the group label values by
 /// name, a space, then in parentheses the values of the common labels that are
 /// not group labels, when there are any.
-pub(super) const BUILTIN: &str = r#"{{ define "email.default.subject" }}{{ __email_default "subject" . }}{{ end }}
-{{- define "email.default.text" }}{{ __email_default "text" . }}{{ end }}
-{{- define "email.default.html" }}{{ __email_default "html" . }}{{ end }}
-{{- define "__alertmanager" }}Alertmanager{{ end }}
-{{- define "__alertmanagerURL" }}{{ .ExternalURL }}/#/alerts?receiver={{ urlquery .Receiver }}{{ end }}
-{{- define "__subject" }}[{{ toUpper .Status }}{{ if eq .Status "firing" }}:{{ len .Alerts.Firing }}{{ end }}] {{ join " " .GroupLabels.SortedPairs.Values }} {{ if lt (len .GroupLabels) (len .CommonLabels) }}({{ join " " (.CommonLabels.Remove .GroupLabels.Names).Values }}){{ end }}{{ end }}
-{{- define "__description" }}{{ end }}
-{{- define "slack.default.title" }}{{ template "__subject" . }}{{ end }}
-{{- define "slack.default.username" }}{{ template "__alertmanager" . }}{{ end }}
-{{- define "slack.default.titlelink" }}{{ template "__alertmanagerURL" . }}{{ end }}
-{{- define "slack.default.fallback" }}{{ template "slack.default.title" . }} | {{ template "slack.default.titlelink" . }}{{ end }}
-{{- define "slack.default.color" }}{{ if eq .Status "firing" }}danger{{ else }}good{{ end }}{{ end }}
-{{- define "slack.default.callbackid" }}{{ end }}
-{{- define "slack.default.pretext" }}{{ end }}
-{{- define "slack.default.iconemoji" }}{{ end }}
-{{- define "slack.default.iconurl" }}{{ end }}
-{{- define "slack.default.text" }}{{ end }}
-{{- define "slack.default.footer" }}{{ end }}"#;
+pub(super) const BUILTIN: &str = concat!(
+    r#"{{ define "email.default.subject" }}{{ __email_default "subject" . }}{{ end }}"#,
+    r#"{{- define "email.default.text" }}{{ __email_default "text" . }}{{ end }}"#,
+    r#"{{- define "email.default.html" }}{{ __email_default "html" . }}{{ end }}"#,
+    r#"{{- define "__alertmanager" }}Alertmanager{{ end }}"#,
+    r#"{{- define "__alertmanagerURL" }}{{ .ExternalURL }}/#/alerts?receiver={{ urlquery .Receiver }}{{ end }}"#,
+    r#"{{- define "__subject" }}[{{ toUpper .Status }}{{ if eq .Status "firing" }}:{{ len .Alerts.Firing }}{{ end }}] "#,
+    r#"{{ join " " .GroupLabels.SortedPairs.Values }} {{ if lt (len .GroupLabels) (len .CommonLabels) }}"#,
+    r#"({{ join " " (.CommonLabels.Remove .GroupLabels.Names).Values }}){{ end }}{{ end }}"#,
+    r#"{{- define "__description" }}{{ end }}"#,
+    // A list of alerts as dot: per alert its sorted labels and annotations, one
+    // " - name = value" line each, then its source.
+    r#"{{- define "__text_alert_list" }}{{ range . }}"#,
+    "Labels:\n{{ range .Labels.SortedPairs }} - {{ .Name }} = {{ .Value }}\n{{ end }}",
+    "Annotations:\n{{ range .Annotations.SortedPairs }} - {{ .Name }} = {{ .Value }}\n{{ end }}",
+    "Source: {{ .GeneratorURL }}\n{{ end }}{{ end }}",
+    r#"{{- define "slack.default.title" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "slack.default.username" }}{{ template "__alertmanager" . }}{{ end }}"#,
+    r#"{{- define "slack.default.titlelink" }}{{ template "__alertmanagerURL" . }}{{ end }}"#,
+    r#"{{- define "slack.default.fallback" }}{{ template "slack.default.title" . }} | {{ template "slack.default.titlelink" . }}{{ end }}"#,
+    r#"{{- define "slack.default.color" }}{{ if eq .Status "firing" }}danger{{ else }}good{{ end }}{{ end }}"#,
+    r#"{{- define "slack.default.callbackid" }}{{ end }}"#,
+    r#"{{- define "slack.default.pretext" }}{{ end }}"#,
+    r#"{{- define "slack.default.iconemoji" }}{{ end }}"#,
+    r#"{{- define "slack.default.iconurl" }}{{ end }}"#,
+    r#"{{- define "slack.default.text" }}{{ end }}"#,
+    r#"{{- define "slack.default.footer" }}{{ end }}"#,
+    r#"{{- define "pagerduty.default.description" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "pagerduty.default.client" }}{{ template "__alertmanager" . }}{{ end }}"#,
+    r#"{{- define "pagerduty.default.clientURL" }}{{ template "__alertmanagerURL" . }}{{ end }}"#,
+    r#"{{- define "pagerduty.default.instances" }}{{ template "__text_alert_list" . }}{{ end }}"#,
+);
 
 /// `[FIRING:2] HostHighCpuUsage (warning)`, as Alertmanager's default subject.
 pub fn subject(d: &Data) -> String {
