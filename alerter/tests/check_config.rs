@@ -89,6 +89,18 @@ fn good_and_bad_configs() {
             "fields[0]: missing value in Slack field configuration",
         ),
         (
+            "opsgenie_without_api_key.yml",
+            "opsgenie_configs[0]: no global OpsGenie API Key set either inline or in a file",
+        ),
+        (
+            "opsgenie_bad_responder_type.yml",
+            "type does not match valid options ^(team|teams|user|escalation|schedule)$",
+        ),
+        (
+            "opsgenie_responder_without_name.yml",
+            "has to have at least one of id, username or name specified",
+        ),
+        (
             "pagerduty_without_key.yml",
             "pagerduty_configs[0]: missing service or routing key in PagerDuty config",
         ),

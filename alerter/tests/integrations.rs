@@ -88,17 +88,18 @@ fn alerts(resolved: bool) -> Value {
 /// returns the first request each sent: `(alertmanager's, ours)`. `None` when
 /// Alertmanager is not installed (outside CI).
 fn side_by_side(receiver: &str) -> Option<(SinkRequest, SinkRequest)> {
-    rounds(receiver, &[alerts(false)]).map(|mut v| v.remove(0))
+    rounds(receiver, &[(alerts(false), 1)]).map(|mut v| v.remove(0))
 }
 
 /// The whole config: one route to the receiver `r` whose integrations are
-/// `receiver`, with `{url}` replaced by `url`.
+/// `receiver`, with `{url}` replaced by `url`. `group_wait` is not 0: Alertmanager
+/// would flush a group as soon as the first alert of a POST joins it.
 fn config(receiver: &str, url: &str) -> String {
     format!(
         "route:
   receiver: r
   group_by: [alertname]
-  group_wait: 0s
+  group_wait: 1s
   group_interval: 1s
   repeat_interval: 1h
 receivers:
@@ -126,9 +127,10 @@ fn ours_alone(receiver: &str) -> SinkRequest {
 }
 
 /// As [`side_by_side`], for several rounds: each posts its alerts to both daemons
-/// and waits for one more request from each (group_interval is 1s, so a change
-/// such as a resolve is sent at the next tick).
-fn rounds(receiver: &str, posts: &[Value]) -> Option<Vec<(SinkRequest, SinkRequest)>> {
+/// and waits for its number of further requests from each (group_interval is 1s,
+/// so a change such as a resolve is sent at the next tick). Returns every
+/// request, paired in the order sent.
+fn rounds(receiver: &str, posts: &[(Value, usize)]) -> Option<Vec<(SinkRequest, SinkRequest)>> {
     let bin = alertmanager_bin()?;
     let dir = tempfile::tempdir().unwrap();
     let config = |url: &str| config(receiver, url);
@@ -148,26 +150,31 @@ fn rounds(receiver: &str, posts: &[Value]) -> Option<Vec<(SinkRequest, SinkReque
 
     let am = start_alertmanager(&bin, dir.path(), &am_config);
     let ours = start_alerter(dir.path(), &our_config);
-    let nth = |sink: &WebhookSink, who: &str, i: usize| {
+    let upto = |sink: &WebhookSink, who: &str, n: usize| {
         wait_for(
-            &format!("{who}'s request {} at the capture server", i + 1),
+            &format!("{who}'s request {n} at the capture server"),
             Duration::from_secs(30),
-            || sink.requests().into_iter().nth(i),
+            || Some(sink.requests()).filter(|r| r.len() >= n),
         )
     };
-    let mut out = Vec::new();
-    for (i, alerts) in posts.iter().enumerate() {
+    let mut total = 0;
+    for (alerts, n) in posts {
         let body = alerts.to_string();
         for d in [&am, &ours] {
             let (st, text) = e2e::http("POST", d.port, "/api/v2/alerts", Some(&body)).unwrap();
             assert_eq!(st, 200, "{text}");
         }
-        out.push((
-            nth(&am_sink, "alertmanager", i),
-            nth(&our_sink, "alerter", i),
-        ));
+        total += n;
+        upto(&am_sink, "alertmanager", total);
+        upto(&our_sink, "alerter", total);
     }
-    Some(out)
+    let (a, o) = (am_sink.requests(), our_sink.requests());
+    assert_eq!(
+        o.len(),
+        a.len(),
+        "requests sent\nours: {o:#?}\nalertmanager: {a:#?}"
+    );
+    Some(a.into_iter().zip(o).collect())
 }
 
 /// The two requests are the same: method, path and query, `headers`, and the
@@ -282,7 +289,7 @@ fn pagerduty_v2_trigger_and_resolve() {
     links:
     - href: http://runbook/cpu
       text: runbook"#,
-        &[alerts(false), alerts(true)],
+        &[(alerts(false), 1), (alerts(true), 1)],
     ) else {
         return;
     };
@@ -341,4 +348,59 @@ fn pagerduty_v1_against_the_documented_format() {
     });
     assert_eq!(ours.method, "POST");
     assert_eq!(ours.body, expected);
+}
+
+#[test]
+fn opsgenie_create_update_and_close() {
+    let Some(r) = rounds(
+        r#"  opsgenie_configs:
+  - api_url: {url}
+    api_key: '{{ .CommonLabels.team }}-genie'
+    update_alerts: true
+    details:
+      team: 'the {{ .CommonLabels.team }} team'
+      runbook: http://runbook/cpu
+    responders:
+    - name: '{{ .CommonLabels.team }},dba'
+      type: teams
+    - username: '{{ .CommonLabels.nobody }}'
+      type: '{{ .CommonLabels.nobody }}'
+    - id: abc
+      type: schedule
+    tags: 'cpu,{{ .CommonLabels.severity }},'
+    actions: restart
+    priority: P1
+    note: note
+    entity: '{{ .GroupLabels.alertname }}'"#,
+        &[(alerts(false), 3), (alerts(true), 1)],
+    ) else {
+        return;
+    };
+    for (am, ours) in &r {
+        assert_same(am, ours, &["content-type", "authorization"], |_| {});
+    }
+    assert_eq!(r[0].1.headers["authorization"], "GenieKey ops-genie");
+    assert_eq!(r[2].1.method, "PUT");
+    assert!(
+        r[3].1.uri.ends_with("/close?identifierType=alias"),
+        "{}",
+        r[3].1.uri
+    );
+}
+
+#[test]
+fn opsgenie_defaults() {
+    let Some((am, ours)) = side_by_side("  opsgenie_configs:\n  - api_url: {url}\n    api_key: k")
+    else {
+        return;
+    };
+    assert_same(&am, &ours, &["content-type", "authorization"], |_| {});
+    assert!(
+        ours.body["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("above 90% for 10m CPU is high\nAlerts Firing:\nLabels:\n"),
+        "{}",
+        ours.body
+    );
 }

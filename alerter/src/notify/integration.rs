@@ -24,7 +24,17 @@ pub struct IntegrationGlobals {
     /// Default [`DEFAULT_PAGERDUTY_URL`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pagerduty_url: Option<String>,
+    /// Default [`DEFAULT_OPSGENIE_API_URL`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opsgenie_api_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opsgenie_api_key: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opsgenie_api_key_file: Option<String>,
 }
+
+/// Alertmanager's default `global.opsgenie_api_url`.
+pub const DEFAULT_OPSGENIE_API_URL: &str = "https://api.opsgenie.com/";
 
 /// Alertmanager's default `global.pagerduty_url` (Events API v2).
 pub const DEFAULT_PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
@@ -44,10 +54,21 @@ impl IntegrationGlobals {
         {
             errs.push(format!("global.slack_api_url: {e}"));
         }
-        if let Some(u) = &self.pagerduty_url
-            && let Err(e) = check_url(u)
-        {
-            errs.push(format!("global.pagerduty_url: {e}"));
+        if self.opsgenie_api_key.is_some() && self.opsgenie_api_key_file.is_some() {
+            errs.push(
+                "global: at most one of opsgenie_api_key & opsgenie_api_key_file must be configured"
+                    .into(),
+            );
+        }
+        for (key, u) in [
+            ("pagerduty_url", &self.pagerduty_url),
+            ("opsgenie_api_url", &self.opsgenie_api_url),
+        ] {
+            if let Some(u) = u
+                && let Err(e) = check_url(u)
+            {
+                errs.push(format!("global.{key}: {e}"));
+            }
         }
         errs
     }

@@ -6,6 +6,7 @@ pub mod email;
 pub mod http;
 pub mod integration;
 pub mod nflog;
+pub mod opsgenie;
 pub mod pagerduty;
 pub mod pipeline;
 mod reason;

@@ -12,6 +12,7 @@ use super::Notifier;
 use super::email::{self, EmailConfig, EmailNotifier, ResolvedEmail, SmtpGlobals};
 use super::http::HttpConfig;
 use super::integration::{BuildContext, IntegrationConfig, IntegrationGlobals};
+use super::opsgenie::OpsgenieConfig;
 use super::pagerduty::PagerdutyConfig;
 use super::pipeline::{Integration, Receivers};
 use super::slack::SlackConfig;
@@ -31,6 +32,8 @@ pub struct ReceiverConfig {
     pub slack_configs: Vec<SlackConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pagerduty_configs: Vec<PagerdutyConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub opsgenie_configs: Vec<OpsgenieConfig>,
 }
 
 /// Every integration kind beyond email and webhook: `$m!(field)` once per
@@ -39,6 +42,7 @@ macro_rules! each_integration {
     ($m:ident) => {
         $m!(slack_configs);
         $m!(pagerduty_configs);
+        $m!(opsgenie_configs);
     };
 }
 

@@ -77,8 +77,8 @@ pub struct Answer {
 
 /// POSTs `body` as JSON to `url` with the client's credentials and `headers`;
 /// classifies the failure as Alertmanager does: a transport error is retried,
-/// a status is retried when it is 5xx or in `retry_codes`. `what` names the
-/// request in messages (the URL is shown without credentials and query).
+/// a status is retried when it is 5xx or in `retry_codes`. The URL is shown in
+/// messages without its path and query (they may carry a token).
 pub async fn post_json(
     client: &HttpClient,
     url: &str,
@@ -87,8 +87,40 @@ pub async fn post_json(
     timeout: Option<Duration>,
     retry_codes: &[u16],
 ) -> Result<Answer, NotifyError> {
-    let mut req = client
-        .post(url)
+    send_json(
+        client,
+        reqwest::Method::POST,
+        url,
+        headers,
+        body,
+        timeout,
+        retry_codes,
+    )
+    .await
+}
+
+/// [`post_json`] with any method. An `Authorization` among `headers` replaces
+/// the `http_config` credentials, as Prometheus's client keeps a header the
+/// request already has.
+pub async fn send_json(
+    client: &HttpClient,
+    method: reqwest::Method,
+    url: &str,
+    headers: &[(&str, String)],
+    body: &impl Serialize,
+    timeout: Option<Duration>,
+    retry_codes: &[u16],
+) -> Result<Answer, NotifyError> {
+    let own_auth = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+    let shown = format!("{method} {}", redact(url));
+    let req = if own_auth {
+        Ok(client.client().request(method, url))
+    } else {
+        client.request(method, url)
+    };
+    let mut req = req
         .map_err(|e| NotifyError {
             retryable: true,
             reason: Reason::CredentialsFile,
@@ -104,7 +136,7 @@ pub async fn post_json(
     let resp = req.send().await.map_err(|e| NotifyError {
         retryable: true,
         reason: classify(&e),
-        message: format!("POST {}: {e}", redact(url)),
+        message: format!("{shown}: {e}"),
     })?;
     let code = resp.status();
     let content_type = resp
@@ -120,16 +152,12 @@ pub async fn post_json(
             body: text,
         });
     }
-    let shown: String = text.chars().take(200).collect();
+    let body: String = text.chars().take(200).collect();
     let (retryable, reason) = status_class(code.as_u16(), retry_codes);
     Err(NotifyError {
         retryable,
         reason,
-        message: format!(
-            "POST {}: unexpected status code {}: {shown}",
-            redact(url),
-            code.as_u16()
-        ),
+        message: format!("{shown}: unexpected status code {}: {body}", code.as_u16()),
     })
 }
 
