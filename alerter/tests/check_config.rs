@@ -89,6 +89,18 @@ fn good_and_bad_configs() {
             "fields[0]: missing value in Slack field configuration",
         ),
         (
+            "discord_without_webhook_url.yml",
+            "discord_configs[0]: no discord webhook URL provided",
+        ),
+        (
+            "telegram_without_chat_id.yml",
+            "telegram_configs[0]: missing chat_id on telegram_config",
+        ),
+        (
+            "telegram_bad_parse_mode.yml",
+            "unknown parse_mode on telegram_config, must be Markdown, MarkdownV2, HTML or empty string",
+        ),
+        (
             "opsgenie_without_api_key.yml",
             "opsgenie_configs[0]: no global OpsGenie API Key set either inline or in a file",
         ),

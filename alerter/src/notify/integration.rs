@@ -31,6 +31,9 @@ pub struct IntegrationGlobals {
     pub opsgenie_api_key: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opsgenie_api_key_file: Option<String>,
+    /// Default `https://api.telegram.org`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram_api_url: Option<String>,
 }
 
 /// Alertmanager's default `global.opsgenie_api_url`.
@@ -63,6 +66,7 @@ impl IntegrationGlobals {
         for (key, u) in [
             ("pagerduty_url", &self.pagerduty_url),
             ("opsgenie_api_url", &self.opsgenie_api_url),
+            ("telegram_api_url", &self.telegram_api_url),
         ] {
             if let Some(u) = u
                 && let Err(e) = check_url(u)

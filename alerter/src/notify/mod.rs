@@ -2,6 +2,7 @@
 //! (webhook, email, ...) implements. The data model is Alertmanager's template data,
 //! which is also the body of its webhook (see notify/webhook and template/template.go).
 
+pub mod discord;
 pub mod email;
 pub mod http;
 pub mod integration;
@@ -14,6 +15,7 @@ pub mod receivers;
 pub mod send;
 pub mod slack;
 pub mod stats;
+pub mod telegram;
 pub mod template;
 pub mod webhook;
 

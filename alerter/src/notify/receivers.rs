@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::Notifier;
+use super::discord::DiscordConfig;
 use super::email::{self, EmailConfig, EmailNotifier, ResolvedEmail, SmtpGlobals};
 use super::http::HttpConfig;
 use super::integration::{BuildContext, IntegrationConfig, IntegrationGlobals};
@@ -16,6 +17,7 @@ use super::opsgenie::OpsgenieConfig;
 use super::pagerduty::PagerdutyConfig;
 use super::pipeline::{Integration, Receivers};
 use super::slack::SlackConfig;
+use super::telegram::TelegramConfig;
 use super::template::Templates;
 use super::webhook::{WebhookConfig, WebhookNotifier};
 
@@ -34,6 +36,10 @@ pub struct ReceiverConfig {
     pub pagerduty_configs: Vec<PagerdutyConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub opsgenie_configs: Vec<OpsgenieConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discord_configs: Vec<DiscordConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub telegram_configs: Vec<TelegramConfig>,
 }
 
 /// Every integration kind beyond email and webhook: `$m!(field)` once per
@@ -43,6 +49,8 @@ macro_rules! each_integration {
         $m!(slack_configs);
         $m!(pagerduty_configs);
         $m!(opsgenie_configs);
+        $m!(discord_configs);
+        $m!(telegram_configs);
     };
 }
 
