@@ -101,6 +101,22 @@ fn good_and_bad_configs() {
             "unknown parse_mode on telegram_config, must be Markdown, MarkdownV2, HTML or empty string",
         ),
         (
+            "webex_without_authorization.yml",
+            "webex_configs[0]: missing webex_configs.http_config.authorization",
+        ),
+        (
+            "victorops_without_routing_key.yml",
+            "missing Routing key in VictorOps config",
+        ),
+        (
+            "victorops_reserved_custom_field.yml",
+            "contains custom field entity_id which cannot be used",
+        ),
+        (
+            "victorops_without_api_key.yml",
+            "victorops_configs[0]: no global VictorOps API Key set",
+        ),
+        (
             "opsgenie_without_api_key.yml",
             "opsgenie_configs[0]: no global OpsGenie API Key set either inline or in a file",
         ),

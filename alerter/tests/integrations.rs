@@ -449,3 +449,49 @@ fn telegram_markdown_and_silent() {
     };
     assert_same(&am, &ours, &["content-type"], |_| {});
 }
+
+#[test]
+fn webex_default_and_resolve() {
+    let Some(r) = rounds(
+        "  webex_configs:\n  - api_url: {url}\n    room_id: room-1\n    http_config:\n      authorization:\n        credentials: bot-token",
+        &[(alerts(false), 1), (alerts(true), 1)],
+    ) else {
+        return;
+    };
+    for (am, ours) in &r {
+        assert_same(am, ours, &["content-type", "authorization"], |_| {});
+    }
+    assert_eq!(r[0].1.headers["authorization"], "Bearer bot-token");
+}
+
+#[test]
+fn victorops_trigger_and_recovery() {
+    let Some(r) = rounds(
+        r#"  victorops_configs:
+  - api_url: {url}
+    api_key: the-key
+    routing_key: '{{ .CommonLabels.team }}'
+    message_type: '{{ if eq .CommonLabels.severity "critical" }}CRITICAL{{ else }}nonsense{{ end }}'
+    custom_fields:
+      runbook: 'http://runbook/{{ .GroupLabels.alertname }}'"#,
+        &[(alerts(false), 1), (alerts(true), 1)],
+    ) else {
+        return;
+    };
+    for (am, ours) in &r {
+        assert_same(am, ours, &["content-type"], |_| {});
+    }
+    assert_eq!(r[0].1.uri, "/hook/the-key/ops");
+    assert_eq!(r[1].1.body["message_type"], "RECOVERY");
+}
+
+#[test]
+fn victorops_defaults() {
+    let Some((am, ours)) = side_by_side(
+        "  victorops_configs:\n  - api_url: {url}\n    api_key: k\n    routing_key: r\n    message_type: bogus",
+    ) else {
+        return;
+    };
+    assert_same(&am, &ours, &["content-type"], |_| {});
+    assert_eq!(ours.body["message_type"], "CRITICAL");
+}

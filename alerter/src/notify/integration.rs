@@ -34,7 +34,21 @@ pub struct IntegrationGlobals {
     /// Default `https://api.telegram.org`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telegram_api_url: Option<String>,
+    /// Default `https://webexapis.com/v1/messages`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webex_api_url: Option<String>,
+    /// Default [`DEFAULT_VICTOROPS_API_URL`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub victorops_api_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub victorops_api_key: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub victorops_api_key_file: Option<String>,
 }
+
+/// Alertmanager's default `global.victorops_api_url`.
+pub const DEFAULT_VICTOROPS_API_URL: &str =
+    "https://alert.victorops.com/integrations/generic/20131114/alert/";
 
 /// Alertmanager's default `global.opsgenie_api_url`.
 pub const DEFAULT_OPSGENIE_API_URL: &str = "https://api.opsgenie.com/";
@@ -63,10 +77,18 @@ impl IntegrationGlobals {
                     .into(),
             );
         }
+        if self.victorops_api_key.is_some() && self.victorops_api_key_file.is_some() {
+            errs.push(
+                "global: at most one of victorops_api_key & victorops_api_key_file must be configured"
+                    .into(),
+            );
+        }
         for (key, u) in [
             ("pagerduty_url", &self.pagerduty_url),
             ("opsgenie_api_url", &self.opsgenie_api_url),
             ("telegram_api_url", &self.telegram_api_url),
+            ("webex_api_url", &self.webex_api_url),
+            ("victorops_api_url", &self.victorops_api_url),
         ] {
             if let Some(u) = u
                 && let Err(e) = check_url(u)

@@ -17,6 +17,8 @@ pub mod slack;
 pub mod stats;
 pub mod telegram;
 pub mod template;
+pub mod victorops;
+pub mod webex;
 pub mod webhook;
 
 use std::collections::BTreeMap;

@@ -19,6 +19,8 @@ use super::pipeline::{Integration, Receivers};
 use super::slack::SlackConfig;
 use super::telegram::TelegramConfig;
 use super::template::Templates;
+use super::victorops::VictoropsConfig;
+use super::webex::WebexConfig;
 use super::webhook::{WebhookConfig, WebhookNotifier};
 
 /// One `receivers:` entry as written in alertmanager.yml.
@@ -40,6 +42,10 @@ pub struct ReceiverConfig {
     pub discord_configs: Vec<DiscordConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub telegram_configs: Vec<TelegramConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webex_configs: Vec<WebexConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub victorops_configs: Vec<VictoropsConfig>,
 }
 
 /// Every integration kind beyond email and webhook: `$m!(field)` once per
@@ -51,6 +57,8 @@ macro_rules! each_integration {
         $m!(opsgenie_configs);
         $m!(discord_configs);
         $m!(telegram_configs);
+        $m!(webex_configs);
+        $m!(victorops_configs);
     };
 }
 
