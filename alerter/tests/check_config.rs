@@ -117,6 +117,14 @@ fn good_and_bad_configs() {
             "victorops_configs[0]: no global VictorOps API Key set",
         ),
         (
+            "wechat_without_secret.yml",
+            "wechat_configs[0]: no global Wechat ApiSecret set",
+        ),
+        (
+            "wechat_bad_message_type.yml",
+            "weChat message type \"news\" does not match valid options ^(text|markdown)$",
+        ),
+        (
             "opsgenie_without_api_key.yml",
             "opsgenie_configs[0]: no global OpsGenie API Key set either inline or in a file",
         ),

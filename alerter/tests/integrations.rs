@@ -65,18 +65,25 @@ fn start_alerter(dir: &Path, config: &Path) -> Daemon {
 }
 
 /// Two alerts of one group, with labels beyond the group's and annotations, so
-/// every default template has something to show; resolved when `resolved`.
+/// every default template has something to show; resolved (ended now) when
+/// `resolved`. They start now: Alertmanager flushes a new group at once, without
+/// its group_wait, for an alert that started longer than group_wait ago, and the
+/// second alert of the POST would miss the first notification.
 fn alerts(resolved: bool) -> Value {
+    let now = chrono::Utc::now();
+    let at =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let alert = |instance: &str| {
         let mut a = json!({
             "labels": {"alertname": "HostHighCpuUsage", "instance": instance,
                        "severity": "critical", "team": "ops"},
             "annotations": {"summary": "CPU is high", "description": "above 90% <for> 10m & rising"},
-            "startsAt": "2024-05-01T14:03:09Z",
+            "startsAt": at(now - chrono::Duration::milliseconds(500)),
             "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
         });
         if resolved {
-            a["endsAt"] = json!("2024-05-01T15:00:00Z");
+            a["startsAt"] = json!(at(now - chrono::Duration::seconds(5)));
+            a["endsAt"] = json!(at(now));
         }
         a
     };
@@ -99,7 +106,7 @@ fn config(receiver: &str, url: &str) -> String {
         "route:
   receiver: r
   group_by: [alertname]
-  group_wait: 1s
+  group_wait: 2s
   group_interval: 1s
   repeat_interval: 1h
 receivers:
@@ -131,11 +138,22 @@ fn ours_alone(receiver: &str) -> SinkRequest {
 /// so a change such as a resolve is sent at the next tick). Returns every
 /// request, paired in the order sent.
 fn rounds(receiver: &str, posts: &[(Value, usize)]) -> Option<Vec<(SinkRequest, SinkRequest)>> {
+    rounds_answering(receiver, posts, "")
+}
+
+/// [`rounds`] with capture servers that answer `answer` (JSON) to every request.
+fn rounds_answering(
+    receiver: &str,
+    posts: &[(Value, usize)],
+    answer: &str,
+) -> Option<Vec<(SinkRequest, SinkRequest)>> {
     let bin = alertmanager_bin()?;
     let dir = tempfile::tempdir().unwrap();
     let config = |url: &str| config(receiver, url);
     let am_sink = WebhookSink::start();
     let our_sink = WebhookSink::start();
+    am_sink.set_body(answer);
+    our_sink.set_body(answer);
     let am_config = dir.path().join("am.yml");
     let our_config = dir.path().join("ours.yml");
     std::fs::write(&am_config, config(&am_sink.url())).unwrap();
@@ -494,4 +512,49 @@ fn victorops_defaults() {
     };
     assert_same(&am, &ours, &["content-type"], |_| {});
     assert_eq!(ours.body["message_type"], "CRITICAL");
+}
+
+#[test]
+fn wechat_token_then_messages() {
+    let Some(r) = rounds_answering(
+        r#"  wechat_configs:
+  - api_url: '{url}/'
+    api_secret: s3cret
+    corp_id: corp
+    send_resolved: true
+    to_user: '{{ .CommonLabels.team }}'
+    agent_id: '1000002'"#,
+        &[(alerts(false), 2), (alerts(true), 1)],
+        r#"{"access_token": "tok-1", "errcode": 0}"#,
+    ) else {
+        return;
+    };
+    for (am, ours) in &r {
+        assert_same(am, ours, &["content-type"], |_| {});
+    }
+    assert_eq!(r[0].1.method, "GET");
+    assert_eq!(r[0].1.uri, "/hook/gettoken?corpid=corp&corpsecret=s3cret");
+    // The token is kept: the resolve goes straight to message/send.
+    assert_eq!(r[2].1.uri, "/hook/message/send?access_token=tok-1");
+}
+
+#[test]
+fn wechat_markdown_default() {
+    let Some((am, ours)) = rounds_answering(
+        "  wechat_configs:\n  - api_url: '{url}/'\n    api_secret: s\n    corp_id: c\n    message_type: markdown",
+        &[(alerts(false), 2)],
+        r#"{"access_token": "t"}"#,
+    )
+    .map(|mut v| v.remove(1)) else {
+        return;
+    };
+    assert_same(&am, &ours, &["content-type"], |_| {});
+    assert!(
+        ours.body["markdown"]["content"]
+            .as_str()
+            .unwrap()
+            .ends_with("AlertmanagerUrl:\nhttp://alerts.example.com:9093/#/alerts?receiver=r"),
+        "{}",
+        ours.body
+    );
 }

@@ -243,6 +243,8 @@ struct SinkState {
     received: std::sync::Mutex<Vec<(Instant, serde_json::Value)>>,
     requests: std::sync::Mutex<Vec<SinkRequest>>,
     status: std::sync::atomic::AtomicU16,
+    /// Answered as JSON when not empty.
+    body: std::sync::Mutex<String>,
 }
 
 impl WebhookSink {
@@ -289,8 +291,18 @@ impl WebhookSink {
                             });
                             st.received.lock().expect("lock").push((Instant::now(), v));
                             let code = st.status.load(std::sync::atomic::Ordering::SeqCst);
-                            axum::http::StatusCode::from_u16(code)
-                                .unwrap_or(axum::http::StatusCode::OK)
+                            let code = axum::http::StatusCode::from_u16(code)
+                                .unwrap_or(axum::http::StatusCode::OK);
+                            let answer = st.body.lock().expect("lock").clone();
+                            if answer.is_empty() {
+                                axum::response::IntoResponse::into_response(code)
+                            } else {
+                                axum::response::IntoResponse::into_response((
+                                    code,
+                                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                                    answer,
+                                ))
+                            }
                         }
                     },
                 ));
@@ -328,6 +340,12 @@ impl WebhookSink {
     /// Every request received so far, oldest first, with its URI and credentials.
     pub fn requests(&self) -> Vec<SinkRequest> {
         self.state.requests.lock().expect("lock").clone()
+    }
+
+    /// The JSON body answered from now on (empty: none), e.g. a token for an
+    /// integration that fetches one first.
+    pub fn set_body(&self, json: &str) {
+        *self.state.body.lock().expect("lock") = json.to_string();
     }
 
     /// The HTTP status answered from now on (e.g. 500 to fail every delivery).

@@ -44,7 +44,17 @@ pub struct IntegrationGlobals {
     pub victorops_api_key: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub victorops_api_key_file: Option<String>,
+    /// Default [`DEFAULT_WECHAT_API_URL`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wechat_api_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wechat_api_secret: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wechat_api_corp_id: Option<String>,
 }
+
+/// Alertmanager's default `global.wechat_api_url`.
+pub const DEFAULT_WECHAT_API_URL: &str = "https://qyapi.weixin.qq.com/cgi-bin/";
 
 /// Alertmanager's default `global.victorops_api_url`.
 pub const DEFAULT_VICTOROPS_API_URL: &str =
@@ -89,6 +99,7 @@ impl IntegrationGlobals {
             ("telegram_api_url", &self.telegram_api_url),
             ("webex_api_url", &self.webex_api_url),
             ("victorops_api_url", &self.victorops_api_url),
+            ("wechat_api_url", &self.wechat_api_url),
         ] {
             if let Some(u) = u
                 && let Err(e) = check_url(u)

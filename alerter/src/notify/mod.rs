@@ -20,6 +20,7 @@ pub mod template;
 pub mod victorops;
 pub mod webex;
 pub mod webhook;
+pub mod wechat;
 
 use std::collections::BTreeMap;
 

@@ -22,6 +22,7 @@ use super::template::Templates;
 use super::victorops::VictoropsConfig;
 use super::webex::WebexConfig;
 use super::webhook::{WebhookConfig, WebhookNotifier};
+use super::wechat::WechatConfig;
 
 /// One `receivers:` entry as written in alertmanager.yml.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -46,6 +47,8 @@ pub struct ReceiverConfig {
     pub webex_configs: Vec<WebexConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub victorops_configs: Vec<VictoropsConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wechat_configs: Vec<WechatConfig>,
 }
 
 /// Every integration kind beyond email and webhook: `$m!(field)` once per
@@ -59,6 +62,7 @@ macro_rules! each_integration {
         $m!(telegram_configs);
         $m!(webex_configs);
         $m!(victorops_configs);
+        $m!(wechat_configs);
     };
 }
 
