@@ -156,6 +156,23 @@ fn good_and_bad_configs() {
     }
 }
 
+/// Keys of Alertmanager versions after 0.25 (amtool 0.25 refuses them all):
+/// `newer/*.yml` are accepted, `newer/bad_*.yml` refused with the newer message.
+#[test]
+fn newer_integrations() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/newer");
+    let (ok, out) = run(&dir.join("msteams.yml"));
+    assert!(ok, "{out}");
+    let (ok, out) = run(&dir.join("bad_msteams_without_webhook_url.yml"));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "receivers[teams].msteams_configs[0]: one of webhook_url or webhook_url_file must be configured"
+        ),
+        "{out}"
+    );
+}
+
 #[test]
 fn agrees_with_amtool() {
     let Some(amtool) = e2e::require("amtool", "compare check-config with Alertmanager's") else {

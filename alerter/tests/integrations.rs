@@ -558,3 +558,36 @@ fn wechat_markdown_default() {
         ours.body
     );
 }
+
+/// Alertmanager 0.25 has no msteams: ours against the MessageCard format of the
+/// Office 365 connector documentation (with Alertmanager's `type` key for the card
+/// type) and the Markdown text newer Alertmanagers render by default.
+#[test]
+fn msteams_message_card() {
+    let ours = ours_alone("  msteams_configs:\n  - webhook_url: {url}");
+    let alert = |instance: &str| {
+        format!(
+            "\nLabels:\n  - alertname = HostHighCpuUsage\n  - instance = {instance}\n  - severity = critical\n  - team = ops\n\
+             \nAnnotations:\n  - description = above 90% <for> 10m & rising\n  - summary = CPU is high\n\
+             \nSource: http://prometheus:9090/graph?g0.expr=up\n"
+        )
+    };
+    let text = format!(
+        "\n\n# Alerts Firing:\n{}{}\n\n\n\n",
+        alert("web1:9100"),
+        alert("web2:9100")
+    );
+    assert_eq!(ours.method, "POST");
+    assert_eq!(ours.headers["content-type"], "application/json");
+    assert_eq!(
+        ours.body,
+        json!({
+            "@context": "http://schema.org/extensions",
+            "type": "MessageCard",
+            "title": "[FIRING:2] HostHighCpuUsage (critical ops)",
+            "summary": "[FIRING:2] HostHighCpuUsage (critical ops)",
+            "text": text,
+            "themeColor": "8C1A1A",
+        })
+    );
+}

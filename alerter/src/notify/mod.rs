@@ -6,6 +6,7 @@ pub mod discord;
 pub mod email;
 pub mod http;
 pub mod integration;
+pub mod msteams;
 pub mod nflog;
 pub mod opsgenie;
 pub mod pagerduty;

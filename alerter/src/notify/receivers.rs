@@ -13,6 +13,7 @@ use super::discord::DiscordConfig;
 use super::email::{self, EmailConfig, EmailNotifier, ResolvedEmail, SmtpGlobals};
 use super::http::HttpConfig;
 use super::integration::{BuildContext, IntegrationConfig, IntegrationGlobals};
+use super::msteams::MsteamsConfig;
 use super::opsgenie::OpsgenieConfig;
 use super::pagerduty::PagerdutyConfig;
 use super::pipeline::{Integration, Receivers};
@@ -49,6 +50,8 @@ pub struct ReceiverConfig {
     pub victorops_configs: Vec<VictoropsConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wechat_configs: Vec<WechatConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub msteams_configs: Vec<MsteamsConfig>,
 }
 
 /// Every integration kind beyond email and webhook: `$m!(field)` once per
@@ -63,6 +66,7 @@ macro_rules! each_integration {
         $m!(webex_configs);
         $m!(victorops_configs);
         $m!(wechat_configs);
+        $m!(msteams_configs);
     };
 }
 

@@ -83,6 +83,20 @@ pub(super) const BUILTIN: &str = concat!(
     "\n{{ template \"__alert_blocks\" . }}{{ end }}",
     r#"{{- define "webex.default.message" }}{{ template "__common_annotations" . }}"#,
     "\n{{ template \"__alert_blocks\" . }}{{ end }}",
+    // The Markdown list of newer Alertmanagers: a blank line before each part,
+    // two-space indented items.
+    r#"{{- define "__text_alert_list_markdown" }}{{ range . }}"#,
+    "\nLabels:\n{{ range .Labels.SortedPairs }}  - {{ .Name }} = {{ .Value }}\n{{ end }}",
+    "\nAnnotations:\n{{ range .Annotations.SortedPairs }}  - {{ .Name }} = {{ .Value }}\n{{ end }}",
+    "\nSource: {{ .GeneratorURL }}\n{{ end }}\n{{ end }}",
+    r#"{{- define "__alert_blocks_markdown" }}"#,
+    "\n{{ with .Alerts.Firing }}\n# Alerts Firing:\n{{ template \"__text_alert_list_markdown\" . }}\n{{ end }}\n",
+    "{{ with .Alerts.Resolved }}\n# Alerts Resolved:\n{{ template \"__text_alert_list_markdown\" . }}\n{{ end }}\n{{ end }}",
+    r#"{{- define "msteams.default.summary" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "msteams.default.title" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "msteams.default.text" }}{{ template "__alert_blocks_markdown" . }}{{ end }}"#,
+    r#"{{- define "msteamsv2.default.title" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "msteamsv2.default.text" }}{{ template "__alert_blocks_markdown" . }}{{ end }}"#,
 );
 
 /// `[FIRING:2] HostHighCpuUsage (warning)`, as Alertmanager's default subject.
