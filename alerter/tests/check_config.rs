@@ -125,6 +125,10 @@ fn good_and_bad_configs() {
             "weChat message type \"news\" does not match valid options ^(text|markdown)$",
         ),
         (
+            "pushover_without_token.yml",
+            "pushover_configs[0]: missing token in Pushover config",
+        ),
+        (
             "opsgenie_without_api_key.yml",
             "opsgenie_configs[0]: no global OpsGenie API Key set either inline or in a file",
         ),

@@ -11,6 +11,7 @@ pub mod nflog;
 pub mod opsgenie;
 pub mod pagerduty;
 pub mod pipeline;
+pub mod pushover;
 mod reason;
 pub mod receivers;
 pub mod send;

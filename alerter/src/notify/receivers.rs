@@ -17,6 +17,7 @@ use super::msteams::MsteamsConfig;
 use super::opsgenie::OpsgenieConfig;
 use super::pagerduty::PagerdutyConfig;
 use super::pipeline::{Integration, Receivers};
+use super::pushover::PushoverConfig;
 use super::slack::SlackConfig;
 use super::telegram::TelegramConfig;
 use super::template::Templates;
@@ -52,6 +53,8 @@ pub struct ReceiverConfig {
     pub wechat_configs: Vec<WechatConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub msteams_configs: Vec<MsteamsConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pushover_configs: Vec<PushoverConfig>,
 }
 
 /// Every integration kind beyond email and webhook: `$m!(field)` once per
@@ -67,6 +70,7 @@ macro_rules! each_integration {
         $m!(victorops_configs);
         $m!(wechat_configs);
         $m!(msteams_configs);
+        $m!(pushover_configs);
     };
 }
 
