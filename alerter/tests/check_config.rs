@@ -129,6 +129,14 @@ fn good_and_bad_configs() {
             "pushover_configs[0]: missing token in Pushover config",
         ),
         (
+            "sns_without_target.yml",
+            "sns_configs[0]: must provide either a Target ARN, Topic ARN, or Phone Number for SNS config",
+        ),
+        (
+            "sns_topic_and_phone.yml",
+            "must provide either a Target ARN, Topic ARN, or Phone Number for SNS config",
+        ),
+        (
             "opsgenie_without_api_key.yml",
             "opsgenie_configs[0]: no global OpsGenie API Key set either inline or in a file",
         ),

@@ -591,3 +591,57 @@ fn msteams_message_card() {
         })
     );
 }
+
+/// A form body as sorted pairs.
+fn form(raw: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes())
+        .into_owned()
+        .collect();
+    v.sort();
+    v
+}
+
+/// The SigV4 `Authorization` header without its signature: algorithm, the
+/// credential scope (key, day, region, service) and the signed headers.
+fn sigv4_scope(auth: &str) -> (String, Vec<String>) {
+    let credential = auth.split(", ").next().unwrap_or_default().to_string();
+    let mut signed: Vec<String> = auth
+        .split(", ")
+        .find_map(|p| p.strip_prefix("SignedHeaders="))
+        .unwrap_or_default()
+        .split(';')
+        .map(str::to_string)
+        .collect();
+    signed.sort();
+    (credential, signed)
+}
+
+#[test]
+fn sns_publish_signed() {
+    let Some((am, ours)) = side_by_side(
+        r#"  sns_configs:
+  - api_url: {url}
+    sigv4:
+      region: eu-west-1
+      access_key: AKIDEXAMPLE
+      secret_key: wJalrXUtnFEMI
+    topic_arn: arn:aws:sns:eu-west-1:123456789012:alerts.fifo
+    attributes:
+      team: '{{ .CommonLabels.team }}'
+      severity: '{{ .CommonLabels.severity }}'"#,
+    ) else {
+        return;
+    };
+    assert_eq!(ours.method, am.method);
+    assert_eq!(ours.uri, am.uri);
+    assert_eq!(ours.headers["content-type"], am.headers["content-type"]);
+    assert_eq!(form(&ours.raw), form(&am.raw), "{}\n{}", ours.raw, am.raw);
+    let (a_cred, a_signed) = sigv4_scope(&am.headers["authorization"]);
+    let (o_cred, o_signed) = sigv4_scope(&ours.headers["authorization"]);
+    assert_eq!(o_cred, a_cred);
+    assert!(o_cred.ends_with("/eu-west-1/sns/aws4_request"), "{o_cred}");
+    for h in ["content-type", "host", "x-amz-date"] {
+        assert!(o_signed.iter().any(|s| s == h), "{o_signed:?}");
+        assert!(a_signed.iter().any(|s| s == h), "{a_signed:?}");
+    }
+}

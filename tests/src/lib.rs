@@ -228,7 +228,10 @@ pub struct SinkRequest {
     /// Every header, names lowercase (a repeated one keeps its last value).
     pub headers: std::collections::BTreeMap<String, String>,
     pub authorization: Option<String>,
+    /// The body as JSON (`Null` when it is not JSON).
     pub body: serde_json::Value,
+    /// The body as text, for the forms that are not JSON.
+    pub raw: String,
 }
 
 pub struct WebhookSink {
@@ -288,6 +291,7 @@ impl WebhookSink {
                                     .and_then(|h| h.to_str().ok())
                                     .map(str::to_string),
                                 body: v.clone(),
+                                raw: String::from_utf8_lossy(&body).into_owned(),
                             });
                             st.received.lock().expect("lock").push((Instant::now(), v));
                             let code = st.status.load(std::sync::atomic::Ordering::SeqCst);

@@ -16,6 +16,7 @@ mod reason;
 pub mod receivers;
 pub mod send;
 pub mod slack;
+pub mod sns;
 pub mod stats;
 pub mod telegram;
 pub mod template;

@@ -19,6 +19,7 @@ use super::pagerduty::PagerdutyConfig;
 use super::pipeline::{Integration, Receivers};
 use super::pushover::PushoverConfig;
 use super::slack::SlackConfig;
+use super::sns::SnsConfig;
 use super::telegram::TelegramConfig;
 use super::template::Templates;
 use super::victorops::VictoropsConfig;
@@ -55,6 +56,8 @@ pub struct ReceiverConfig {
     pub msteams_configs: Vec<MsteamsConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pushover_configs: Vec<PushoverConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sns_configs: Vec<SnsConfig>,
 }
 
 /// Every integration kind beyond email and webhook: `$m!(field)` once per
@@ -71,6 +74,7 @@ macro_rules! each_integration {
         $m!(wechat_configs);
         $m!(msteams_configs);
         $m!(pushover_configs);
+        $m!(sns_configs);
     };
 }
 
