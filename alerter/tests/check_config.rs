@@ -173,8 +173,18 @@ fn good_and_bad_configs() {
 #[test]
 fn newer_integrations() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/newer");
-    let (ok, out) = run(&dir.join("msteams.yml"));
-    assert!(ok, "{out}");
+    for ok_file in ["msteams.yml", "slack_app_token.yml"] {
+        let (ok, out) = run(&dir.join(ok_file));
+        assert!(ok, "{ok_file}: {out}");
+    }
+    let (ok, out) = run(&dir.join("bad_slack_app_token_and_authorization.yml"));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "slack_configs[0]: http authorization can't be set when using Slack App tokens"
+        ),
+        "{out}"
+    );
     let (ok, out) = run(&dir.join("bad_msteams_without_webhook_url.yml"));
     assert!(!ok, "{out}");
     assert!(

@@ -645,3 +645,21 @@ fn sns_publish_signed() {
         assert!(a_signed.iter().any(|s| s == h), "{a_signed:?}");
     }
 }
+
+/// Alertmanager 0.25 has no Slack bot token: ours against Slack's documented
+/// `chat.postMessage` call (Bearer token, the same message JSON).
+#[test]
+fn slack_bot_token() {
+    let ours = ours_alone(
+        "  slack_configs:\n  - app_token: xoxb-123\n    app_url: {url}\n    channel: '#ops'",
+    );
+    assert_eq!(ours.method, "POST");
+    assert_eq!(ours.uri, "/hook");
+    assert_eq!(ours.headers["authorization"], "Bearer xoxb-123");
+    assert_eq!(ours.headers["content-type"], "application/json");
+    assert_eq!(ours.body["channel"], "#ops");
+    assert_eq!(
+        ours.body["attachments"][0]["title"],
+        "[FIRING:2] HostHighCpuUsage (critical ops)"
+    );
+}

@@ -21,6 +21,13 @@ pub struct IntegrationGlobals {
     pub slack_api_url: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slack_api_url_file: Option<String>,
+    /// Newer Alertmanagers: a Slack bot token for every slack_configs entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_app_token: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_app_token_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_app_url: Option<String>,
     /// Default [`DEFAULT_PAGERDUTY_URL`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pagerduty_url: Option<String>,
@@ -76,6 +83,24 @@ impl IntegrationGlobals {
                     .into(),
             );
         }
+        if self.slack_app_token.is_some() && self.slack_app_token_file.is_some() {
+            errs.push(
+                "global: at most one of slack_app_token & slack_app_token_file must be configured"
+                    .into(),
+            );
+        }
+        // Allowed together only in the transition form Alertmanager keeps: the API
+        // URL being the app URL itself.
+        let app_url = self
+            .slack_app_url
+            .as_deref()
+            .unwrap_or("https://slack.com/api/chat.postMessage");
+        if (self.slack_app_token.is_some() || self.slack_app_token_file.is_some())
+            && (self.slack_api_url.is_some() || self.slack_api_url_file.is_some())
+            && self.slack_api_url.as_ref().map(Secret::expose) != Some(app_url)
+        {
+            errs.push("global: at most one of slack_app_token/slack_app_token_file & slack_api_url/slack_api_url_file must be configured".into());
+        }
         if let Some(u) = &self.slack_api_url
             && let Err(e) = check_url(u.expose())
         {
@@ -95,6 +120,7 @@ impl IntegrationGlobals {
         }
         for (key, u) in [
             ("pagerduty_url", &self.pagerduty_url),
+            ("slack_app_url", &self.slack_app_url),
             ("opsgenie_api_url", &self.opsgenie_api_url),
             ("telegram_api_url", &self.telegram_api_url),
             ("webex_api_url", &self.webex_api_url),

@@ -1,6 +1,7 @@
 //! Alertmanager's Slack integration (notify/slack): one message with one
 //! attachment, POSTed as JSON to an incoming-webhook `api_url` (or the URL in
-//! `api_url_file`, read at each send; else `global.slack_api_url(_file)`).
+//! `api_url_file`, read at each send; else `global.slack_api_url(_file)`), or
+//! with a bot token (`app_token(_file)`, newer Alertmanagers) to `app_url`.
 //! Every text field is a template with Alertmanager's default; the title is cut
 //! at 1024 characters. 5xx is retried, any other failure is not; a JSON answer
 //! with `"ok": false` (the Web API's way to fail with 200) is a failure too.
@@ -35,6 +36,14 @@ pub struct SlackConfig {
     pub api_url: Option<Secret>,
     #[serde(default)]
     pub api_url_file: Option<String>,
+    /// A bot token (Alertmanager 0.28+): sent as `Authorization: Bearer` to `app_url`.
+    #[serde(default)]
+    pub app_token: Option<Secret>,
+    #[serde(default)]
+    pub app_token_file: Option<String>,
+    /// Default `global.slack_app_url`, else Slack's `chat.postMessage`.
+    #[serde(default)]
+    pub app_url: Option<String>,
     #[serde(default)]
     pub channel: Option<String>,
     #[serde(default)]
@@ -265,11 +274,31 @@ impl IntegrationConfig for SlackConfig {
         {
             errs.push(format!("api_url: {e}"));
         }
-        if self.api_url.is_none()
-            && self.api_url_file.is_none()
-            && g.slack_api_url.is_none()
-            && g.slack_api_url_file.is_none()
+        if self.app_token.is_some() && self.app_token_file.is_some() {
+            errs.push("at most one of app_token & app_token_file must be configured".into());
+        }
+        let own_url = self.api_url.is_some() || self.api_url_file.is_some();
+        let own_token = self.app_token.is_some() || self.app_token_file.is_some();
+        if own_url && own_token {
+            errs.push(
+                "at most one of api_url/api_url_file & app_token/app_token_file must be configured"
+                    .into(),
+            );
+        }
+        if own_token
+            && self
+                .http_config
+                .as_ref()
+                .is_some_and(|h| h.authorization.is_some())
         {
+            errs.push("http authorization can't be set when using Slack App tokens".into());
+        }
+        if let Some(u) = &self.app_url
+            && let Err(e) = check_url(u)
+        {
+            errs.push(format!("app_url: {e}"));
+        }
+        if !own_url && !own_token && self.app_token_of(g).is_none() && self.url_of(g).is_none() {
             errs.push("no global Slack API URL set either inline or in a file".into());
         }
         for (i, f) in self.fields.iter().enumerate() {
@@ -316,14 +345,19 @@ impl IntegrationConfig for SlackConfig {
     }
 
     fn build(&self, cx: &BuildContext<'_>) -> Result<Arc<dyn Notifier>, String> {
-        let target = Source::from_pair(self.api_url.as_ref(), self.api_url_file.as_ref())
-            .or_else(|| {
-                Source::from_pair(
-                    cx.globals.slack_api_url.as_ref(),
-                    cx.globals.slack_api_url_file.as_ref(),
-                )
-            })
-            .ok_or("no global Slack API URL set either inline or in a file")?;
+        let g = cx.globals;
+        let token = self.app_token_of(g);
+        let target = match &token {
+            Some(_) => Source::Inline(Secret::new(
+                self.app_url
+                    .clone()
+                    .or_else(|| g.slack_app_url.clone())
+                    .unwrap_or_else(|| DEFAULT_APP_URL.into()),
+            )),
+            None => self
+                .url_of(g)
+                .ok_or("no global Slack API URL set either inline or in a file")?,
+        };
         let parts = compile_parts(self, cx.templates).map_err(|e| e.join("; "))?;
         let client = super::send::client(self.http_config.as_ref(), cx.http, cx.base)?;
         let mrkdwn_in = if self.mrkdwn_in.is_empty() {
@@ -333,6 +367,7 @@ impl IntegrationConfig for SlackConfig {
         };
         Ok(Arc::new(SlackNotifier {
             target,
+            token,
             client,
             parts,
             link_names: self.link_names,
@@ -341,8 +376,37 @@ impl IntegrationConfig for SlackConfig {
     }
 }
 
+impl SlackConfig {
+    /// The webhook URL: the entry's, else the global one.
+    fn url_of(&self, g: &IntegrationGlobals) -> Option<Source> {
+        Source::from_pair(self.api_url.as_ref(), self.api_url_file.as_ref())
+            .or_else(|| Source::from_pair(g.slack_api_url.as_ref(), g.slack_api_url_file.as_ref()))
+    }
+
+    /// The bot token: the entry's, else the global one unless the entry has its
+    /// own webhook URL or `Authorization` (as Alertmanager decides).
+    fn app_token_of(&self, g: &IntegrationGlobals) -> Option<Source> {
+        Source::from_pair(self.app_token.as_ref(), self.app_token_file.as_ref()).or_else(|| {
+            let own_auth = self
+                .http_config
+                .as_ref()
+                .is_some_and(|h| h.authorization.is_some());
+            if own_auth || self.api_url.is_some() || self.api_url_file.is_some() {
+                None
+            } else {
+                Source::from_pair(g.slack_app_token.as_ref(), g.slack_app_token_file.as_ref())
+            }
+        })
+    }
+}
+
+/// Alertmanager's default `global.slack_app_url`.
+pub const DEFAULT_APP_URL: &str = "https://slack.com/api/chat.postMessage";
+
 pub struct SlackNotifier {
     target: Source,
+    /// A bot token, sent as `Authorization: Bearer`.
+    token: Option<Source>,
     client: HttpClient,
     parts: Parts,
     link_names: bool,
@@ -484,7 +548,11 @@ impl Notifier for SlackNotifier {
         Box::pin(async move {
             let msg = self.message(n)?;
             let url = self.target.read()?;
-            let answer = post_json(&self.client, url.expose(), &[], &msg, None, &[])
+            let auth = match &self.token {
+                Some(t) => vec![("Authorization", format!("Bearer {}", t.read()?.expose()))],
+                None => Vec::new(),
+            };
+            let answer = post_json(&self.client, url.expose(), &auth, &msg, None, &[])
                 .await
                 .map_err(|mut e| {
                     e.message = format!("channel {:?}: {}", msg.channel, e.message);
