@@ -173,7 +173,7 @@ fn good_and_bad_configs() {
 #[test]
 fn newer_integrations() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/newer");
-    for ok_file in ["msteams.yml", "slack_app_token.yml"] {
+    for ok_file in ["msteams.yml", "msteamsv2.yml", "slack_app_token.yml"] {
         let (ok, out) = run(&dir.join(ok_file));
         assert!(ok, "{ok_file}: {out}");
     }

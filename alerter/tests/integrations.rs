@@ -663,3 +663,36 @@ fn slack_bot_token() {
         "[FIRING:2] HostHighCpuUsage (critical ops)"
     );
 }
+
+/// Alertmanager 0.25 has no msteamsv2: ours against the Adaptive Card format of
+/// Teams' Workflows webhooks, as newer Alertmanagers send it.
+#[test]
+fn msteamsv2_adaptive_card() {
+    let ours = ours_alone(
+        "  msteamsv2_configs:\n  - webhook_url: {url}\n    text: '{{ len .Alerts.Firing }} firing'",
+    );
+    assert_eq!(ours.method, "POST");
+    assert_eq!(ours.headers["content-type"], "application/json");
+    assert_eq!(
+        ours.body,
+        json!({
+            "type": "message",
+            "attachments": [{
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": null,
+                "content": {
+                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                    "type": "AdaptiveCard",
+                    "version": "1.2",
+                    "body": [
+                        {"type": "TextBlock", "text": "[FIRING:2] HostHighCpuUsage (critical ops)",
+                         "weight": "Bolder", "size": "Medium", "wrap": true, "style": "heading",
+                         "color": "Attention"},
+                        {"type": "TextBlock", "text": "2 firing", "wrap": true},
+                    ],
+                    "msteams": {"width": "full"},
+                },
+            }],
+        })
+    );
+}

@@ -7,6 +7,7 @@ pub mod email;
 pub mod http;
 pub mod integration;
 pub mod msteams;
+pub mod msteamsv2;
 pub mod nflog;
 pub mod opsgenie;
 pub mod pagerduty;

@@ -14,6 +14,7 @@ use super::email::{self, EmailConfig, EmailNotifier, ResolvedEmail, SmtpGlobals}
 use super::http::HttpConfig;
 use super::integration::{BuildContext, IntegrationConfig, IntegrationGlobals};
 use super::msteams::MsteamsConfig;
+use super::msteamsv2::MsteamsV2Config;
 use super::opsgenie::OpsgenieConfig;
 use super::pagerduty::PagerdutyConfig;
 use super::pipeline::{Integration, Receivers};
@@ -55,6 +56,8 @@ pub struct ReceiverConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub msteams_configs: Vec<MsteamsConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub msteamsv2_configs: Vec<MsteamsV2Config>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pushover_configs: Vec<PushoverConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sns_configs: Vec<SnsConfig>,
@@ -73,6 +76,7 @@ macro_rules! each_integration {
         $m!(victorops_configs);
         $m!(wechat_configs);
         $m!(msteams_configs);
+        $m!(msteamsv2_configs);
         $m!(pushover_configs);
         $m!(sns_configs);
     };
