@@ -168,15 +168,27 @@ fn good_and_bad_configs() {
     }
 }
 
-/// Keys of Alertmanager versions after 0.25 (amtool 0.25 refuses them all):
+/// Keys of Alertmanager versions after 0.25, and our own integrations (amtool
+/// 0.25 refuses them all):
 /// `newer/*.yml` are accepted, `newer/bad_*.yml` refused with the newer message.
 #[test]
 fn newer_integrations() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/newer");
-    for ok_file in ["msteams.yml", "msteamsv2.yml", "slack_app_token.yml"] {
+    for ok_file in [
+        "msteams.yml",
+        "msteamsv2.yml",
+        "slack_app_token.yml",
+        "ntfy.yml",
+    ] {
         let (ok, out) = run(&dir.join(ok_file));
         assert!(ok, "{ok_file}: {out}");
     }
+    let (ok, out) = run(&dir.join("bad_ntfy_priority.yml"));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("ntfy_configs[0]: priority: \"loud\" is not 1-5"),
+        "{out}"
+    );
     let (ok, out) = run(&dir.join("bad_slack_app_token_and_authorization.yml"));
     assert!(!ok, "{out}");
     assert!(

@@ -696,3 +696,32 @@ fn msteamsv2_adaptive_card() {
         })
     );
 }
+
+/// ntfy is ours (no Alertmanager peer): against ntfy's documented "publish as
+/// JSON" request (POST to the server root, topic in the body, priority 1-5).
+#[test]
+fn ntfy_publish_as_json() {
+    let ours = ours_alone(
+        "  ntfy_configs:\n  - url: {url}\n    topic: ops-alerts\n    token: tk_abc\n    tags: 'rotating_light, {{ .CommonLabels.team }}'",
+    );
+    assert_eq!(ours.method, "POST");
+    assert_eq!(ours.uri, "/hook/");
+    assert_eq!(ours.headers["authorization"], "Bearer tk_abc");
+    assert_eq!(ours.headers["content-type"], "application/json");
+    let b = &ours.body;
+    assert_eq!(b["topic"], "ops-alerts");
+    assert_eq!(b["title"], "[FIRING:2] HostHighCpuUsage (critical ops)");
+    assert_eq!(b["priority"], 4);
+    assert_eq!(b["tags"], json!(["rotating_light", "ops"]));
+    assert_eq!(
+        b["click"],
+        "http://alerts.example.com:9093/#/alerts?receiver=r"
+    );
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("above 90% <for> 10m & rising CPU is high\nAlerts Firing:\nLabels:\n"),
+        "{b}"
+    );
+}

@@ -9,6 +9,7 @@ pub mod integration;
 pub mod msteams;
 pub mod msteamsv2;
 pub mod nflog;
+pub mod ntfy;
 pub mod opsgenie;
 pub mod pagerduty;
 pub mod pipeline;

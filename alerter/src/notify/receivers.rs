@@ -15,6 +15,7 @@ use super::http::HttpConfig;
 use super::integration::{BuildContext, IntegrationConfig, IntegrationGlobals};
 use super::msteams::MsteamsConfig;
 use super::msteamsv2::MsteamsV2Config;
+use super::ntfy::NtfyConfig;
 use super::opsgenie::OpsgenieConfig;
 use super::pagerduty::PagerdutyConfig;
 use super::pipeline::{Integration, Receivers};
@@ -61,6 +62,8 @@ pub struct ReceiverConfig {
     pub pushover_configs: Vec<PushoverConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sns_configs: Vec<SnsConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ntfy_configs: Vec<NtfyConfig>,
 }
 
 /// Every integration kind beyond email and webhook: `$m!(field)` once per
@@ -79,6 +82,7 @@ macro_rules! each_integration {
         $m!(msteamsv2_configs);
         $m!(pushover_configs);
         $m!(sns_configs);
+        $m!(ntfy_configs);
     };
 }
 

@@ -97,6 +97,12 @@ pub(super) const BUILTIN: &str = concat!(
     r#"{{- define "msteams.default.text" }}{{ template "__alert_blocks_markdown" . }}{{ end }}"#,
     r#"{{- define "msteamsv2.default.title" }}{{ template "__subject" . }}{{ end }}"#,
     r#"{{- define "msteamsv2.default.text" }}{{ template "__alert_blocks_markdown" . }}{{ end }}"#,
+    // Ours (ntfy and Matrix are not Alertmanager integrations).
+    r#"{{- define "ntfy.default.title" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "ntfy.default.message" }}{{ template "__common_annotations" . }}"#,
+    "\n{{ template \"__alert_sections\" . }}{{ end }}",
+    r#"{{- define "matrix.default.message" }}{{ template "__subject" . }}"#,
+    "\n{{ template \"__common_annotations\" . }}\n{{ template \"__alert_sections\" . }}{{ end }}",
 );
 
 /// `[FIRING:2] HostHighCpuUsage (warning)`, as Alertmanager's default subject.
