@@ -179,6 +179,7 @@ fn newer_integrations() {
         "msteamsv2.yml",
         "slack_app_token.yml",
         "ntfy.yml",
+        "matrix.yml",
     ] {
         let (ok, out) = run(&dir.join(ok_file));
         assert!(ok, "{ok_file}: {out}");

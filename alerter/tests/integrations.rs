@@ -725,3 +725,31 @@ fn ntfy_publish_as_json() {
         "{b}"
     );
 }
+
+/// Matrix is ours (no Alertmanager peer): against the client-server API's
+/// documented `PUT .../rooms/{roomId}/send/m.room.message/{txnId}`.
+#[test]
+fn matrix_room_message() {
+    let ours = ours_alone(
+        "  matrix_configs:\n  - homeserver_url: {url}\n    room_id: '!abc:example.org'\n    access_token: syt_x\n    message: '{{ len .Alerts }} alerts'\n    html: '<b>{{ .CommonLabels.alertname }}</b> {{ .CommonAnnotations.description }}'",
+    );
+    assert_eq!(ours.method, "PUT");
+    let prefix = "/hook/_matrix/client/v3/rooms/%21abc%3Aexample.org/send/m.room.message/";
+    assert!(ours.uri.starts_with(prefix), "{}", ours.uri);
+    assert_eq!(
+        ours.uri.len(),
+        prefix.len() + 32,
+        "a uuid txn id: {}",
+        ours.uri
+    );
+    assert_eq!(ours.headers["authorization"], "Bearer syt_x");
+    assert_eq!(
+        ours.body,
+        json!({
+            "msgtype": "m.text",
+            "body": "2 alerts",
+            "format": "org.matrix.custom.html",
+            "formatted_body": "<b>HostHighCpuUsage</b> above 90% &lt;for&gt; 10m &amp; rising",
+        })
+    );
+}

@@ -13,6 +13,7 @@ use super::discord::DiscordConfig;
 use super::email::{self, EmailConfig, EmailNotifier, ResolvedEmail, SmtpGlobals};
 use super::http::HttpConfig;
 use super::integration::{BuildContext, IntegrationConfig, IntegrationGlobals};
+use super::matrix::MatrixConfig;
 use super::msteams::MsteamsConfig;
 use super::msteamsv2::MsteamsV2Config;
 use super::ntfy::NtfyConfig;
@@ -64,6 +65,8 @@ pub struct ReceiverConfig {
     pub sns_configs: Vec<SnsConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ntfy_configs: Vec<NtfyConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matrix_configs: Vec<MatrixConfig>,
 }
 
 /// Every integration kind beyond email and webhook: `$m!(field)` once per
@@ -83,6 +86,7 @@ macro_rules! each_integration {
         $m!(pushover_configs);
         $m!(sns_configs);
         $m!(ntfy_configs);
+        $m!(matrix_configs);
     };
 }
 
