@@ -753,3 +753,55 @@ fn matrix_room_message() {
         })
     );
 }
+
+/// The value of the series `name` whose labels include every one of `labels`.
+fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .find(|l| labels.iter().all(|want| l.contains(want)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A failing integration is counted in the failure metric under its own name and
+/// the reason: a 5xx, a 4xx, nothing listening.
+#[test]
+fn failures_are_counted_by_integration_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = WebhookSink::start();
+    broken.set_status(503);
+    let refusing = WebhookSink::start();
+    refusing.set_status(400);
+    let closed = free_port();
+    let receiver = format!(
+        "  slack_configs:\n  - api_url: {broken}\n  discord_configs:\n  - webhook_url: {refusing}\n  opsgenie_configs:\n  - api_url: http://127.0.0.1:{closed}/\n    api_key: k",
+        broken = broken.url(),
+        refusing = refusing.url(),
+    );
+    let path = dir.path().join("ours.yml");
+    std::fs::write(&path, config(&receiver, "unused")).unwrap();
+    let ours = start_alerter(dir.path(), &path);
+    let body = alerts(false).to_string();
+    let (st, text) = e2e::http("POST", ours.port, "/api/v2/alerts", Some(&body)).unwrap();
+    assert_eq!(st, 200, "{text}");
+    for (integration, reason) in [
+        ("slack", "http_5xx"),
+        ("discord", "http_4xx"),
+        ("opsgenie", "connection_refused"),
+    ] {
+        let labels = [
+            "receiver=\"r\"".to_string(),
+            format!("integration=\"{integration}\""),
+            format!("reason=\"{reason}\""),
+        ];
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        wait_for(
+            &format!("{integration} failing with {reason} in the metrics"),
+            Duration::from_secs(30),
+            || {
+                let (_, text) = e2e::http("GET", ours.port, "/metrics", None).ok()?;
+                metric(&text, "alerter_notifications_failed_total", &labels).filter(|v| *v >= 1.0)
+            },
+        );
+    }
+}
