@@ -268,3 +268,29 @@ fn check_config_checks_rule_files() {
         assert!(!out.contains("panicked"), "{out}");
     }
 }
+
+/// An integration's `*_file` secret that cannot be read is a warning at load
+/// (the config is valid, the file may appear later), naming entry and file.
+#[test]
+fn unreadable_integration_secret_file_is_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("am.yml");
+    let missing = dir.path().join("routing_key");
+    std::fs::write(
+        &path,
+        format!(
+            "route:\n  receiver: r\nreceivers:\n- name: r\n  pagerduty_configs:\n  - routing_key_file: {}\n",
+            missing.display()
+        ),
+    )
+    .expect("write");
+    let (ok, out) = run(&path);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "WARNING: receivers[\"r\"].pagerduty_configs[0]: cannot read {}",
+            missing.display()
+        )),
+        "{out}"
+    );
+}

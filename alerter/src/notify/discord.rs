@@ -100,6 +100,13 @@ impl IntegrationConfig for DiscordConfig {
             client: super::send::client(self.http_config.as_ref(), cx.http, cx.base)?,
         }))
     }
+
+    fn secret_files(&self) -> Vec<&str> {
+        [&self.webhook_url_file]
+            .into_iter()
+            .filter_map(|f| f.as_deref())
+            .collect()
+    }
 }
 
 pub struct DiscordNotifier {

@@ -179,6 +179,11 @@ pub trait IntegrationConfig {
     /// undefined template is a config error.
     fn compile(&self, templates: &Templates) -> Result<Fields, Vec<String>>;
     fn build(&self, cx: &BuildContext<'_>) -> Result<Arc<dyn Notifier>, String>;
+    /// The `*_file` keys of the entry (read at each send): one that cannot be read
+    /// at load is said then, an outage in waiting.
+    fn secret_files(&self) -> Vec<&str> {
+        Vec::new()
+    }
 }
 
 /// The templated fields of one entry, compiled, by name.

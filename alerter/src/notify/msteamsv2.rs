@@ -91,6 +91,13 @@ impl IntegrationConfig for MsteamsV2Config {
             client: super::send::client(self.http_config.as_ref(), cx.http, cx.base)?,
         }))
     }
+
+    fn secret_files(&self) -> Vec<&str> {
+        [&self.webhook_url_file]
+            .into_iter()
+            .filter_map(|f| f.as_deref())
+            .collect()
+    }
 }
 
 pub struct MsteamsV2Notifier {

@@ -144,6 +144,13 @@ impl IntegrationConfig for NtfyConfig {
             client: super::send::client(self.http_config.as_ref(), cx.http, cx.base)?,
         }))
     }
+
+    fn secret_files(&self) -> Vec<&str> {
+        [&self.token_file]
+            .into_iter()
+            .filter_map(|f| f.as_deref())
+            .collect()
+    }
 }
 
 pub struct NtfyNotifier {

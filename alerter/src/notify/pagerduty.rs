@@ -258,6 +258,13 @@ impl IntegrationConfig for PagerdutyConfig {
             client: super::send::client(self.http_config.as_ref(), cx.http, cx.base)?,
         }))
     }
+
+    fn secret_files(&self) -> Vec<&str> {
+        [&self.routing_key_file, &self.service_key_file]
+            .into_iter()
+            .filter_map(|f| f.as_deref())
+            .collect()
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -155,6 +155,13 @@ impl IntegrationConfig for PushoverConfig {
             client: super::send::client(self.http_config.as_ref(), cx.http, cx.base)?,
         }))
     }
+
+    fn secret_files(&self) -> Vec<&str> {
+        [&self.user_key_file, &self.token_file]
+            .into_iter()
+            .filter_map(|f| f.as_deref())
+            .collect()
+    }
 }
 
 pub struct PushoverNotifier {

@@ -286,6 +286,13 @@ pub fn build_receivers(
                 for (i, c) in r.$f.iter().enumerate() {
                     let at = format!("receivers[{:?}].{}[{i}]", r.name, stringify!($f));
                     note_inline_secrets(&mut notes, &at, c.http_config().or(global_http));
+                    for f in c.secret_files() {
+                        if let Err(e) = std::fs::read_to_string(f) {
+                            notes.push(format!(
+                                "{at}: cannot read {f}: {e}; every send fails until it can be read"
+                            ));
+                        }
+                    }
                     match c.build(&cx) {
                         Ok(n) => list.push(Integration {
                             notifier: n,

@@ -43,16 +43,6 @@ impl Source {
                 }),
         }
     }
-
-    /// A file that cannot be read now: said at load, like a missing password file.
-    pub fn load_warning(&self) -> Option<String> {
-        match self {
-            Source::File(f) => std::fs::read_to_string(f)
-                .err()
-                .map(|e| format!("cannot read {f}: {e}; every send fails until it can be read")),
-            Source::Inline(_) => None,
-        }
-    }
 }
 
 /// The client of an integration: its own `http_config`, else the global one, else

@@ -374,6 +374,13 @@ impl IntegrationConfig for SlackConfig {
             mrkdwn_in,
         }))
     }
+
+    fn secret_files(&self) -> Vec<&str> {
+        [&self.api_url_file, &self.app_token_file]
+            .into_iter()
+            .filter_map(|f| f.as_deref())
+            .collect()
+    }
 }
 
 impl SlackConfig {

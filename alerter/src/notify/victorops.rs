@@ -173,6 +173,13 @@ impl IntegrationConfig for VictoropsConfig {
             client: super::send::client(self.http_config.as_ref(), cx.http, cx.base)?,
         }))
     }
+
+    fn secret_files(&self) -> Vec<&str> {
+        [&self.api_key_file]
+            .into_iter()
+            .filter_map(|f| f.as_deref())
+            .collect()
+    }
 }
 
 pub struct VictoropsNotifier {
