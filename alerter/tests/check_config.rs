@@ -180,10 +180,19 @@ fn newer_integrations() {
         "slack_app_token.yml",
         "ntfy.yml",
         "matrix.yml",
+        "rocketchat.yml",
     ] {
         let (ok, out) = run(&dir.join(ok_file));
         assert!(ok, "{ok_file}: {out}");
     }
+    let (ok, out) = run(&dir.join("bad_rocketchat_without_token.yml"));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "rocketchat_configs[0]: no global Rocketchat Token set either inline or in a file"
+        ),
+        "{out}"
+    );
     let (ok, out) = run(&dir.join("bad_ntfy_priority.yml"));
     assert!(!ok, "{out}");
     assert!(

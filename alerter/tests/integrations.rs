@@ -805,3 +805,43 @@ fn failures_are_counted_by_integration_and_reason() {
         );
     }
 }
+
+/// Alertmanager 0.25 has no Rocket.Chat: ours against the REST API's documented
+/// `chat.postMessage` (token headers, one attachment), as newer Alertmanagers
+/// send it.
+#[test]
+fn rocketchat_post_message() {
+    let ours = ours_alone(
+        r#"  rocketchat_configs:
+  - api_url: {url}
+    token: t0ken
+    token_id: us3r
+    channel: '#ops'
+    text: '{{ len .Alerts }} alerts'
+    fields:
+    - title: Team
+      value: '{{ .CommonLabels.team }}'
+    actions:
+    - text: Runbook
+      url: http://runbook/cpu"#,
+    );
+    assert_eq!(ours.method, "POST");
+    assert_eq!(ours.uri, "/hook/api/v1/chat.postMessage");
+    assert_eq!(ours.headers["x-auth-token"], "t0ken");
+    assert_eq!(ours.headers["x-user-id"], "us3r");
+    assert_eq!(
+        ours.body,
+        json!({
+            "channel": "#ops",
+            "attachments": [{
+                "title": "[FIRING:2] HostHighCpuUsage (critical ops)",
+                "title_link": "http://alerts.example.com:9093/#/alerts?receiver=r",
+                "text": "2 alerts",
+                "color": "red",
+                "fields": [{"title": "Team", "value": "ops", "short": false}],
+                "actions": [{"type": "button", "text": "Runbook", "url": "http://runbook/cpu",
+                             "is_webview": false, "msg_in_chat_window": false}],
+            }],
+        })
+    );
+}

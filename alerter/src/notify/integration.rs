@@ -58,7 +58,21 @@ pub struct IntegrationGlobals {
     pub wechat_api_secret: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wechat_api_corp_id: Option<String>,
+    /// Default [`DEFAULT_ROCKETCHAT_API_URL`] (newer Alertmanagers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rocketchat_api_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rocketchat_token: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rocketchat_token_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rocketchat_token_id: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rocketchat_token_id_file: Option<String>,
 }
+
+/// Alertmanager's default `global.rocketchat_api_url`.
+pub const DEFAULT_ROCKETCHAT_API_URL: &str = "https://open.rocket.chat/";
 
 /// Alertmanager's default `global.wechat_api_url`.
 pub const DEFAULT_WECHAT_API_URL: &str = "https://qyapi.weixin.qq.com/cgi-bin/";
@@ -112,6 +126,17 @@ impl IntegrationGlobals {
                     .into(),
             );
         }
+        if self.rocketchat_token.is_some() && self.rocketchat_token_file.is_some() {
+            errs.push(
+                "at most one of rocketchat_token & rocketchat_token_file must be configured".into(),
+            );
+        }
+        if self.rocketchat_token_id.is_some() && self.rocketchat_token_id_file.is_some() {
+            errs.push(
+                "at most one of rocketchat_token_id & rocketchat_token_id_file must be configured"
+                    .into(),
+            );
+        }
         if self.victorops_api_key.is_some() && self.victorops_api_key_file.is_some() {
             errs.push(
                 "global: at most one of victorops_api_key & victorops_api_key_file must be configured"
@@ -126,6 +151,7 @@ impl IntegrationGlobals {
             ("webex_api_url", &self.webex_api_url),
             ("victorops_api_url", &self.victorops_api_url),
             ("wechat_api_url", &self.wechat_api_url),
+            ("rocketchat_api_url", &self.rocketchat_api_url),
         ] {
             if let Some(u) = u
                 && let Err(e) = check_url(u)

@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod pushover;
 mod reason;
 pub mod receivers;
+pub mod rocketchat;
 pub mod send;
 pub mod slack;
 pub mod sns;

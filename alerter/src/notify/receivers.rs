@@ -21,6 +21,7 @@ use super::opsgenie::OpsgenieConfig;
 use super::pagerduty::PagerdutyConfig;
 use super::pipeline::{Integration, Receivers};
 use super::pushover::PushoverConfig;
+use super::rocketchat::RocketchatConfig;
 use super::slack::SlackConfig;
 use super::sns::SnsConfig;
 use super::telegram::TelegramConfig;
@@ -67,6 +68,8 @@ pub struct ReceiverConfig {
     pub ntfy_configs: Vec<NtfyConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub matrix_configs: Vec<MatrixConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rocketchat_configs: Vec<RocketchatConfig>,
 }
 
 /// Every integration kind beyond email and webhook: `$m!(field)` once per
@@ -87,6 +90,7 @@ macro_rules! each_integration {
         $m!(sns_configs);
         $m!(ntfy_configs);
         $m!(matrix_configs);
+        $m!(rocketchat_configs);
     };
 }
 

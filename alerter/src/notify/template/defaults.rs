@@ -97,6 +97,12 @@ pub(super) const BUILTIN: &str = concat!(
     r#"{{- define "msteams.default.text" }}{{ template "__alert_blocks_markdown" . }}{{ end }}"#,
     r#"{{- define "msteamsv2.default.title" }}{{ template "__subject" . }}{{ end }}"#,
     r#"{{- define "msteamsv2.default.text" }}{{ template "__alert_blocks_markdown" . }}{{ end }}"#,
+    r#"{{- define "rocketchat.default.title" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "rocketchat.default.alias" }}{{ template "__alertmanager" . }}{{ end }}"#,
+    r#"{{- define "rocketchat.default.titlelink" }}{{ template "__alertmanagerURL" . }}{{ end }}"#,
+    r#"{{- define "rocketchat.default.emoji" }}{{ end }}"#,
+    r#"{{- define "rocketchat.default.iconurl" }}{{ end }}"#,
+    r#"{{- define "rocketchat.default.text" }}{{ end }}"#,
     // Ours (ntfy and Matrix are not Alertmanager integrations).
     r#"{{- define "ntfy.default.title" }}{{ template "__subject" . }}{{ end }}"#,
     r#"{{- define "ntfy.default.message" }}{{ template "__common_annotations" . }}"#,
