@@ -72,11 +72,149 @@ fn good_and_bad_configs() {
             "wildcard_group_by.yml",
             "route.group_by: cannot have wildcard",
         ),
+        (
+            "slack_without_api_url.yml",
+            "receivers[chat].slack_configs[0]: no global Slack API URL set either inline or in a file",
+        ),
+        (
+            "slack_api_url_and_file.yml",
+            "at most one of api_url & api_url_file must be configured",
+        ),
+        (
+            "slack_bad_api_url.yml",
+            "slack_configs[0]: api_url: unsupported scheme \"\" for URL",
+        ),
+        (
+            "slack_field_without_value.yml",
+            "fields[0]: missing value in Slack field configuration",
+        ),
+        (
+            "discord_without_webhook_url.yml",
+            "discord_configs[0]: no discord webhook URL provided",
+        ),
+        (
+            "telegram_without_chat_id.yml",
+            "telegram_configs[0]: missing chat_id on telegram_config",
+        ),
+        (
+            "telegram_bad_parse_mode.yml",
+            "unknown parse_mode on telegram_config, must be Markdown, MarkdownV2, HTML or empty string",
+        ),
+        (
+            "webex_without_authorization.yml",
+            "webex_configs[0]: missing webex_configs.http_config.authorization",
+        ),
+        (
+            "victorops_without_routing_key.yml",
+            "missing Routing key in VictorOps config",
+        ),
+        (
+            "victorops_reserved_custom_field.yml",
+            "contains custom field entity_id which cannot be used",
+        ),
+        (
+            "victorops_without_api_key.yml",
+            "victorops_configs[0]: no global VictorOps API Key set",
+        ),
+        (
+            "wechat_without_secret.yml",
+            "wechat_configs[0]: no global Wechat ApiSecret set",
+        ),
+        (
+            "wechat_bad_message_type.yml",
+            "weChat message type \"news\" does not match valid options ^(text|markdown)$",
+        ),
+        (
+            "pushover_without_token.yml",
+            "pushover_configs[0]: missing token in Pushover config",
+        ),
+        (
+            "sns_without_target.yml",
+            "sns_configs[0]: must provide either a Target ARN, Topic ARN, or Phone Number for SNS config",
+        ),
+        (
+            "sns_topic_and_phone.yml",
+            "must provide either a Target ARN, Topic ARN, or Phone Number for SNS config",
+        ),
+        (
+            "opsgenie_without_api_key.yml",
+            "opsgenie_configs[0]: no global OpsGenie API Key set either inline or in a file",
+        ),
+        (
+            "opsgenie_bad_responder_type.yml",
+            "type does not match valid options ^(team|teams|user|escalation|schedule)$",
+        ),
+        (
+            "opsgenie_responder_without_name.yml",
+            "has to have at least one of id, username or name specified",
+        ),
+        (
+            "pagerduty_without_key.yml",
+            "pagerduty_configs[0]: missing service or routing key in PagerDuty config",
+        ),
+        (
+            "pagerduty_routing_key_and_file.yml",
+            "at most one of routing_key & routing_key_file must be configured",
+        ),
+        ("pagerduty_unknown_key.yml", "unknown field `severty`"),
+        (
+            "slack_action_without_name_or_url.yml",
+            "actions[0]: missing name or url in Slack action configuration",
+        ),
     ] {
         let (ok, out) = run(&dir.join("bad").join(file));
         assert!(!ok, "{file} accepted: {out}");
         assert!(out.contains(expected), "{file}: {out}");
     }
+}
+
+/// Keys of Alertmanager versions after 0.25, and our own integrations (amtool
+/// 0.25 refuses them all):
+/// `newer/*.yml` are accepted, `newer/bad_*.yml` refused with the newer message.
+#[test]
+fn newer_integrations() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/newer");
+    for ok_file in [
+        "msteams.yml",
+        "msteamsv2.yml",
+        "slack_app_token.yml",
+        "ntfy.yml",
+        "matrix.yml",
+        "rocketchat.yml",
+    ] {
+        let (ok, out) = run(&dir.join(ok_file));
+        assert!(ok, "{ok_file}: {out}");
+    }
+    let (ok, out) = run(&dir.join("bad_rocketchat_without_token.yml"));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "rocketchat_configs[0]: no global Rocketchat Token set either inline or in a file"
+        ),
+        "{out}"
+    );
+    let (ok, out) = run(&dir.join("bad_ntfy_priority.yml"));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("ntfy_configs[0]: priority: \"loud\" is not 1-5"),
+        "{out}"
+    );
+    let (ok, out) = run(&dir.join("bad_slack_app_token_and_authorization.yml"));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "slack_configs[0]: http authorization can't be set when using Slack App tokens"
+        ),
+        "{out}"
+    );
+    let (ok, out) = run(&dir.join("bad_msteams_without_webhook_url.yml"));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "receivers[teams].msteams_configs[0]: one of webhook_url or webhook_url_file must be configured"
+        ),
+        "{out}"
+    );
 }
 
 #[test]
@@ -138,4 +276,30 @@ fn check_config_checks_rule_files() {
         );
         assert!(!out.contains("panicked"), "{out}");
     }
+}
+
+/// An integration's `*_file` secret that cannot be read is a warning at load
+/// (the config is valid, the file may appear later), naming entry and file.
+#[test]
+fn unreadable_integration_secret_file_is_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("am.yml");
+    let missing = dir.path().join("routing_key");
+    std::fs::write(
+        &path,
+        format!(
+            "route:\n  receiver: r\nreceivers:\n- name: r\n  pagerduty_configs:\n  - routing_key_file: {}\n",
+            missing.display()
+        ),
+    )
+    .expect("write");
+    let (ok, out) = run(&path);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "WARNING: receivers[\"r\"].pagerduty_configs[0]: cannot read {}",
+            missing.display()
+        )),
+        "{out}"
+    );
 }

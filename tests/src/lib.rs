@@ -222,10 +222,16 @@ impl RedisServer {
 /// What a [`WebhookSink`] saw of one request besides its body.
 #[derive(Clone, Debug)]
 pub struct SinkRequest {
+    pub method: String,
     /// As sent: absolute (`http://host/path`) when it came through us as a proxy.
     pub uri: String,
+    /// Every header, names lowercase (a repeated one keeps its last value).
+    pub headers: std::collections::BTreeMap<String, String>,
     pub authorization: Option<String>,
+    /// The body as JSON (`Null` when it is not JSON).
     pub body: serde_json::Value,
+    /// The body as text, for the forms that are not JSON.
+    pub raw: String,
 }
 
 pub struct WebhookSink {
@@ -240,6 +246,8 @@ struct SinkState {
     received: std::sync::Mutex<Vec<(Instant, serde_json::Value)>>,
     requests: std::sync::Mutex<Vec<SinkRequest>>,
     status: std::sync::atomic::AtomicU16,
+    /// Answered as JSON when not empty.
+    body: std::sync::Mutex<String>,
 }
 
 impl WebhookSink {
@@ -258,7 +266,8 @@ impl WebhookSink {
                 .expect("runtime");
             rt.block_on(async move {
                 let app = axum::Router::new().fallback(axum::routing::any(
-                    move |uri: axum::http::Uri,
+                    move |method: axum::http::Method,
+                          uri: axum::http::Uri,
                           headers: axum::http::HeaderMap,
                           body: axum::body::Bytes| {
                         let st = st.clone();
@@ -266,17 +275,38 @@ impl WebhookSink {
                             let v =
                                 serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
                             st.requests.lock().expect("lock").push(SinkRequest {
+                                method: method.to_string(),
                                 uri: uri.to_string(),
+                                headers: headers
+                                    .iter()
+                                    .map(|(k, v)| {
+                                        (
+                                            k.as_str().to_string(),
+                                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                                        )
+                                    })
+                                    .collect(),
                                 authorization: headers
                                     .get(axum::http::header::AUTHORIZATION)
                                     .and_then(|h| h.to_str().ok())
                                     .map(str::to_string),
                                 body: v.clone(),
+                                raw: String::from_utf8_lossy(&body).into_owned(),
                             });
                             st.received.lock().expect("lock").push((Instant::now(), v));
                             let code = st.status.load(std::sync::atomic::Ordering::SeqCst);
-                            axum::http::StatusCode::from_u16(code)
-                                .unwrap_or(axum::http::StatusCode::OK)
+                            let code = axum::http::StatusCode::from_u16(code)
+                                .unwrap_or(axum::http::StatusCode::OK);
+                            let answer = st.body.lock().expect("lock").clone();
+                            if answer.is_empty() {
+                                axum::response::IntoResponse::into_response(code)
+                            } else {
+                                axum::response::IntoResponse::into_response((
+                                    code,
+                                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                                    answer,
+                                ))
+                            }
                         }
                     },
                 ));
@@ -314,6 +344,12 @@ impl WebhookSink {
     /// Every request received so far, oldest first, with its URI and credentials.
     pub fn requests(&self) -> Vec<SinkRequest> {
         self.state.requests.lock().expect("lock").clone()
+    }
+
+    /// The JSON body answered from now on (empty: none), e.g. a token for an
+    /// integration that fetches one first.
+    pub fn set_body(&self, json: &str) {
+        *self.state.body.lock().expect("lock") = json.to_string();
     }
 
     /// The HTTP status answered from now on (e.g. 500 to fail every delivery).

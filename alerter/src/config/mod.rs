@@ -20,6 +20,7 @@ use crate::inhibit::{self, RawRule as InhibitRule};
 use crate::notify::email::ResolvedEmail;
 use crate::notify::email::{SmtpGlobals, check_host_port};
 use crate::notify::http::HttpConfig;
+use crate::notify::integration::IntegrationGlobals;
 use crate::notify::pipeline::Receivers;
 use crate::notify::receivers::{
     Built, ReceiverConfig as Receiver, build_receivers, load_templates,
@@ -72,13 +73,16 @@ pub struct Global {
     pub http_config: Option<HttpConfig>,
     #[serde(flatten)]
     pub smtp: SmtpGlobals,
+    /// `slack_api_url` and the other integrations' defaults.
+    #[serde(flatten)]
+    pub integrations: IntegrationGlobals,
 }
 
 impl Config {
-    /// Whether anything renders templates (today: email) or names template files;
+    /// Whether any integration renders templates (all but the webhook) or the file names template files;
     /// otherwise the template engine is never started.
     pub fn uses_templates(&self) -> bool {
-        !self.templates.is_empty() || self.receivers.iter().any(|r| !r.email_configs.is_empty())
+        !self.templates.is_empty() || self.receivers.iter().any(Receiver::renders_templates)
     }
 }
 
@@ -190,7 +194,11 @@ fn compile_config(
             }
         }
     }
+    for r in &config.receivers {
+        errs.extend(r.check_integrations(&config.global.integrations));
+    }
     errs.extend(config.global.smtp.check());
+    errs.extend(config.global.integrations.check());
     if let Some(h) = &config.global.http_config {
         errs.extend(
             h.check()
@@ -239,6 +247,7 @@ fn compile_config(
     } = build_receivers(
         &config.receivers,
         &config.global.smtp,
+        &config.global.integrations,
         config.global.http_config.as_ref(),
         base_dir,
         env,

@@ -475,7 +475,16 @@ impl HttpClient {
     /// A POST carrying this config's credentials; a credential file that cannot be
     /// read is the error.
     pub fn post(&self, url: &str) -> Result<reqwest::RequestBuilder, String> {
-        let req = self.client.post(url);
+        self.request(reqwest::Method::POST, url)
+    }
+
+    /// A request of any method carrying this config's credentials.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, String> {
+        let req = self.client.request(method, url);
         Ok(match &self.auth {
             Auth::None => req,
             Auth::Basic { username, password } => {

@@ -2,15 +2,32 @@
 //! (webhook, email, ...) implements. The data model is Alertmanager's template data,
 //! which is also the body of its webhook (see notify/webhook and template/template.go).
 
+pub mod discord;
 pub mod email;
 pub mod http;
+pub mod integration;
+pub mod matrix;
+pub mod msteams;
+pub mod msteamsv2;
 pub mod nflog;
+pub mod ntfy;
+pub mod opsgenie;
+pub mod pagerduty;
 pub mod pipeline;
+pub mod pushover;
 mod reason;
 pub mod receivers;
+pub mod rocketchat;
+pub mod send;
+pub mod slack;
+pub mod sns;
 pub mod stats;
+pub mod telegram;
 pub mod template;
+pub mod victorops;
+pub mod webex;
 pub mod webhook;
+pub mod wechat;
 
 use std::collections::BTreeMap;
 

@@ -9,11 +9,27 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::Notifier;
+use super::discord::DiscordConfig;
 use super::email::{self, EmailConfig, EmailNotifier, ResolvedEmail, SmtpGlobals};
 use super::http::HttpConfig;
+use super::integration::{BuildContext, IntegrationConfig, IntegrationGlobals};
+use super::matrix::MatrixConfig;
+use super::msteams::MsteamsConfig;
+use super::msteamsv2::MsteamsV2Config;
+use super::ntfy::NtfyConfig;
+use super::opsgenie::OpsgenieConfig;
+use super::pagerduty::PagerdutyConfig;
 use super::pipeline::{Integration, Receivers};
+use super::pushover::PushoverConfig;
+use super::rocketchat::RocketchatConfig;
+use super::slack::SlackConfig;
+use super::sns::SnsConfig;
+use super::telegram::TelegramConfig;
 use super::template::Templates;
+use super::victorops::VictoropsConfig;
+use super::webex::WebexConfig;
 use super::webhook::{WebhookConfig, WebhookNotifier};
+use super::wechat::WechatConfig;
 
 /// One `receivers:` entry as written in alertmanager.yml.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -24,6 +40,94 @@ pub struct ReceiverConfig {
     pub email_configs: Vec<EmailConfig>,
     #[serde(default)]
     pub webhook_configs: Vec<WebhookConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slack_configs: Vec<SlackConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pagerduty_configs: Vec<PagerdutyConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub opsgenie_configs: Vec<OpsgenieConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discord_configs: Vec<DiscordConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub telegram_configs: Vec<TelegramConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webex_configs: Vec<WebexConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub victorops_configs: Vec<VictoropsConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wechat_configs: Vec<WechatConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub msteams_configs: Vec<MsteamsConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub msteamsv2_configs: Vec<MsteamsV2Config>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pushover_configs: Vec<PushoverConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sns_configs: Vec<SnsConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ntfy_configs: Vec<NtfyConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matrix_configs: Vec<MatrixConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rocketchat_configs: Vec<RocketchatConfig>,
+}
+
+/// Every integration kind beyond email and webhook: `$m!(field)` once per
+/// `*_configs` list, so checking, compiling and building each is one line here.
+macro_rules! each_integration {
+    ($m:ident) => {
+        $m!(slack_configs);
+        $m!(pagerduty_configs);
+        $m!(opsgenie_configs);
+        $m!(discord_configs);
+        $m!(telegram_configs);
+        $m!(webex_configs);
+        $m!(victorops_configs);
+        $m!(wechat_configs);
+        $m!(msteams_configs);
+        $m!(msteamsv2_configs);
+        $m!(pushover_configs);
+        $m!(sns_configs);
+        $m!(ntfy_configs);
+        $m!(matrix_configs);
+        $m!(rocketchat_configs);
+    };
+}
+
+impl ReceiverConfig {
+    /// Whether any integration renders templates (all but the webhook do).
+    pub fn renders_templates(&self) -> bool {
+        let mut any = !self.email_configs.is_empty();
+        macro_rules! has {
+            ($f:ident) => {
+                any |= !self.$f.is_empty();
+            };
+        }
+        each_integration!(has);
+        any
+    }
+
+    /// amtool's checks of every integration entry, each error prefixed with where it is.
+    pub fn check_integrations(&self, globals: &IntegrationGlobals) -> Vec<String> {
+        let mut errs = Vec::new();
+        macro_rules! check {
+            ($f:ident) => {
+                for (i, c) in self.$f.iter().enumerate() {
+                    let at = format!("receivers[{}].{}[{i}]", self.name, stringify!($f));
+                    errs.extend(c.check(globals).into_iter().map(|e| format!("{at}: {e}")));
+                    if let Some(h) = c.http_config() {
+                        errs.extend(
+                            h.check()
+                                .into_iter()
+                                .map(|e| format!("{at}.http_config: {e}")),
+                        );
+                    }
+                }
+            };
+        }
+        each_integration!(check);
+        errs
+    }
 }
 
 /// Loads the `templates:` files matched by `patterns` (relative to `base_dir`)
@@ -43,6 +147,17 @@ pub fn load_templates(
                 errs.extend(es.into_iter().map(|m| format!("{at}.{m}")));
             }
         }
+        macro_rules! compile {
+            ($f:ident) => {
+                for (i, c) in r.$f.iter().enumerate() {
+                    let at = format!("receivers[{}].{}[{i}]", r.name, stringify!($f));
+                    if let Err(es) = c.compile(&set) {
+                        errs.extend(es.into_iter().map(|m| format!("{at}.{m}")));
+                    }
+                }
+            };
+        }
+        each_integration!(compile);
     }
     if errs.is_empty() {
         Ok(set)
@@ -73,11 +188,18 @@ pub struct Built {
 pub fn build_receivers(
     receivers: &[ReceiverConfig],
     globals: &SmtpGlobals,
+    integration_globals: &IntegrationGlobals,
     global_http: Option<&HttpConfig>,
     base_dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
     templates: &Templates,
 ) -> Built {
+    let cx = BuildContext {
+        globals: integration_globals,
+        http: global_http,
+        base: base_dir,
+        templates,
+    };
     let mut out = Receivers::new();
     let mut emails = BTreeMap::new();
     let mut warnings = Vec::new();
@@ -163,6 +285,34 @@ pub fn build_receivers(
                 }
             }
         }
+        macro_rules! build {
+            ($f:ident) => {
+                for (i, c) in r.$f.iter().enumerate() {
+                    let at = format!("receivers[{:?}].{}[{i}]", r.name, stringify!($f));
+                    note_inline_secrets(&mut notes, &at, c.http_config().or(global_http));
+                    for f in c.secret_files() {
+                        if let Err(e) = std::fs::read_to_string(f) {
+                            notes.push(format!(
+                                "{at}: cannot read {f}: {e}; every send fails until it can be read"
+                            ));
+                        }
+                    }
+                    match c.build(&cx) {
+                        Ok(n) => list.push(Integration {
+                            notifier: n,
+                            send_resolved: send_resolved_of(c),
+                            index: i,
+                        }),
+                        Err(e) => list.push(unusable(
+                            integration_name(c),
+                            format!("{at} cannot send: {e}"),
+                            i,
+                        )),
+                    }
+                }
+            };
+        }
+        each_integration!(build);
         out.insert(r.name.clone(), list);
         emails.insert(r.name.clone(), resolved_emails);
     }
@@ -171,6 +321,23 @@ pub fn build_receivers(
         receivers: out,
         emails,
         warnings,
+    }
+}
+
+fn send_resolved_of<C: IntegrationConfig>(c: &C) -> bool {
+    c.send_resolved().unwrap_or(C::SEND_RESOLVED)
+}
+
+fn integration_name<C: IntegrationConfig>(_: &C) -> &'static str {
+    C::NAME
+}
+
+/// Inline credentials of an `http_config` belong in their `_file` form.
+fn note_inline_secrets(notes: &mut Vec<String>, at: &str, http: Option<&HttpConfig>) {
+    for key in http.map(HttpConfig::inline_secrets).unwrap_or_default() {
+        notes.push(format!(
+            "{at}.http_config.{key} is inline in the config file; move it to its _file form so it stays out of git"
+        ));
     }
 }
 

@@ -120,29 +120,6 @@ impl WebhookNotifier {
     }
 }
 
-fn classify(e: &reqwest::Error) -> Reason {
-    if e.is_timeout() {
-        return Reason::Timeout;
-    }
-    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    while let Some(s) = src {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => return Reason::ConnectionRefused,
-                std::io::ErrorKind::TimedOut => return Reason::Timeout,
-                std::io::ErrorKind::ConnectionReset => return Reason::ConnectionReset,
-                _ => {}
-            }
-        }
-        src = s.source();
-    }
-    if e.is_connect() {
-        Reason::ConnectError
-    } else {
-        Reason::RequestError
-    }
-}
-
 impl Notifier for WebhookNotifier {
     fn integration(&self) -> &'static str {
         "webhook"
@@ -184,7 +161,7 @@ impl Notifier for WebhookNotifier {
             }
             let resp = req.send().await.map_err(|e| NotifyError {
                 retryable: true,
-                reason: classify(&e),
+                reason: super::send::classify(&e),
                 message: format!("POST {}: {e}", redact(&url)),
             })?;
             let code = resp.status();

@@ -5,14 +5,111 @@
 use crate::notify::{AlertData, Data, Status};
 
 /// Built-in named templates: `email.default.*` render our phone-friendly content
-/// ([`subject`], [`text_body`], [`html_body`] below); `__subject` etc. keep
-/// configs written against Alertmanager's default.tmpl working.
-pub(super) const BUILTIN: &str = r#"{{ define "email.default.subject" }}{{ __email_default "subject" . }}{{ end }}
-{{- define "email.default.text" }}{{ __email_default "text" . }}{{ end }}
-{{- define "email.default.html" }}{{ __email_default "html" . }}{{ end }}
-{{- define "__subject" }}{{ template "email.default.subject" . }}{{ end }}
-{{- define "__alertmanager" }}alerter{{ end }}
-{{- define "__alertmanagerURL" }}{{ .ExternalURL }}{{ end }}"#;
+/// ([`subject`], [`text_body`], [`html_body`] below); the others are the names of
+/// Alertmanager's default template file, rendering what 0.25 renders (the
+/// integrations' defaults refer to them, and users' templates do too). A user's
+/// file that defines one of these names replaces it, as in Alertmanager.
+///
+/// `__subject`: `[FIRING:<n firing>]` or `[RESOLVED]`, the group label values by
+/// name, a space, then in parentheses the values of the common labels that are
+/// not group labels, when there are any.
+pub(super) const BUILTIN: &str = concat!(
+    r#"{{ define "email.default.subject" }}{{ __email_default "subject" . }}{{ end }}"#,
+    r#"{{- define "email.default.text" }}{{ __email_default "text" . }}{{ end }}"#,
+    r#"{{- define "email.default.html" }}{{ __email_default "html" . }}{{ end }}"#,
+    r#"{{- define "__alertmanager" }}Alertmanager{{ end }}"#,
+    r#"{{- define "__alertmanagerURL" }}{{ .ExternalURL }}/#/alerts?receiver={{ urlquery .Receiver }}{{ end }}"#,
+    r#"{{- define "__subject" }}[{{ toUpper .Status }}{{ if eq .Status "firing" }}:{{ len .Alerts.Firing }}{{ end }}] "#,
+    r#"{{ join " " .GroupLabels.SortedPairs.Values }} {{ if lt (len .GroupLabels) (len .CommonLabels) }}"#,
+    r#"({{ join " " (.CommonLabels.Remove .GroupLabels.Names).Values }}){{ end }}{{ end }}"#,
+    r#"{{- define "__description" }}{{ end }}"#,
+    // A list of alerts as dot: per alert its sorted labels and annotations, one
+    // " - name = value" line each, then its source.
+    r#"{{- define "__text_alert_list" }}{{ range . }}"#,
+    "Labels:\n{{ range .Labels.SortedPairs }} - {{ .Name }} = {{ .Value }}\n{{ end }}",
+    "Annotations:\n{{ range .Annotations.SortedPairs }} - {{ .Name }} = {{ .Value }}\n{{ end }}",
+    "Source: {{ .GeneratorURL }}\n{{ end }}{{ end }}",
+    r#"{{- define "slack.default.title" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "slack.default.username" }}{{ template "__alertmanager" . }}{{ end }}"#,
+    r#"{{- define "slack.default.titlelink" }}{{ template "__alertmanagerURL" . }}{{ end }}"#,
+    r#"{{- define "slack.default.fallback" }}{{ template "slack.default.title" . }} | {{ template "slack.default.titlelink" . }}{{ end }}"#,
+    r#"{{- define "slack.default.color" }}{{ if eq .Status "firing" }}danger{{ else }}good{{ end }}{{ end }}"#,
+    r#"{{- define "slack.default.callbackid" }}{{ end }}"#,
+    r#"{{- define "slack.default.pretext" }}{{ end }}"#,
+    r#"{{- define "slack.default.iconemoji" }}{{ end }}"#,
+    r#"{{- define "slack.default.iconurl" }}{{ end }}"#,
+    r#"{{- define "slack.default.text" }}{{ end }}"#,
+    r#"{{- define "slack.default.footer" }}{{ end }}"#,
+    r#"{{- define "pagerduty.default.description" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "pagerduty.default.client" }}{{ template "__alertmanager" . }}{{ end }}"#,
+    r#"{{- define "pagerduty.default.clientURL" }}{{ template "__alertmanagerURL" . }}{{ end }}"#,
+    r#"{{- define "pagerduty.default.instances" }}{{ template "__text_alert_list" . }}{{ end }}"#,
+    // Ours, to build Alertmanager's message defaults from: the common annotation
+    // values; the firing and resolved lists with their headings, compact
+    // (`__alert_sections`) or each set off by blank lines (`__alert_blocks`).
+    r#"{{- define "__common_annotations" }}{{ join " " .CommonAnnotations.SortedPairs.Values }}{{ end }}"#,
+    r#"{{- define "__alert_sections" }}"#,
+    "{{ with .Alerts.Firing }}Alerts Firing:\n{{ template \"__text_alert_list\" . }}{{ end }}\n",
+    "{{ with .Alerts.Resolved }}Alerts Resolved:\n{{ template \"__text_alert_list\" . }}{{ end }}{{ end }}",
+    r#"{{- define "__alert_blocks" }}"#,
+    "{{ with .Alerts.Firing }}\nAlerts Firing:\n{{ template \"__text_alert_list\" . }}\n{{ end }}\n",
+    "{{ with .Alerts.Resolved }}\nAlerts Resolved:\n{{ template \"__text_alert_list\" . }}\n{{ end }}\n{{ end }}",
+    r#"{{- define "opsgenie.default.message" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "opsgenie.default.description" }}{{ template "__common_annotations" . }}"#,
+    "\n{{ template \"__alert_sections\" . }}{{ end }}",
+    r#"{{- define "opsgenie.default.source" }}{{ template "__alertmanagerURL" . }}{{ end }}"#,
+    r#"{{- define "wechat.default.message" }}{{ template "__subject" . }}"#,
+    "\n{{ template \"__common_annotations\" . }}\n{{ template \"__alert_sections\" . }}",
+    "\nAlertmanagerUrl:\n{{ template \"__alertmanagerURL\" . }}{{ end }}",
+    r#"{{- define "wechat.default.to_user" }}{{ end }}"#,
+    r#"{{- define "wechat.default.to_party" }}{{ end }}"#,
+    r#"{{- define "wechat.default.to_tag" }}{{ end }}"#,
+    r#"{{- define "wechat.default.agent_id" }}{{ end }}"#,
+    r#"{{- define "victorops.default.state_message" }}{{ template "__common_annotations" . }}"#,
+    "\n{{ template \"__alert_sections\" . }}{{ end }}",
+    r#"{{- define "victorops.default.entity_display_name" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "victorops.default.monitoring_tool" }}{{ template "__alertmanager" . }}{{ end }}"#,
+    r#"{{- define "pushover.default.title" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "pushover.default.message" }}{{ template "__common_annotations" . }}"#,
+    "\n{{ template \"__alert_blocks\" . }}{{ end }}",
+    r#"{{- define "pushover.default.url" }}{{ template "__alertmanagerURL" . }}{{ end }}"#,
+    r#"{{- define "sns.default.subject" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "sns.default.message" }}{{ template "__common_annotations" . }}"#,
+    "\n{{ template \"__alert_blocks\" . }}{{ end }}",
+    r#"{{- define "telegram.default.message" }}"#,
+    "\n{{ template \"__alert_blocks\" . }}{{ end }}",
+    r#"{{- define "discord.default.title" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "discord.default.message" }}"#,
+    "\n{{ template \"__alert_blocks\" . }}{{ end }}",
+    r#"{{- define "webex.default.message" }}{{ template "__common_annotations" . }}"#,
+    "\n{{ template \"__alert_blocks\" . }}{{ end }}",
+    // The Markdown list of newer Alertmanagers: a blank line before each part,
+    // two-space indented items.
+    r#"{{- define "__text_alert_list_markdown" }}{{ range . }}"#,
+    "\nLabels:\n{{ range .Labels.SortedPairs }}  - {{ .Name }} = {{ .Value }}\n{{ end }}",
+    "\nAnnotations:\n{{ range .Annotations.SortedPairs }}  - {{ .Name }} = {{ .Value }}\n{{ end }}",
+    "\nSource: {{ .GeneratorURL }}\n{{ end }}\n{{ end }}",
+    r#"{{- define "__alert_blocks_markdown" }}"#,
+    "\n{{ with .Alerts.Firing }}\n# Alerts Firing:\n{{ template \"__text_alert_list_markdown\" . }}\n{{ end }}\n",
+    "{{ with .Alerts.Resolved }}\n# Alerts Resolved:\n{{ template \"__text_alert_list_markdown\" . }}\n{{ end }}\n{{ end }}",
+    r#"{{- define "msteams.default.summary" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "msteams.default.title" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "msteams.default.text" }}{{ template "__alert_blocks_markdown" . }}{{ end }}"#,
+    r#"{{- define "msteamsv2.default.title" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "msteamsv2.default.text" }}{{ template "__alert_blocks_markdown" . }}{{ end }}"#,
+    r#"{{- define "rocketchat.default.title" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "rocketchat.default.alias" }}{{ template "__alertmanager" . }}{{ end }}"#,
+    r#"{{- define "rocketchat.default.titlelink" }}{{ template "__alertmanagerURL" . }}{{ end }}"#,
+    r#"{{- define "rocketchat.default.emoji" }}{{ end }}"#,
+    r#"{{- define "rocketchat.default.iconurl" }}{{ end }}"#,
+    r#"{{- define "rocketchat.default.text" }}{{ end }}"#,
+    // Ours (ntfy and Matrix are not Alertmanager integrations).
+    r#"{{- define "ntfy.default.title" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "ntfy.default.message" }}{{ template "__common_annotations" . }}"#,
+    "\n{{ template \"__alert_sections\" . }}{{ end }}",
+    r#"{{- define "matrix.default.message" }}{{ template "__subject" . }}"#,
+    "\n{{ template \"__common_annotations\" . }}\n{{ template \"__alert_sections\" . }}{{ end }}",
+);
 
 /// `[FIRING:2] HostHighCpuUsage (warning)`, as Alertmanager's default subject.
 pub fn subject(d: &Data) -> String {
@@ -171,7 +268,15 @@ mod tests {
             html(r#"<title>{{ template "email.default.subject" . }}</title>"#),
             format!("<title>{}</title>", super::subject(&d))
         );
-        assert_eq!(text(r#"{{ template "__subject" . }}"#), super::subject(&d));
+        // Alertmanager's subject: the common labels beyond the group's in parentheses.
+        assert_eq!(
+            text(r#"{{ template "__subject" . }}"#),
+            "[FIRING:2] HostHighCpuUsage warning (ops)"
+        );
+        assert_eq!(
+            text(r#"{{ template "slack.default.fallback" . }}"#),
+            "[FIRING:2] HostHighCpuUsage warning (ops) | http://alerter:9093/#/alerts?receiver=team-x"
+        );
         let e = text_err(r#"{{ template "email.default.subject" .Alerts }}"#);
         assert!(e.contains("want the notification data as dot"), "{e}");
     }

@@ -1,0 +1,224 @@
+//! How an HTTP integration (slack, pagerduty, ...) sends: where its URL comes from
+//! (inline secret or a file read at each send), one JSON POST through its
+//! `http_config` client, and which answers are worth a retry, as Alertmanager's
+//! `notify.Retrier` decides (2xx done, 5xx and the integration's extra codes
+//! retried, anything else permanent).
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::http::{HttpClient, HttpConfig};
+use super::{NotifyError, Reason};
+use config_values::Secret;
+
+/// Where an integration's endpoint (or token) comes from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    Inline(Secret),
+    /// Read at each send, trimmed, as Alertmanager does, so a rotated file is used
+    /// without a reload. Relative to the working directory, as in Alertmanager.
+    File(String),
+}
+
+impl Source {
+    /// From a `key`/`key_file` pair; `None` when neither is set.
+    pub fn from_pair(inline: Option<&Secret>, file: Option<&String>) -> Option<Source> {
+        match (inline, file) {
+            (Some(s), _) => Some(Source::Inline(s.clone())),
+            (None, Some(f)) => Some(Source::File(f.clone())),
+            (None, None) => None,
+        }
+    }
+
+    pub fn read(&self) -> Result<Secret, NotifyError> {
+        match self {
+            Source::Inline(s) => Ok(s.clone()),
+            Source::File(f) => std::fs::read_to_string(f)
+                .map(|s| Secret::new(s.trim()))
+                .map_err(|e| NotifyError {
+                    retryable: true,
+                    reason: Reason::UrlFile,
+                    message: format!("cannot read {f}: {e}"),
+                }),
+        }
+    }
+}
+
+/// The client of an integration: its own `http_config`, else the global one, else
+/// the shared default.
+pub fn client(
+    own: Option<&HttpConfig>,
+    global: Option<&HttpConfig>,
+    base: &std::path::Path,
+) -> Result<HttpClient, String> {
+    match own.or(global) {
+        Some(h) => h.build(base),
+        None => super::http::shared(),
+    }
+    .map_err(|e| format!("http_config: {e}"))
+}
+
+/// What one POST came back with, once it is known to be a success.
+pub struct Answer {
+    pub content_type: String,
+    pub body: String,
+}
+
+/// POSTs `body` as JSON to `url` with the client's credentials and `headers`;
+/// classifies the failure as Alertmanager does: a transport error is retried,
+/// a status is retried when it is 5xx or in `retry_codes`. The URL is shown in
+/// messages without its path and query (they may carry a token).
+pub async fn post_json(
+    client: &HttpClient,
+    url: &str,
+    headers: &[(&str, String)],
+    body: &impl Serialize,
+    timeout: Option<Duration>,
+    retry_codes: &[u16],
+) -> Result<Answer, NotifyError> {
+    send_json(
+        client,
+        reqwest::Method::POST,
+        url,
+        headers,
+        body,
+        timeout,
+        retry_codes,
+    )
+    .await
+}
+
+/// [`post_json`] with any method. An `Authorization` among `headers` replaces
+/// the `http_config` credentials, as Prometheus's client keeps a header the
+/// request already has.
+pub async fn send_json(
+    client: &HttpClient,
+    method: reqwest::Method,
+    url: &str,
+    headers: &[(&str, String)],
+    body: &impl Serialize,
+    timeout: Option<Duration>,
+    retry_codes: &[u16],
+) -> Result<Answer, NotifyError> {
+    let own_auth = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+    let shown = format!("{method} {}", redact(url));
+    let req = if own_auth {
+        Ok(client.client().request(method, url))
+    } else {
+        client.request(method, url)
+    };
+    let mut req = req
+        .map_err(|e| NotifyError {
+            retryable: true,
+            reason: Reason::CredentialsFile,
+            message: format!("http_config: {e}"),
+        })?
+        .json(body);
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    if let Some(t) = timeout {
+        req = req.timeout(t);
+    }
+    let resp = req.send().await.map_err(|e| NotifyError {
+        retryable: true,
+        reason: classify(&e),
+        message: format!("{shown}: {e}"),
+    })?;
+    let code = resp.status();
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = resp.text().await.unwrap_or_default();
+    if code.is_success() {
+        return Ok(Answer {
+            content_type,
+            body: text,
+        });
+    }
+    let body: String = text.chars().take(200).collect();
+    let (retryable, reason) = status_class(code.as_u16(), retry_codes);
+    Err(NotifyError {
+        retryable,
+        reason,
+        message: format!("{shown}: unexpected status code {}: {body}", code.as_u16()),
+    })
+}
+
+/// Alertmanager's `Retrier.Check` for a non-2xx status: retry 5xx and the
+/// integration's own `retry_codes` (e.g. 429 for PagerDuty), never other codes.
+pub fn status_class(code: u16, retry_codes: &[u16]) -> (bool, Reason) {
+    let retry = code / 100 == 5 || retry_codes.contains(&code);
+    let reason = match code / 100 {
+        5 => Reason::Http5xx,
+        4 => Reason::Http4xx,
+        _ => Reason::HttpStatus,
+    };
+    (retry, reason)
+}
+
+/// The reason label of a transport error.
+pub fn classify(e: &reqwest::Error) -> Reason {
+    if e.is_timeout() {
+        return Reason::Timeout;
+    }
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => return Reason::ConnectionRefused,
+                std::io::ErrorKind::TimedOut => return Reason::Timeout,
+                std::io::ErrorKind::ConnectionReset => return Reason::ConnectionReset,
+                _ => {}
+            }
+        }
+        src = s.source();
+    }
+    if e.is_connect() {
+        Reason::ConnectError
+    } else {
+        Reason::RequestError
+    }
+}
+
+/// Only the scheme, host and port of a URL: the path (a Slack or Discord webhook),
+/// the query and the user info may all carry the token.
+pub fn redact(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(p) => match p.port() {
+            Some(port) => format!("{}://{}:{port}/...", p.scheme(), p.host_str().unwrap_or("")),
+            None => format!("{}://{}/...", p.scheme(), p.host_str().unwrap_or("")),
+        },
+        Err(_) => "<invalid url>".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_classes_follow_alertmanagers_retrier() {
+        assert_eq!(status_class(500, &[]), (true, Reason::Http5xx));
+        assert_eq!(status_class(503, &[]), (true, Reason::Http5xx));
+        assert_eq!(status_class(429, &[]), (false, Reason::Http4xx));
+        assert_eq!(status_class(429, &[429]), (true, Reason::Http4xx));
+        assert_eq!(status_class(400, &[429]), (false, Reason::Http4xx));
+        assert_eq!(status_class(302, &[]), (false, Reason::HttpStatus));
+    }
+
+    #[test]
+    fn urls_are_shown_without_secrets() {
+        assert_eq!(
+            redact("https://u:p@hooks.slack.com/services/T/B/X?token=1"),
+            "https://hooks.slack.com/..."
+        );
+        assert_eq!(redact("not a url"), "<invalid url>");
+    }
+}
