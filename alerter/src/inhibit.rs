@@ -535,6 +535,63 @@ mod tests {
         assert!(compile_rules(&rule("- {equal: [instance, instance]}")).is_ok());
     }
 
+    /// A sweep drops what has ended and sets the next one at twice what is left
+    /// (never below the floor), so a cache of live sources is not swept on every insert.
+    #[test]
+    fn sweep_keeps_live_sources_and_doubles_its_threshold() {
+        let mut c = Cache::default();
+        let put = |c: &mut Cache, i: u64, end: f64| {
+            let key = vec![i.to_string()];
+            c.by_key
+                .entry(key.clone())
+                .or_default()
+                .insert(Fingerprint(i));
+            c.alerts.insert(
+                Fingerprint(i),
+                Source {
+                    key,
+                    ends_at: at(end),
+                    is_target: false,
+                },
+            );
+        };
+        for i in 0..2_000 {
+            put(&mut c, i, 20.0);
+        }
+        for i in 2_000..2_500 {
+            put(&mut c, i, 5.0);
+        }
+        c.sweep(at(10.0));
+        assert_eq!((c.alerts.len(), c.by_key.len()), (2_000, 2_000));
+        assert_eq!(c.sweep_at, 4_000);
+        c.sweep(at(30.0));
+        assert_eq!((c.alerts.len(), c.by_key.len()), (0, 0));
+        assert_eq!(c.sweep_at, MIN_SWEEP);
+    }
+
+    /// Inserting below the threshold never sweeps (each alert costs O(1)); the insert
+    /// that passes it sweeps once. Sources that ended are still counted until then.
+    #[tokio::test(start_paused = true)]
+    async fn inserts_sweep_only_past_the_threshold() {
+        let c = Clock::following_tokio(t0());
+        let ih = Inhibitor::new(
+            &rule("- {source_matchers: ['s=\"1\"'], target_matchers: ['t=\"1\"']}"),
+            c,
+        )
+        .unwrap();
+        let src = |i: usize, end: Option<f64>| {
+            Arc::new(alert(&[("s", "1"), ("i", &i.to_string())], 0.0, end))
+        };
+        for i in 0..MIN_SWEEP - 1 {
+            ih.on_alert(&src(i, Some(1.0)));
+        }
+        advance_to(c, 2.0).await;
+        ih.on_alert(&src(MIN_SWEEP, None));
+        assert_eq!(ih.cached_sources(), MIN_SWEEP);
+        ih.on_alert(&src(MIN_SWEEP + 1, None));
+        assert_eq!(ih.cached_sources(), 2);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn memory_is_bounded_by_firing_sources() {
         let c = Clock::following_tokio(t0());

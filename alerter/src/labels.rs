@@ -227,9 +227,6 @@ impl Matchers {
     pub fn matches(&self, ls: &LabelSet) -> bool {
         self.0.iter().all(|m| m.matches(ls))
     }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl fmt::Display for Matchers {
@@ -334,21 +331,6 @@ pub fn parse_matchers(s: &str) -> Result<Matchers, String> {
     Ok(Matchers(out))
 }
 
-/// Legacy `match:` / `match_re:` maps as matchers (equality and anchored regex).
-pub fn from_legacy(
-    eq: &BTreeMap<String, String>,
-    re: &BTreeMap<String, String>,
-) -> Result<Vec<Matcher>, String> {
-    let mut out = Vec::new();
-    for (k, v) in eq {
-        out.push(Matcher::new(k, MatchType::Equal, v)?);
-    }
-    for (k, v) in re {
-        out.push(Matcher::new(k, MatchType::Regexp, v)?);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,5 +397,89 @@ mod tests {
         assert!(parse_matcher("a~x").is_err());
         assert!(parse_matcher(r#"a=~"(""#).is_err());
         assert!(parse_matcher(r#"a="x"#).is_err());
+    }
+
+    /// The API and the data files carry a fingerprint as its hex string.
+    #[test]
+    fn fingerprint_serializes_as_its_hex_string() {
+        let fp = Fingerprint(0x542b_4efc_4736_a5f3);
+        let json = serde_json::to_string(&fp).unwrap();
+        assert_eq!(json, r#""542b4efc4736a5f3""#);
+        assert_eq!(serde_json::from_str::<Fingerprint>(&json).unwrap(), fp);
+        assert!(serde_json::from_str::<Fingerprint>(r#""not hex""#).is_err());
+    }
+
+    /// Prometheus's label-set form: the group key and rule test output use it.
+    #[test]
+    fn label_sets_format_as_prometheus_prints_them() {
+        assert_eq!(format_labels(&LabelSet::new()), "{}");
+        assert_eq!(
+            format_labels(&ls(&[("b", "say \"hi\""), ("a", "1")])),
+            r#"{a="1", b="say \"hi\""}"#
+        );
+    }
+
+    /// `!~` is the anchored regex negated; a missing label is "" for it too.
+    #[test]
+    fn not_regexp_matchers_negate_the_anchored_regex() {
+        let m = parse_matcher(r#"job!~"api|web""#).unwrap();
+        assert!(!m.matches(&ls(&[("job", "api")])));
+        assert!(m.matches(&ls(&[("job", "apiserver")])));
+        assert!(m.matches(&ls(&[])));
+        assert!(!parse_matcher(r#"job!~"""#).unwrap().matches(&ls(&[])));
+        assert!(!parse_matcher(r#"job!="""#).unwrap().matches(&ls(&[])));
+        assert!(
+            parse_matcher(r#"job!="api""#)
+                .unwrap()
+                .matches(&ls(&[("job", "web")]))
+        );
+    }
+
+    /// Matchers are equal by what they say (a silence update compares them), never by
+    /// the compiled regex.
+    #[test]
+    fn matchers_are_equal_by_name_operator_and_value() {
+        let p = |s: &str| parse_matcher(s).unwrap();
+        assert_eq!(p(r#"a=~"x.*""#), p("a=~x.*"));
+        assert_ne!(p(r#"a="1""#), p(r#"b="1""#));
+        assert_ne!(p(r#"a="1""#), p(r#"a!="1""#));
+        assert_ne!(p(r#"a="1""#), p(r#"a="2""#));
+    }
+
+    /// Names take letters, digits, `_` and `:` (not first a digit), as the classic parser.
+    #[test]
+    fn matcher_names_take_underscores_and_colons() {
+        assert_eq!(parse_matcher("__name__=up").unwrap().name, "__name__");
+        assert_eq!(parse_matcher("job:rate=x").unwrap().name, "job:rate");
+        assert!(parse_matcher("1job=x").is_err());
+        assert!(parse_matcher("=x").is_err());
+    }
+
+    /// The API's `isEqual` / `isRegex` pair for each operator.
+    #[test]
+    fn operators_report_equality_and_regex() {
+        let flags = |s: &str| {
+            let m = parse_matcher(s).unwrap();
+            (m.is_equal(), m.is_regex())
+        };
+        assert_eq!(flags("a=1"), (true, false));
+        assert_eq!(flags("a!=1"), (false, false));
+        assert_eq!(flags("a=~1"), (true, true));
+        assert_eq!(flags("a!~1"), (false, true));
+    }
+
+    /// Inside quotes `\"` does not end the value and a comma does not split; outside
+    /// quotes a backslash is an ordinary character.
+    #[test]
+    fn matcher_lists_split_on_commas_outside_quotes_only() {
+        let m = parse_matchers(r#"{a="x\",y", b="2"}"#).unwrap();
+        assert_eq!(m.0.len(), 2);
+        assert_eq!(
+            (m.0[0].value.as_str(), m.0[1].value.as_str()),
+            ("x\",y", "2")
+        );
+        let m = parse_matchers(r"a=x\,b=2").unwrap();
+        assert_eq!(m.0.len(), 2);
+        assert_eq!((m.0[0].value.as_str(), m.0[1].value.as_str()), ("x\\", "2"));
     }
 }

@@ -484,6 +484,18 @@ receivers: [{name: a}]
         )
         .unwrap();
         assert_eq!(root.routes[0].key(), r#"{}/{a!="x",m="v",z="1"}"#);
+        // Same name and value: by operator, in Alertmanager's MatchType order.
+        let root = tree(
+            r#"
+route:
+  receiver: a
+  routes:
+    - matchers: ['a!~"x"', 'a=~"x"', 'a!="x"', 'a="x"']
+receivers: [{name: a}]
+"#,
+        )
+        .unwrap();
+        assert_eq!(root.routes[0].key(), r#"{}/{a="x",a!="x",a=~"x",a!~"x"}"#);
         assert_eq!(root.routes[0].receiver, "a");
     }
 
@@ -539,5 +551,43 @@ receivers: [{name: a}]
             e.contains("root route must specify a default receiver"),
             "{e}"
         );
+    }
+
+    /// Alertmanager's `DefaultRouteOpts`, as written in its docs.
+    #[test]
+    fn defaults_are_alertmanagers() {
+        let root = tree("route: {receiver: a}\nreceivers: [{name: a}]").unwrap();
+        assert_eq!(root.group_wait, Duration::from_secs(30));
+        assert_eq!(root.group_interval, Duration::from_secs(300));
+        assert_eq!(root.repeat_interval, Duration::from_secs(4 * 60 * 60));
+    }
+
+    /// Each legacy matcher map alone is refused on the root too.
+    #[test]
+    fn root_refuses_legacy_matchers() {
+        for m in ["match: {a: b}", "match_re: {a: b}"] {
+            let e = tree(&format!(
+                "route: {{receiver: a, {m}}}\nreceivers: [{{name: a}}]"
+            ))
+            .unwrap_err();
+            assert!(
+                e.contains("root route must not have any matchers"),
+                "{m}: {e}"
+            );
+        }
+    }
+
+    /// The dispatcher builds each route's options from this walk: every node, parents
+    /// first.
+    #[test]
+    fn walk_visits_every_route_parents_first() {
+        let root = tree(
+            "route: {receiver: a, routes: [{receiver: b, routes: [{receiver: c}]}, {receiver: d}]}\n\
+             receivers: [{name: a}, {name: b}, {name: c}, {name: d}]",
+        )
+        .unwrap();
+        let mut seen = Vec::new();
+        root.walk(&mut |r| seen.push(r.receiver.as_str()));
+        assert_eq!(seen, ["a", "b", "c", "d"]);
     }
 }

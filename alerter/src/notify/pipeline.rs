@@ -565,8 +565,12 @@ pub fn needs_update(
         return Some(NotifyReason::NewResolvedAlerts);
     }
     // Rows 7, 8.
-    let repeat = chrono::Duration::from_std(repeat).unwrap_or(chrono::TimeDelta::MAX / 2);
-    (entry.timestamp < now - repeat).then_some(NotifyReason::RepeatIntervalElapsed)
+    // An interval past the calendar's range never comes due (and must not overflow).
+    let due = chrono::Duration::from_std(repeat)
+        .ok()
+        .and_then(|r| now.checked_sub_signed(r));
+    due.is_some_and(|due| entry.timestamp < due)
+        .then_some(NotifyReason::RepeatIntervalElapsed)
 }
 
 #[cfg(test)]
@@ -650,6 +654,10 @@ mod tests {
             nu(Some(&e), &[1], &[], true, 61),
             Some(NotifyReason::RepeatIntervalElapsed)
         );
+        // An interval beyond the calendar never comes due, and does not panic.
+        let long = |rep: Duration| needs_update(Some(&e), &s(&[1]), &s(&[]), true, rep, t(61));
+        assert_eq!(long(Duration::from_secs(300 * 365 * 86_400)), None);
+        assert_eq!(long(Duration::MAX), None);
     }
 
     #[test]

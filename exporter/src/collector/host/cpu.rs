@@ -73,3 +73,57 @@ pub fn parse(text: &str) -> CollectResult {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::metrics::{Family, Value};
+
+    fn value(fams: &[Family], name: &str, cpu: &str, mode: &str) -> Option<Value> {
+        let want = [("cpu", cpu), ("mode", mode)];
+        fams.iter()
+            .find(|f| f.name == name)?
+            .samples
+            .iter()
+            .find(|s| {
+                s.labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .eq(want)
+            })
+            .map(|s| s.value.clone())
+    }
+
+    /// Ticks become seconds; guest columns (9, 10) are optional, the 8 modes are not.
+    #[test]
+    fn reads_modes_and_guest_time_in_seconds() {
+        let f = super::parse(
+            "cpu  1 2 3 4 5 6 7 8 9 10\n\
+             cpu0 100 200 300 400 500 600 700 800 900 1000\n\
+             cpu1 1 2 3 4 5 6 7 8\n",
+        )
+        .unwrap();
+        let secs = "node_cpu_seconds_total";
+        let guest = "node_cpu_guest_seconds_total";
+        assert_eq!(value(&f, secs, "0", "idle"), Some(Value::Scalar(4.0)));
+        assert_eq!(value(&f, secs, "1", "steal"), Some(Value::Scalar(0.08)));
+        assert_eq!(value(&f, guest, "0", "user"), Some(Value::Scalar(9.0)));
+        assert_eq!(value(&f, guest, "0", "nice"), Some(Value::Scalar(10.0)));
+        assert_eq!(value(&f, guest, "1", "user"), None);
+        assert_eq!(
+            value(&f, secs, "", "user"),
+            None,
+            "the aggregate line is not a CPU"
+        );
+    }
+
+    #[test]
+    fn refuses_a_cpu_line_without_all_eight_modes() {
+        let err = super::parse("cpu0 1 2 3 4 5 6 7\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cpu0: expected at least 8 fields, got 7"),
+            "{err}"
+        );
+    }
+}

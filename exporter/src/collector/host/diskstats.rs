@@ -167,4 +167,23 @@ mod tests {
                 .contains(&("model".into(), "disk".into()))
         );
     }
+
+    /// Kernels before 4.18 have 14 columns (no discard or flush); shorter lines
+    /// (2.6's partition format) are skipped, not read out of bounds.
+    #[test]
+    fn reads_fourteen_column_lines_and_skips_shorter_ones() {
+        let text =
+            "   8       0 sdb 10 1 8 500 20 2 16 1000 0 1500 1600\n   8       1 sdb1 1 2 3 4\n";
+        let mut problems = crate::setting::Problems::default();
+        let filter = DeviceFilter::validate(None, None, None, &mut problems);
+        let devices = DeviceMatcher::new(&filter);
+        let f = super::parse(text, &devices, &|_, _| None).unwrap();
+        let read_bytes = f
+            .iter()
+            .find(|f| f.name == "node_disk_read_bytes_total")
+            .unwrap();
+        assert_eq!(read_bytes.samples.len(), 1);
+        assert_eq!(read_bytes.samples[0].value, Value::Scalar(8.0 * 512.0));
+        assert!(f.iter().all(|f| !f.name.contains("discard")));
+    }
 }

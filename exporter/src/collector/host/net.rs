@@ -349,4 +349,11 @@ mod tests {
         assert_eq!(snmp6[0].0, "Udp6");
         assert_eq!(snmp6[1].1, "InOctets");
     }
+
+    #[test]
+    fn netdev_refuses_a_short_device_line() {
+        let text = "h1\nh2\n  eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15\n";
+        let err = parse_netdev(text).unwrap_err().to_string();
+        assert!(err.contains("eth0: expected 16 counters, got 15"), "{err}");
+    }
 }

@@ -519,4 +519,103 @@ mod tests {
         assert_eq!(f[0].samples.len(), 4);
         assert_eq!(f[2].samples[0].value, crate::metrics::Value::Scalar(5.0));
     }
+
+    fn sample(fams: &[Family], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let f = fams.iter().find(|f| f.name == name)?;
+        f.samples
+            .iter()
+            .find(|s| {
+                s.labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .eq(labels.iter().copied())
+            })
+            .map(|s| match s.value {
+                crate::metrics::Value::Scalar(v) => v,
+                crate::metrics::Value::Histogram { .. } => f64::NAN,
+            })
+    }
+
+    /// The sections that are not plain `field:number`, with values that tell a wrong
+    /// column or unit apart.
+    #[test]
+    fn reads_replication_command_and_error_sections() {
+        let info = parse_info(
+            "# Server\r\n#x:1\r\nuptime_in_seconds:100\r\nlatest_fork_usec:2500000\r\n\
+             # Replication\r\nrole:slave\r\nmaster_link_status:up\r\n\
+             slave0:ip=10.0.0.2,port=6380,state=online,offset=1234,lag=2\r\nslaves:9\r\n\
+             # Commandstats\r\n\
+             cmdstat_get:calls=7,usec=3000000,usec_per_call=1.5,rejected_calls=2,failed_calls=1\r\n\
+             # Errorstats\r\nerrorstat_ERR:count=3\r\nerrorstat_WRONGTYPE:count=0\r\n",
+        );
+        assert_eq!(info.get("#x"), None, "a comment is not a field");
+        let f = info_families(&info, 1_000.0);
+        assert_eq!(value(&f, "redis_start_time_seconds"), Some(900.0));
+        assert_eq!(value(&f, "redis_latest_fork_seconds"), Some(2.5));
+        assert_eq!(value(&f, "redis_master_link_up"), Some(1.0));
+        let get = [("cmd", "get")];
+        assert_eq!(sample(&f, "redis_commands_total", &get), Some(7.0));
+        assert_eq!(
+            sample(&f, "redis_commands_duration_seconds_total", &get),
+            Some(3.0)
+        );
+        assert_eq!(
+            sample(&f, "redis_commands_rejected_calls_total", &get),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(&f, "redis_commands_failed_calls_total", &get),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&f, "redis_errors_total", &[("err", "ERR")]),
+            Some(3.0)
+        );
+        assert_eq!(
+            sample(&f, "redis_errors_total", &[("err", "WRONGTYPE")]),
+            Some(0.0)
+        );
+        let slave = [
+            ("slave_ip", "10.0.0.2"),
+            ("slave_port", "6380"),
+            ("slave_state", "online"),
+        ];
+        assert_eq!(
+            sample(&f, "redis_connected_slave_offset_bytes", &slave),
+            Some(1234.0)
+        );
+        assert_eq!(
+            sample(&f, "redis_connected_slave_lag_seconds", &slave),
+            Some(2.0)
+        );
+        let slaves = f
+            .iter()
+            .find(|f| f.name == "redis_connected_slave_lag_seconds");
+        assert_eq!(
+            slaves.map(|f| f.samples.len()),
+            Some(1),
+            "`slaves:` is not a replica"
+        );
+
+        let down = parse_info("role:slave\r\nmaster_link_status:down\r\n");
+        let f = info_families(&down, 0.0);
+        assert_eq!(value(&f, "redis_master_link_up"), Some(0.0));
+        let master = parse_info("role:master\r\nmaster_link_status:up\r\n");
+        assert_eq!(
+            value(&info_families(&master, 0.0), "redis_master_link_up"),
+            None
+        );
+    }
+
+    #[test]
+    fn keyspace_adds_only_the_missing_dbs() {
+        let info = parse_info("db1:keys=2,expires=0,avg_ttl=0\r\n");
+        let f = keyspace_families(&info, 3);
+        let dbs: Vec<&str> = f[0]
+            .samples
+            .iter()
+            .map(|s| s.labels[0].1.as_str())
+            .collect();
+        assert_eq!(dbs, ["db1", "db0", "db2"]);
+    }
 }
