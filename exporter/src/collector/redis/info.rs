@@ -403,9 +403,10 @@ fn slaves(info: &BTreeMap<&str, &str>) -> Vec<Family> {
         "Lag of connected slave",
     );
     for (k, v) in info.iter() {
+        // `slave0`, `slave1`, …; not `slave_repl_offset` and the other `slave…` fields.
         let is_slave = k
             .strip_prefix("slave")
-            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+            .is_some_and(|n| n.parse::<u32>().is_ok());
         if !is_slave {
             continue;
         }
