@@ -161,13 +161,14 @@ pub fn parse_rules(path: &Path, text: &str) -> Result<Vec<GroupDef>, Vec<RuleErr
         line,
         msg,
     };
-    let parsed: FileYaml = if text.trim().is_empty() {
-        FileYaml { groups: vec![] }
-    } else {
-        serde_yaml::from_str(text).map_err(|err| {
+    // promtool reads the first YAML document of a rule file and ignores any after it.
+    let first = serde_yaml::Deserializer::from_str(text).next();
+    let parsed: FileYaml = match first {
+        Some(doc) if !text.trim().is_empty() => FileYaml::deserialize(doc).map_err(|err| {
             let line = err.location().map(|l| l.line()).unwrap_or(0);
             vec![e(line, format!("invalid rule file: {err}"))]
-        })?
+        })?,
+        _ => FileYaml { groups: vec![] },
     };
     let loc = Locator {
         lines: text.lines().collect(),
@@ -425,6 +426,17 @@ mod tests {
             .iter()
             .map(|e| e.to_string())
             .collect()
+    }
+
+    /// As promtool: the first document counts, later ones are not read.
+    #[test]
+    fn reads_the_first_document_only() {
+        let text = "groups:\n- name: a\n  rules:\n  - alert: A\n    expr: up == 0\n---\ngroups:\n- name: b\n  rules:\n  - alert: B\n    expr: up ==\n";
+        let groups = parse_rules(Path::new("r.yml"), text).unwrap();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].name, "a");
+        let bad_first = "groups:\n- name: a\n  rules:\n  - alert: A\n    expr: up ==\n---\ngroups: []\n";
+        assert!(errs(bad_first)[0].starts_with("r.yml:5:"), "{:?}", errs(bad_first));
     }
 
     #[test]

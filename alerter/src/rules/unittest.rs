@@ -53,9 +53,15 @@ struct InputSeries {
     values: String,
 }
 
+fn zero() -> String {
+    "0s".into()
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AlertTest {
+    /// promtool's default: 0.
+    #[serde(default = "zero")]
     eval_time: String,
     alertname: String,
     #[serde(default)]
@@ -75,6 +81,8 @@ struct ExpAlert {
 #[serde(deny_unknown_fields)]
 struct ExprTest {
     expr: String,
+    /// promtool's default: 0.
+    #[serde(default = "zero")]
     eval_time: String,
     #[serde(default)]
     exp_samples: Vec<ExpSample>,
