@@ -435,8 +435,13 @@ mod tests {
         let groups = parse_rules(Path::new("r.yml"), text).unwrap();
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].name, "a");
-        let bad_first = "groups:\n- name: a\n  rules:\n  - alert: A\n    expr: up ==\n---\ngroups: []\n";
-        assert!(errs(bad_first)[0].starts_with("r.yml:5:"), "{:?}", errs(bad_first));
+        let bad_first =
+            "groups:\n- name: a\n  rules:\n  - alert: A\n    expr: up ==\n---\ngroups: []\n";
+        assert!(
+            errs(bad_first)[0].starts_with("r.yml:5:"),
+            "{:?}",
+            errs(bad_first)
+        );
     }
 
     #[test]
