@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Mutation testing (cargo-mutants) of the pure modules: matchers, routing, inhibition
-# and the notification dedup table in the alerter; the /proc and Redis INFO parsers in
-# the exporter. Not part of tests/run.sh: it rebuilds the crate once per mutant
+# Mutation testing (cargo-mutants) of the pure modules: matchers, routing, inhibition,
+# the notification dedup table and the PromQL functions in the alerter; the /proc and
+# Redis INFO parsers in the exporter. Not part of tests/run.sh: it rebuilds the crate once per mutant
 # (~300 mutants, about an hour on 2 cores). Survivors are listed in
 # target/mutants/<set>/mutants.out/missed.txt; the run fails if any survive.
 #   bash tests/mutants.sh            # both sets
-#   bash tests/mutants.sh alerter    # or: exporter
+#   bash tests/mutants.sh alerter    # or: exporter, promql
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants@27.1.0
@@ -19,7 +19,7 @@ export RUSTFLAGS
 # Formatting impls are left out: their output is pinned by the API tests.
 common=(--timeout 120 --exclude-re 'fmt|Display|Debug')
 status=0
-for set in "${@:-alerter exporter}"; do
+for set in "${@:-alerter exporter promql}"; do
   for s in $set; do
     case $s in
       alerter)
@@ -36,7 +36,11 @@ for set in "${@:-alerter exporter}"; do
               -f exporter/src/collector/host/stat.rs -f exporter/src/collector/host/cpu.rs
               --exclude-re '(replace|in) (build|collect|<impl Collector)'
               -- --lib --test golden) ;;
-      *) echo "unknown set: $s (expected alerter or exporter)" >&2; exit 2 ;;
+      promql)
+        # The PromQL function table, against the lib tests and the promqltest scripts
+        # (Prometheus's alerting subset and ours, whose values promtool confirms).
+        args=(-f alerter/src/promql/functions.rs -- --lib --test promql_conformance) ;;
+      *) echo "unknown set: $s (expected alerter, exporter or promql)" >&2; exit 2 ;;
     esac
     echo "== mutants: $s"
     cargo mutants "${common[@]}" -o "target/mutants/$s" "${args[@]}" || status=$?

@@ -482,28 +482,34 @@ fn clamp(ctx: &Ctx, c: &Call, t: i64) -> Result<Value, EvalError> {
     if name == "clamp" && hi < lo {
         return Ok(Value::Vector(vec![]));
     }
-    Ok(map_values(v, |f| {
-        let mut r = f;
-        if !lo.is_nan() && name != "clamp_max" {
-            r = if r.is_nan() { r } else { r.max(lo) };
-            if lo.is_nan() {
-                r = f64::NAN;
-            }
-        }
-        if name != "clamp_min" {
-            r = if r.is_nan() { r } else { r.min(hi) };
-            if hi.is_nan() {
-                r = f64::NAN;
-            }
-        }
-        if name == "clamp" && (lo.is_nan() || hi.is_nan()) {
-            r = f64::NAN;
-        }
-        if name == "clamp_min" && lo.is_nan() {
-            r = f64::NAN;
-        }
-        r
+    Ok(map_values(v, |f| match name {
+        "clamp" => go_max(lo, go_min(hi, f)),
+        "clamp_min" => go_max(lo, f),
+        _ => go_min(hi, f),
     }))
+}
+
+/// Go's `math.Max`, which Prometheus's clamp uses: +Inf wins over NaN, NaN over the rest
+/// (Rust's `f64::max` ignores a NaN instead).
+fn go_max(a: f64, b: f64) -> f64 {
+    if a == f64::INFINITY || b == f64::INFINITY {
+        f64::INFINITY
+    } else if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// Go's `math.Min`: -Inf wins over NaN, NaN over the rest.
+fn go_min(a: f64, b: f64) -> f64 {
+    if a == f64::NEG_INFINITY || b == f64::NEG_INFINITY {
+        f64::NEG_INFINITY
+    } else if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
 }
 
 fn sort(ctx: &Ctx, c: &Call, t: i64) -> Result<Value, EvalError> {
