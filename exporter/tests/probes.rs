@@ -20,6 +20,7 @@ use axum::response::Redirect;
 use axum::routing::{get, post};
 use common::{Fam, parse};
 use e2e::ChildGuard;
+use e2e::prometheus::Prometheus;
 use exporter::config::{Config, Flags};
 use exporter::http::{AppState, router};
 use exporter::scrape::Scraper;
@@ -418,9 +419,6 @@ async fn get_json(url: &str) -> Option<serde_json::Value> {
 /// target down with the 400 as its error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_probe_endpoint_with_readme_config() {
-    let Some(prom) = e2e::require("prometheus", "scrapes /probe as the README says") else {
-        return;
-    };
     let app = app_server().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("exporter.yml");
@@ -434,32 +432,19 @@ async fn prometheus_scrapes_probe_endpoint_with_readme_config() {
         "--collector.disable-defaults",
         "--collector.probes",
     ]);
-    let cfg = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n\
+    let Some(prom) = Prometheus::start(&format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n\
              \x20 - job_name: probes\n    metrics_path: /probe\n    static_configs:\n\
              \x20     - targets: [api-health, ghost]\n    relabel_configs:\n\
              \x20     - source_labels: [__address__]\n        target_label: __param_target\n\
              \x20     - source_labels: [__param_target]\n        target_label: probe\n\
              \x20     - source_labels: [__param_target]\n        target_label: instance\n\
              \x20     - target_label: __address__\n        replacement: 127.0.0.1:{}\n",
-            exporter.port
-        ),
-    )
-    .unwrap();
-    let port = e2e::free_port();
-    let mut cmd = Command::new(prom);
-    cmd.arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-    let _prom = ChildGuard::spawn("prometheus", &mut cmd, &dir.path().join("prometheus.log"));
-    e2e::wait_port(port, Duration::from_secs(30));
-
+        exporter.port
+    )) else {
+        return;
+    };
+    let port = prom.port;
     let query =
         format!("http://127.0.0.1:{port}/api/v1/query?query=probe_success%7Bjob%3D%22probes%22%7D");
     let targets_url = format!("http://127.0.0.1:{port}/api/v1/targets");
@@ -480,7 +465,7 @@ async fn prometheus_scrapes_probe_endpoint_with_readme_config() {
         assert!(
             std::time::Instant::now() < deadline,
             "no probe_success scraped; last: {v}\n{t}\nprometheus log:\n{}",
-            std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default()
+            prom.log()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };

@@ -4,6 +4,9 @@
 //! A test that needs a peer calls [`require`]: under CI (`CI=true`) a missing peer
 //! fails the test with the reason; elsewhere the test prints why and returns early.
 
+pub mod dashboards;
+pub mod prometheus;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

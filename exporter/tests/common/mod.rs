@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod celery;
+pub mod docker;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
