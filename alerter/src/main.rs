@@ -63,6 +63,9 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Ask the running alerter's /-/healthy on loopback (the container's HEALTHCHECK: the
+    /// image has no shell or curl); exit 0 when it answers 2xx.
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
@@ -88,7 +91,28 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some(Command::Healthcheck) => healthcheck(&cli),
         None => daemon(&cli),
+    }
+}
+
+fn healthcheck(cli: &Cli) -> ExitCode {
+    let prefix = match alerter::server::route_prefix(
+        cli.route_prefix.as_deref(),
+        cli.external_url.as_deref(),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("alerter: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match alerter::healthcheck::check(&alerter::healthcheck::url(&cli.listen_address, &prefix)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("alerter: unhealthy: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -28,6 +28,14 @@ pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
 /// Per-collector time budget on every scrape; Prometheus' default scrape timeout is 10s.
 pub const DEFAULT_COLLECTOR_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// `exporter <command>`; without one the exporter serves.
+#[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Ask the running exporter's /-/healthy on loopback (the container's HEALTHCHECK:
+    /// the image has no shell or curl); exit 0 when it answers 2xx.
+    Healthcheck,
+}
+
 /// Command-line flags (and their `EXPORTER_*` environment variables). Names follow
 /// node_exporter where it has one.
 #[derive(Parser, Debug, Default, Clone)]
@@ -37,6 +45,9 @@ pub const DEFAULT_COLLECTOR_TIMEOUT: Duration = Duration::from_secs(5);
     about = "Host, container, Redis and Celery metrics for Prometheus, in one process"
 )]
 pub struct Flags {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Optional YAML config file; flags and environment variables override it.
     #[arg(
         long = "config.file",

@@ -4,6 +4,7 @@
 pub mod collector;
 pub mod config;
 pub mod exposition;
+pub mod healthcheck;
 pub mod http;
 pub mod metrics;
 pub mod process;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::error::ErrorKind;
 use exporter::collector;
-use exporter::config::{Config, Flags};
+use exporter::config::{Command, Config, Flags};
 use exporter::http::{AppState, router};
 use exporter::scrape::Scraper;
 
@@ -39,6 +39,9 @@ fn main() -> ExitCode {
 
 fn run(flags: &Flags) -> anyhow::Result<()> {
     let cfg = Config::load(flags)?;
+    if flags.command == Some(Command::Healthcheck) {
+        return exporter::healthcheck::check(cfg.listen_address).map_err(anyhow::Error::msg);
+    }
     init_logging(cfg.log_level);
     let any_host = collector::LIST
         .iter()

@@ -119,7 +119,19 @@ impl Default for HostPaths {
 }
 
 impl HostPaths {
+    /// A file under procfs. `net/…` is the reading process's network namespace; with the
+    /// host's procfs mounted into a container (`--path.procfs=/host/proc`) it is read
+    /// through the host's PID 1 instead, so that network counters are the host's, not
+    /// the container's (the classic complaint about node_exporter in compose).
     pub fn proc(&self, rel: &str) -> PathBuf {
+        if let Some(net) = rel.strip_prefix("net/")
+            && self.procfs != Path::new("/proc")
+        {
+            let host = self.procfs.join("1/net").join(net);
+            if host.exists() {
+                return host;
+            }
+        }
         self.procfs.join(rel)
     }
 
@@ -143,6 +155,26 @@ impl HostPaths {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_mounted_host_procfs_gives_the_hosts_network_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = HostPaths {
+            procfs: dir.path().to_path_buf(),
+            ..HostPaths::default()
+        };
+        // A fixture tree without PID 1 reads net/ directly.
+        assert_eq!(p.proc("net/dev"), dir.path().join("net/dev"));
+        std::fs::create_dir_all(dir.path().join("1/net")).unwrap();
+        std::fs::write(dir.path().join("1/net/dev"), "").unwrap();
+        assert_eq!(p.proc("net/dev"), dir.path().join("1/net/dev"));
+        assert_eq!(p.proc("stat"), dir.path().join("stat"));
+        // The process's own /proc is read as it is.
+        assert_eq!(
+            HostPaths::default().proc("net/dev"),
+            Path::new("/proc/net/dev")
+        );
+    }
     use super::*;
 
     #[test]
