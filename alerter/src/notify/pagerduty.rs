@@ -418,10 +418,7 @@ impl Notifier for PagerdutyNotifier {
             post_json(&self.client, &self.url, &[], &event, None, &retry)
                 .await
                 .map(|_| ())
-                .map_err(|mut e| {
-                    e.message = format!("pagerduty: {}", e.message);
-                    e
-                })
+                .map_err(|e| e.context("pagerduty"))
         })
     }
 }

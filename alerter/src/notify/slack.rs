@@ -13,11 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{HttpClient, HttpConfig};
 use super::integration::{
-    BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_url, truncate_runes,
+    BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_pair, check_url,
+    truncate_runes,
 };
-use super::send::{Source, post_json};
+use super::send::{Source, post_json, refused};
 use super::template::Templates;
-use super::{Notification, Notifier, NotifyError, Reason};
+use super::{Notification, Notifier, NotifyError};
 use config_values::Secret;
 
 /// Slack's limit on an attachment title, in characters.
@@ -266,17 +267,20 @@ impl IntegrationConfig for SlackConfig {
 
     fn check(&self, g: &IntegrationGlobals) -> Vec<String> {
         let mut errs = Vec::new();
-        if self.api_url.is_some() && self.api_url_file.is_some() {
-            errs.push("at most one of api_url & api_url_file must be configured".into());
-        }
-        if let Some(u) = &self.api_url
-            && let Err(e) = check_url(u.expose())
-        {
-            errs.push(format!("api_url: {e}"));
-        }
-        if self.app_token.is_some() && self.app_token_file.is_some() {
-            errs.push("at most one of app_token & app_token_file must be configured".into());
-        }
+        errs.extend(check_pair(
+            "api_url",
+            self.api_url.as_ref(),
+            self.api_url_file.as_ref(),
+            true,
+            None,
+        ));
+        errs.extend(check_pair(
+            "app_token",
+            self.app_token.as_ref(),
+            self.app_token_file.as_ref(),
+            false,
+            None,
+        ));
         let own_url = self.api_url.is_some() || self.api_url_file.is_some();
         let own_token = self.app_token.is_some() || self.app_token_file.is_some();
         if own_url && own_token {
@@ -561,22 +565,14 @@ impl Notifier for SlackNotifier {
             };
             let answer = post_json(&self.client, url.expose(), &auth, &msg, None, &[])
                 .await
-                .map_err(|mut e| {
-                    e.message = format!("channel {:?}: {}", msg.channel, e.message);
-                    e
-                })?;
+                .map_err(|e| e.context(format_args!("channel {:?}", msg.channel)))?;
             if answer.content_type.starts_with("application/json")
                 && let Ok(a) = serde_json::from_str::<ApiAnswer>(&answer.body)
                 && !a.ok
             {
-                return Err(NotifyError {
-                    retryable: false,
-                    reason: Reason::Http4xx,
-                    message: format!(
-                        "channel {:?}: error response from Slack: {}",
-                        msg.channel, a.error
-                    ),
-                });
+                return Err(
+                    refused("Slack", &a.error).context(format_args!("channel {:?}", msg.channel))
+                );
             }
             Ok(())
         })

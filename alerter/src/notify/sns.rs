@@ -21,7 +21,7 @@ use super::http::{HttpClient, HttpConfig};
 use super::integration::{
     BuildContext, Fields, IntegrationConfig, IntegrationGlobals, group_key_hash,
 };
-use super::send::{classify, redact, status_class};
+use super::send::{execute, redact};
 use super::template::Templates;
 use super::{Notification, Notifier, NotifyError, Reason};
 use config_values::Secret;
@@ -317,28 +317,13 @@ impl Notifier for SnsNotifier {
             for (k, v) in self.signature(&url, &body)? {
                 req = req.header(k, v);
             }
-            let resp = req
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| fail(true, classify(&e), format!("POST {}: {e}", redact(&url))))?;
-            let code = resp.status().as_u16();
-            if resp.status().is_success() {
-                return Ok(());
-            }
-            let text: String = resp
-                .text()
-                .await
-                .unwrap_or_default()
-                .chars()
-                .take(300)
-                .collect();
-            let (retryable, reason) = status_class(code, &[]);
-            Err(fail(
-                retryable,
-                reason,
-                format!("unexpected status code {code}: {text}"),
-            ))
+            execute(
+                req.body(body),
+                &format!("POST {}", redact(&url, false)),
+                &[],
+            )
+            .await
+            .map(|_| ())
         })
     }
 }

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use super::http::{HttpClient, HttpConfig};
 use super::integration::{
-    BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_url, truncate_runes,
+    BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_pair, check_url,
+    truncate_runes,
 };
 use super::send::{Source, post_json};
 use super::template::{HtmlTemplate, Templates, TextTemplate};
@@ -76,13 +77,13 @@ impl IntegrationConfig for TelegramConfig {
 
     fn check(&self, _: &IntegrationGlobals) -> Vec<String> {
         let mut errs = Vec::new();
-        match (&self.bot_token, &self.bot_token_file) {
-            (None, None) => errs.push("missing bot_token on telegram_config".into()),
-            (Some(_), Some(_)) => {
-                errs.push("at most one of bot_token & bot_token_file must be configured".into())
-            }
-            _ => {}
-        }
+        errs.extend(check_pair(
+            "bot_token",
+            self.bot_token.as_ref(),
+            self.bot_token_file.as_ref(),
+            false,
+            Some("missing bot_token on telegram_config"),
+        ));
         if self.chat_id == 0 {
             errs.push("missing chat_id on telegram_config".into());
         }

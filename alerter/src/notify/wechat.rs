@@ -222,7 +222,7 @@ impl WechatNotifier {
             fail(
                 true,
                 classify(&e),
-                format!("GET {}: {e}", redact(url.as_str())),
+                format!("GET {}: {e}", redact(url.as_str(), false)),
             )
         })?;
         let body: Value = resp
@@ -288,7 +288,7 @@ impl Notifier for WechatNotifier {
                 fail(
                     true,
                     classify(&e),
-                    format!("POST {}: {e}", redact(url.as_str())),
+                    format!("POST {}: {e}", redact(url.as_str(), false)),
                 )
             })?;
             let code = resp.status().as_u16();
