@@ -252,11 +252,7 @@ impl Notifier for PushoverNotifier {
             let req = self
                 .client
                 .post(url.as_str())
-                .map_err(|e| NotifyError {
-                    retryable: true,
-                    reason: Reason::CredentialsFile,
-                    message: e,
-                })?
+                .await?
                 .header(reqwest::header::CONTENT_TYPE, "text/plain");
             // The URL carries the token: never shown.
             execute(req, &format!("pushover: POST {API_URL}"), &[])

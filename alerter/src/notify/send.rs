@@ -106,11 +106,11 @@ pub async fn send_json(
         .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
     let shown = format!("{method} {}", redact(url, false));
     let req = if own_auth {
-        Ok(client.client().request(method, url))
+        client.client().request(method, url)
     } else {
-        client.request(method, url)
+        client.request(method, url).await?
     };
-    let mut req = req.map_err(credentials_error)?.json(body);
+    let mut req = req.json(body);
     for (k, v) in headers {
         req = req.header(*k, v);
     }
@@ -154,16 +154,6 @@ pub async fn execute(
         reason,
         message: format!("{shown}: unexpected status code {}: {body}", code.as_u16()),
     })
-}
-
-/// Where building a request failed: a credentials file of `http_config` that
-/// cannot be read (retried: it may be back by the next attempt).
-pub fn credentials_error(e: String) -> NotifyError {
-    NotifyError {
-        retryable: true,
-        reason: Reason::CredentialsFile,
-        message: format!("http_config: {e}"),
-    }
 }
 
 /// A 2xx answer whose body says the API refused the message (Slack's `ok: false`,

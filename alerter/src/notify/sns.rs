@@ -312,7 +312,7 @@ impl Notifier for SnsNotifier {
             let mut req = self
                 .client
                 .post(&url)
-                .map_err(|e| fail(true, Reason::CredentialsFile, e))?
+                .await?
                 .header(reqwest::header::CONTENT_TYPE, FORM);
             for (k, v) in self.signature(&url, &body)? {
                 req = req.header(k, v);

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::http::{HttpClient, HttpConfig};
-use super::send::{credentials_error, execute, redact};
+use super::send::{execute, redact};
 use super::{AlertData, LabelMap, Notification, Notifier, NotifyError, Reason, Status};
 use config_values::Secret;
 
@@ -148,11 +148,7 @@ impl Notifier for WebhookNotifier {
                 truncated_alerts: all - keep as u64,
             };
             let url = self.url()?;
-            let mut req = self
-                .client
-                .post(&url)
-                .map_err(credentials_error)?
-                .json(&msg);
+            let mut req = self.client.post(&url).await?.json(&msg);
             if let Some(t) = self.timeout {
                 req = req.timeout(t);
             }

@@ -217,7 +217,7 @@ impl WechatNotifier {
         let req = self
             .client
             .request(reqwest::Method::GET, url.as_str())
-            .map_err(|e| fail(true, Reason::CredentialsFile, e))?;
+            .await?;
         let resp = req.send().await.map_err(|e| {
             fail(
                 true,
@@ -282,7 +282,7 @@ impl Notifier for WechatNotifier {
             let req = self
                 .client
                 .post(url.as_str())
-                .map_err(|e| fail(true, Reason::CredentialsFile, e))?
+                .await?
                 .json(&Value::Object(msg));
             let resp = req.send().await.map_err(|e| {
                 fail(
