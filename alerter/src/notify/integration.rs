@@ -206,6 +206,12 @@ pub fn check_pair(
     }
 }
 
+/// A `timeout` key (newer Alertmanagers): unset or `0` is none.
+pub fn timeout(t: Option<config_values::Duration>) -> Option<std::time::Duration> {
+    t.filter(|t| !t.is_zero())
+        .map(config_values::Duration::as_std)
+}
+
 /// What building an integration needs besides its own entry.
 pub struct BuildContext<'a> {
     pub globals: &'a IntegrationGlobals,

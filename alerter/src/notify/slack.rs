@@ -83,6 +83,16 @@ pub struct SlackConfig {
     pub mrkdwn_in: Vec<String>,
     #[serde(default)]
     pub actions: Vec<SlackAction>,
+    /// The message's own `text`, outside the attachment (newer Alertmanagers).
+    #[serde(default)]
+    pub message_text: Option<String>,
+    /// Newer Alertmanagers edit the group's previous message; not implemented
+    /// here, so `true` is refused rather than ignored.
+    #[serde(default)]
+    pub update_message: bool,
+    /// Deadline of one POST (newer Alertmanagers); unset or `0`: none.
+    #[serde(default)]
+    pub timeout: Option<config_values::Duration>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -132,6 +142,7 @@ pub struct SlackConfirm {
 fn field_specs(c: &SlackConfig) -> Vec<(&'static str, Option<&str>, &'static str)> {
     vec![
         ("channel", c.channel.as_deref(), ""),
+        ("message_text", c.message_text.as_deref(), ""),
         (
             "username",
             c.username.as_deref(),
@@ -267,6 +278,9 @@ impl IntegrationConfig for SlackConfig {
 
     fn check(&self, g: &IntegrationGlobals) -> Vec<String> {
         let mut errs = Vec::new();
+        if self.update_message {
+            errs.push("update_message: not supported by this alerter (each notification is a new message)".into());
+        }
         errs.extend(check_pair(
             "api_url",
             self.api_url.as_ref(),
@@ -376,6 +390,7 @@ impl IntegrationConfig for SlackConfig {
             parts,
             link_names: self.link_names,
             mrkdwn_in,
+            timeout: super::integration::timeout(self.timeout),
         }))
     }
 
@@ -422,6 +437,7 @@ pub struct SlackNotifier {
     parts: Parts,
     link_names: bool,
     mrkdwn_in: Vec<String>,
+    timeout: Option<std::time::Duration>,
 }
 
 /// Slack's message body, keys as Alertmanager sends them (empty optional keys left out).
@@ -437,6 +453,8 @@ struct Message {
     icon_url: String,
     #[serde(skip_serializing_if = "is_false")]
     link_names: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    text: String,
     attachments: [Attachment; 1],
 }
 
@@ -523,6 +541,7 @@ impl SlackNotifier {
             icon_emoji: m.get("icon_emoji"),
             icon_url: m.get("icon_url"),
             link_names: self.link_names,
+            text: m.get("message_text"),
             attachments: [Attachment {
                 title,
                 title_link: m.get("title_link"),
@@ -563,7 +582,7 @@ impl Notifier for SlackNotifier {
                 Some(t) => vec![("Authorization", format!("Bearer {}", t.read()?.expose()))],
                 None => Vec::new(),
             };
-            let answer = post_json(&self.client, url.expose(), &auth, &msg, None, &[])
+            let answer = post_json(&self.client, url.expose(), &auth, &msg, self.timeout, &[])
                 .await
                 .map_err(|e| e.context(format_args!("channel {:?}", msg.channel)))?;
             if answer.content_type.starts_with("application/json")
