@@ -90,10 +90,7 @@ impl WebhookNotifier {
             (None, Some(f)) => Target::File(f.clone()),
             (None, None) => return Err("one of url or url_file must be configured".into()),
         };
-        let timeout = c
-            .timeout
-            .filter(|t| !t.is_zero())
-            .map(config_values::Duration::as_std);
+        let timeout = super::integration::timeout(c.timeout);
         let client = match c.http_config.as_ref().or(global) {
             Some(h) => h.build(base),
             None => super::http::shared(),
