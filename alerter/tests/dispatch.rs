@@ -326,6 +326,33 @@ async fn at14_old_alert_flushes_immediately() {
     assert_eq!(h.got()[1].n.group_key, r#"{}:{alertname="Fresh"}"#);
 }
 
+/// An old alert joining a group that has not flushed yet flushes it at once, as
+/// Alertmanager's aggrGroup.insert does for every alert (not only the first).
+#[tokio::test(start_paused = true)]
+async fn an_old_alert_joining_a_waiting_group_flushes_it_at_once() {
+    let h = harness(
+        "route: {receiver: r, group_by: [alertname]}\nreceivers: [{name: r}]",
+        true,
+        None,
+    );
+    h.push(h.alert("alertname=A,instance=fresh", 0.0));
+    h.at(5.0).await;
+    assert!(h.log().is_empty(), "still within group_wait");
+    let mut old = h.alert("alertname=A,instance=old", -3600.0);
+    old.ends_at = h.wall(3600.0);
+    h.push(old);
+    h.at(6.0).await;
+    assert_eq!(h.log(), [row(5.0, "r", &["A", "A"])]);
+    // Once flushed, an old alert waits for the next group_interval tick (5m).
+    let mut older = h.alert("alertname=A,instance=older", -7200.0);
+    older.ends_at = h.wall(3600.0);
+    h.push(older);
+    h.at(300.0).await;
+    assert_eq!(h.log().len(), 1, "no early flush after the first");
+    h.at(306.0).await;
+    assert_eq!(h.log().len(), 2);
+}
+
 /// Defaults-like timings: the repeat comes at ceil((ri + ε)/gi)·gi after the send,
 /// 1h5m for ri=1h, gi=5m (Alertmanager HEAD).
 #[tokio::test(start_paused = true)]

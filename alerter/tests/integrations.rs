@@ -845,3 +845,91 @@ fn rocketchat_post_message() {
         })
     );
 }
+
+/// Keys of newer Alertmanagers (0.25 lacks them): slack `message_text` (the
+/// message's own `text`, beside the attachment) and telegram `message_thread_id`
+/// (sent as a string, as telebot sends it).
+#[test]
+fn newer_keys_slack_message_text_and_telegram_thread() {
+    let ours = ours_alone(
+        "  slack_configs:\n  - api_url: {url}\n    message_text: '{{ len .Alerts }} alerts for {{ .CommonLabels.team }}'\n    timeout: 5s",
+    );
+    assert_eq!(ours.body["text"], "2 alerts for ops");
+    assert_eq!(
+        ours.body["attachments"][0]["title"],
+        "[FIRING:2] HostHighCpuUsage (critical ops)"
+    );
+    let ours = ours_alone(
+        "  telegram_configs:\n  - api_url: {url}\n    bot_token: t\n    chat_id: 42\n    message_thread_id: 7",
+    );
+    assert_eq!(ours.body["message_thread_id"], "7");
+    assert_eq!(ours.body["chat_id"], "42");
+}
+
+/// `timeout` (slack, pagerduty; newer Alertmanagers) cuts a POST that gets no
+/// answer, so the retries come well within the flush deadline (10 s), each on a
+/// new connection; without it each integration would hang on its first POST.
+/// `update_message`, which this alerter does not implement, is refused by name.
+#[test]
+fn newer_keys_timeout_takes_effect_and_update_message_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // Accepts connections, keeps them open and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/", silent.local_addr().unwrap().port());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    silent.set_nonblocking(true).unwrap();
+    let acceptor = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < until {
+            match silent.accept() {
+                Ok((c, _)) => {
+                    open.push(c);
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+            if counter.load(std::sync::atomic::Ordering::SeqCst) >= 100 {
+                break;
+            }
+        }
+    });
+    let receiver = format!(
+        "  slack_configs:\n  - api_url: {url}\n    timeout: 300ms\n  pagerduty_configs:\n  - url: {url}\n    routing_key: k\n    timeout: 300ms"
+    );
+    let path = dir.path().join("ours.yml");
+    std::fs::write(&path, config(&receiver, "unused")).unwrap();
+    let ours = start_alerter(dir.path(), &path);
+    let body = alerts(false).to_string();
+    let (st, text) = e2e::http("POST", ours.port, "/api/v2/alerts", Some(&body)).unwrap();
+    assert_eq!(st, 200, "{text}");
+    // group_wait 2s, then per integration attempts at +0, +0.8, +1.85 s at least.
+    wait_for(
+        "at least 3 attempts per integration, each cut after 300ms",
+        Duration::from_secs(7),
+        || (accepted.load(std::sync::atomic::Ordering::SeqCst) >= 6).then_some(()),
+    );
+    drop(ours);
+    accepted.store(100, std::sync::atomic::Ordering::SeqCst);
+    acceptor.join().unwrap();
+
+    let refused = dir.path().join("refused.yml");
+    std::fs::write(
+        &refused,
+        config(
+            "  slack_configs:\n  - api_url: {url}\n    update_message: true",
+            "http://hooks.example.com/x",
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_alerter"))
+        .arg("check-config")
+        .arg(&refused)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("update_message: not supported"), "{said}");
+}

@@ -2,8 +2,8 @@
 //! provider accepts into aggregation groups, one per (route, group labels), and
 //! runs each group's timer in its own tokio task:
 //!
-//! - a new group first flushes after `group_wait`, or at once when the alert that
-//!   created it started more than `group_wait` ago;
+//! - a new group first flushes after `group_wait`, or at once when an alert that
+//!   joins it before that first flush started more than `group_wait` ago;
 //! - at each tick the timer is re-armed to `group_interval` *before* the flush, so
 //!   ticks keep their grid whatever the sends cost;
 //! - a flush hands a snapshot to the [`Pipeline`] with a deadline of
@@ -86,6 +86,8 @@ struct Group {
     /// Shared by every group of the route.
     opts: Arc<Opts>,
     state: Mutex<GroupState>,
+    /// Wakes the first flush early: an old alert joined (see [`Dispatcher::insert`]).
+    flush_now: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -93,6 +95,8 @@ struct GroupState {
     alerts: HashMap<Fingerprint, Arc<Alert>>,
     /// Emptied by a successful flush: no more inserts, the task ends.
     destroyed: bool,
+    /// The first tick has come (Alertmanager's `hasFlushed`).
+    flushed: bool,
 }
 
 struct Inner {
@@ -191,10 +195,19 @@ impl Dispatcher {
         let inner = &self.inner;
         let id = (route.idx(), route.group_fingerprint(&alert.labels));
         let mut groups = lock(&inner.groups);
+        let now = inner.clock.now();
+        let old = |wait: Duration| {
+            chrono::Duration::from_std(wait).is_ok_and(|gw| alert.starts_at + gw < now)
+        };
         if let Some(g) = groups.get(&id) {
             let mut st = lock(&g.state);
             if !st.destroyed {
                 st.alerts.insert(alert.fingerprint(), alert.clone());
+                // Any alert, not only the first, that is older than group_wait
+                // flushes a group not yet flushed (dispatch.go aggrGroup.insert).
+                if !st.flushed && old(g.opts.group_wait) {
+                    g.flush_now.notify_one();
+                }
                 return;
             }
         }
@@ -208,6 +221,7 @@ impl Dispatcher {
                 .cloned()
                 .unwrap_or_else(|| Arc::new(Opts::of(route))),
             state: Mutex::new(GroupState::default()),
+            flush_now: tokio::sync::Notify::new(),
         });
         lock(&group.state)
             .alerts
@@ -217,8 +231,7 @@ impl Dispatcher {
         // An alert older than group_wait flushes its new group at once (dispatch.go
         // groupAlert: "old enough for immediate flush").
         let wait_for = group.opts.group_wait;
-        let gw = chrono::Duration::from_std(wait_for).unwrap_or(chrono::TimeDelta::MAX / 2);
-        let first = if alert.starts_at + gw < inner.clock.now() {
+        let first = if old(wait_for) {
             Instant::now()
         } else {
             Instant::now() + wait_for
@@ -256,11 +269,19 @@ async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut next = first;
+    let mut flushed = false;
     loop {
         tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s) => return,
             () = tokio::time::sleep_until(next) => {}
+            () = group.flush_now.notified(), if !flushed => {
+                next = Instant::now();
+            }
+        }
+        if !flushed {
+            flushed = true;
+            lock(&group.state).flushed = true;
         }
         // The tick's own time, like the timer value Alertmanager reads; later than
         // `next` only when the previous flush overran.

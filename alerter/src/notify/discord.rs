@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::http::{HttpClient, HttpConfig};
 use super::integration::{
-    BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_url, truncate_runes,
+    BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_pair, truncate_runes,
 };
 use super::send::{Source, post_json};
 use super::template::Templates;
@@ -58,20 +58,13 @@ impl IntegrationConfig for DiscordConfig {
     }
 
     fn check(&self, _: &IntegrationGlobals) -> Vec<String> {
-        let mut errs = Vec::new();
-        match (&self.webhook_url, &self.webhook_url_file) {
-            (None, None) => errs.push("no discord webhook URL provided".into()),
-            (Some(_), Some(_)) => {
-                errs.push("at most one of webhook_url & webhook_url_file must be configured".into())
-            }
-            (Some(u), None) => {
-                if let Err(e) = check_url(u.expose()) {
-                    errs.push(format!("webhook_url: {e}"));
-                }
-            }
-            (None, Some(_)) => {}
-        }
-        errs
+        check_pair(
+            "webhook_url",
+            self.webhook_url.as_ref(),
+            self.webhook_url_file.as_ref(),
+            true,
+            Some("no discord webhook URL provided"),
+        )
     }
 
     fn compile(&self, t: &Templates) -> Result<Fields, Vec<String>> {

@@ -4,12 +4,19 @@
 //!
 //! Credentials given as files are read at each request, as Prometheus does, so a
 //! rotated token is used without a reload. Paths are relative to the config file.
+//! An `oauth2` token is fetched with the client-credentials grant as Go's
+//! `x/oauth2/clientcredentials` fetches it, and kept until shortly before it expires.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use config_values::Secret;
 use serde::{Deserialize, Serialize};
+
+use super::{NotifyError, Reason};
 
 /// An `http_config` block as written.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -23,9 +30,8 @@ pub struct HttpConfig {
     pub bearer_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token_file: Option<String>,
-    /// Known to Prometheus, not implemented here: refused by name rather than ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub oauth2: Option<serde_yaml::Value>,
+    pub oauth2: Option<OAuth2>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_url: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,6 +74,31 @@ pub struct Authorization {
     pub credentials: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_file: Option<String>,
+}
+
+/// `oauth2`: the client-credentials grant, with the keys of Prometheus's common
+/// config v0.38 (the one of Alertmanager 0.25).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2 {
+    #[serde(default)]
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub token_url: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoint_params: BTreeMap<String, String>,
+    /// For the token request only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<Secret>,
+    /// For the token request only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -133,6 +164,195 @@ enum Auth {
         kind: String,
         credentials: Source,
     },
+    OAuth2(Arc<TokenSource>),
+}
+
+/// Where an `oauth2` token comes from, and the one in hand.
+#[derive(Debug)]
+struct TokenSource {
+    client_id: String,
+    secret: Source,
+    /// The form of the token request without the client's credentials.
+    form: BTreeMap<String, String>,
+    token_url: String,
+    /// Without credentials; with `oauth2`'s own proxy and TLS settings.
+    client: reqwest::Client,
+    /// The token, with the secret it was fetched with: a changed secret file
+    /// fetches anew, as Prometheus's round tripper does.
+    cache: tokio::sync::Mutex<Option<Token>>,
+    /// How the server takes the client's credentials, learnt from the first
+    /// answer as x/oauth2 learns it: [`STYLE_UNKNOWN`], [`STYLE_HEADER`], [`STYLE_PARAMS`].
+    style: AtomicU8,
+}
+
+const STYLE_UNKNOWN: u8 = 0;
+const STYLE_HEADER: u8 = 1;
+const STYLE_PARAMS: u8 = 2;
+
+/// x/oauth2 takes a token for expired this long before its `expires_in` ends.
+const EXPIRY_DELTA: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+struct Token {
+    secret: String,
+    /// The `Authorization` value.
+    header: String,
+    /// `None`: the server gave no `expires_in`; kept until the secret changes.
+    expires: Option<tokio::time::Instant>,
+}
+
+impl Token {
+    fn fresh(&self, secret: &str, now: tokio::time::Instant) -> bool {
+        self.secret == secret && self.expires.is_none_or(|e| now + EXPIRY_DELTA < e)
+    }
+}
+
+/// What the token endpoint answers (RFC 6749 5.1); `expires_in` also as a string,
+/// as some servers send it.
+#[derive(Deserialize)]
+struct TokenAnswer {
+    #[serde(default)]
+    access_token: String,
+    #[serde(default)]
+    token_type: String,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+}
+
+/// x/oauth2's `Token.Type`: the scheme of the `Authorization` header.
+fn token_scheme(token_type: &str) -> String {
+    for known in ["Bearer", "MAC", "Basic"] {
+        if token_type.eq_ignore_ascii_case(known) {
+            return known.into();
+        }
+    }
+    if token_type.is_empty() {
+        "Bearer".into()
+    } else {
+        token_type.into()
+    }
+}
+
+/// Go's `url.QueryEscape`, which x/oauth2 applies to the client id and secret
+/// of the Basic header.
+fn query_escape(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+impl TokenSource {
+    /// The `Authorization` value: the cached token while fresh, else a new one.
+    async fn header(&self) -> Result<String, String> {
+        let secret = self.secret.read()?;
+        let mut cache = self.cache.lock().await;
+        let now = tokio::time::Instant::now();
+        if let Some(t) = cache.as_ref()
+            && t.fresh(secret.expose(), now)
+        {
+            return Ok(t.header.clone());
+        }
+        let style = self.style.load(Ordering::Relaxed);
+        let (answer, style) = match style {
+            STYLE_UNKNOWN => match self.fetch(secret.expose(), STYLE_HEADER).await {
+                Ok(a) => (a, STYLE_HEADER),
+                // x/oauth2 tries the credentials in the body once the header failed.
+                Err(_) => (
+                    self.fetch(secret.expose(), STYLE_PARAMS).await?,
+                    STYLE_PARAMS,
+                ),
+            },
+            s => (self.fetch(secret.expose(), s).await?, s),
+        };
+        self.style.store(style, Ordering::Relaxed);
+        let expires = match &answer.expires_in {
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::String(s)) => s.parse().ok(),
+            _ => None,
+        }
+        .filter(|s| *s > 0)
+        .map(|s| now + Duration::from_secs(s));
+        let header = format!(
+            "{} {}",
+            token_scheme(&answer.token_type),
+            answer.access_token
+        );
+        *cache = Some(Token {
+            secret: secret.expose().to_string(),
+            header: header.clone(),
+            expires,
+        });
+        Ok(header)
+    }
+
+    async fn fetch(&self, secret: &str, style: u8) -> Result<TokenAnswer, String> {
+        let mut form = self.form.clone();
+        if style == STYLE_PARAMS {
+            if !self.client_id.is_empty() {
+                form.insert("client_id".into(), self.client_id.clone());
+            }
+            if !secret.is_empty() {
+                form.insert("client_secret".into(), secret.to_string());
+            }
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&form)
+            .finish();
+        let mut req = self
+            .client
+            .post(&self.token_url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body);
+        if style == STYLE_HEADER {
+            req = req.basic_auth(query_escape(&self.client_id), Some(query_escape(secret)));
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("oauth2: cannot fetch token: {}", e.without_url()))?;
+        let code = resp.status();
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| format!("oauth2: cannot fetch token: {}", e.without_url()))?;
+        if !code.is_success() {
+            let body: String = text.chars().take(200).collect();
+            return Err(format!("oauth2: cannot fetch token: {code}: {body}"));
+        }
+        // x/oauth2 reads a form answer from servers that send one (GitHub's old API).
+        let answer = if content_type.starts_with("application/x-www-form-urlencoded")
+            || content_type.starts_with("text/plain")
+        {
+            let mut a = TokenAnswer {
+                access_token: String::new(),
+                token_type: String::new(),
+                expires_in: None,
+            };
+            for (k, v) in url::form_urlencoded::parse(text.as_bytes()) {
+                match &*k {
+                    "access_token" => a.access_token = v.into_owned(),
+                    "token_type" => a.token_type = v.into_owned(),
+                    "expires_in" => a.expires_in = Some(serde_json::Value::String(v.into_owned())),
+                    _ => {}
+                }
+            }
+            a
+        } else {
+            serde_json::from_str::<TokenAnswer>(&text)
+                .map_err(|e| format!("oauth2: cannot parse the token answer: {e}"))?
+        };
+        if answer.access_token.is_empty() {
+            return Err("oauth2: server response missing access_token".into());
+        }
+        Ok(answer)
+    }
 }
 
 /// A built `http_config`: the client (proxy, TLS, redirects, HTTP/2) and the
@@ -249,49 +469,13 @@ impl HttpConfig {
         {
             errs.push(format!("proxy_url: invalid URL: {e}"));
         }
+        if let Some(o) = &self.oauth2 {
+            errs.extend(o.check());
+        }
         if let Some(t) = &self.tls_config {
-            for (a, b, what) in [
-                (t.ca.is_some(), t.ca_file.is_some(), "ca and ca_file"),
-                (
-                    t.cert.is_some(),
-                    t.cert_file.is_some(),
-                    "cert and cert_file",
-                ),
-                (t.key.is_some(), t.key_file.is_some(), "key and key_file"),
-            ] {
-                if a && b {
-                    errs.push(format!("at most one of {what} must be configured"));
-                }
-            }
-            let cert = t.cert.is_some() || t.cert_file.is_some();
-            let key = t.key.is_some() || t.key_file.is_some();
-            if cert && !key {
-                errs.push(
-                    "exactly one of key or key_file must be configured when a client certificate is configured"
-                        .into(),
-                );
-            }
-            if key && !cert {
-                errs.push(
-                    "exactly one of cert or cert_file must be configured when a client key is configured"
-                        .into(),
-                );
-            }
-            for v in [&t.min_version, &t.max_version].into_iter().flatten() {
-                if let Err(e) = tls_version(v) {
-                    errs.push(format!("tls_config: {e}"));
-                }
-            }
-            if t.server_name.is_some() {
-                errs.push("tls_config.server_name: not supported by this alerter".into());
-            }
+            errs.extend(t.check());
         }
         for (set, key, instead) in [
-            (
-                self.oauth2.is_some(),
-                "oauth2",
-                "fetch the token elsewhere and use authorization.credentials_file",
-            ),
             (
                 self.proxy_connect_header.is_some(),
                 "proxy_connect_header",
@@ -369,7 +553,9 @@ impl HttpConfig {
         let client = b
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        let auth = if let Some(ba) = &self.basic_auth {
+        let auth = if let Some(o) = &self.oauth2 {
+            Auth::OAuth2(Arc::new(o.build(base)?))
+        } else if let Some(ba) = &self.basic_auth {
             Auth::Basic {
                 username: ba
                     .username
@@ -406,7 +592,131 @@ impl HttpConfig {
     }
 }
 
+impl OAuth2 {
+    /// Prometheus's rules for `oauth2`, with its messages, plus what x/oauth2
+    /// would refuse only at the first send.
+    fn check(&self) -> Vec<String> {
+        let mut errs = Vec::new();
+        if self.client_id.is_empty() {
+            errs.push("oauth2 client_id must be configured".into());
+        }
+        if self.client_secret.is_none() && self.client_secret_file.is_none() {
+            errs.push(
+                "either oauth2 client_secret or client_secret_file must be configured".into(),
+            );
+        }
+        if self.token_url.is_empty() {
+            errs.push("oauth2 token_url must be configured".into());
+        } else if let Err(e) = url::Url::parse(&self.token_url) {
+            errs.push(format!("oauth2.token_url: invalid URL: {e}"));
+        }
+        if self.client_secret.is_some() && self.client_secret_file.is_some() {
+            errs.push(
+                "at most one of oauth2 client_secret & client_secret_file must be configured"
+                    .into(),
+            );
+        }
+        for k in ["scope", "client_id", "client_secret"] {
+            if self.endpoint_params.contains_key(k) {
+                errs.push(format!(
+                    "oauth2.endpoint_params: cannot overwrite parameter {k:?}"
+                ));
+            }
+        }
+        if let Some(p) = &self.proxy_url
+            && let Err(e) = url::Url::parse(p.expose())
+        {
+            errs.push(format!("oauth2.proxy_url: invalid URL: {e}"));
+        }
+        if let Some(t) = &self.tls_config {
+            errs.extend(t.check().into_iter().map(|e| format!("oauth2: {e}")));
+        }
+        errs
+    }
+
+    /// The token source; `base` is the config file's directory.
+    fn build(&self, base: &Path) -> Result<TokenSource, String> {
+        let mut b = reqwest::Client::builder()
+            .user_agent(concat!("alerter/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .no_proxy();
+        if let Some(p) = &self.proxy_url {
+            b = b.proxy(
+                reqwest::Proxy::all(p.expose()).map_err(|e| format!("oauth2.proxy_url: {e}"))?,
+            );
+        }
+        if let Some(t) = &self.tls_config {
+            b = t.apply(b, base).map_err(|e| format!("oauth2: {e}"))?;
+        }
+        let client = b
+            .build()
+            .map_err(|e| format!("oauth2: cannot build the HTTP client: {e}"))?;
+        let mut form =
+            BTreeMap::from([("grant_type".to_string(), "client_credentials".to_string())]);
+        if !self.scopes.is_empty() {
+            form.insert("scope".into(), self.scopes.join(" "));
+        }
+        // grant_type may be overridden, as x/oauth2 allows for odd servers.
+        form.extend(self.endpoint_params.clone());
+        Ok(TokenSource {
+            client_id: self.client_id.clone(),
+            secret: Source::pick(
+                self.client_secret.as_ref(),
+                self.client_secret_file.as_deref(),
+                base,
+            )
+            .ok_or("either oauth2 client_secret or client_secret_file must be configured")?,
+            form,
+            token_url: self.token_url.clone(),
+            client,
+            cache: tokio::sync::Mutex::new(None),
+            style: AtomicU8::new(STYLE_UNKNOWN),
+        })
+    }
+}
+
 impl TlsConfig {
+    fn check(&self) -> Vec<String> {
+        let t = self;
+        let mut errs = Vec::new();
+        for (a, b, what) in [
+            (t.ca.is_some(), t.ca_file.is_some(), "ca and ca_file"),
+            (
+                t.cert.is_some(),
+                t.cert_file.is_some(),
+                "cert and cert_file",
+            ),
+            (t.key.is_some(), t.key_file.is_some(), "key and key_file"),
+        ] {
+            if a && b {
+                errs.push(format!("at most one of {what} must be configured"));
+            }
+        }
+        let cert = t.cert.is_some() || t.cert_file.is_some();
+        let key = t.key.is_some() || t.key_file.is_some();
+        if cert && !key {
+            errs.push(
+                    "exactly one of key or key_file must be configured when a client certificate is configured"
+                        .into(),
+                );
+        }
+        if key && !cert {
+            errs.push(
+                    "exactly one of cert or cert_file must be configured when a client key is configured"
+                        .into(),
+                );
+        }
+        for v in [&t.min_version, &t.max_version].into_iter().flatten() {
+            if let Err(e) = tls_version(v) {
+                errs.push(format!("tls_config: {e}"));
+            }
+        }
+        if t.server_name.is_some() {
+            errs.push("tls_config.server_name: not supported by this alerter".into());
+        }
+        errs
+    }
+
     fn apply(
         &self,
         mut b: reqwest::ClientBuilder,
@@ -473,20 +783,36 @@ impl HttpClient {
     }
 
     /// A POST carrying this config's credentials; a credential file that cannot be
-    /// read is the error.
-    pub fn post(&self, url: &str) -> Result<reqwest::RequestBuilder, String> {
-        self.request(reqwest::Method::POST, url)
+    /// read, or an `oauth2` token that cannot be had, is the error.
+    pub async fn post(&self, url: &str) -> Result<reqwest::RequestBuilder, NotifyError> {
+        self.request(reqwest::Method::POST, url).await
     }
 
     /// A request of any method carrying this config's credentials.
-    pub fn request(
+    pub async fn request(
         &self,
         method: reqwest::Method,
         url: &str,
-    ) -> Result<reqwest::RequestBuilder, String> {
+    ) -> Result<reqwest::RequestBuilder, NotifyError> {
         let req = self.client.request(method, url);
+        if let Auth::OAuth2(t) = &self.auth {
+            let header = t.header().await.map_err(|message| NotifyError {
+                retryable: true,
+                reason: Reason::OAuth2Token,
+                message,
+            })?;
+            return Ok(req.header(reqwest::header::AUTHORIZATION, header));
+        }
+        self.static_auth(req).map_err(|e| NotifyError {
+            retryable: true,
+            reason: Reason::CredentialsFile,
+            message: format!("http_config: {e}"),
+        })
+    }
+
+    fn static_auth(&self, req: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, String> {
         Ok(match &self.auth {
-            Auth::None => req,
+            Auth::None | Auth::OAuth2(_) => req,
             Auth::Basic { username, password } => {
                 let user = username.as_ref().map(Source::read).transpose()?;
                 let pass = password.as_ref().map(Source::read).transpose()?;
@@ -569,7 +895,30 @@ mod tests {
                 "tls_config: {min_version: TLS9}",
                 "unknown TLS version: TLS9",
             ),
-            ("oauth2: {client_id: x}", "oauth2: not supported"),
+            (
+                "oauth2: {client_secret: s, token_url: 'http://t/'}",
+                "oauth2 client_id must be configured",
+            ),
+            (
+                "oauth2: {client_id: x, token_url: 'http://t/'}",
+                "either oauth2 client_secret or client_secret_file must be configured",
+            ),
+            (
+                "oauth2: {client_id: x, client_secret: s}",
+                "oauth2 token_url must be configured",
+            ),
+            (
+                "oauth2: {client_id: x, client_secret: s, client_secret_file: f, token_url: 'http://t/'}",
+                "at most one of oauth2 client_secret & client_secret_file must be configured",
+            ),
+            (
+                "oauth2: {client_id: x, client_secret: s, token_url: 'http://t/', endpoint_params: {scope: a}}",
+                "oauth2.endpoint_params: cannot overwrite parameter \"scope\"",
+            ),
+            (
+                "oauth2: {client_id: x, client_secret: s, token_url: 'http://t/'}\nbasic_auth: {username: u}",
+                "at most one of basic_auth, oauth2 & authorization must be configured",
+            ),
             ("proxy_url: 'not a url'", "proxy_url: invalid URL"),
         ] {
             let errs = parse(y).check();
@@ -600,14 +949,36 @@ mod tests {
     }
 
     #[test]
-    fn credential_files_are_read_relative_to_the_config_and_at_each_request() {
+    fn a_token_is_kept_until_ten_seconds_before_it_expires() {
+        let now = tokio::time::Instant::now();
+        let t = Token {
+            secret: "s".into(),
+            header: "Bearer x".into(),
+            expires: Some(now + Duration::from_secs(60)),
+        };
+        assert!(t.fresh("s", now));
+        assert!(t.fresh("s", now + Duration::from_secs(49)));
+        assert!(!t.fresh("s", now + Duration::from_secs(50)));
+        assert!(!t.fresh("rotated", now), "a new secret fetches anew");
+        let forever = Token { expires: None, ..t };
+        assert!(forever.fresh("s", now + Duration::from_secs(1 << 30)));
+        assert_eq!(token_scheme("bearer"), "Bearer");
+        assert_eq!(token_scheme(""), "Bearer");
+        assert_eq!(token_scheme("mac"), "MAC");
+        assert_eq!(token_scheme("DPoP"), "DPoP");
+        assert_eq!(query_escape("a b/c"), "a+b%2Fc");
+    }
+
+    #[tokio::test]
+    async fn credential_files_are_read_relative_to_the_config_and_at_each_request() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("token"), "first\n").unwrap();
         let c = parse("authorization: {credentials_file: token}")
             .build(dir.path())
             .unwrap();
-        let header = |c: &HttpClient| {
+        async fn header(c: &HttpClient) -> String {
             c.post("http://127.0.0.1:1/")
+                .await
                 .unwrap()
                 .build()
                 .unwrap()
@@ -617,19 +988,20 @@ mod tests {
                 .to_str()
                 .unwrap()
                 .to_string()
-        };
-        assert_eq!(header(&c), "Bearer first");
+        }
+        assert_eq!(header(&c).await, "Bearer first");
         std::fs::write(dir.path().join("token"), "rotated\n").unwrap();
-        assert_eq!(header(&c), "Bearer rotated");
+        assert_eq!(header(&c).await, "Bearer rotated");
         std::fs::remove_file(dir.path().join("token")).unwrap();
-        let err = c.post("http://127.0.0.1:1/").unwrap_err();
-        assert!(err.contains("token"), "{err}");
+        let err = c.post("http://127.0.0.1:1/").await.unwrap_err();
+        assert_eq!(err.reason, Reason::CredentialsFile);
+        assert!(err.message.contains("token"), "{err}");
 
         std::fs::write(dir.path().join("pw"), "s3cret").unwrap();
         let basic = parse("basic_auth: {username: alice, password_file: pw}")
             .build(dir.path())
             .unwrap();
         // base64("alice:s3cret")
-        assert_eq!(header(&basic), "Basic YWxpY2U6czNjcmV0");
+        assert_eq!(header(&basic).await, "Basic YWxpY2U6czNjcmV0");
     }
 }

@@ -180,6 +180,38 @@ pub fn check_url(u: &str) -> Result<url::Url, String> {
     Ok(p)
 }
 
+/// amtool's checks of a `key` / `key_file` pair: `missing` (when given) if neither
+/// is set, at most one of the two, and the inline value a valid endpoint URL when
+/// `is_url`.
+pub fn check_pair(
+    key: &str,
+    inline: Option<&Secret>,
+    file: Option<&String>,
+    is_url: bool,
+    missing: Option<&str>,
+) -> Vec<String> {
+    match (inline, file) {
+        (None, None) => missing.map(str::to_string).into_iter().collect(),
+        (Some(_), Some(_)) => {
+            vec![format!(
+                "at most one of {key} & {key}_file must be configured"
+            )]
+        }
+        (Some(u), None) if is_url => check_url(u.expose())
+            .err()
+            .map(|e| format!("{key}: {e}"))
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A `timeout` key (newer Alertmanagers): unset or `0` is none.
+pub fn timeout(t: Option<config_values::Duration>) -> Option<std::time::Duration> {
+    t.filter(|t| !t.is_zero())
+        .map(config_values::Duration::as_std)
+}
+
 /// What building an integration needs besides its own entry.
 pub struct BuildContext<'a> {
     pub globals: &'a IntegrationGlobals,
@@ -343,5 +375,26 @@ mod tests {
         assert!(check_url("https://hooks.slack.com/services/x").is_ok());
         assert!(check_url("hooks.slack.com").is_err());
         assert!(check_url("ftp://x/").is_err());
+    }
+
+    #[test]
+    fn a_secret_pair_is_checked_as_amtool_does() {
+        let s = Secret::new("https://x/");
+        let f = "f".to_string();
+        assert_eq!(
+            check_pair("webhook_url", None, None, true, Some("none")),
+            ["none"]
+        );
+        assert!(check_pair("token", None, None, false, None).is_empty());
+        assert_eq!(
+            check_pair("token", Some(&s), Some(&f), false, None),
+            ["at most one of token & token_file must be configured"]
+        );
+        assert!(check_pair("api_url", Some(&s), None, true, None).is_empty());
+        assert_eq!(
+            check_pair("api_url", Some(&Secret::new("x")), None, true, None),
+            ["api_url: unsupported scheme \"\" for URL"]
+        );
+        assert!(check_pair("token", Some(&Secret::new("x")), None, false, None).is_empty());
     }
 }

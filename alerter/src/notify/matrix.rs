@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::http::{HttpClient, HttpConfig};
-use super::integration::{BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_url};
+use super::integration::{
+    BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_pair, check_url,
+};
 use super::send::{Source, send_json};
 use super::template::{HtmlTemplate, Templates};
 use super::{Notification, Notifier, NotifyError, Reason};
@@ -78,12 +80,13 @@ impl IntegrationConfig for MatrixConfig {
                 self.room_id
             ));
         }
-        match (&self.access_token, &self.access_token_file) {
-            (None, None) => errs.push("missing access_token in Matrix config".into()),
-            (Some(_), Some(_)) => errs
-                .push("at most one of access_token & access_token_file must be configured".into()),
-            _ => {}
-        }
+        errs.extend(check_pair(
+            "access_token",
+            self.access_token.as_ref(),
+            self.access_token_file.as_ref(),
+            false,
+            Some("missing access_token in Matrix config"),
+        ));
         if !matches!(self.msgtype(), "m.text" | "m.notice") {
             errs.push(format!(
                 "msgtype: {:?} is not m.text or m.notice",

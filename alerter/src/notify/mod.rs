@@ -100,6 +100,15 @@ pub struct NotifyError {
     pub message: String,
 }
 
+impl NotifyError {
+    /// The same error, its message prefixed with what was being sent.
+    #[must_use]
+    pub fn context(mut self, what: impl std::fmt::Display) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+}
+
 /// A receiver integration. Implementations enforce their own deadlines.
 pub trait Notifier: Send + Sync {
     /// The integration's name (`email`, `webhook`), used as a metric label.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::http::{HttpClient, HttpConfig};
-use super::integration::{BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_url};
+use super::integration::{BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_pair};
 use super::send::{Source, post_json};
 use super::template::Templates;
 use super::{Notification, Notifier, NotifyError, Status};
@@ -51,22 +51,13 @@ impl IntegrationConfig for MsteamsConfig {
     }
 
     fn check(&self, _: &IntegrationGlobals) -> Vec<String> {
-        let mut errs = Vec::new();
-        match (&self.webhook_url, &self.webhook_url_file) {
-            (None, None) => {
-                errs.push("one of webhook_url or webhook_url_file must be configured".into());
-            }
-            (Some(_), Some(_)) => {
-                errs.push("at most one of webhook_url & webhook_url_file must be configured".into())
-            }
-            (Some(u), None) => {
-                if let Err(e) = check_url(u.expose()) {
-                    errs.push(format!("webhook_url: {e}"));
-                }
-            }
-            (None, Some(_)) => {}
-        }
-        errs
+        check_pair(
+            "webhook_url",
+            self.webhook_url.as_ref(),
+            self.webhook_url_file.as_ref(),
+            true,
+            Some("one of webhook_url or webhook_url_file must be configured"),
+        )
     }
 
     fn compile(&self, t: &Templates) -> Result<Fields, Vec<String>> {

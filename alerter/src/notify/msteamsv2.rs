@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::http::{HttpClient, HttpConfig};
-use super::integration::{BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_url};
+use super::integration::{BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_pair};
 use super::send::{Source, post_json};
 use super::template::Templates;
 use super::{Notification, Notifier, NotifyError, Status};
@@ -49,20 +49,13 @@ impl IntegrationConfig for MsteamsV2Config {
     }
 
     fn check(&self, _: &IntegrationGlobals) -> Vec<String> {
-        match (&self.webhook_url, &self.webhook_url_file) {
-            (None, None) => {
-                vec!["one of webhook_url or webhook_url_file must be configured".into()]
-            }
-            (Some(_), Some(_)) => {
-                vec!["at most one of webhook_url & webhook_url_file must be configured".into()]
-            }
-            (Some(u), None) => check_url(u.expose())
-                .err()
-                .map(|e| format!("webhook_url: {e}"))
-                .into_iter()
-                .collect(),
-            (None, Some(_)) => Vec::new(),
-        }
+        check_pair(
+            "webhook_url",
+            self.webhook_url.as_ref(),
+            self.webhook_url_file.as_ref(),
+            true,
+            Some("one of webhook_url or webhook_url_file must be configured"),
+        )
     }
 
     fn compile(&self, t: &Templates) -> Result<Fields, Vec<String>> {

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use super::http::{HttpClient, HttpConfig};
 use super::integration::{
-    BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_url, truncate_bytes,
+    BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_pair, check_url,
+    truncate_bytes,
 };
 use super::send::{Source, post_json};
 use super::template::Templates;
@@ -86,9 +87,13 @@ impl IntegrationConfig for NtfyConfig {
         if self.topic.is_empty() {
             errs.push("missing topic in ntfy config".into());
         }
-        if self.token.is_some() && self.token_file.is_some() {
-            errs.push("at most one of token & token_file must be configured".into());
-        }
+        errs.extend(check_pair(
+            "token",
+            self.token.as_ref(),
+            self.token_file.as_ref(),
+            false,
+            None,
+        ));
         if let Some(u) = &self.url
             && let Err(e) = check_url(u)
         {

@@ -388,10 +388,7 @@ impl Notifier for OpsgenieNotifier {
             for c in calls {
                 send_json(&self.client, c.method, &c.url, &auth, &c.body, None, &[429])
                     .await
-                    .map_err(|mut e| {
-                        e.message = format!("opsgenie: {}", e.message);
-                        e
-                    })?;
+                    .map_err(|e| e.context("opsgenie"))?;
             }
             Ok(())
         })

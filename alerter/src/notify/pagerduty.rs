@@ -34,6 +34,9 @@ const MAX_SUMMARY_RUNES: usize = 1024;
 pub struct PagerdutyConfig {
     #[serde(default)]
     pub send_resolved: Option<bool>,
+    /// Deadline of one POST (newer Alertmanagers); unset or `0`: none.
+    #[serde(default)]
+    pub timeout: Option<config_values::Duration>,
     #[serde(default)]
     pub http_config: Option<HttpConfig>,
     #[serde(default)]
@@ -256,6 +259,7 @@ impl IntegrationConfig for PagerdutyConfig {
             parts: compile_parts(self, cx.templates).map_err(|e| e.join("; "))?,
             templates: cx.templates.clone(),
             client: super::send::client(self.http_config.as_ref(), cx.http, cx.base)?,
+            timeout: super::integration::timeout(self.timeout),
         }))
     }
 
@@ -281,6 +285,7 @@ pub struct PagerdutyNotifier {
     /// The key is a template too, rendered at send time (a key file may change).
     templates: Templates,
     client: HttpClient,
+    timeout: Option<std::time::Duration>,
 }
 
 fn template_err(e: String) -> NotifyError {
@@ -415,13 +420,10 @@ impl Notifier for PagerdutyNotifier {
                 Version::V1 => [403],
                 Version::V2 => [429],
             };
-            post_json(&self.client, &self.url, &[], &event, None, &retry)
+            post_json(&self.client, &self.url, &[], &event, self.timeout, &retry)
                 .await
                 .map(|_| ())
-                .map_err(|mut e| {
-                    e.message = format!("pagerduty: {}", e.message);
-                    e
-                })
+                .map_err(|e| e.context("pagerduty"))
         })
     }
 }

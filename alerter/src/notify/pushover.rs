@@ -14,7 +14,7 @@ use super::http::{HttpClient, HttpConfig};
 use super::integration::{
     BuildContext, Fields, IntegrationConfig, IntegrationGlobals, Rendered, truncate_runes,
 };
-use super::send::{Source, classify, status_class};
+use super::send::{Source, execute};
 use super::template::{HtmlTemplate, Templates};
 use super::{Notification, Notifier, NotifyError, Reason};
 use config_values::{Duration, Secret};
@@ -252,35 +252,12 @@ impl Notifier for PushoverNotifier {
             let req = self
                 .client
                 .post(url.as_str())
-                .map_err(|e| NotifyError {
-                    retryable: true,
-                    reason: Reason::CredentialsFile,
-                    message: e,
-                })?
+                .await?
                 .header(reqwest::header::CONTENT_TYPE, "text/plain");
             // The URL carries the token: never shown.
-            let resp = req.send().await.map_err(|e| NotifyError {
-                retryable: true,
-                reason: classify(&e),
-                message: format!("pushover: POST {API_URL}: {}", e.without_url()),
-            })?;
-            let code = resp.status().as_u16();
-            if resp.status().is_success() {
-                return Ok(());
-            }
-            let body: String = resp
-                .text()
+            execute(req, &format!("pushover: POST {API_URL}"), &[])
                 .await
-                .unwrap_or_default()
-                .chars()
-                .take(200)
-                .collect();
-            let (retryable, reason) = status_class(code, &[]);
-            Err(NotifyError {
-                retryable,
-                reason,
-                message: format!("pushover: unexpected status code {code}: {body}"),
-            })
+                .map(|_| ())
         })
     }
 }

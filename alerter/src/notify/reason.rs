@@ -31,6 +31,8 @@ pub enum Reason {
     UrlFile,
     /// A credential file of `http_config` could not be read.
     CredentialsFile,
+    /// `http_config.oauth2`: no token from the token endpoint.
+    OAuth2Token,
     ConnectionReset,
     /// Connecting failed for another reason.
     ConnectError,
@@ -75,7 +77,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, for tests and documentation.
-    pub const ALL: [Reason; 31] = [
+    pub const ALL: [Reason; 32] = [
         Reason::Timeout,
         Reason::ConnectionRefused,
         Reason::Config,
@@ -84,6 +86,7 @@ impl Reason {
         Reason::HttpClient,
         Reason::UrlFile,
         Reason::CredentialsFile,
+        Reason::OAuth2Token,
         Reason::ConnectionReset,
         Reason::ConnectError,
         Reason::RequestError,
@@ -120,6 +123,7 @@ impl Reason {
             Reason::HttpClient => "http_client",
             Reason::UrlFile => "url_file",
             Reason::CredentialsFile => "credentials_file",
+            Reason::OAuth2Token => "oauth2_token",
             Reason::ConnectionReset => "connection_reset",
             Reason::ConnectError => "connect_error",
             Reason::RequestError => "request_error",
@@ -183,7 +187,7 @@ mod tests {
             unique.join(" "),
             "auth_rejected auth_unsupported backlog config connect_error connect_failed \
              connect_timeout connection_refused connection_reset credentials_file dns greeting_timeout \
-             http_4xx http_5xx http_client http_status message message_rejected protocol \
+             http_4xx http_5xx http_client http_status message message_rejected oauth2_token protocol \
              recipient_rejected request_error sender_rejected shutdown smtp_permanent \
              smtp_transient template timeout tls_config tls_handshake tls_required url_file"
         );

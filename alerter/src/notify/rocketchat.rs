@@ -16,7 +16,7 @@ use super::integration::{
     BuildContext, DEFAULT_ROCKETCHAT_API_URL, Fields, IntegrationConfig, IntegrationGlobals,
     check_url, truncate_runes,
 };
-use super::send::{Source, post_json};
+use super::send::{Source, post_json, refused};
 use super::template::Templates;
 use super::{Notification, Notifier, NotifyError, Reason};
 use config_values::Secret;
@@ -354,26 +354,17 @@ impl Notifier for RocketchatNotifier {
                 &[],
             )
             .await
-            .map_err(|mut e| {
-                e.message = format!("channel {channel:?}: {}", e.message);
-                e
-            })?;
+            .map_err(|e| e.context(format_args!("channel {channel:?}")))?;
             match serde_json::from_str::<Value>(&answer.body) {
                 Ok(v) if v["success"] == json!(true) => Ok(()),
-                Ok(v) => Err(NotifyError {
-                    retryable: false,
-                    reason: Reason::Http4xx,
-                    message: format!(
-                        "channel {channel:?}: error response from Rocketchat: {}",
-                        v["error"]
-                    ),
-                }),
+                Ok(v) => Err(refused("Rocketchat", &v["error"])),
                 Err(e) => Err(NotifyError {
                     retryable: true,
                     reason: Reason::RequestError,
-                    message: format!("channel {channel:?}: could not read the answer: {e}"),
+                    message: format!("could not read the answer: {e}"),
                 }),
             }
+            .map_err(|e| e.context(format_args!("channel {channel:?}")))
         })
     }
 }

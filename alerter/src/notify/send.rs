@@ -104,29 +104,34 @@ pub async fn send_json(
     let own_auth = headers
         .iter()
         .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
-    let shown = format!("{method} {}", redact(url));
+    let shown = format!("{method} {}", redact(url, false));
     let req = if own_auth {
-        Ok(client.client().request(method, url))
+        client.client().request(method, url)
     } else {
-        client.request(method, url)
+        client.request(method, url).await?
     };
-    let mut req = req
-        .map_err(|e| NotifyError {
-            retryable: true,
-            reason: Reason::CredentialsFile,
-            message: format!("http_config: {e}"),
-        })?
-        .json(body);
+    let mut req = req.json(body);
     for (k, v) in headers {
         req = req.header(*k, v);
     }
     if let Some(t) = timeout {
         req = req.timeout(t);
     }
+    execute(req, &shown, retry_codes).await
+}
+
+/// Sends a built request and classifies the outcome as Alertmanager's `Retrier`:
+/// a transport error is retried, a status as [`status_class`] says. `shown` names
+/// the request in messages; reqwest's own URL is left out (it may carry a token).
+pub async fn execute(
+    req: reqwest::RequestBuilder,
+    shown: &str,
+    retry_codes: &[u16],
+) -> Result<Answer, NotifyError> {
     let resp = req.send().await.map_err(|e| NotifyError {
         retryable: true,
         reason: classify(&e),
-        message: format!("{shown}: {e}"),
+        message: format!("{shown}: {}", e.without_url()),
     })?;
     let code = resp.status();
     let content_type = resp
@@ -149,6 +154,16 @@ pub async fn send_json(
         reason,
         message: format!("{shown}: unexpected status code {}: {body}", code.as_u16()),
     })
+}
+
+/// A 2xx answer whose body says the API refused the message (Slack's `ok: false`,
+/// Rocket.Chat's `success: false`): not retried, as Alertmanager.
+pub fn refused(service: &str, error: impl std::fmt::Display) -> NotifyError {
+    NotifyError {
+        retryable: false,
+        reason: Reason::Http4xx,
+        message: format!("error response from {service}: {error}"),
+    }
 }
 
 /// Alertmanager's `Retrier.Check` for a non-2xx status: retry 5xx and the
@@ -187,10 +202,17 @@ pub fn classify(e: &reqwest::Error) -> Reason {
     }
 }
 
-/// Only the scheme, host and port of a URL: the path (a Slack or Discord webhook),
-/// the query and the user info may all carry the token.
-pub fn redact(u: &str) -> String {
+/// A URL as shown in logs and errors: never its user info or query (they may carry
+/// a token); its path only with `keep_path` (a webhook's own URL), since a Slack or
+/// Discord webhook path is itself the token.
+pub fn redact(u: &str, keep_path: bool) -> String {
     match url::Url::parse(u) {
+        Ok(mut p) if keep_path => {
+            p.set_password(None).ok();
+            p.set_username("").ok();
+            p.set_query(None);
+            p.to_string()
+        }
         Ok(p) => match p.port() {
             Some(port) => format!("{}://{}:{port}/...", p.scheme(), p.host_str().unwrap_or("")),
             None => format!("{}://{}/...", p.scheme(), p.host_str().unwrap_or("")),
@@ -216,9 +238,13 @@ mod tests {
     #[test]
     fn urls_are_shown_without_secrets() {
         assert_eq!(
-            redact("https://u:p@hooks.slack.com/services/T/B/X?token=1"),
+            redact("https://u:p@hooks.slack.com/services/T/B/X?token=1", false),
             "https://hooks.slack.com/..."
         );
-        assert_eq!(redact("not a url"), "<invalid url>");
+        assert_eq!(
+            redact("https://u:p@example.com:8443/hook?token=1", true),
+            "https://example.com:8443/hook"
+        );
+        assert_eq!(redact("not a url", false), "<invalid url>");
     }
 }

@@ -13,11 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{HttpClient, HttpConfig};
 use super::integration::{
-    BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_url, truncate_runes,
+    BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_pair, check_url,
+    truncate_runes,
 };
-use super::send::{Source, post_json};
+use super::send::{Source, post_json, refused};
 use super::template::Templates;
-use super::{Notification, Notifier, NotifyError, Reason};
+use super::{Notification, Notifier, NotifyError};
 use config_values::Secret;
 
 /// Slack's limit on an attachment title, in characters.
@@ -82,6 +83,16 @@ pub struct SlackConfig {
     pub mrkdwn_in: Vec<String>,
     #[serde(default)]
     pub actions: Vec<SlackAction>,
+    /// The message's own `text`, outside the attachment (newer Alertmanagers).
+    #[serde(default)]
+    pub message_text: Option<String>,
+    /// Newer Alertmanagers edit the group's previous message; not implemented
+    /// here, so `true` is refused rather than ignored.
+    #[serde(default)]
+    pub update_message: bool,
+    /// Deadline of one POST (newer Alertmanagers); unset or `0`: none.
+    #[serde(default)]
+    pub timeout: Option<config_values::Duration>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -131,6 +142,7 @@ pub struct SlackConfirm {
 fn field_specs(c: &SlackConfig) -> Vec<(&'static str, Option<&str>, &'static str)> {
     vec![
         ("channel", c.channel.as_deref(), ""),
+        ("message_text", c.message_text.as_deref(), ""),
         (
             "username",
             c.username.as_deref(),
@@ -266,17 +278,23 @@ impl IntegrationConfig for SlackConfig {
 
     fn check(&self, g: &IntegrationGlobals) -> Vec<String> {
         let mut errs = Vec::new();
-        if self.api_url.is_some() && self.api_url_file.is_some() {
-            errs.push("at most one of api_url & api_url_file must be configured".into());
+        if self.update_message {
+            errs.push("update_message: not supported by this alerter (each notification is a new message)".into());
         }
-        if let Some(u) = &self.api_url
-            && let Err(e) = check_url(u.expose())
-        {
-            errs.push(format!("api_url: {e}"));
-        }
-        if self.app_token.is_some() && self.app_token_file.is_some() {
-            errs.push("at most one of app_token & app_token_file must be configured".into());
-        }
+        errs.extend(check_pair(
+            "api_url",
+            self.api_url.as_ref(),
+            self.api_url_file.as_ref(),
+            true,
+            None,
+        ));
+        errs.extend(check_pair(
+            "app_token",
+            self.app_token.as_ref(),
+            self.app_token_file.as_ref(),
+            false,
+            None,
+        ));
         let own_url = self.api_url.is_some() || self.api_url_file.is_some();
         let own_token = self.app_token.is_some() || self.app_token_file.is_some();
         if own_url && own_token {
@@ -372,6 +390,7 @@ impl IntegrationConfig for SlackConfig {
             parts,
             link_names: self.link_names,
             mrkdwn_in,
+            timeout: super::integration::timeout(self.timeout),
         }))
     }
 
@@ -418,6 +437,7 @@ pub struct SlackNotifier {
     parts: Parts,
     link_names: bool,
     mrkdwn_in: Vec<String>,
+    timeout: Option<std::time::Duration>,
 }
 
 /// Slack's message body, keys as Alertmanager sends them (empty optional keys left out).
@@ -433,6 +453,8 @@ struct Message {
     icon_url: String,
     #[serde(skip_serializing_if = "is_false")]
     link_names: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    text: String,
     attachments: [Attachment; 1],
 }
 
@@ -519,6 +541,7 @@ impl SlackNotifier {
             icon_emoji: m.get("icon_emoji"),
             icon_url: m.get("icon_url"),
             link_names: self.link_names,
+            text: m.get("message_text"),
             attachments: [Attachment {
                 title,
                 title_link: m.get("title_link"),
@@ -559,24 +582,16 @@ impl Notifier for SlackNotifier {
                 Some(t) => vec![("Authorization", format!("Bearer {}", t.read()?.expose()))],
                 None => Vec::new(),
             };
-            let answer = post_json(&self.client, url.expose(), &auth, &msg, None, &[])
+            let answer = post_json(&self.client, url.expose(), &auth, &msg, self.timeout, &[])
                 .await
-                .map_err(|mut e| {
-                    e.message = format!("channel {:?}: {}", msg.channel, e.message);
-                    e
-                })?;
+                .map_err(|e| e.context(format_args!("channel {:?}", msg.channel)))?;
             if answer.content_type.starts_with("application/json")
                 && let Ok(a) = serde_json::from_str::<ApiAnswer>(&answer.body)
                 && !a.ok
             {
-                return Err(NotifyError {
-                    retryable: false,
-                    reason: Reason::Http4xx,
-                    message: format!(
-                        "channel {:?}: error response from Slack: {}",
-                        msg.channel, a.error
-                    ),
-                });
+                return Err(
+                    refused("Slack", &a.error).context(format_args!("channel {:?}", msg.channel))
+                );
             }
             Ok(())
         })

@@ -21,7 +21,7 @@ use super::http::{HttpClient, HttpConfig};
 use super::integration::{
     BuildContext, Fields, IntegrationConfig, IntegrationGlobals, group_key_hash,
 };
-use super::send::{classify, redact, status_class};
+use super::send::{execute, redact};
 use super::template::Templates;
 use super::{Notification, Notifier, NotifyError, Reason};
 use config_values::Secret;
@@ -312,33 +312,18 @@ impl Notifier for SnsNotifier {
             let mut req = self
                 .client
                 .post(&url)
-                .map_err(|e| fail(true, Reason::CredentialsFile, e))?
+                .await?
                 .header(reqwest::header::CONTENT_TYPE, FORM);
             for (k, v) in self.signature(&url, &body)? {
                 req = req.header(k, v);
             }
-            let resp = req
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| fail(true, classify(&e), format!("POST {}: {e}", redact(&url))))?;
-            let code = resp.status().as_u16();
-            if resp.status().is_success() {
-                return Ok(());
-            }
-            let text: String = resp
-                .text()
-                .await
-                .unwrap_or_default()
-                .chars()
-                .take(300)
-                .collect();
-            let (retryable, reason) = status_class(code, &[]);
-            Err(fail(
-                retryable,
-                reason,
-                format!("unexpected status code {code}: {text}"),
-            ))
+            execute(
+                req.body(body),
+                &format!("POST {}", redact(&url, false)),
+                &[],
+            )
+            .await
+            .map(|_| ())
         })
     }
 }

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use super::http::{HttpClient, HttpConfig};
 use super::integration::{
-    BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_url, truncate_runes,
+    BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_pair, check_url,
+    truncate_runes,
 };
 use super::send::{Source, post_json};
 use super::template::{HtmlTemplate, Templates, TextTemplate};
@@ -48,6 +49,9 @@ pub struct TelegramConfig {
     /// Default `HTML`; `Markdown`, `MarkdownV2` or empty for plain text.
     #[serde(default)]
     pub parse_mode: Option<String>,
+    /// A forum topic of the chat (newer Alertmanagers); `0`: none.
+    #[serde(default)]
+    pub message_thread_id: i64,
 }
 
 impl TelegramConfig {
@@ -76,13 +80,13 @@ impl IntegrationConfig for TelegramConfig {
 
     fn check(&self, _: &IntegrationGlobals) -> Vec<String> {
         let mut errs = Vec::new();
-        match (&self.bot_token, &self.bot_token_file) {
-            (None, None) => errs.push("missing bot_token on telegram_config".into()),
-            (Some(_), Some(_)) => {
-                errs.push("at most one of bot_token & bot_token_file must be configured".into())
-            }
-            _ => {}
-        }
+        errs.extend(check_pair(
+            "bot_token",
+            self.bot_token.as_ref(),
+            self.bot_token_file.as_ref(),
+            false,
+            Some("missing bot_token on telegram_config"),
+        ));
         if self.chat_id == 0 {
             errs.push("missing chat_id on telegram_config".into());
         }
@@ -123,6 +127,7 @@ impl IntegrationConfig for TelegramConfig {
                 .ok_or("missing bot_token on telegram_config")?,
             api_url: api_url.trim_end_matches('/').to_string(),
             chat_id: self.chat_id,
+            thread_id: self.message_thread_id,
             message,
             parse_mode: self.parse_mode().to_string(),
             disable_notifications: self.disable_notifications,
@@ -142,6 +147,7 @@ pub struct TelegramNotifier {
     token: Source,
     api_url: String,
     chat_id: i64,
+    thread_id: i64,
     message: Message,
     parse_mode: String,
     disable_notifications: bool,
@@ -171,6 +177,13 @@ impl Notifier for TelegramNotifier {
             let mut body = serde_json::Map::new();
             body.insert("chat_id".into(), json!(self.chat_id.to_string()));
             body.insert("text".into(), json!(text));
+            // As telebot: sent as a string, and only when set.
+            if self.thread_id != 0 {
+                body.insert(
+                    "message_thread_id".into(),
+                    json!(self.thread_id.to_string()),
+                );
+            }
             if !self.parse_mode.is_empty() {
                 body.insert("parse_mode".into(), json!(self.parse_mode));
             }

@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::http::{HttpClient, HttpConfig};
+use super::send::{execute, redact};
 use super::{AlertData, LabelMap, Notification, Notifier, NotifyError, Reason, Status};
 use config_values::Secret;
 
@@ -89,10 +90,7 @@ impl WebhookNotifier {
             (None, Some(f)) => Target::File(f.clone()),
             (None, None) => return Err("one of url or url_file must be configured".into()),
         };
-        let timeout = c
-            .timeout
-            .filter(|t| !t.is_zero())
-            .map(config_values::Duration::as_std);
+        let timeout = super::integration::timeout(c.timeout);
         let client = match c.http_config.as_ref().or(global) {
             Some(h) => h.build(base),
             None => super::http::shared(),
@@ -147,58 +145,13 @@ impl Notifier for WebhookNotifier {
                 truncated_alerts: all - keep as u64,
             };
             let url = self.url()?;
-            let mut req = self
-                .client
-                .post(&url)
-                .map_err(|e| NotifyError {
-                    retryable: true,
-                    reason: Reason::CredentialsFile,
-                    message: format!("http_config: {e}"),
-                })?
-                .json(&msg);
+            let mut req = self.client.post(&url).await?.json(&msg);
             if let Some(t) = self.timeout {
                 req = req.timeout(t);
             }
-            let resp = req.send().await.map_err(|e| NotifyError {
-                retryable: true,
-                reason: super::send::classify(&e),
-                message: format!("POST {}: {e}", redact(&url)),
-            })?;
-            let code = resp.status();
-            if code.is_success() {
-                return Ok(());
-            }
-            let body = resp.text().await.unwrap_or_default();
-            let body: String = body.chars().take(200).collect();
-            let (retryable, reason) = if code.is_server_error() {
-                (true, Reason::Http5xx)
-            } else if code.is_client_error() {
-                (false, Reason::Http4xx)
-            } else {
-                (false, Reason::HttpStatus)
-            };
-            Err(NotifyError {
-                retryable,
-                reason,
-                message: format!(
-                    "POST {}: unexpected status code {}: {body}",
-                    redact(&url),
-                    code.as_u16()
-                ),
-            })
+            execute(req, &format!("POST {}", redact(&url, true)), &[])
+                .await
+                .map(|_| ())
         })
-    }
-}
-
-/// The URL without credentials or query (the part that may carry a token).
-fn redact(u: &str) -> String {
-    match url::Url::parse(u) {
-        Ok(mut p) => {
-            p.set_password(None).ok();
-            p.set_username("").ok();
-            p.set_query(None);
-            p.to_string()
-        }
-        Err(_) => "<invalid url>".into(),
     }
 }

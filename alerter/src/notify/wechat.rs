@@ -217,12 +217,12 @@ impl WechatNotifier {
         let req = self
             .client
             .request(reqwest::Method::GET, url.as_str())
-            .map_err(|e| fail(true, Reason::CredentialsFile, e))?;
+            .await?;
         let resp = req.send().await.map_err(|e| {
             fail(
                 true,
                 classify(&e),
-                format!("GET {}: {e}", redact(url.as_str())),
+                format!("GET {}: {e}", redact(url.as_str(), false)),
             )
         })?;
         let body: Value = resp
@@ -282,13 +282,13 @@ impl Notifier for WechatNotifier {
             let req = self
                 .client
                 .post(url.as_str())
-                .map_err(|e| fail(true, Reason::CredentialsFile, e))?
+                .await?
                 .json(&Value::Object(msg));
             let resp = req.send().await.map_err(|e| {
                 fail(
                     true,
                     classify(&e),
-                    format!("POST {}: {e}", redact(url.as_str())),
+                    format!("POST {}: {e}", redact(url.as_str(), false)),
                 )
             })?;
             let code = resp.status().as_u16();

@@ -197,6 +197,10 @@ fn cause(reason: Reason, message: &str, email: Option<&ResolvedEmail>) -> String
             "a file named in the config cannot be read".into()
         }
         Reason::Template => "a notification template failed to render".into(),
+        Reason::OAuth2Token => {
+            "the OAuth2 token endpoint gave no token: check client_id, the secret and token_url"
+                .into()
+        }
         _ => format!("delivery failed ({reason})"),
     }
 }
