@@ -263,7 +263,7 @@ pub enum SilenceError {
     NotSaved { id: String, reason: String },
 }
 
-/// Silences by state, for the `alerter_silences{state}` gauge.
+/// Silences by state, for the `alertmanager_silences{state}` gauge.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StateCounts {
     pub active: usize,
