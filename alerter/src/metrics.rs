@@ -13,6 +13,7 @@ use std::sync::atomic::AtomicU64;
 
 use crate::notify::Reason;
 use crate::notify::pipeline::{LATENCY_BUCKETS, PipelineStats};
+use crate::store::stats::{MaintenanceSnapshot, MaintenanceStats, QUERY_BUCKETS};
 
 use chrono::{DateTime, Utc};
 use prometheus_client::collector::Collector;
@@ -55,6 +56,8 @@ pub struct Metrics {
     reload_success_time: FloatGauge,
     config_hash: FloatGauge,
     storage_errors: Family<Labels, Counter>,
+    /// The notification log's and the silences' maintenance, by metric prefix.
+    stores: Vec<(&'static str, &'static str, Arc<MaintenanceStats>)>,
 }
 
 /// What the state gauges show, collected (asynchronously, under the owners' locks)
@@ -235,6 +238,7 @@ impl Metrics {
             reload_success_time: FloatGauge::default(),
             config_hash: FloatGauge::default(),
             storage_errors: Family::default(),
+            stores: Vec::new(),
             registry: Registry::default(),
         };
         registry.register(
@@ -341,6 +345,21 @@ impl Metrics {
         }
     }
 
+    /// Adds Alertmanager's `alertmanager_nflog_*` and `alertmanager_silences_*`
+    /// maintenance families (queries, GC, snapshots) from the two stores.
+    #[must_use]
+    pub fn with_stores(
+        mut self,
+        nflog: Arc<MaintenanceStats>,
+        silences: Arc<MaintenanceStats>,
+    ) -> Self {
+        self.stores = vec![
+            ("alertmanager_nflog", "notification log", nflog),
+            ("alertmanager_silences", "silence", silences),
+        ];
+        self
+    }
+
     /// Counts a posted alert (`firing` when its end is in the future).
     pub fn alert_received(&self, firing: bool) {
         if firing {
@@ -420,8 +439,76 @@ impl Metrics {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
+        // prometheus-client has no summary type: the store families are written
+        // here, in OpenMetrics, before its `# EOF`.
+        if !self.stores.is_empty() && out.ends_with("# EOF\n") {
+            out.truncate(out.len() - "# EOF\n".len());
+            for (prefix, what, stats) in &self.stores {
+                write_store(&mut out, prefix, what, &stats.values());
+            }
+            out.push_str("# EOF\n");
+        }
         out
     }
+}
+
+/// One store's maintenance families, with Alertmanager's names and help texts.
+fn write_store(out: &mut String, p: &str, what: &str, v: &MaintenanceSnapshot) {
+    let queries = if what == "silence" {
+        (
+            "How many silence queries were received",
+            "How many silence received queries did not succeed",
+        )
+    } else {
+        (
+            "Number of notification log queries were received",
+            "Number notification log received queries that failed",
+        )
+    };
+    let _ = writeln!(
+        out,
+        "# HELP {p}_gc_duration_seconds Duration of the last {what} garbage collection cycle."
+    );
+    let _ = writeln!(out, "# TYPE {p}_gc_duration_seconds summary");
+    let _ = writeln!(out, "{p}_gc_duration_seconds_sum {}", v.gc.1);
+    let _ = writeln!(out, "{p}_gc_duration_seconds_count {}", v.gc.0);
+    let _ = writeln!(
+        out,
+        "# HELP {p}_snapshot_duration_seconds Duration of the last {what} snapshot."
+    );
+    let _ = writeln!(out, "# TYPE {p}_snapshot_duration_seconds summary");
+    let _ = writeln!(out, "{p}_snapshot_duration_seconds_sum {}", v.snapshot.1);
+    let _ = writeln!(out, "{p}_snapshot_duration_seconds_count {}", v.snapshot.0);
+    let _ = writeln!(
+        out,
+        "# HELP {p}_snapshot_size_bytes Size of the last {what} snapshot in bytes."
+    );
+    let _ = writeln!(out, "# TYPE {p}_snapshot_size_bytes gauge");
+    let _ = writeln!(out, "{p}_snapshot_size_bytes {}", v.snapshot_size_bytes);
+    let _ = writeln!(out, "# HELP {p}_queries {}.", queries.0);
+    let _ = writeln!(out, "# TYPE {p}_queries counter");
+    let _ = writeln!(out, "{p}_queries_total {}", v.queries);
+    let _ = writeln!(out, "# HELP {p}_query_errors {}.", queries.1);
+    let _ = writeln!(out, "# TYPE {p}_query_errors counter");
+    let _ = writeln!(out, "{p}_query_errors_total {}", v.query_errors);
+    let _ = writeln!(
+        out,
+        "# HELP {p}_query_duration_seconds Duration of {what} query evaluation."
+    );
+    let _ = writeln!(out, "# TYPE {p}_query_duration_seconds histogram");
+    for (bound, n) in QUERY_BUCKETS.iter().zip(v.query_buckets) {
+        let _ = writeln!(
+            out,
+            "{p}_query_duration_seconds_bucket{{le=\"{bound:?}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{p}_query_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+        v.queries
+    );
+    let _ = writeln!(out, "{p}_query_duration_seconds_sum {}", v.query_seconds);
+    let _ = writeln!(out, "{p}_query_duration_seconds_count {}", v.queries);
 }
 
 /// `alertmanager_build_info`'s labels. The go* labels carry the target's OS and
@@ -537,7 +624,9 @@ mod tests {
     #[test]
     fn names_and_labels() {
         let stats = Arc::new(PipelineStats::default());
-        let m = Metrics::new(stats.clone());
+        let (nflog, silences) = (Arc::<MaintenanceStats>::default(), Arc::default());
+        nflog.query(std::time::Duration::from_millis(1), false);
+        let m = Metrics::new(stats.clone()).with_stores(nflog, silences);
         m.alert_received(true);
         m.alert_invalid();
         stats.count_notification("email");
@@ -584,6 +673,11 @@ mod tests {
             "alertmanager_receivers 2",
             "alertmanager_integrations 3",
             "alerter_storage_errors_total{file=\"silences\"} 2",
+            "alertmanager_nflog_queries_total 1",
+            "alertmanager_nflog_query_errors_total 1",
+            "alertmanager_nflog_query_duration_seconds_bucket{le=\"0.005\"} 1",
+            "# TYPE alertmanager_silences_gc_duration_seconds summary",
+            "alertmanager_silences_snapshot_size_bytes 0",
         ] {
             assert!(out.contains(want), "missing {want:?} in\n{out}");
         }

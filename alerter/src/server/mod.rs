@@ -168,7 +168,9 @@ impl Server {
         // Before the listeners: restored alerts are not written back.
         alerts.put(restored);
         let stats = Arc::new(PipelineStats::default());
-        let metrics = Arc::new(Metrics::new(stats.clone()));
+        let metrics = Arc::new(
+            Metrics::new(stats.clone()).with_stores(nflog.maintenance(), silences.maintenance()),
+        );
         let loaded = Arc::new(load(&opts.source)?);
         let hash = loaded.hash.clone();
         let storage_errors: api::StorageErrors = {
