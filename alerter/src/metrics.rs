@@ -1,13 +1,19 @@
-//! The alerter's own metrics (`/metrics`), Alertmanager's set under the `alerter_`
-//! prefix. Counters and histograms are bumped where things happen; gauges that
-//! describe state (alerts and silences by state, storage errors) are filled from a
-//! [`Snapshot`] taken just before encoding, because prometheus-client's encoding is
-//! synchronous and must not wait on locks held by request handlers.
+//! The alerter's own metrics (`/metrics`): Alertmanager's names and labels for what
+//! Alertmanager measures (so its mixin's alerts and dashboards work unchanged), and
+//! `alerter_*` only for what it lacks. Counters and histograms are bumped where
+//! things happen; gauges that describe state (alerts and silences by state,
+//! receivers, storage errors) are filled from a [`Snapshot`] taken just before
+//! encoding, because prometheus-client's encoding is synchronous and must not wait
+//! on locks held by request handlers. Served as text format 0.0.4 unless the
+//! scraper asks for OpenMetrics, as Alertmanager's promhttp does.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use crate::notify::Reason;
 use crate::notify::pipeline::{LATENCY_BUCKETS, PipelineStats};
+use crate::store::stats::{MaintenanceSnapshot, MaintenanceStats, QUERY_BUCKETS};
 
 use chrono::{DateTime, Utc};
 use prometheus_client::collector::Collector;
@@ -26,22 +32,32 @@ type FloatGauge = Gauge<f64, AtomicU64>;
 pub const ALERT_STATES: [&str; 3] = ["active", "suppressed", "unprocessed"];
 /// Silence states as the API reports them.
 pub const SILENCE_STATES: [&str; 3] = ["active", "pending", "expired"];
+/// The API version of Alertmanager's `version` label; we serve only v2.
+const API_VERSION: &str = "v2";
 
 pub struct Metrics {
     registry: Registry,
     alerts: Family<Labels, Gauge>,
+    marked_alerts: Family<Labels, Gauge>,
+    aggregation_groups: Gauge,
+    receivers: Gauge,
+    integrations: Gauge,
     alerts_received: Family<Labels, Counter>,
     /// The two series of `alerts_received`, held so a POST bumps them without a
     /// label lookup.
     received_firing: Counter,
     received_resolved: Counter,
-    alerts_invalid: Counter,
+    alerts_invalid: Family<Labels, Counter>,
+    invalid_v2: Counter,
+    build_info: Family<Labels, Gauge>,
     receiver_ready: Family<Labels, Gauge>,
     silences: Family<Labels, Gauge>,
     reload_successful: Gauge,
     reload_success_time: FloatGauge,
     config_hash: FloatGauge,
     storage_errors: Family<Labels, Counter>,
+    /// The notification log's and the silences' maintenance, by metric prefix.
+    stores: Vec<(&'static str, &'static str, Arc<MaintenanceStats>)>,
 }
 
 /// What the state gauges show, collected (asynchronously, under the owners' locks)
@@ -54,6 +70,11 @@ pub struct Snapshot {
     pub silences: [i64; 3],
     /// Cumulative write errors per data file.
     pub storage_errors: Vec<(String, u64)>,
+    /// Aggregation groups that hold alerts now.
+    pub aggregation_groups: i64,
+    /// Receivers and integrations of the config in service.
+    pub receivers: i64,
+    pub integrations: i64,
 }
 
 /// Encodes the notify pipeline's counters at scrape time: the pipeline's
@@ -84,13 +105,47 @@ impl Collector for NotifyCollector {
         };
         counter(
             &mut enc,
-            "alerter_notifications",
+            "alertmanager_notifications",
             "The total number of attempted notifications.",
             by_integration(&s.notifications),
         )?;
+        // Alertmanager's labels (integration, and reason since 0.26): its mixin
+        // divides this by notifications_total `ignoring (reason)`, so a further
+        // label here would make that alert match nothing.
+        // Every reason of every integration in use exists at 0 (Alertmanager
+        // pre-creates its own reasons), so a rate() over them works at once.
+        let mut failed: std::collections::BTreeMap<(&str, &str), u64> = s
+            .notifications
+            .keys()
+            .flat_map(|i| {
+                Reason::ALL
+                    .iter()
+                    .map(move |r| ((i.as_str(), r.as_str()), 0))
+            })
+            .collect();
+        for ((_, i, reason), v) in &s.failed {
+            *failed.entry((i, reason)).or_default() += v;
+        }
         counter(
             &mut enc,
-            "alerter_notifications_failed",
+            "alertmanager_notifications_failed",
+            "The total number of failed notifications.",
+            failed
+                .into_iter()
+                .map(|((i, reason), v)| {
+                    (
+                        vec![
+                            ("integration", i.to_string()),
+                            ("reason", reason.to_string()),
+                        ],
+                        v,
+                    )
+                })
+                .collect(),
+        )?;
+        counter(
+            &mut enc,
+            "alerter_receiver_notifications_failed",
             "The total number of failed notifications, by receiver, integration and reason.",
             s.failed
                 .iter()
@@ -108,19 +163,19 @@ impl Collector for NotifyCollector {
         )?;
         counter(
             &mut enc,
-            "alerter_notification_requests",
+            "alertmanager_notification_requests",
             "The total number of attempted notification requests.",
             by_integration(&s.requests),
         )?;
         counter(
             &mut enc,
-            "alerter_notification_requests_failed",
+            "alertmanager_notification_requests_failed",
             "The total number of failed notification requests.",
             by_integration(&s.requests_failed),
         )?;
         {
             let mut m = enc.encode_descriptor(
-                "alerter_notification_latency_seconds",
+                "alertmanager_notification_latency_seconds",
                 "The latency of notifications in seconds.",
                 None,
                 MetricType::Histogram,
@@ -167,68 +222,104 @@ impl Metrics {
         let mut registry = Registry::default();
         let m = Metrics {
             alerts: Family::default(),
+            marked_alerts: Family::default(),
+            aggregation_groups: Gauge::default(),
+            receivers: Gauge::default(),
+            integrations: Gauge::default(),
             alerts_received: Family::default(),
             received_firing: Counter::default(),
             received_resolved: Counter::default(),
-            alerts_invalid: Counter::default(),
+            alerts_invalid: Family::default(),
+            invalid_v2: Counter::default(),
+            build_info: Family::default(),
             receiver_ready: Family::default(),
             silences: Family::default(),
             reload_successful: Gauge::default(),
             reload_success_time: FloatGauge::default(),
             config_hash: FloatGauge::default(),
             storage_errors: Family::default(),
+            stores: Vec::new(),
             registry: Registry::default(),
         };
         registry.register(
-            "alerter_alerts",
-            "How many alerts by state.",
+            "alertmanager_build_info",
+            "A metric with a constant '1' value labeled by version, revision, branch, goversion from which alertmanager was built, and the goos and goarch for the build",
+            m.build_info.clone(),
+        );
+        registry.register(
+            "alertmanager_alerts",
+            "How many alerts by state",
             m.alerts.clone(),
         );
         registry.register(
-            "alerter_alerts_received",
-            "The total number of received alerts, by status (firing or resolved).",
+            "alertmanager_marked_alerts",
+            "How many alerts by state are currently marked in the Alertmanager regardless of their expiry",
+            m.marked_alerts.clone(),
+        );
+        registry.register(
+            "alertmanager_alerts_received",
+            "The total number of received alerts",
             m.alerts_received.clone(),
         );
         registry.register(
-            "alerter_alerts_invalid",
-            "The total number of received alerts that were invalid.",
+            "alertmanager_alerts_invalid",
+            "The total number of received alerts that were invalid",
             m.alerts_invalid.clone(),
         );
         registry.register(
+            "alertmanager_dispatcher_aggregation_groups",
+            "Number of active aggregation groups",
+            m.aggregation_groups.clone(),
+        );
+        registry.register(
+            "alertmanager_receivers",
+            "Number of configured receivers",
+            m.receivers.clone(),
+        );
+        registry.register(
+            "alertmanager_integrations",
+            "Number of configured integrations",
+            m.integrations.clone(),
+        );
+        registry.register(
             "alerter_receiver_ready",
-            "Whether the last connect-only check of the receiver's email integrations succeeded (1) or not (0), run at start-up and after every reload.",
+            "Whether the last connect-only check of the receiver's email integrations succeeded (1) or not (0), run at start-up and after every reload",
             m.receiver_ready.clone(),
         );
         registry.register_collector(Box::new(NotifyCollector(stats)));
         registry.register(
-            "alerter_silences",
-            "How many silences by state.",
+            "alertmanager_silences",
+            "How many silences by state",
             m.silences.clone(),
         );
         registry.register(
-            "alerter_config_last_reload_successful",
-            "Whether the last configuration reload attempt was successful (1) or not (0).",
+            "alertmanager_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful",
             m.reload_successful.clone(),
         );
         registry.register(
-            "alerter_config_last_reload_success_timestamp_seconds",
-            "Timestamp of the last successful configuration reload.",
+            "alertmanager_config_last_reload_success_timestamp_seconds",
+            "Timestamp of the last successful configuration reload",
             m.reload_success_time.clone(),
         );
         registry.register(
-            "alerter_config_hash",
-            "Hash of the currently loaded configuration (first 48 bits of its SHA-256).",
+            "alertmanager_config_hash",
+            "Hash of the currently loaded alertmanager configuration (first 48 bits of its SHA-256)",
             m.config_hash.clone(),
         );
         registry.register(
             "alerter_storage_errors",
-            "The total number of failed writes to a data file.",
+            "The total number of failed writes to a data file",
             m.storage_errors.clone(),
         );
+        m.build_info.get_or_create_owned(&build_labels()).set(1);
+        // prometheus-client ends every HELP with a full stop; the texts above have none.
         // Every labelled series exists from the start, so a rate() over them works
         // before the first event (Alertmanager pre-creates its series too).
         for s in ALERT_STATES {
             m.alerts
+                .get_or_create_owned(&vec![("state", s.to_string())]);
+            m.marked_alerts
                 .get_or_create_owned(&vec![("state", s.to_string())]);
         }
         for s in SILENCE_STATES {
@@ -236,16 +327,37 @@ impl Metrics {
                 .get_or_create_owned(&vec![("state", s.to_string())]);
         }
         let received = |s: &str| {
-            m.alerts_received
-                .get_or_create_owned(&vec![("status", s.to_string())])
+            m.alerts_received.get_or_create_owned(&vec![
+                ("status", s.to_string()),
+                ("version", API_VERSION.to_string()),
+            ])
         };
         let (received_firing, received_resolved) = (received("firing"), received("resolved"));
+        let invalid_v2 = m
+            .alerts_invalid
+            .get_or_create_owned(&vec![("version", API_VERSION.to_string())]);
         Metrics {
             registry,
             received_firing,
             received_resolved,
+            invalid_v2,
             ..m
         }
+    }
+
+    /// Adds Alertmanager's `alertmanager_nflog_*` and `alertmanager_silences_*`
+    /// maintenance families (queries, GC, snapshots) from the two stores.
+    #[must_use]
+    pub fn with_stores(
+        mut self,
+        nflog: Arc<MaintenanceStats>,
+        silences: Arc<MaintenanceStats>,
+    ) -> Self {
+        self.stores = vec![
+            ("alertmanager_nflog", "notification log", nflog),
+            ("alertmanager_silences", "silence", silences),
+        ];
+        self
     }
 
     /// Counts a posted alert (`firing` when its end is in the future).
@@ -258,7 +370,7 @@ impl Metrics {
     }
 
     pub fn alert_invalid(&self) {
-        self.alerts_invalid.inc();
+        self.invalid_v2.inc();
     }
 
     /// The readiness checks' results for the current config (older receivers'
@@ -285,10 +397,25 @@ impl Metrics {
         }
     }
 
+    /// Encodes everything in `format`, state gauges from `snap`.
+    pub fn encode_as(&self, snap: &Snapshot, format: Format) -> String {
+        let om = self.encode(snap);
+        match format {
+            Format::OpenMetrics => om,
+            Format::Text => openmetrics_to_text(&om),
+        }
+    }
+
     /// Encodes everything in the OpenMetrics text format, state gauges from `snap`.
     pub fn encode(&self, snap: &Snapshot) -> String {
         for (i, s) in ALERT_STATES.iter().enumerate() {
             self.alerts
+                .get_or_create(&vec![("state", (*s).to_string())])
+                .set(snap.alerts[i]);
+        }
+        for (i, s) in ALERT_STATES.iter().enumerate() {
+            // Ours keeps no marks beyond an alert's end, so both agree.
+            self.marked_alerts
                 .get_or_create(&vec![("state", (*s).to_string())])
                 .set(snap.alerts[i]);
         }
@@ -297,6 +424,9 @@ impl Metrics {
                 .get_or_create(&vec![("state", (*s).to_string())])
                 .set(snap.silences[i]);
         }
+        self.aggregation_groups.set(snap.aggregation_groups);
+        self.receivers.set(snap.receivers);
+        self.integrations.set(snap.integrations);
         for (file, n) in &snap.storage_errors {
             let c = self
                 .storage_errors
@@ -309,8 +439,175 @@ impl Metrics {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
+        // prometheus-client has no summary type: the store families are written
+        // here, in OpenMetrics, before its `# EOF`.
+        if !self.stores.is_empty() && out.ends_with("# EOF\n") {
+            out.truncate(out.len() - "# EOF\n".len());
+            for (prefix, what, stats) in &self.stores {
+                write_store(&mut out, prefix, what, &stats.values());
+            }
+            out.push_str("# EOF\n");
+        }
         out
     }
+}
+
+/// One store's maintenance families, with Alertmanager's names and help texts.
+fn write_store(out: &mut String, p: &str, what: &str, v: &MaintenanceSnapshot) {
+    let queries = if what == "silence" {
+        (
+            "How many silence queries were received",
+            "How many silence received queries did not succeed",
+        )
+    } else {
+        (
+            "Number of notification log queries were received",
+            "Number notification log received queries that failed",
+        )
+    };
+    let _ = writeln!(
+        out,
+        "# HELP {p}_gc_duration_seconds Duration of the last {what} garbage collection cycle."
+    );
+    let _ = writeln!(out, "# TYPE {p}_gc_duration_seconds summary");
+    let _ = writeln!(out, "{p}_gc_duration_seconds_sum {}", v.gc.1);
+    let _ = writeln!(out, "{p}_gc_duration_seconds_count {}", v.gc.0);
+    let _ = writeln!(
+        out,
+        "# HELP {p}_snapshot_duration_seconds Duration of the last {what} snapshot."
+    );
+    let _ = writeln!(out, "# TYPE {p}_snapshot_duration_seconds summary");
+    let _ = writeln!(out, "{p}_snapshot_duration_seconds_sum {}", v.snapshot.1);
+    let _ = writeln!(out, "{p}_snapshot_duration_seconds_count {}", v.snapshot.0);
+    let _ = writeln!(
+        out,
+        "# HELP {p}_snapshot_size_bytes Size of the last {what} snapshot in bytes."
+    );
+    let _ = writeln!(out, "# TYPE {p}_snapshot_size_bytes gauge");
+    let _ = writeln!(out, "{p}_snapshot_size_bytes {}", v.snapshot_size_bytes);
+    let _ = writeln!(out, "# HELP {p}_queries {}.", queries.0);
+    let _ = writeln!(out, "# TYPE {p}_queries counter");
+    let _ = writeln!(out, "{p}_queries_total {}", v.queries);
+    let _ = writeln!(out, "# HELP {p}_query_errors {}.", queries.1);
+    let _ = writeln!(out, "# TYPE {p}_query_errors counter");
+    let _ = writeln!(out, "{p}_query_errors_total {}", v.query_errors);
+    let _ = writeln!(
+        out,
+        "# HELP {p}_query_duration_seconds Duration of {what} query evaluation."
+    );
+    let _ = writeln!(out, "# TYPE {p}_query_duration_seconds histogram");
+    for (bound, n) in QUERY_BUCKETS.iter().zip(v.query_buckets) {
+        let _ = writeln!(
+            out,
+            "{p}_query_duration_seconds_bucket{{le=\"{bound:?}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{p}_query_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+        v.queries
+    );
+    let _ = writeln!(out, "{p}_query_duration_seconds_sum {}", v.query_seconds);
+    let _ = writeln!(out, "{p}_query_duration_seconds_count {}", v.queries);
+}
+
+/// `alertmanager_build_info`'s labels. The go* labels carry the target's OS and
+/// architecture in Go's spelling, so dashboards that group by them still work.
+fn build_labels() -> Labels {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    };
+    vec![
+        (
+            "branch",
+            option_env!("ALERTER_BRANCH").unwrap_or("").to_string(),
+        ),
+        ("goarch", arch.to_string()),
+        ("goos", std::env::consts::OS.to_string()),
+        ("goversion", "none (Rust)".to_string()),
+        (
+            "revision",
+            option_env!("ALERTER_REVISION").unwrap_or("").to_string(),
+        ),
+        ("version", env!("CARGO_PKG_VERSION").to_string()),
+    ]
+}
+
+/// Which exposition format a scrape gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    OpenMetrics,
+    Text,
+}
+
+impl Format {
+    /// From an `Accept` header, as promhttp chooses: OpenMetrics when it is listed
+    /// with a non-zero quality, else the classic text format.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let listed = accept.is_some_and(|a| {
+            a.split(',').any(|range| {
+                let mut parts = range.split(';').map(str::trim);
+                parts.next() == Some("application/openmetrics-text")
+                    && !parts.any(|p| {
+                        p.strip_prefix("q=")
+                            .and_then(|q| q.parse::<f64>().ok())
+                            .is_some_and(|q| q <= 0.0)
+                    })
+            })
+        });
+        if listed {
+            Format::OpenMetrics
+        } else {
+            Format::Text
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+/// prometheus-client writes only OpenMetrics; text format 0.0.4 differs in the
+/// metadata lines: a counter family's HELP/TYPE carry its `_total` name, and there
+/// is no `# UNIT` or `# EOF`. Sample lines are the same in both.
+fn openmetrics_to_text(om: &str) -> String {
+    let mut out = String::with_capacity(om.len());
+    let counters: std::collections::HashSet<&str> = om
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|t| t.strip_suffix(" counter"))
+        .collect();
+    for line in om.lines() {
+        let meta = line
+            .strip_prefix("# HELP ")
+            .map(|r| ("HELP", r))
+            .or_else(|| line.strip_prefix("# TYPE ").map(|r| ("TYPE", r)));
+        if let Some((kind, rest)) = meta {
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            let suffix = if counters.contains(name) {
+                "_total"
+            } else {
+                ""
+            };
+            // OpenMetrics escapes `"` in HELP; text format would show the backslash.
+            let tail = if kind == "HELP" {
+                tail.replace("\\\"", "\"")
+            } else {
+                tail.replace("unknown", "untyped")
+            };
+            let _ = writeln!(out, "# {kind} {name}{suffix} {tail}");
+        } else if !(line.starts_with("# UNIT ") || line == "# EOF") {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// A config hash (hex SHA-256) as a gauge value: its first 48 bits, which an f64
@@ -327,7 +624,9 @@ mod tests {
     #[test]
     fn names_and_labels() {
         let stats = Arc::new(PipelineStats::default());
-        let m = Metrics::new(stats.clone());
+        let (nflog, silences) = (Arc::<MaintenanceStats>::default(), Arc::default());
+        nflog.query(std::time::Duration::from_millis(1), false);
+        let m = Metrics::new(stats.clone()).with_stores(nflog, silences);
         m.alert_received(true);
         m.alert_invalid();
         stats.count_notification("email");
@@ -348,27 +647,59 @@ mod tests {
             alerts: [2, 1, 0],
             silences: [1, 0, 3],
             storage_errors: vec![("silences".into(), 2)],
+            aggregation_groups: 4,
+            receivers: 2,
+            integrations: 3,
         };
         let out = m.encode(&snap);
         for want in [
-            "alerter_alerts{state=\"active\"} 2",
-            "alerter_alerts{state=\"suppressed\"} 1",
-            "alerter_alerts_received_total{status=\"firing\"} 1",
-            "alerter_alerts_received_total{status=\"resolved\"} 0",
-            "alerter_alerts_invalid_total 1",
-            "alerter_notifications_total{integration=\"email\"} 1",
-            "alerter_notifications_failed_total{receiver=\"admin-email\",integration=\"email\",reason=\"connect_timeout\"} 1",
-            "alerter_notification_latency_seconds_count{integration=\"email\"} 1",
-            "alerter_notification_latency_seconds_bucket{le=\"1.0\",integration=\"email\"} 1",
-            "alerter_notification_requests_failed_total{integration=\"email\"} 1",
+            "alertmanager_alerts{state=\"active\"} 2",
+            "alertmanager_alerts{state=\"suppressed\"} 1",
+            "alertmanager_marked_alerts{state=\"active\"} 2",
+            "alertmanager_alerts_received_total{status=\"firing\",version=\"v2\"} 1",
+            "alertmanager_alerts_received_total{status=\"resolved\",version=\"v2\"} 0",
+            "alertmanager_alerts_invalid_total{version=\"v2\"} 1",
+            "alertmanager_notifications_total{integration=\"email\"} 1",
+            "alertmanager_notifications_failed_total{integration=\"email\",reason=\"connect_timeout\"} 1",
+            "alerter_receiver_notifications_failed_total{receiver=\"admin-email\",integration=\"email\",reason=\"connect_timeout\"} 1",
+            "alertmanager_notification_latency_seconds_count{integration=\"email\"} 1",
+            "alertmanager_notification_latency_seconds_bucket{le=\"1.0\",integration=\"email\"} 1",
+            "alertmanager_notification_requests_failed_total{integration=\"email\"} 1",
             "alerter_notifications_failing{receiver=\"admin-email\",integration=\"email\"} 1",
             "alerter_receiver_ready{receiver=\"admin-email\"} 0",
-            "alerter_silences{state=\"expired\"} 3",
-            "alerter_config_last_reload_successful 0",
+            "alertmanager_silences{state=\"expired\"} 3",
+            "alertmanager_config_last_reload_successful 0",
+            "alertmanager_dispatcher_aggregation_groups 4",
+            "alertmanager_receivers 2",
+            "alertmanager_integrations 3",
             "alerter_storage_errors_total{file=\"silences\"} 2",
+            "alertmanager_nflog_queries_total 1",
+            "alertmanager_nflog_query_errors_total 1",
+            "alertmanager_nflog_query_duration_seconds_bucket{le=\"0.005\"} 1",
+            "# TYPE alertmanager_silences_gc_duration_seconds summary",
+            "alertmanager_silences_snapshot_size_bytes 0",
         ] {
             assert!(out.contains(want), "missing {want:?} in\n{out}");
         }
+        assert!(out.contains("alertmanager_build_info{branch="), "{out}");
+        // Text format 0.0.4: counters' HELP and TYPE name the `_total` series.
+        let text = m.encode_as(&snap, Format::Text);
+        assert!(text.contains("# TYPE alertmanager_notifications_total counter\n"));
+        assert!(text.contains("# HELP alertmanager_notifications_total The total"));
+        assert!(
+            !text.contains("# EOF") && text.contains("alertmanager_alerts{state=\"active\"} 2")
+        );
+        assert_eq!(Format::negotiate(None), Format::Text);
+        assert_eq!(
+            Format::negotiate(Some(
+                "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;q=0.4"
+            )),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;q=0,*/*")),
+            Format::Text
+        );
         // Re-encoding with the same cumulative count does not double it.
         let out = m.encode(&snap);
         assert!(out.contains("alerter_storage_errors_total{file=\"silences\"} 2"));

@@ -12,8 +12,8 @@ use std::cmp::Ordering as CmpOrdering;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::{Mutex, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 use crate::labels::{LabelSet, MatchType, Matcher, Matchers, valid_label_name};
 use crate::mute::Muter;
+use crate::store::stats::MaintenanceStats;
 use crate::store::{self, Health, Log, Recovery};
 use crate::sync::{lock, read, write};
 
@@ -263,7 +264,7 @@ pub enum SilenceError {
     NotSaved { id: String, reason: String },
 }
 
-/// Silences by state, for the `alerter_silences{state}` gauge.
+/// Silences by state, for the `alertmanager_silences{state}` gauge.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StateCounts {
     pub active: usize,
@@ -294,6 +295,7 @@ pub struct Silences {
     writer: Mutex<()>,
     log: Option<Log<Silence>>,
     recovery: Recovery,
+    stats: Arc<MaintenanceStats>,
 }
 
 impl Silences {
@@ -306,6 +308,7 @@ impl Silences {
             writer: Mutex::new(()),
             log: None,
             recovery: Recovery::default(),
+            stats: Arc::default(),
         }
     }
 
@@ -329,7 +332,7 @@ impl Silences {
             }
         }
         s.map = RwLock::new(map);
-        s.log = Some(log.report_with(report));
+        s.log = Some(log.report_with(report).with_stats(s.stats.clone()));
         s.recovery = recovery;
         s.gc();
         Ok(s)
@@ -338,6 +341,11 @@ impl Silences {
     /// What opening the data file found (dropped torn lines, a file set aside).
     pub fn recovery(&self) -> &Recovery {
         &self.recovery
+    }
+
+    /// Its queries, GC and snapshots, for Alertmanager's `alertmanager_silences_*`.
+    pub fn maintenance(&self) -> Arc<MaintenanceStats> {
+        self.stats.clone()
     }
 
     /// Failed writes to the data directory so far (a metric).
@@ -429,10 +437,14 @@ impl Silences {
 
     /// One silence, its status as of now.
     pub fn get(&self, id: &str) -> Option<Silence> {
+        let started = Instant::now();
         let now = self.clock.now();
-        read(&self.map)
+        let found = read(&self.map)
             .get(id)
-            .map(|e| with_status(&e.silence, now))
+            .map(|e| with_status(&e.silence, now));
+        // silence.go `QueryOne`: not found is not a failed query.
+        self.stats.query(started.elapsed(), true);
+        found
     }
 
     /// All silences, in the API's order (see [`sort_silences`]).
@@ -444,6 +456,7 @@ impl Silences {
     /// matcher verbatim (same name, operator and value; api/v2
     /// `CheckSilenceMatchesFilterLabels` in 0.25), in the API's order.
     pub fn query(&self, filter: &[Matcher]) -> Vec<Silence> {
+        let started = Instant::now();
         let now = self.clock.now();
         let mut out: Vec<Silence> = read(&self.map)
             .values()
@@ -458,6 +471,7 @@ impl Silences {
             .map(|e| with_status(&e.silence, now))
             .collect();
         sort_silences(&mut out);
+        self.stats.query(started.elapsed(), true);
         out
     }
 
@@ -478,6 +492,7 @@ impl Silences {
     /// silence.go `GC`) and compacts the file when it is mostly history. Returns how
     /// many were dropped. Run periodically.
     pub fn gc(&self) -> usize {
+        let started = Instant::now();
         let now = self.clock.now();
         let _w = lock(&self.writer);
         let mut map = write(&self.map);
@@ -499,6 +514,7 @@ impl Silences {
             log.delete_and_maintain(gone.iter().cloned(), map.len(), || live(&map))
                 .ok();
         }
+        self.stats.gc(started.elapsed());
         gone.len()
     }
 
@@ -537,12 +553,15 @@ fn report(h: Health<'_>) {
 impl Muter for Silences {
     /// IDs of the active silences matching `labels`, sorted (silence.go `Mutes`).
     fn muted_by(&self, labels: &LabelSet, now: DateTime<Utc>) -> Vec<String> {
+        let started = Instant::now();
         let mut ids: Vec<String> = read(&self.map)
             .values()
             .filter(|e| e.silence.state(now) == SilenceState::Active && e.compiled.matches(labels))
             .map(|e| e.silence.id.clone())
             .collect();
         ids.sort();
+        // The Silencer's `Mutes` is a silence query in Alertmanager.
+        self.stats.query(started.elapsed(), true);
         ids
     }
 }

@@ -154,9 +154,15 @@ async fn shapes_and_at13() {
     assert!(big.len() > 4 << 20);
     assert_eq!(post(&a.url("/api/v2/alerts"), &big).await.0, 413);
     let (_, m) = get(&a.url("/metrics")).await;
-    assert!(m.contains("alerter_alerts_invalid_total 1"), "{m}");
-    assert!(m.contains("alerter_alerts{state=\"active\"} 1"), "{m}");
-    assert!(m.contains("alerter_config_last_reload_successful 1"), "{m}");
+    assert!(
+        m.contains("alertmanager_alerts_invalid_total{version=\"v2\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("alertmanager_alerts{state=\"active\"} 1"), "{m}");
+    assert!(
+        m.contains("alertmanager_config_last_reload_successful 1"),
+        "{m}"
+    );
 }
 
 fn metric(text: &str, name: &str) -> Option<f64> {
@@ -170,7 +176,7 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 async fn reloads_broken_sighup_and_file_change() {
     let mut a = Alerter::start(CONFIG);
     let (_, m) = get(&a.url("/metrics")).await;
-    let hash = metric(&m, "alerter_config_hash").expect("hash");
+    let hash = metric(&m, "alertmanager_config_hash").expect("hash");
     assert!(hash > 0.0, "{m}");
 
     // A broken file: 500 with the reason, old config kept, loud everywhere.
@@ -185,10 +191,10 @@ async fn reloads_broken_sighup_and_file_change() {
     assert_eq!(receivers(&a).await, ["admin-email", "blackhole"]);
     let (_, m) = get(&a.url("/metrics")).await;
     assert_eq!(
-        metric(&m, "alerter_config_last_reload_successful"),
+        metric(&m, "alertmanager_config_last_reload_successful"),
         Some(0.0)
     );
-    assert_eq!(metric(&m, "alerter_config_hash"), Some(hash));
+    assert_eq!(metric(&m, "alertmanager_config_hash"), Some(hash));
     let status = json(&get(&a.url("/api/v2/status")).await.1);
     assert_eq!(status["config"]["lastReloadSuccessful"], false);
     assert!(
@@ -214,10 +220,10 @@ async fn reloads_broken_sighup_and_file_change() {
     assert!(ok, "SIGHUP did not reload: {}", a.log());
     let (_, m) = get(&a.url("/metrics")).await;
     assert_eq!(
-        metric(&m, "alerter_config_last_reload_successful"),
+        metric(&m, "alertmanager_config_last_reload_successful"),
         Some(1.0)
     );
-    assert_ne!(metric(&m, "alerter_config_hash"), Some(hash));
+    assert_ne!(metric(&m, "alertmanager_config_hash"), Some(hash));
 
     // The file changes on disk, no signal: picked up by the watcher.
     std::fs::write(

@@ -782,7 +782,7 @@ fn outage_then_restart_delivers_exactly_once_and_is_loud_meanwhile() {
 
     let mut d = start_daemon(dir.path(), &config, "first.log", &[]);
     post_alert(d.port, "DiskFull");
-    let want = r#"alerter_notifications_failed_total{receiver="mail",integration="email",reason="connection_refused"}"#;
+    let want = r#"alerter_receiver_notifications_failed_total{receiver="mail",integration="email",reason="connection_refused"}"#;
     wait_for(
         "the failure counted with its reason",
         Duration::from_secs(15),

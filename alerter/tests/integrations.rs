@@ -800,7 +800,12 @@ fn failures_are_counted_by_integration_and_reason() {
             Duration::from_secs(30),
             || {
                 let (_, text) = e2e::http("GET", ours.port, "/metrics", None).ok()?;
-                metric(&text, "alerter_notifications_failed_total", &labels).filter(|v| *v >= 1.0)
+                metric(
+                    &text,
+                    "alerter_receiver_notifications_failed_total",
+                    &labels,
+                )
+                .filter(|v| *v >= 1.0)
             },
         );
     }

@@ -2,7 +2,7 @@
 //! metric, a notification) before it checks anything:
 //! - a broken config delivered by SIGHUP, and by the file watcher (the file's hash is
 //!   polled every 3 s), keeps the previous config running and says so in the log, in
-//!   `alerter_config_last_reload_successful 0` and in `/api/v2/status`; the previous
+//!   `alertmanager_config_last_reload_successful 0` and in `/api/v2/status`; the previous
 //!   config still delivers; a fixed file then loads;
 //! - a successful reload does not notify again a group that was already notified
 //!   (the notification log outlives the config, as in Alertmanager, where the new
@@ -134,8 +134,15 @@ const FAILED: &str = "configuration reload FAILED, still running the previous co
 
 /// After a failed reload: the metric, the status and the previous config in service.
 fn assert_kept_and_reported(a: &Alerter, culprit: &str, hash: f64, receivers: &[&str]) {
-    assert_eq!(a.metric("alerter_config_last_reload_successful"), Some(0.0));
-    assert_eq!(a.metric("alerter_config_hash"), Some(hash), "old hash kept");
+    assert_eq!(
+        a.metric("alertmanager_config_last_reload_successful"),
+        Some(0.0)
+    );
+    assert_eq!(
+        a.metric("alertmanager_config_hash"),
+        Some(hash),
+        "old hash kept"
+    );
     let status = a.status();
     assert_eq!(status["config"]["lastReloadSuccessful"], false, "{status}");
     let error = status["config"]["lastReloadError"].as_str().unwrap_or("");
@@ -156,8 +163,11 @@ fn broken_config_by_sighup_and_by_file_watch_keeps_the_previous_one() {
     let sink = WebhookSink::start();
     let good = config(&sink, "alertname", "");
     let a = Alerter::start(dir.path(), &good);
-    let hash = a.metric("alerter_config_hash").expect("hash");
-    assert_eq!(a.metric("alerter_config_last_reload_successful"), Some(1.0));
+    let hash = a.metric("alertmanager_config_hash").expect("hash");
+    assert_eq!(
+        a.metric("alertmanager_config_last_reload_successful"),
+        Some(1.0)
+    );
 
     // SIGHUP with an unknown key in the file. The watcher may see the change too;
     // what is waited for is the failure that follows the SIGHUP's own log line.
@@ -193,8 +203,11 @@ fn broken_config_by_sighup_and_by_file_watch_keeps_the_previous_one() {
         },
     );
     assert_eq!(a.receivers(), ["hook", "second"]);
-    assert_eq!(a.metric("alerter_config_last_reload_successful"), Some(1.0));
-    let hash = a.metric("alerter_config_hash").expect("hash");
+    assert_eq!(
+        a.metric("alertmanager_config_last_reload_successful"),
+        Some(1.0)
+    );
+    let hash = a.metric("alertmanager_config_hash").expect("hash");
     assert_eq!(a.status()["config"]["lastReloadSuccessful"], true);
 
     // No signal: the watcher finds a route to a receiver that does not exist.
@@ -227,8 +240,11 @@ fn broken_config_by_sighup_and_by_file_watch_keeps_the_previous_one() {
         Duration::from_secs(15),
         || (a.receivers() == ["hook", "third"]).then_some(()),
     );
-    assert_eq!(a.metric("alerter_config_last_reload_successful"), Some(1.0));
-    assert_ne!(a.metric("alerter_config_hash"), Some(hash));
+    assert_eq!(
+        a.metric("alertmanager_config_last_reload_successful"),
+        Some(1.0)
+    );
+    assert_ne!(a.metric("alertmanager_config_hash"), Some(hash));
     let status = a.status();
     assert_eq!(status["config"]["lastReloadSuccessful"], true, "{status}");
 }

@@ -150,9 +150,13 @@ fn url_file_is_read_at_each_send_and_a_missing_one_fails_loudly() {
         Duration::from_secs(15),
         || {
             let (_, text) = e2e::http("GET", port, "/metrics", None).ok()?;
-            metric(&text, "alerter_notifications_failed_total", &labels)
-                .filter(|v| *v >= 1.0)
-                .map(|_| text)
+            metric(
+                &text,
+                "alerter_receiver_notifications_failed_total",
+                &labels,
+            )
+            .filter(|v| *v >= 1.0)
+            .map(|_| text)
         },
     );
     let (_, text) = e2e::http("GET", port, "/metrics", None).unwrap();

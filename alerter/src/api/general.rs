@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use super::models::{ReceiverRef, write_time};
 use super::{Api, ApiError};
-use crate::metrics::{ALERT_STATES, SILENCE_STATES, Snapshot};
+use crate::metrics::{ALERT_STATES, Format, SILENCE_STATES, Snapshot};
 
 fn time(t: chrono::DateTime<chrono::Utc>) -> Value {
     write_time(&t, serde_json::value::Serializer).unwrap_or(Value::Null)
@@ -120,16 +120,30 @@ pub fn snapshot(api: &Api) -> Snapshot {
         snap.silences[i] = i64::try_from(n).unwrap_or(i64::MAX);
     }
     snap.storage_errors = (api.storage_errors)();
+    snap.aggregation_groups = i64::try_from(rt.routes.groups().len()).unwrap_or(i64::MAX);
+    if let Some(c) = &rt.compiled {
+        // Alertmanager counts only the receivers a route uses (main.go).
+        let mut used = std::collections::BTreeSet::new();
+        c.route.walk(&mut |r| {
+            used.insert(r.receiver.as_str());
+        });
+        let integrations: usize = used
+            .iter()
+            .filter_map(|r| c.receivers.get(*r))
+            .map(Vec::len)
+            .sum();
+        snap.receivers = i64::try_from(used.len()).unwrap_or(i64::MAX);
+        snap.integrations = i64::try_from(integrations).unwrap_or(i64::MAX);
+    }
     snap
 }
 
-pub async fn metrics(State(api): State<Arc<Api>>) -> impl IntoResponse {
+/// Text format 0.0.4 unless the scraper asks for OpenMetrics, as promhttp answers.
+pub async fn metrics(State(api): State<Arc<Api>>, headers: HeaderMap) -> impl IntoResponse {
     let snap = snapshot(&api);
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        api.metrics.encode(&snap),
+        [(header::CONTENT_TYPE, format.content_type())],
+        api.metrics.encode_as(&snap, format),
     )
 }

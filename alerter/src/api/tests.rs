@@ -217,16 +217,19 @@ async fn at13_invalid_alert_is_reported_and_valid_one_stored() {
     assert_eq!(y.ends_at, at(NOW) + chrono::Duration::minutes(5));
     assert!(y.timeout);
     let (_, m) = call(&api, "GET", "/metrics", "").await;
-    assert!(m.contains("alerter_alerts_invalid_total 1"), "{m}");
     assert!(
-        m.contains("alerter_alerts_received_total{status=\"firing\"} 1"),
+        m.contains("alertmanager_alerts_invalid_total{version=\"v2\"} 1"),
         "{m}"
     );
     assert!(
-        m.contains("alerter_alerts_received_total{status=\"resolved\"} 1"),
+        m.contains("alertmanager_alerts_received_total{status=\"firing\",version=\"v2\"} 1"),
         "{m}"
     );
-    assert!(m.contains("alerter_alerts{state=\"active\"} 1"), "{m}");
+    assert!(
+        m.contains("alertmanager_alerts_received_total{status=\"resolved\",version=\"v2\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("alertmanager_alerts{state=\"active\"} 1"), "{m}");
 
     // Only an end: the start is the end; both errors are joined.
     let body = r#"[{"labels":{"alertname":"E"},"endsAt":"2026-11-22T08:00:00Z"},

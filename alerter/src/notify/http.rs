@@ -375,6 +375,24 @@ fn tls_version(v: &str) -> Result<reqwest::tls::Version, String> {
     }
 }
 
+/// Go's `url.Parse`, which Prometheus's `URL` unmarshalling uses, takes a string
+/// without a scheme ("foo") as a relative reference, so amtool accepts it as a
+/// proxy_url; it refuses a leading ':' (missing scheme), a colon in the first
+/// path segment, control characters and bad percent escapes.
+fn go_accepts_relative(s: &str, e: url::ParseError) -> bool {
+    if e != url::ParseError::RelativeUrlWithoutBase || s.starts_with(':') {
+        return false;
+    }
+    let first = s.split(['/', '?', '#']).next().unwrap_or("");
+    let b = s.as_bytes();
+    let escapes_ok = b.iter().enumerate().all(|(i, &c)| {
+        c != b'%'
+            || b.get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    !first.contains(':') && !s.chars().any(char::is_control) && escapes_ok
+}
+
 fn both<T, U>(a: Option<&T>, b: Option<&U>) -> bool {
     a.is_some() && b.is_some()
 }
@@ -466,6 +484,7 @@ impl HttpConfig {
         }
         if let Some(p) = &self.proxy_url
             && let Err(e) = url::Url::parse(p.expose())
+            && !go_accepts_relative(p.expose(), e)
         {
             errs.push(format!("proxy_url: invalid URL: {e}"));
         }
@@ -532,6 +551,14 @@ impl HttpConfig {
             b = b.no_proxy();
         }
         if let Some(p) = &self.proxy_url {
+            // Alertmanager loads such a proxy_url and then fails every request
+            // through it (no host to dial); the integration is unusable, said at load.
+            if url::Url::parse(p.expose()).is_err() {
+                return Err(
+                    "proxy_url has no scheme and host (Alertmanager accepts it, then every request through it fails)"
+                        .into(),
+                );
+            }
             let proxy = reqwest::Proxy::all(p.expose())
                 .map_err(|e| format!("proxy_url: {e}"))?
                 .no_proxy(
@@ -919,7 +946,8 @@ mod tests {
                 "oauth2: {client_id: x, client_secret: s, token_url: 'http://t/'}\nbasic_auth: {username: u}",
                 "at most one of basic_auth, oauth2 & authorization must be configured",
             ),
-            ("proxy_url: 'not a url'", "proxy_url: invalid URL"),
+            ("proxy_url: '://x'", "proxy_url: invalid URL"),
+            ("proxy_url: 'a%zz'", "proxy_url: invalid URL"),
         ] {
             let errs = parse(y).check();
             assert!(
@@ -932,6 +960,14 @@ mod tests {
         );
         assert_eq!(fine.check(), Vec::<String>::new());
         assert!(fine.build(Path::new(".")).is_ok());
+        // amtool 0.25 accepts these (config/testdata/conf.http-config.good.yml);
+        // Alertmanager then fails every request, so the integration is unusable.
+        for relative in ["proxy_url: foo", "proxy_url: 'not a url'"] {
+            let c = parse(relative);
+            assert_eq!(c.check(), Vec::<String>::new(), "{relative}");
+            let err = c.build(Path::new(".")).err().unwrap();
+            assert!(err.contains("no scheme and host"), "{err}");
+        }
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub struct Notification {
 }
 
 /// Why a delivery failed. `reason`, as [`Reason::as_str`], is the `reason` label
-/// of `alerter_notifications_failed_total` (e.g. `connect_timeout`, `auth_rejected`).
+/// of `alertmanager_notifications_failed_total` (e.g. `connect_timeout`, `auth_rejected`).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{reason}: {message}")]
 pub struct NotifyError {

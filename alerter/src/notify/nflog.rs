@@ -12,13 +12,14 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::labels::{Fingerprint, LabelSet};
+use crate::store::stats::MaintenanceStats;
 use crate::store::{self, Log, Recovery};
 use crate::sync::lock;
 
@@ -74,6 +75,7 @@ pub struct Nflog {
     retention: Duration,
     entries: Mutex<HashMap<Key, Entry>>,
     log: Option<Log<Entry>>,
+    stats: Arc<MaintenanceStats>,
 }
 
 impl Nflog {
@@ -83,6 +85,7 @@ impl Nflog {
             retention,
             entries: Mutex::new(HashMap::new()),
             log: None,
+            stats: Arc::default(),
         }
     }
 
@@ -98,10 +101,12 @@ impl Nflog {
             .filter(|e| e.expires_at > now)
             .map(|e| (e.key.clone(), e))
             .collect();
+        let stats = Arc::<MaintenanceStats>::default();
         let nf = Nflog {
             retention,
             entries: Mutex::new(entries),
-            log: Some(log),
+            log: Some(log.with_stats(stats.clone())),
+            stats,
         };
         nf.compact();
         Ok((nf, rec))
@@ -109,10 +114,13 @@ impl Nflog {
 
     /// The live entry for `key` at `now`, if any.
     pub fn query(&self, key: &Key, now: DateTime<Utc>) -> Option<Entry> {
-        lock(&self.entries)
+        let started = Instant::now();
+        let found = lock(&self.entries)
             .get(key)
             .filter(|e| e.expires_at > now)
-            .cloned()
+            .cloned();
+        self.stats.query(started.elapsed(), found.is_some());
+        found
     }
 
     /// Records a successful notification (SetNotifiesStage). The file write is not
@@ -157,6 +165,7 @@ impl Nflog {
     /// it holds mostly history or lacks entries after a failed write. Returns how
     /// many were dropped.
     pub fn gc(&self, now: DateTime<Utc>) -> usize {
+        let started = Instant::now();
         let gone: Vec<Key> = {
             let mut map = lock(&self.entries);
             let gone: Vec<Key> = map
@@ -176,6 +185,7 @@ impl Nflog {
                 tracing::warn!("notification log: {e}");
             }
         }
+        self.stats.gc(started.elapsed());
         gone.len()
     }
 
@@ -200,6 +210,11 @@ impl Nflog {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Its queries, GC and snapshots, for Alertmanager's `alertmanager_nflog_*`.
+    pub fn maintenance(&self) -> Arc<MaintenanceStats> {
+        self.stats.clone()
     }
 
     /// Write failures of the file so far (for a metric).

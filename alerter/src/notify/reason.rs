@@ -2,7 +2,7 @@
 //! session branch on it (retry the next address, fall through to the next AUTH
 //! mechanism, log again only when it changes), the failure diagnosis explains
 //! it, and [`Reason::as_str`] is the `reason` label of
-//! `alerter_notifications_failed_total`: those strings are read by tests,
+//! `alertmanager_notifications_failed_total`: those strings are read by tests,
 //! dashboards and alert rules, so they never change.
 
 use std::fmt;

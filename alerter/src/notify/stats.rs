@@ -26,11 +26,12 @@ pub struct Latency {
     pub sum_seconds: f64,
 }
 
-/// The counters behind `alerter_notifications_total{integration}`,
-/// `alerter_notifications_failed_total{receiver,integration,reason}`,
-/// `alerter_notification_requests_total{integration}`,
-/// `alerter_notification_requests_failed_total{integration}` and
-/// `alerter_notification_latency_seconds{integration}`. Plain data: the metrics
+/// The counters behind `alertmanager_notifications_total{integration}`,
+/// `alertmanager_notifications_failed_total{integration,reason}`,
+/// `alerter_receiver_notifications_failed_total{receiver,integration,reason}`,
+/// `alertmanager_notification_requests_total{integration}`,
+/// `alertmanager_notification_requests_failed_total{integration}` and
+/// `alertmanager_notification_latency_seconds{integration}`. Plain data: the metrics
 /// module turns a [`StatsSnapshot`] into exposition.
 #[derive(Default, Debug)]
 pub struct PipelineStats {

@@ -6,7 +6,7 @@
 //! A reload comes from SIGHUP, `POST /-/reload`, or the config file's content
 //! changing on disk (its hash is polled). A config that fails to load never
 //! replaces the running one, and the failure is loud: an error log line naming
-//! file, line and field, `alerter_config_last_reload_successful 0`, and the reason
+//! file, line and field, `alertmanager_config_last_reload_successful 0`, and the reason
 //! in `/api/v2/status` (Alertmanager only logs it; the users' alerting was broken
 //! for 13 days that way).
 //!
@@ -168,7 +168,9 @@ impl Server {
         // Before the listeners: restored alerts are not written back.
         alerts.put(restored);
         let stats = Arc::new(PipelineStats::default());
-        let metrics = Arc::new(Metrics::new(stats.clone()));
+        let metrics = Arc::new(
+            Metrics::new(stats.clone()).with_stores(nflog.maintenance(), silences.maintenance()),
+        );
         let loaded = Arc::new(load(&opts.source)?);
         let hash = loaded.hash.clone();
         let storage_errors: api::StorageErrors = {
@@ -290,6 +292,10 @@ impl Server {
         self.selfmon.set_settings(loaded.selfmon.clone());
         self.stats
             .retain_receivers(&loaded.receivers.keys().map(String::as_str).collect());
+        // Alertmanager's per-integration series exist before the first send.
+        for i in loaded.receivers.values().flatten() {
+            self.stats.register(i.notifier.integration());
+        }
         let old = write(&self.active).replace(Active {
             loaded: loaded.clone(),
             dispatcher,

@@ -15,6 +15,7 @@
 //! logs a run of failures once, in its own words.
 
 pub mod alerts;
+pub mod stats;
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -102,6 +103,8 @@ pub struct Log<T> {
     /// The last write failed; the reporter has heard of it.
     failing: AtomicBool,
     reporter: Option<Reporter>,
+    /// Where a rewrite (Alertmanager's snapshot) reports its duration and size.
+    stats: Option<std::sync::Arc<stats::MaintenanceStats>>,
     _t: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -207,6 +210,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
             dirty: AtomicBool::new(false),
             failing: AtomicBool::new(false),
             reporter: None,
+            stats: None,
             _t: std::marker::PhantomData,
         };
         // Start from a clean file: drops torn lines and old history at once.
@@ -219,6 +223,13 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
     #[must_use]
     pub fn report_with(mut self, report: impl Fn(Health<'_>) + Send + Sync + 'static) -> Self {
         self.reporter = Some(Box::new(report));
+        self
+    }
+
+    /// Reports each rewrite's duration and the file's size to `stats`.
+    #[must_use]
+    pub fn with_stats(mut self, stats: std::sync::Arc<stats::MaintenanceStats>) -> Self {
+        self.stats = Some(stats);
         self
     }
 
@@ -433,6 +444,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         V: Borrow<T>,
     {
         let tmp = self.path.with_extension("tmp");
+        let started = std::time::Instant::now();
         let mut inner = lock(&self.inner);
         let res = (|| {
             let mut f = File::create(&tmp)?;
@@ -463,6 +475,10 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         })();
         match res {
             Ok(n) => {
+                if let Some(st) = &self.stats {
+                    let size = fs::metadata(&self.path).map_or(0, |m| m.len());
+                    st.snapshot(started.elapsed(), size);
+                }
                 // Exactly `live`: what was staged before is in it or was replaced.
                 inner.pending.clear();
                 inner.file = None;

@@ -435,6 +435,20 @@ mod tests {
         );
     }
 
+    /// `else with` (Go 1.23's text/template, newer than Alertmanager 0.25's Go, so
+    /// not comparable with amtool): the first non-empty branch runs, with `.` set.
+    #[test]
+    fn else_with_chains() {
+        let set = Templates::builtin();
+        let t = set
+            .text(
+                "t",
+                r#"{{ with .CommonLabels.nope }}a={{ . }}{{ else with .CommonLabels.alertname }}b={{ . }}{{ else }}c{{ end }}|{{ with .CommonLabels.nope }}a{{ else with .CommonLabels.nada }}b{{ else }}c={{ .Status }}{{ end }}"#,
+            )
+            .unwrap();
+        assert_eq!(t.render(&data()).unwrap(), "b=HostHighCpuUsage|c=firing");
+    }
+
     #[test]
     fn html_is_escaped_by_context_and_safe_html_is_not() {
         assert_eq!(

@@ -28,13 +28,15 @@ pub(super) fn run(nodes: &[Node], data: &TemplateData) -> Result<String, String>
     vars.insert("$externalURL".into(), TVal::Str(data.external_url.clone()));
     vars.insert("$value".into(), TVal::Num(data.value));
     let mut out = String::new();
-    exec(nodes, data, &mut vars, &mut out)?;
+    exec(nodes, data, None, &mut vars, &mut out)?;
     Ok(out)
 }
 
+/// `dot` is `.` inside a `with`; `None` is the alert data itself.
 fn exec(
     nodes: &[Node],
     d: &TemplateData,
+    dot: Option<&TVal>,
     vars: &mut HashMap<String, TVal>,
     out: &mut String,
 ) -> Result<(), String> {
@@ -42,16 +44,24 @@ fn exec(
         match n {
             Node::Text(s) => out.push_str(s),
             Node::Action(p) => {
-                let v = eval_pipe(p, d, vars)?;
+                let v = eval_pipe(p, d, dot, vars)?;
                 if p.decl.is_none() {
                     out.push_str(&v.print());
                 }
             }
             Node::If(c, a, b) => {
-                if eval_pipe(c, d, vars)?.truthy() {
-                    exec(a, d, vars, out)?;
+                if eval_pipe(c, d, dot, vars)?.truthy() {
+                    exec(a, d, dot, vars, out)?;
                 } else {
-                    exec(b, d, vars, out)?;
+                    exec(b, d, dot, vars, out)?;
+                }
+            }
+            Node::With(c, a, b) => {
+                let v = eval_pipe(c, d, dot, vars)?;
+                if v.truthy() {
+                    exec(a, d, Some(&v), vars, out)?;
+                } else {
+                    exec(b, d, dot, vars, out)?;
                 }
             }
         }
@@ -59,10 +69,16 @@ fn exec(
     Ok(())
 }
 
-fn eval_arg(a: &Arg, d: &TemplateData, vars: &mut HashMap<String, TVal>) -> Result<TVal, String> {
+fn eval_arg(
+    a: &Arg,
+    d: &TemplateData,
+    dot: Option<&TVal>,
+    vars: &mut HashMap<String, TVal>,
+) -> Result<TVal, String> {
     match a {
         Arg::Lit(v) => Ok(v.clone()),
         Arg::Var(n, path) => field(vars.get(n).cloned().unwrap_or(TVal::Nil), path),
+        Arg::Dot(path) if dot.is_some() => field(dot.cloned().unwrap_or(TVal::Nil), path),
         Arg::Dot(path) => {
             let Some(first) = path.first() else {
                 return Ok(TVal::Nil);
@@ -76,7 +92,7 @@ fn eval_arg(a: &Arg, d: &TemplateData, vars: &mut HashMap<String, TVal>) -> Resu
             };
             field(base, &path[1..])
         }
-        Arg::Sub(p) => eval_pipe(p, d, vars),
+        Arg::Sub(p) => eval_pipe(p, d, dot, vars),
         Arg::Ident(f) => call(f, vec![]),
     }
 }
@@ -84,6 +100,7 @@ fn eval_arg(a: &Arg, d: &TemplateData, vars: &mut HashMap<String, TVal>) -> Resu
 fn eval_pipe(
     p: &Pipeline,
     d: &TemplateData,
+    dot: Option<&TVal>,
     vars: &mut HashMap<String, TVal>,
 ) -> Result<TVal, String> {
     let mut prev: Option<TVal> = None;
@@ -92,7 +109,7 @@ fn eval_pipe(
             Arg::Ident(f) => {
                 let mut args = Vec::new();
                 for a in &cmd[1..] {
-                    args.push(eval_arg(a, d, vars)?);
+                    args.push(eval_arg(a, d, dot, vars)?);
                 }
                 args.extend(prev.take());
                 call(f, args)?
@@ -101,7 +118,7 @@ fn eval_pipe(
                 if cmd.len() > 1 || prev.is_some() {
                     return Err("can't give argument to non-function".into());
                 }
-                eval_arg(a, d, vars)?
+                eval_arg(a, d, dot, vars)?
             }
         };
         prev = Some(v);

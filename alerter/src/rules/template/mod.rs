@@ -1,5 +1,5 @@
 //! The subset of Go's text/template that Prometheus alert templates use: `{{ $labels.x }}`,
-//! `{{ $value }}`, `{{ .Labels.x }}`, pipelines, `if`/`else`/`end`, variables, and Prometheus's
+//! `{{ $value }}`, `{{ .Labels.x }}`, pipelines, `if`/`with`/`else`/`end`, variables, and Prometheus's
 //! functions (humanize*, printf, toUpper, reReplaceAll, match, …). Unsupported constructs are
 //! parse errors, so a rule file using them is rejected at load time.
 //!
@@ -79,5 +79,45 @@ mod tests {
         assert!(Template::parse("{{ nosuchfunc $value }}").is_err());
         assert!(Template::parse("{{ $nosuchvar }}").is_err());
         assert!(Template::parse("{{ if $value }}x").is_err());
+    }
+
+    /// `with` as kube-prometheus's annotations use it, `else with` and `else if`
+    /// chains, and `.` bound inside the branch only.
+    #[test]
+    fn with_binds_dot() {
+        assert_eq!(
+            x("{{ with $labels.instance }}on {{ . }}{{ end }}", 0.0),
+            "on host:9100"
+        );
+        assert_eq!(
+            x(
+                "{{ with $labels.nope }}a{{ else }}b {{ .Labels.instance }}{{ end }}",
+                0.0
+            ),
+            "b host:9100"
+        );
+        assert_eq!(
+            x(
+                "{{ with $labels.nope }}a{{ else with $value }}v={{ . | humanize }}{{ else }}c{{ end }}",
+                2.5
+            ),
+            "v=2.5"
+        );
+        assert_eq!(
+            x(
+                "{{ if $labels.nope }}a{{ else if gt $value 1.0 }}big{{ else }}small{{ end }}",
+                0.5
+            ),
+            "small"
+        );
+        // As Go: no `else if` in a with, no `else with` in an if.
+        assert!(Template::parse("{{ with $value }}a{{ else if $value }}b{{ end }}").is_err());
+        assert!(Template::parse("{{ if $value }}a{{ else with $value }}b{{ end }}").is_err());
+        assert_eq!(
+            x("{{ with .Labels }}{{ .instance }}{{ end }}", 0.0),
+            "host:9100"
+        );
+        assert!(Template::parse("{{ with $value }}x").is_err());
+        assert!(Template::parse("{{ range $labels }}x{{ end }}").is_err());
     }
 }

@@ -30,6 +30,9 @@ pub(super) enum Node {
     Text(String),
     Action(Pipeline),
     If(Pipeline, Vec<Node>, Vec<Node>),
+    /// Go's `with`: the first branch runs with `.` set to the value when it is
+    /// non-empty (kube-prometheus's annotations use it).
+    With(Pipeline, Vec<Node>, Vec<Node>),
 }
 
 /// Parses `src` with Prometheus's variable prefix ($labels, $externalLabels, $externalURL,
@@ -240,6 +243,44 @@ fn parse_arg(w: &str, vars: &[String]) -> Result<Arg, String> {
     Err(format!("function {w:?} not defined"))
 }
 
+/// An `if` or `with` (`kind`) whose action words are `ws`, up to its `{{end}}`;
+/// `else if` / `else with` nest a branch that shares that end, as Go reads them.
+fn parse_branch(
+    kind: &str,
+    ws: &[String],
+    toks: &[Tok],
+    i: &mut usize,
+    vars: &mut Vec<String>,
+) -> Result<Node, String> {
+    let mut pos = 1;
+    let cond = parse_pipeline(ws, &mut pos, vars)?;
+    let (then, end) = parse_nodes(toks, i, vars)?;
+    let els = match end.as_deref() {
+        Some("end") => Vec::new(),
+        Some("else") => {
+            let (e, end2) = parse_nodes(toks, i, vars)?;
+            match end2.as_deref() {
+                Some("end") => e,
+                Some(x) => return Err(format!("unexpected {{{{{x}}}}}")),
+                None => return Err("unexpected EOF: missing {{end}}".into()),
+            }
+        }
+        // Go chains `else if` in an if and `else with` in a with, not across.
+        Some(x) if x.starts_with(&format!("else {kind} ")) => {
+            let ws2 = words(&x[5..])?;
+            let k2 = ws2.first().cloned().unwrap_or_default();
+            vec![parse_branch(&k2, &ws2, toks, i, vars)?]
+        }
+        Some(x) => return Err(format!("unexpected {{{{{x}}}}}")),
+        None => return Err(format!("unexpected EOF: missing {{{{end}}}} of {kind}")),
+    };
+    Ok(if kind == "if" {
+        Node::If(cond, then, els)
+    } else {
+        Node::With(cond, then, els)
+    })
+}
+
 fn parse_nodes(
     toks: &[Tok],
     i: &mut usize,
@@ -257,42 +298,8 @@ fn parse_nodes(
                 match first {
                     "" => return Err("missing value for command".into()),
                     "end" | "else" => return Ok((nodes, Some(a.clone()))),
-                    "if" => {
-                        let mut pos = 1;
-                        let cond = parse_pipeline(&ws, &mut pos, vars)?;
-                        let (then, end) = parse_nodes(toks, i, vars)?;
-                        let (els, end2) = match end.as_deref() {
-                            Some("end") => (Vec::new(), None),
-                            Some("else") => {
-                                let (e, end2) = parse_nodes(toks, i, vars)?;
-                                (e, end2)
-                            }
-                            Some(x) if x.starts_with("else if") => {
-                                // Re-parse "else if X" as a nested if closed by the same end.
-                                let ws2 = words(&x[5..])?;
-                                let mut p2 = 1;
-                                let c2 = parse_pipeline(&ws2, &mut p2, vars)?;
-                                let (t2, e2) = parse_nodes(toks, i, vars)?;
-                                let (el2, e3) = match e2.as_deref() {
-                                    Some("else") => parse_nodes(toks, i, vars)?,
-                                    Some("end") => (Vec::new(), Some("end".to_string())),
-                                    _ => return Err("unexpected EOF in if".into()),
-                                };
-                                if e3.as_deref() != Some("end") {
-                                    return Err("unexpected EOF in if".into());
-                                }
-                                (vec![Node::If(c2, t2, el2)], None)
-                            }
-                            _ => return Err("unexpected EOF: missing {{end}}".into()),
-                        };
-                        if let Some(e) = end2
-                            && e != "end"
-                        {
-                            return Err(format!("unexpected {{{{{e}}}}}"));
-                        }
-                        nodes.push(Node::If(cond, then, els));
-                    }
-                    "range" | "with" | "define" | "template" | "block" | "break" | "continue" => {
+                    "if" | "with" => nodes.push(parse_branch(first, &ws, toks, i, vars)?),
+                    "range" | "define" | "template" | "block" | "break" | "continue" => {
                         return Err(format!(
                             "{first:?} is not supported in alert templates here"
                         ));
