@@ -28,6 +28,10 @@ struct Cli {
     /// --web.external-url).
     #[arg(long = "web.route-prefix")]
     route_prefix: Option<String>,
+    /// TLS, basic auth and response headers, in exporter-toolkit's web config format
+    /// (Alertmanager's flag).
+    #[arg(long = "web.config.file")]
+    web_config_file: Option<PathBuf>,
     /// How long to keep data for.
     #[arg(long = "data.retention", default_value = "120h")]
     data_retention: config_values::Duration,
@@ -143,6 +147,7 @@ fn daemon(cli: &Cli) -> ExitCode {
         listen: cli.listen_address.clone(),
         external_url: cli.external_url.clone(),
         route_prefix: cli.route_prefix.clone(),
+        web_config_file: cli.web_config_file.clone(),
         retention,
         watch_interval: std::time::Duration::from_secs(3),
     };

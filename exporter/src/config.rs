@@ -65,6 +65,14 @@ pub struct Flags {
     )]
     pub telemetry_path: Option<String>,
 
+    /// TLS, basic auth and response headers, in exporter-toolkit's web config format.
+    #[arg(
+        long = "web.config.file",
+        env = "EXPORTER_WEB_CONFIG_FILE",
+        value_name = "PATH"
+    )]
+    pub web_config_file: Option<PathBuf>,
+
     /// procfs mountpoint [default: /proc].
     #[arg(
         long = "path.procfs",
@@ -203,6 +211,7 @@ pub struct RawConfig {
 pub struct RawWeb {
     pub listen_address: Option<String>,
     pub telemetry_path: Option<String>,
+    pub config_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -247,6 +256,8 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub listen_address: SocketAddr,
     pub telemetry_path: String,
+    /// `--web.config.file`, checked at load; the server re-reads it on use.
+    pub web_config_file: Option<PathBuf>,
     pub paths: HostPaths,
     pub collector_timeout: Duration,
     pub log_level: tracing::Level,
@@ -343,6 +354,21 @@ impl Config {
             }
             None => DEFAULT_TELEMETRY_PATH.to_string(),
         };
+
+        let web_config_file = pick(
+            flags.web_config_file.clone(),
+            "web.config.file",
+            raw.web.config_file,
+            "web.config_file",
+            path,
+        )
+        .and_then(|(p, origin)| match web_toolkit::WebConfig::load(&p) {
+            Ok(_) => Some(p),
+            Err(e) => {
+                problems.push(&origin, format!("{}: {}", p.display(), e.msg));
+                None
+            }
+        });
 
         let defaults = HostPaths::default();
         let paths = HostPaths {
@@ -460,6 +486,7 @@ impl Config {
             source: path.map(Path::to_path_buf),
             listen_address,
             telemetry_path,
+            web_config_file,
             paths,
             collector_timeout,
             log_level,

@@ -87,11 +87,17 @@ async fn serve(cfg: Config, collectors: Vec<Arc<dyn collector::Collector>>) -> a
         "serving metrics"
     );
     let scraper = Arc::new(Scraper::new(collectors, cfg.collector_timeout));
+    let web = cfg.web_config_file.clone();
     let app = router(AppState::new(Arc::new(cfg), scraper));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serve HTTP")
+    web_toolkit::serve(
+        listener,
+        app,
+        web.as_deref(),
+        web_toolkit::Limits::default(),
+        shutdown_signal(),
+    )
+    .await
+    .context("serve HTTP")
 }
 
 async fn shutdown_signal() {

@@ -56,6 +56,8 @@ pub struct Options {
     /// `--web.route-prefix`: the path everything is served under ("" or "/x").
     /// Unset: the path of the external URL, as in Alertmanager.
     pub route_prefix: Option<String>,
+    /// `--web.config.file`: TLS, basic auth and headers (exporter-toolkit's format).
+    pub web_config_file: Option<PathBuf>,
     pub retention: Duration,
     /// How often the config file's hash is checked.
     pub watch_interval: Duration,
