@@ -74,7 +74,9 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::CheckConfig { files }) => check_config(&files),
         Some(Command::Test { config, receiver }) => {
-            test_receiver(&config.unwrap_or(cli.config_file), receiver.as_deref())
+            let explicit = config.is_some() || explicit_config_flag();
+            let source = config_source(config.unwrap_or(cli.config_file), explicit);
+            test_receiver(&source, receiver.as_deref())
         }
         Some(Command::TestRules { files }) => alerter::rules::cli::test_rules(&files),
         Some(Command::CheckRules { files }) => {
@@ -133,14 +135,7 @@ fn daemon(cli: &Cli) -> ExitCode {
     if let Some(w) = bad_filter {
         tracing::warn!("{w}");
     }
-    // An explicit --config.file must exist; without one, ./alertmanager.yml is used
-    // if present, else the built-in default (which says so loudly).
-    let explicit = std::env::args().any(|a| a.starts_with("--config.file"));
-    let source = if explicit || cli.config_file.exists() {
-        alerter::server::Source::File(cli.config_file.clone())
-    } else {
-        alerter::server::Source::Embedded
-    };
+    let source = config_source(cli.config_file.clone(), explicit_config_flag());
     let opts = alerter::server::Options {
         source,
         storage_path: cli.storage_path.clone(),
@@ -171,6 +166,21 @@ fn daemon(cli: &Cli) -> ExitCode {
             eprintln!("alerter: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn explicit_config_flag() -> bool {
+    std::env::args().any(|a| a.starts_with("--config.file"))
+}
+
+/// An explicit config file must exist; without one, ./alertmanager.yml is used if
+/// present, else the built-in default (which says so loudly). The daemon and
+/// `alerter test` decide the same way.
+fn config_source(path: PathBuf, explicit: bool) -> alerter::server::Source {
+    if explicit || path.exists() {
+        alerter::server::Source::File(path)
+    } else {
+        alerter::server::Source::Embedded
     }
 }
 
@@ -226,8 +236,13 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn test_receiver(path: &std::path::Path, receiver: Option<&str>) -> ExitCode {
-    let cfg = match alerter::config::load(path) {
+fn test_receiver(source: &alerter::server::Source, receiver: Option<&str>) -> ExitCode {
+    if matches!(source, alerter::server::Source::Embedded) {
+        eprintln!(
+            "alerter test: no --config.file given and ./alertmanager.yml does not exist: testing the built-in default config"
+        );
+    }
+    let cfg = match alerter::server::load(source) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("alerter test: {e}");

@@ -118,6 +118,8 @@ pub struct Server {
     external_url: String,
     active: RwLock<Option<Active>>,
     last_seen: RwLock<Option<String>>,
+    /// The file watch's last read error, logged once until the file reads again.
+    watch_error: RwLock<Option<String>>,
 }
 
 impl Server {
@@ -240,6 +242,7 @@ impl Server {
             external_url,
             active: RwLock::new(None),
             last_seen: RwLock::new(Some(hash.clone())),
+            watch_error: RwLock::new(None),
         });
         server.activate(loaded.clone())?;
         server.metrics.config_loaded(true, Some(&hash), now);

@@ -1,0 +1,127 @@
+//! Regression tests for the defects of issue 20, each named after its number there.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use e2e::{ChildGuard, free_port, wait_for};
+
+fn start(dir: &Path, config: &str) -> (u16, ChildGuard, std::path::PathBuf) {
+    let path = dir.join("alertmanager.yml");
+    std::fs::write(&path, config).unwrap();
+    let port = free_port();
+    let log = dir.join("alerter.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alerter"));
+    cmd.arg(format!("--config.file={}", path.display()))
+        .arg(format!("--storage.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    let guard = ChildGuard::spawn("alerter", &mut cmd, &log);
+    wait_for("alerter ready", Duration::from_secs(20), || {
+        e2e::get_json(port, "/-/ready").ok()
+    });
+    (port, guard, log)
+}
+
+fn metric(port: u16, name: &str) -> Option<f64> {
+    let (_, text) = e2e::http("GET", port, "/metrics", None).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// Defect 1: a duration that overflows is refused with the flag's name, never a panic.
+#[test]
+fn defect_01_overflowing_duration_flag_is_an_error_naming_it() {
+    for v in ["18446744073709551615s1s", "5124095576030432h"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_alerter"))
+            .arg(format!("--data.retention={v}"))
+            .arg("check-config")
+            .arg("/nonexistent")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{v}: {err}");
+        assert!(
+            err.contains("--data.retention") && err.contains("out of range"),
+            "{v}: {err}"
+        );
+    }
+}
+
+/// Defect 4: `/api/v2/status` shows no inline secret of an `http_config`, a proxy
+/// URL or the heartbeat URL.
+#[test]
+fn defect_04_status_config_original_redacts_every_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "global:
+  http_config:
+    basic_auth:
+      username: u
+      password: BASIC-SECRET-1
+    proxy_url: http://proxyuser:PROXY-SECRET-2@127.0.0.1:3128
+self_monitoring:
+  heartbeat_url: http://127.0.0.1:9/ping/HEARTBEAT-SECRET-3
+receivers:
+  - name: r
+    webhook_configs:
+      - url: http://127.0.0.1:9/hook/WEBHOOK-SECRET-4
+        http_config:
+          authorization:
+            credentials: AUTH-SECRET-5
+route:
+  receiver: r
+";
+    let (port, _g, log) = start(dir.path(), config);
+    let (_, status) = e2e::http("GET", port, "/api/v2/status", None).unwrap();
+    let (_, page) = e2e::http("GET", port, "/", None).unwrap();
+    for shown in [&status, &page, &std::fs::read_to_string(&log).unwrap()] {
+        assert!(!shown.contains("-SECRET-"), "a secret is shown: {shown}");
+    }
+    assert!(status.contains("<secret>"), "{status}");
+}
+
+/// Defect 9: the file watch failing to read the config (here: the file replaced by
+/// a directory, an I/O error like running out of descriptors) is not a bad config:
+/// no "reload FAILED", the reload metric stays 1, the status shows no error.
+#[test]
+fn defect_09_config_file_unreadable_to_the_watch_is_not_a_failed_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, _g, log) = start(
+        dir.path(),
+        "route:\n  receiver: r\nreceivers:\n  - name: r\n",
+    );
+    let path = dir.path().join("alertmanager.yml");
+    std::fs::rename(&path, dir.path().join("moved.yml")).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    // The watch polls every 3 s.
+    wait_for("the watch's warning", Duration::from_secs(15), || {
+        let l = std::fs::read_to_string(&log).unwrap_or_default();
+        (l.contains("configuration file watch") || l.contains("reload FAILED")).then_some(())
+    });
+    let l = std::fs::read_to_string(&log).unwrap();
+    assert!(!l.contains("reload FAILED"), "{l}");
+    assert_eq!(
+        metric(port, "alerter_config_last_reload_successful"),
+        Some(1.0)
+    );
+    let status = e2e::get_json(port, "/api/v2/status").unwrap();
+    assert!(!status.to_string().contains("cannot read"), "{status}");
+}
+
+/// Defect 14: `alerter test` with no `--config.file` and no ./alertmanager.yml runs
+/// the built-in default config, as the daemon does, instead of "cannot read".
+#[test]
+fn defect_14_test_without_config_uses_the_built_in_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_alerter"))
+        .arg("test")
+        .current_dir(dir.path())
+        .env_remove("ALERTER_SMTP_PASSWORD")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("cannot read"), "{err}");
+    assert!(err.contains("built-in default config"), "{err}");
+    // The default's receiver, with its password variable unset, is what fails.
+    assert!(err.contains("ALERTER_SMTP_PASSWORD"), "{err}");
+}
