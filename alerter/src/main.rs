@@ -32,11 +32,20 @@ struct Cli {
     /// (Alertmanager's flag).
     #[arg(long = "web.config.file")]
     web_config_file: Option<PathBuf>,
+    /// Log format: text or json. Colour only on a terminal.
+    #[arg(long = "log.format", value_enum, default_value = "text")]
+    log_format: LogFormat,
     /// How long to keep data for.
     #[arg(long = "data.retention", default_value = "120h")]
     data_retention: config_values::Duration,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -123,14 +132,20 @@ fn daemon(cli: &Cli) -> ExitCode {
     {
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
-        tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
-            )
-            .with(targets)
-            .init();
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi);
+        match cli.log_format {
+            LogFormat::Text => tracing_subscriber::registry()
+                .with(layer)
+                .with(targets)
+                .init(),
+            LogFormat::Json => tracing_subscriber::registry()
+                .with(layer.json())
+                .with(targets)
+                .init(),
+        }
     }
     if let Some(w) = bad_filter {
         tracing::warn!("{w}");

@@ -125,3 +125,33 @@ fn defect_14_test_without_config_uses_the_built_in_default() {
     // The default's receiver, with its password variable unset, is what fails.
     assert!(err.contains("ALERTER_SMTP_PASSWORD"), "{err}");
 }
+
+/// Defect 12 (the alerter's half): `--log.format=json` writes JSON lines, without
+/// colour codes in a file.
+#[test]
+fn defect_12_alerter_log_format_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alertmanager.yml");
+    std::fs::write(&path, "route:\n  receiver: r\nreceivers:\n  - name: r\n").unwrap();
+    let port = free_port();
+    let log = dir.path().join("alerter.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alerter"));
+    cmd.arg(format!("--config.file={}", path.display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--log.format=json");
+    let _g = ChildGuard::spawn("alerter", &mut cmd, &log);
+    wait_for("alerter ready", Duration::from_secs(20), || {
+        e2e::get_json(port, "/-/ready").ok()
+    });
+    let l = std::fs::read_to_string(&log).unwrap();
+    assert!(!l.is_empty() && !l.contains('\u{1b}'), "{l:?}");
+    for line in l.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        assert!(v["level"].is_string(), "{line}");
+    }
+}

@@ -105,6 +105,14 @@ pub struct Flags {
     #[arg(long = "log.level", env = "EXPORTER_LOG_LEVEL", value_name = "LEVEL")]
     pub log_level: Option<String>,
 
+    /// Log format: text or json [default: text]. Colour only on a terminal.
+    #[arg(
+        long = "log.format",
+        env = "EXPORTER_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    pub log_format: Option<String>,
+
     /// Start from no collectors; enable each with `--collector.<name>` (as node_exporter).
     #[arg(long = "collector.disable-defaults")]
     pub disable_defaults: bool,
@@ -232,6 +240,7 @@ pub struct RawScrape {
 #[serde(deny_unknown_fields, default)]
 pub struct RawLog {
     pub level: Option<String>,
+    pub format: Option<String>,
 }
 
 /// A config problem, naming the file or flag and what was expected.
@@ -261,6 +270,8 @@ pub struct Config {
     pub paths: HostPaths,
     pub collector_timeout: Duration,
     pub log_level: tracing::Level,
+    /// `--log.format=json`: one JSON object per line.
+    pub log_json: bool,
     /// Every collector of the list, enabled or not.
     pub collectors: BTreeMap<&'static str, bool>,
 
@@ -435,6 +446,27 @@ impl Config {
             None => tracing::Level::INFO,
         };
 
+        let log_json = match pick(
+            flags.log_format.clone(),
+            "log.format",
+            raw.log.format,
+            "log.format",
+            path,
+        ) {
+            Some((text, origin)) => match text.as_str() {
+                "text" => false,
+                "json" => true,
+                _ => {
+                    problems.push(
+                        &origin,
+                        format!("unknown log format {text:?}: expected text or json"),
+                    );
+                    false
+                }
+            },
+            None => false,
+        };
+
         let mut collectors: BTreeMap<&'static str, bool> = collector::LIST
             .iter()
             .map(|e| (e.name, e.default_enabled && !flags.disable_defaults))
@@ -490,6 +522,7 @@ impl Config {
             paths,
             collector_timeout,
             log_level,
+            log_json,
             collectors,
             diskstats,
             filesystem,

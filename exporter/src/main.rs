@@ -39,7 +39,7 @@ fn main() -> ExitCode {
 
 fn run(flags: &Flags) -> anyhow::Result<()> {
     let cfg = Config::load(flags)?;
-    init_logging(cfg.log_level);
+    init_logging(cfg.log_level, cfg.log_json);
     let any_host = collector::LIST
         .iter()
         .any(|e| cfg.enabled(e.name) && e.host);
@@ -122,11 +122,17 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn init_logging(level: tracing::Level) {
+fn init_logging(level: tracing::Level, json: bool) {
     // A plain level filter: EnvFilter would link a second regex engine, and the
     // binary's size is most of its idle memory.
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
-        .init();
+        // Colour codes only for a person at a terminal, never into a file or pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if json {
+        fmt.json().init();
+    } else {
+        fmt.init();
+    }
 }
