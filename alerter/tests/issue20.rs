@@ -155,3 +155,46 @@ fn defect_12_alerter_log_format_json() {
         assert!(v["level"].is_string(), "{line}");
     }
 }
+
+/// Defect 5: a damaged `silences` file is recovered loudly: a corrupt line is
+/// dropped and logged, and a file of garbage is set aside and logged.
+#[test]
+fn defect_05_silences_file_recovery_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "route:\n  receiver: r\nreceivers:\n  - name: r\n";
+    let silence = r#"{"matchers":[{"name":"alertname","value":"X","isRegex":false}],"startsAt":"2020-01-01T00:00:00Z","endsAt":"2099-01-01T00:00:00Z","createdBy":"t","comment":"c"}"#;
+    {
+        let (port, mut g, _) = start(dir.path(), config);
+        for _ in 0..3 {
+            let (code, body) = e2e::http("POST", port, "/api/v2/silences", Some(silence)).unwrap();
+            assert_eq!(code, 200, "{body}");
+        }
+        g.signal("TERM");
+        g.wait_exit(Duration::from_secs(15));
+    }
+    let file = dir.path().join("data").join("silences");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    assert!(lines.len() >= 3, "{text}");
+    lines[1] = "{not json".into();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    {
+        let (_port, mut g, log) = start(dir.path(), config);
+        let l = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            l.lines()
+                .any(|x| x.contains("silences") && x.contains("dropped")),
+            "{l}"
+        );
+        g.signal("TERM");
+        g.wait_exit(Duration::from_secs(15));
+    }
+    std::fs::write(&file, "\u{0}\u{1}garbage garbage\n\u{7f}\n").unwrap();
+    let (_port, _g, log) = start(dir.path(), config);
+    let l = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        l.lines()
+            .any(|x| x.contains("silences") && x.contains("set aside")),
+        "{l}"
+    );
+}

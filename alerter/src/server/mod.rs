@@ -159,7 +159,7 @@ impl Server {
                 tracing::warn!(
                     file = what,
                     lines = rec.dropped_lines,
-                    "dropped a torn tail (crash during a write)"
+                    "dropped unreadable lines (a torn tail from a crash during a write, or damage); kept the rest"
                 );
             }
         }
