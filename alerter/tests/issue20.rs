@@ -198,3 +198,55 @@ fn defect_05_silences_file_recovery_is_logged() {
         "{l}"
     );
 }
+
+/// Defect 10: a data directory the alerter cannot write is one clear start-up error
+/// naming the directory, the access needed and the fix (not "compaction failed").
+/// Run as an unprivileged user (root ignores directory permissions).
+#[test]
+fn defect_10_read_only_data_directory_names_directory_and_fix() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = dir.path().join("alertmanager.yml");
+    std::fs::write(&cfg, "route:\n  receiver: r\nreceivers:\n  - name: r\n").unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("silences"), "").unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let mut cmd = if root {
+        let Some(setpriv) = e2e::require("setpriv", "runs the alerter as an unprivileged user")
+        else {
+            return;
+        };
+        let mut c = Command::new(setpriv);
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_alerter"),
+        ]);
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_alerter"))
+    };
+    let out = cmd
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--storage.path={}", data.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("--storage.path {}", data.display()))
+            && err.contains("write and execute access")
+            && err.contains("chown"),
+        "{err}"
+    );
+    assert!(!err.contains("compaction failed"), "{err}");
+}

@@ -138,6 +138,7 @@ impl Server {
                 opts.storage_path.display()
             )
         })?;
+        check_writable(&opts.storage_path)?;
         let silences = Arc::new(Silences::open(&opts.storage_path, clock, opts.retention)?);
         let (nflog, nflog_rec) = Nflog::open(&opts.storage_path, opts.retention, now)?;
         let nflog = Arc::new(nflog);
@@ -355,6 +356,23 @@ impl Server {
                 tracing::debug!(silences = sil, nflog = nf, "maintenance");
             }
         });
+    }
+}
+
+/// The data directory must take new files (compaction writes one and renames it):
+/// say so at start, naming the directory and the fix, rather than failing later
+/// with a bare "Permission denied".
+fn check_writable(dir: &std::path::Path) -> Result<(), String> {
+    let probe = dir.join(format!(".write-check-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "--storage.path {}: cannot write there ({e}): the alerter keeps silences, the notification log and alerts in this directory and needs read, write and execute access to it; make it writable by the user the alerter runs as (e.g. chown), or choose another --storage.path",
+            dir.display()
+        )),
     }
 }
 
