@@ -250,3 +250,40 @@ fn defect_10_read_only_data_directory_names_directory_and_fix() {
     );
     assert!(!err.contains("compaction failed"), "{err}");
 }
+
+/// Defect 6: a refused webhook shows at once, not when the flush gives up minutes
+/// later (default group_interval 5m): a warn line and the failed-request count.
+#[test]
+fn defect_06_first_failed_attempt_is_logged_and_counted_at_once() {
+    let sink = e2e::WebhookSink::start();
+    sink.set_status(500);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "route:\n  receiver: hook\n  group_wait: 0s\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: {}\n",
+        sink.url()
+    );
+    let (port, _g, log) = start(dir.path(), &config);
+    let (code, body) = e2e::http(
+        "POST",
+        port,
+        "/api/v2/alerts",
+        Some(r#"[{"labels":{"alertname":"Refused"}}]"#),
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    wait_for(
+        "the first failed attempt in the log",
+        Duration::from_secs(10),
+        || {
+            let l = std::fs::read_to_string(&log).unwrap_or_default();
+            l.lines()
+                .find(|x| x.contains("WARN") && x.contains("notify attempt failed"))
+                .map(str::to_string)
+        },
+    );
+    let failed = metric(
+        port,
+        "alerter_notification_requests_failed_total{integration=\"webhook\"}",
+    );
+    assert!(failed.is_some_and(|n| n >= 1.0), "{failed:?}");
+}
