@@ -28,11 +28,24 @@ struct Cli {
     /// --web.external-url).
     #[arg(long = "web.route-prefix")]
     route_prefix: Option<String>,
+    /// TLS, basic auth and response headers, in exporter-toolkit's web config format
+    /// (Alertmanager's flag).
+    #[arg(long = "web.config.file")]
+    web_config_file: Option<PathBuf>,
+    /// Log format: text or json. Colour only on a terminal.
+    #[arg(long = "log.format", value_enum, default_value = "text")]
+    log_format: LogFormat,
     /// How long to keep data for.
     #[arg(long = "data.retention", default_value = "120h")]
     data_retention: config_values::Duration,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -73,7 +86,9 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::CheckConfig { files }) => check_config(&files),
         Some(Command::Test { config, receiver }) => {
-            test_receiver(&config.unwrap_or(cli.config_file), receiver.as_deref())
+            let explicit = config.is_some() || explicit_config_flag();
+            let source = config_source(config.unwrap_or(cli.config_file), explicit);
+            test_receiver(&source, receiver.as_deref())
         }
         Some(Command::TestRules { files }) => alerter::rules::cli::test_rules(&files),
         Some(Command::CheckRules { files }) => {
@@ -141,32 +156,32 @@ fn daemon(cli: &Cli) -> ExitCode {
     {
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
-        tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
-            )
-            .with(targets)
-            .init();
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi);
+        match cli.log_format {
+            LogFormat::Text => tracing_subscriber::registry()
+                .with(layer)
+                .with(targets)
+                .init(),
+            LogFormat::Json => tracing_subscriber::registry()
+                .with(layer.json())
+                .with(targets)
+                .init(),
+        }
     }
     if let Some(w) = bad_filter {
         tracing::warn!("{w}");
     }
-    // An explicit --config.file must exist; without one, ./alertmanager.yml is used
-    // if present, else the built-in default (which says so loudly).
-    let explicit = std::env::args().any(|a| a.starts_with("--config.file"));
-    let source = if explicit || cli.config_file.exists() {
-        alerter::server::Source::File(cli.config_file.clone())
-    } else {
-        alerter::server::Source::Embedded
-    };
+    let source = config_source(cli.config_file.clone(), explicit_config_flag());
     let opts = alerter::server::Options {
         source,
         storage_path: cli.storage_path.clone(),
         listen: cli.listen_address.clone(),
         external_url: cli.external_url.clone(),
         route_prefix: cli.route_prefix.clone(),
+        web_config_file: cli.web_config_file.clone(),
         retention,
         watch_interval: std::time::Duration::from_secs(3),
     };
@@ -190,6 +205,21 @@ fn daemon(cli: &Cli) -> ExitCode {
             eprintln!("alerter: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn explicit_config_flag() -> bool {
+    std::env::args().any(|a| a.starts_with("--config.file"))
+}
+
+/// An explicit config file must exist; without one, ./alertmanager.yml is used if
+/// present, else the built-in default (which says so loudly). The daemon and
+/// `alerter test` decide the same way.
+fn config_source(path: PathBuf, explicit: bool) -> alerter::server::Source {
+    if explicit || path.exists() {
+        alerter::server::Source::File(path)
+    } else {
+        alerter::server::Source::Embedded
     }
 }
 
@@ -245,8 +275,13 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn test_receiver(path: &std::path::Path, receiver: Option<&str>) -> ExitCode {
-    let cfg = match alerter::config::load(path) {
+fn test_receiver(source: &alerter::server::Source, receiver: Option<&str>) -> ExitCode {
+    if matches!(source, alerter::server::Source::Embedded) {
+        eprintln!(
+            "alerter test: no --config.file given and ./alertmanager.yml does not exist: testing the built-in default config"
+        );
+    }
+    let cfg = match alerter::server::load(source) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("alerter test: {e}");

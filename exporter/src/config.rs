@@ -76,6 +76,14 @@ pub struct Flags {
     )]
     pub telemetry_path: Option<String>,
 
+    /// TLS, basic auth and response headers, in exporter-toolkit's web config format.
+    #[arg(
+        long = "web.config.file",
+        env = "EXPORTER_WEB_CONFIG_FILE",
+        value_name = "PATH"
+    )]
+    pub web_config_file: Option<PathBuf>,
+
     /// procfs mountpoint [default: /proc].
     #[arg(
         long = "path.procfs",
@@ -107,6 +115,14 @@ pub struct Flags {
     /// Log level: error, warn, info, debug, trace [default: info].
     #[arg(long = "log.level", env = "EXPORTER_LOG_LEVEL", value_name = "LEVEL")]
     pub log_level: Option<String>,
+
+    /// Log format: text or json [default: text]. Colour only on a terminal.
+    #[arg(
+        long = "log.format",
+        env = "EXPORTER_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    pub log_format: Option<String>,
 
     /// Start from no collectors; enable each with `--collector.<name>` (as node_exporter).
     #[arg(long = "collector.disable-defaults")]
@@ -214,6 +230,7 @@ pub struct RawConfig {
 pub struct RawWeb {
     pub listen_address: Option<String>,
     pub telemetry_path: Option<String>,
+    pub config_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -234,6 +251,7 @@ pub struct RawScrape {
 #[serde(deny_unknown_fields, default)]
 pub struct RawLog {
     pub level: Option<String>,
+    pub format: Option<String>,
 }
 
 /// A config problem, naming the file or flag and what was expected.
@@ -258,9 +276,13 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub listen_address: SocketAddr,
     pub telemetry_path: String,
+    /// `--web.config.file`, checked at load; the server re-reads it on use.
+    pub web_config_file: Option<PathBuf>,
     pub paths: HostPaths,
     pub collector_timeout: Duration,
     pub log_level: tracing::Level,
+    /// `--log.format=json`: one JSON object per line.
+    pub log_json: bool,
     /// Every collector of the list, enabled or not.
     pub collectors: BTreeMap<&'static str, bool>,
 
@@ -355,6 +377,21 @@ impl Config {
             None => DEFAULT_TELEMETRY_PATH.to_string(),
         };
 
+        let web_config_file = pick(
+            flags.web_config_file.clone(),
+            "web.config.file",
+            raw.web.config_file,
+            "web.config_file",
+            path,
+        )
+        .and_then(|(p, origin)| match web_toolkit::WebConfig::load(&p) {
+            Ok(_) => Some(p),
+            Err(e) => {
+                problems.push(&origin, format!("{}: {}", p.display(), e.msg));
+                None
+            }
+        });
+
         let defaults = HostPaths::default();
         let paths = HostPaths {
             procfs: pick(
@@ -420,6 +457,27 @@ impl Config {
             None => tracing::Level::INFO,
         };
 
+        let log_json = match pick(
+            flags.log_format.clone(),
+            "log.format",
+            raw.log.format,
+            "log.format",
+            path,
+        ) {
+            Some((text, origin)) => match text.as_str() {
+                "text" => false,
+                "json" => true,
+                _ => {
+                    problems.push(
+                        &origin,
+                        format!("unknown log format {text:?}: expected text or json"),
+                    );
+                    false
+                }
+            },
+            None => false,
+        };
+
         let mut collectors: BTreeMap<&'static str, bool> = collector::LIST
             .iter()
             .map(|e| (e.name, e.default_enabled && !flags.disable_defaults))
@@ -471,9 +529,11 @@ impl Config {
             source: path.map(Path::to_path_buf),
             listen_address,
             telemetry_path,
+            web_config_file,
             paths,
             collector_timeout,
             log_level,
+            log_json,
             collectors,
             diskstats,
             filesystem,

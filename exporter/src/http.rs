@@ -62,9 +62,10 @@ struct TargetQuery {
 }
 
 /// redis_exporter's multi-target form: `/scrape?target=redis://host:port` scrapes that
-/// one Redis. A configured target keeps its credentials and labels; any other address
-/// is scraped without credentials, so a caller cannot have our password sent to a host
-/// of its choosing (redis_exporter #1104).
+/// one Redis. Only configured targets unless `--redis.scrape-any-target`; then any
+/// other address is scraped without credentials, so a caller cannot have our password
+/// sent to a host of its choosing (redis_exporter #1104), and its errors say only
+/// "could not scrape target".
 async fn scrape_target(
     State(state): State<AppState>,
     Query(q): Query<TargetQuery>,
@@ -77,9 +78,16 @@ async fn scrape_target(
         )
             .into_response();
     };
+    if !state.config.redis.scrape_any_target && state.redis.client_for(&target).is_none() {
+        return (
+            StatusCode::FORBIDDEN,
+            "could not scrape target: only configured Redis targets can be scraped (--redis.scrape-any-target allows any)\n",
+        )
+            .into_response();
+    }
     let collector = match state.redis.for_target(&target, &state.config.redis) {
         Ok(c) => c,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("target: {e}\n")).into_response(),
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let collectors: Vec<Arc<dyn collector::Collector>> = vec![Arc::new(collector)];

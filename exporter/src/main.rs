@@ -42,7 +42,7 @@ fn run(flags: &Flags) -> anyhow::Result<()> {
     if flags.command == Some(Command::Healthcheck) {
         return exporter::healthcheck::check(cfg.listen_address).map_err(anyhow::Error::msg);
     }
-    init_logging(cfg.log_level);
+    init_logging(cfg.log_level, cfg.log_json);
     let any_host = collector::LIST
         .iter()
         .any(|e| cfg.enabled(e.name) && e.host);
@@ -90,11 +90,17 @@ async fn serve(cfg: Config, collectors: Vec<Arc<dyn collector::Collector>>) -> a
         "serving metrics"
     );
     let scraper = Arc::new(Scraper::new(collectors, cfg.collector_timeout));
+    let web = cfg.web_config_file.clone();
     let app = router(AppState::new(Arc::new(cfg), scraper));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serve HTTP")
+    web_toolkit::serve(
+        listener,
+        app,
+        web.as_deref(),
+        web_toolkit::Limits::default(),
+        shutdown_signal(),
+    )
+    .await
+    .context("serve HTTP")
 }
 
 async fn shutdown_signal() {
@@ -119,11 +125,17 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn init_logging(level: tracing::Level) {
+fn init_logging(level: tracing::Level, json: bool) {
     // A plain level filter: EnvFilter would link a second regex engine, and the
     // binary's size is most of its idle memory.
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
-        .init();
+        // Colour codes only for a person at a terminal, never into a file or pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if json {
+        fmt.json().init();
+    } else {
+        fmt.init();
+    }
 }

@@ -295,6 +295,8 @@ async fn wrong_password_is_named_and_a_password_file_works() {
     let right = Exporter::start(&[
         &format!("--redis.addr={}", redis.url()),
         &format!("--redis.password-file={}", pw.display()),
+        // Opens /scrape?target= to other addresses, so the trap below is reached.
+        "--redis.scrape-any-target",
     ]);
     let f = scrape_families(&right.url()).await;
     assert_eq!(one(&f, "redis_up"), 1.0, "password from a file");

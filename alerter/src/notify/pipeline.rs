@@ -382,9 +382,10 @@ impl Pipeline {
                     ));
                 }
                 Ok(Err(e)) => {
-                    // Per attempt at debug; the outcome of the tick is logged below.
+                    // The first failure is visible at once (Alertmanager warns per
+                    // attempt); a repeat of the same error in this flush stays quiet.
                     if last.as_ref().is_none_or(|l| l.message != e.message) {
-                        tracing::debug!(
+                        tracing::warn!(
                             receiver = f.receiver,
                             integration = name,
                             group = f.group_key,

@@ -56,6 +56,8 @@ pub struct Options {
     /// `--web.route-prefix`: the path everything is served under ("" or "/x").
     /// Unset: the path of the external URL, as in Alertmanager.
     pub route_prefix: Option<String>,
+    /// `--web.config.file`: TLS, basic auth and headers (exporter-toolkit's format).
+    pub web_config_file: Option<PathBuf>,
     pub retention: Duration,
     /// How often the config file's hash is checked.
     pub watch_interval: Duration,
@@ -116,6 +118,8 @@ pub struct Server {
     external_url: String,
     active: RwLock<Option<Active>>,
     last_seen: RwLock<Option<String>>,
+    /// The file watch's last read error, logged once until the file reads again.
+    watch_error: RwLock<Option<String>>,
 }
 
 impl Server {
@@ -134,6 +138,7 @@ impl Server {
                 opts.storage_path.display()
             )
         })?;
+        check_writable(&opts.storage_path)?;
         let silences = Arc::new(Silences::open(&opts.storage_path, clock, opts.retention)?);
         let (nflog, nflog_rec) = Nflog::open(&opts.storage_path, opts.retention, now)?;
         let nflog = Arc::new(nflog);
@@ -155,7 +160,7 @@ impl Server {
                 tracing::warn!(
                     file = what,
                     lines = rec.dropped_lines,
-                    "dropped a torn tail (crash during a write)"
+                    "dropped unreadable lines (a torn tail from a crash during a write, or damage); kept the rest"
                 );
             }
         }
@@ -240,6 +245,7 @@ impl Server {
             external_url,
             active: RwLock::new(None),
             last_seen: RwLock::new(Some(hash.clone())),
+            watch_error: RwLock::new(None),
         });
         server.activate(loaded.clone())?;
         server.metrics.config_loaded(true, Some(&hash), now);
@@ -356,6 +362,23 @@ impl Server {
                 tracing::debug!(silences = sil, nflog = nf, "maintenance");
             }
         });
+    }
+}
+
+/// The data directory must take new files (compaction writes one and renames it):
+/// say so at start, naming the directory and the fix, rather than failing later
+/// with a bare "Permission denied".
+fn check_writable(dir: &std::path::Path) -> Result<(), String> {
+    let probe = dir.join(format!(".write-check-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "--storage.path {}: cannot write there ({e}): the alerter keeps silences, the notification log and alerts in this directory and needs read, write and execute access to it; make it writable by the user the alerter runs as (e.g. chown), or choose another --storage.path",
+            dir.display()
+        )),
     }
 }
 

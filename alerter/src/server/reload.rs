@@ -58,9 +58,23 @@ impl Server {
         let Source::File(_) = &self.source else {
             return;
         };
+        // An I/O error (out of file descriptors, the file being replaced) says
+        // nothing about the config: keep running it, warn once, look again later.
         let seen = match self.source.read() {
-            Ok(b) => config::hash(&b),
-            Err(e) => config::hash(e.as_bytes()),
+            Ok(b) => {
+                write(&self.watch_error).take();
+                config::hash(&b)
+            }
+            Err(e) => {
+                let mut last = write(&self.watch_error);
+                if last.as_deref() != Some(e.as_str()) {
+                    tracing::warn!(
+                        "configuration file watch: {e}; still running the current configuration, will look again"
+                    );
+                    *last = Some(e);
+                }
+                return;
+            }
         };
         if read(&self.last_seen).as_deref() == Some(seen.as_str()) {
             return;

@@ -43,6 +43,10 @@ pub fn route_prefix(flag: Option<&str>, external_url: Option<&str>) -> Result<St
 /// file changes.
 pub async fn run(opts: Options) -> Result<(), String> {
     let prefix = route_prefix(opts.route_prefix.as_deref(), opts.external_url.as_deref())?;
+    // Checked before anything starts: a bad web config is a startup error.
+    if let Some(p) = &opts.web_config_file {
+        web_toolkit::WebConfig::load(p).map_err(|e| e.to_string())?;
+    }
     let (tx, rx) = mpsc::channel::<ReloadRequest>(8);
     let server = Server::start(&opts, tx)?;
     server.spawn_gc();
@@ -55,10 +59,15 @@ pub async fn run(opts: Options) -> Result<(), String> {
 
     super::reload::spawn_reloader(server.clone(), rx, opts.watch_interval);
 
-    axum::serve(listener, api::router(server.api.clone(), &prefix))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("serving {addr}: {e}"))?;
+    web_toolkit::serve(
+        listener,
+        api::router(server.api.clone(), &prefix),
+        opts.web_config_file.as_deref(),
+        web_toolkit::Limits::default(),
+        shutdown_signal(),
+    )
+    .await
+    .map_err(|e| format!("serving {addr}: {e}"))?;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())

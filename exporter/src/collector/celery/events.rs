@@ -159,6 +159,19 @@ pub fn parse_message(payload: &[u8]) -> Vec<Event> {
     }
 }
 
+/// The task named by a `NotRegistered('tasks.x')` (or `"tasks.x"`) repr.
+pub fn not_registered_task(repr: &str) -> Option<&str> {
+    let arg = repr
+        .trim()
+        .strip_prefix("NotRegistered(")?
+        .strip_suffix(')')?;
+    let name = arg
+        .strip_prefix('\'')
+        .and_then(|a| a.strip_suffix('\''))
+        .or_else(|| arg.strip_prefix('"').and_then(|a| a.strip_suffix('"')))?;
+    (!name.is_empty()).then_some(name)
+}
+
 /// The type name of a repr'd exception: `NotRegistered('x')` → `NotRegistered`.
 pub fn exception_name(repr: &str) -> String {
     let n = repr.split('(').next().unwrap_or("").trim();
@@ -402,6 +415,11 @@ impl State {
         let joined = id.and_then(|id| self.tasks.get(&id));
         let name = match (e.name.is_empty(), joined) {
             (true, Some((n, _))) => n,
+            // A task the worker does not know has no task-received to join: the
+            // exception text names it (`NotRegistered('tasks.nope')`).
+            (true, None) if e.kind == "task-failed" => self
+                .names
+                .id(not_registered_task(&e.exception).unwrap_or("")),
             _ => self.names.id(&e.name),
         };
         let queue = match (e.queue.is_empty(), joined) {
@@ -720,6 +738,38 @@ mod tests {
                 .contains(&("exception".into(), "NotRegistered".into()))
         );
         assert_eq!(parse_message(b"not json"), Vec::new());
+    }
+
+    /// Issue 20, defect 13: a task the worker does not know is counted under its
+    /// own name, taken from `NotRegistered('tasks.nope')`, not under `name=""`.
+    #[test]
+    fn defect_13_not_registered_task_is_named_from_the_exception() {
+        let msg = envelope(
+            r#"{"type":"task-failed","uuid":"u9","exception":"NotRegistered('tasks.nope')","hostname":"celery@h"}"#,
+        );
+        let mut st = State::default();
+        let now = Instant::now();
+        for e in parse_message(&msg) {
+            st.apply(&e, now);
+        }
+        let fams = st.families(now);
+        let f = fams
+            .iter()
+            .find(|f| f.name == "celery_task_failed_total")
+            .unwrap();
+        assert_eq!(f.samples.len(), 1);
+        let labels = &f.samples[0].labels;
+        assert!(
+            labels.contains(&("name".into(), "tasks.nope".into())),
+            "{labels:?}"
+        );
+        assert!(
+            labels.contains(&("exception".into(), "NotRegistered".into())),
+            "{labels:?}"
+        );
+        assert_eq!(not_registered_task("NotRegistered(\"a.b\")"), Some("a.b"));
+        assert_eq!(not_registered_task("KeyError('x')"), None);
+        assert_eq!(not_registered_task("NotRegistered('')"), None);
     }
 
     fn ev(kind: &str, uuid: &str, name: &str, host: &str, queue: &str) -> Event {

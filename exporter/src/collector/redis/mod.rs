@@ -57,6 +57,11 @@ pub struct Flags {
     /// Deadline for each command [default: 2s].
     #[arg(long = "redis.command-timeout", value_name = "DURATION", value_parser = clap::value_parser!(config_values::Duration))]
     pub command_timeout: Option<config_values::Duration>,
+    /// Let `/scrape?target=` reach addresses that are not configured (scraped without
+    /// credentials). Off: only configured targets, so the exporter cannot be used to
+    /// probe other hosts or sockets.
+    #[arg(long = "redis.scrape-any-target")]
+    pub scrape_any_target: bool,
 }
 
 /// `redis:` in the config file.
@@ -88,6 +93,8 @@ pub struct Config {
     pub check_keys: Vec<(u32, String)>,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    /// `--redis.scrape-any-target`.
+    pub scrape_any_target: bool,
 }
 
 impl Config {
@@ -182,6 +189,7 @@ impl Config {
             check_keys,
             connect_timeout,
             command_timeout,
+            scrape_any_target: flags.scrape_any_target,
         }
     }
 }
@@ -190,6 +198,9 @@ impl Config {
 pub struct Redis {
     targets: Vec<Arc<conn::Client>>,
     check_keys: Vec<(u32, String)>,
+    /// A `/scrape?target=` address that is not configured: its errors are reduced to
+    /// "could not scrape target", so a caller learns nothing of what answered there.
+    foreign: bool,
 }
 
 pub fn build(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
@@ -211,6 +222,7 @@ impl Redis {
                 })
                 .collect(),
             check_keys: cfg.check_keys.clone(),
+            foreign: false,
         }
     }
 
@@ -226,17 +238,22 @@ impl Redis {
     /// A collector for one target: configured ones keep their credentials and labels;
     /// any other address is scraped without credentials.
     pub fn for_target(&self, addr: &str, cfg: &Config) -> Result<Redis, String> {
-        let client = match self.client_for(addr) {
-            Some(c) => c,
-            None => Arc::new(conn::Client::new(
-                Target::parse(addr, BTreeMap::new(), Credentials::default())?,
-                cfg.connect_timeout,
-                cfg.command_timeout,
-            )),
+        let (client, foreign) = match self.client_for(addr) {
+            Some(c) => (c, false),
+            None => (
+                Arc::new(conn::Client::new(
+                    Target::parse(addr, BTreeMap::new(), Credentials::default())
+                        .map_err(|_| "could not scrape target".to_string())?,
+                    cfg.connect_timeout,
+                    cfg.command_timeout,
+                )),
+                true,
+            ),
         };
         Ok(Redis {
             targets: vec![client],
             check_keys: self.check_keys.clone(),
+            foreign,
         })
     }
 }
@@ -256,7 +273,22 @@ impl Collector for Redis {
             for fams in futures::future::join_all(scrapes).await {
                 out.extend(fams);
             }
-            Ok(merge(out))
+            let mut fams = merge(out);
+            if self.foreign {
+                for f in fams
+                    .iter_mut()
+                    .filter(|f| f.name == "redis_exporter_last_scrape_error")
+                {
+                    for sample in &mut f.samples {
+                        for (k, v) in &mut sample.labels {
+                            if k == "err" && !v.is_empty() {
+                                *v = "could not scrape target".into();
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(fams)
         })
     }
 }

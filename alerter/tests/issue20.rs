@@ -1,0 +1,289 @@
+//! Regression tests for the defects of issue 20, each named after its number there.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use e2e::{ChildGuard, free_port, wait_for};
+
+fn start(dir: &Path, config: &str) -> (u16, ChildGuard, std::path::PathBuf) {
+    let path = dir.join("alertmanager.yml");
+    std::fs::write(&path, config).unwrap();
+    let port = free_port();
+    let log = dir.join("alerter.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alerter"));
+    cmd.arg(format!("--config.file={}", path.display()))
+        .arg(format!("--storage.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    let guard = ChildGuard::spawn("alerter", &mut cmd, &log);
+    wait_for("alerter ready", Duration::from_secs(20), || {
+        e2e::get_json(port, "/-/ready").ok()
+    });
+    (port, guard, log)
+}
+
+fn metric(port: u16, name: &str) -> Option<f64> {
+    let (_, text) = e2e::http("GET", port, "/metrics", None).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// Defect 1: a duration that overflows is refused with the flag's name, never a panic.
+#[test]
+fn defect_01_overflowing_duration_flag_is_an_error_naming_it() {
+    for v in ["18446744073709551615s1s", "5124095576030432h"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_alerter"))
+            .arg(format!("--data.retention={v}"))
+            .arg("check-config")
+            .arg("/nonexistent")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{v}: {err}");
+        assert!(
+            err.contains("--data.retention") && err.contains("out of range"),
+            "{v}: {err}"
+        );
+    }
+}
+
+/// Defect 4: `/api/v2/status` shows no inline secret of an `http_config`, a proxy
+/// URL or the heartbeat URL.
+#[test]
+fn defect_04_status_config_original_redacts_every_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "global:
+  http_config:
+    basic_auth:
+      username: u
+      password: BASIC-SECRET-1
+    proxy_url: http://proxyuser:PROXY-SECRET-2@127.0.0.1:3128
+self_monitoring:
+  heartbeat_url: http://127.0.0.1:9/ping/HEARTBEAT-SECRET-3
+receivers:
+  - name: r
+    webhook_configs:
+      - url: http://127.0.0.1:9/hook/WEBHOOK-SECRET-4
+        http_config:
+          authorization:
+            credentials: AUTH-SECRET-5
+route:
+  receiver: r
+";
+    let (port, _g, log) = start(dir.path(), config);
+    let (_, status) = e2e::http("GET", port, "/api/v2/status", None).unwrap();
+    let (_, page) = e2e::http("GET", port, "/", None).unwrap();
+    for shown in [&status, &page, &std::fs::read_to_string(&log).unwrap()] {
+        assert!(!shown.contains("-SECRET-"), "a secret is shown: {shown}");
+    }
+    assert!(status.contains("<secret>"), "{status}");
+}
+
+/// Defect 9: the file watch failing to read the config (here: the file replaced by
+/// a directory, an I/O error like running out of descriptors) is not a bad config:
+/// no "reload FAILED", the reload metric stays 1, the status shows no error.
+#[test]
+fn defect_09_config_file_unreadable_to_the_watch_is_not_a_failed_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, _g, log) = start(
+        dir.path(),
+        "route:\n  receiver: r\nreceivers:\n  - name: r\n",
+    );
+    let path = dir.path().join("alertmanager.yml");
+    std::fs::rename(&path, dir.path().join("moved.yml")).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    // The watch polls every 3 s.
+    wait_for("the watch's warning", Duration::from_secs(15), || {
+        let l = std::fs::read_to_string(&log).unwrap_or_default();
+        (l.contains("configuration file watch") || l.contains("reload FAILED")).then_some(())
+    });
+    let l = std::fs::read_to_string(&log).unwrap();
+    assert!(!l.contains("reload FAILED"), "{l}");
+    assert_eq!(
+        metric(port, "alerter_config_last_reload_successful"),
+        Some(1.0)
+    );
+    let status = e2e::get_json(port, "/api/v2/status").unwrap();
+    assert!(!status.to_string().contains("cannot read"), "{status}");
+}
+
+/// Defect 14: `alerter test` with no `--config.file` and no ./alertmanager.yml runs
+/// the built-in default config, as the daemon does, instead of "cannot read".
+#[test]
+fn defect_14_test_without_config_uses_the_built_in_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_alerter"))
+        .arg("test")
+        .current_dir(dir.path())
+        .env_remove("ALERTER_SMTP_PASSWORD")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("cannot read"), "{err}");
+    assert!(err.contains("built-in default config"), "{err}");
+    // The default's receiver, with its password variable unset, is what fails.
+    assert!(err.contains("ALERTER_SMTP_PASSWORD"), "{err}");
+}
+
+/// Defect 12 (the alerter's half): `--log.format=json` writes JSON lines, without
+/// colour codes in a file.
+#[test]
+fn defect_12_alerter_log_format_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alertmanager.yml");
+    std::fs::write(&path, "route:\n  receiver: r\nreceivers:\n  - name: r\n").unwrap();
+    let port = free_port();
+    let log = dir.path().join("alerter.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alerter"));
+    cmd.arg(format!("--config.file={}", path.display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--log.format=json");
+    let _g = ChildGuard::spawn("alerter", &mut cmd, &log);
+    wait_for("alerter ready", Duration::from_secs(20), || {
+        e2e::get_json(port, "/-/ready").ok()
+    });
+    let l = std::fs::read_to_string(&log).unwrap();
+    assert!(!l.is_empty() && !l.contains('\u{1b}'), "{l:?}");
+    for line in l.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        assert!(v["level"].is_string(), "{line}");
+    }
+}
+
+/// Defect 5: a damaged `silences` file is recovered loudly: a corrupt line is
+/// dropped and logged, and a file of garbage is set aside and logged.
+#[test]
+fn defect_05_silences_file_recovery_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "route:\n  receiver: r\nreceivers:\n  - name: r\n";
+    let silence = r#"{"matchers":[{"name":"alertname","value":"X","isRegex":false}],"startsAt":"2020-01-01T00:00:00Z","endsAt":"2099-01-01T00:00:00Z","createdBy":"t","comment":"c"}"#;
+    {
+        let (port, mut g, _) = start(dir.path(), config);
+        for _ in 0..3 {
+            let (code, body) = e2e::http("POST", port, "/api/v2/silences", Some(silence)).unwrap();
+            assert_eq!(code, 200, "{body}");
+        }
+        g.signal("TERM");
+        g.wait_exit(Duration::from_secs(15));
+    }
+    let file = dir.path().join("data").join("silences");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    assert!(lines.len() >= 3, "{text}");
+    lines[1] = "{not json".into();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    {
+        let (_port, mut g, log) = start(dir.path(), config);
+        let l = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            l.lines()
+                .any(|x| x.contains("silences") && x.contains("dropped")),
+            "{l}"
+        );
+        g.signal("TERM");
+        g.wait_exit(Duration::from_secs(15));
+    }
+    std::fs::write(&file, "\u{0}\u{1}garbage garbage\n\u{7f}\n").unwrap();
+    let (_port, _g, log) = start(dir.path(), config);
+    let l = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        l.lines()
+            .any(|x| x.contains("silences") && x.contains("set aside")),
+        "{l}"
+    );
+}
+
+/// Defect 10: a data directory the alerter cannot write is one clear start-up error
+/// naming the directory, the access needed and the fix (not "compaction failed").
+/// Run as an unprivileged user (root ignores directory permissions).
+#[test]
+fn defect_10_read_only_data_directory_names_directory_and_fix() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = dir.path().join("alertmanager.yml");
+    std::fs::write(&cfg, "route:\n  receiver: r\nreceivers:\n  - name: r\n").unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("silences"), "").unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let mut cmd = if root {
+        let Some(setpriv) = e2e::require("setpriv", "runs the alerter as an unprivileged user")
+        else {
+            return;
+        };
+        let mut c = Command::new(setpriv);
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_alerter"),
+        ]);
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_alerter"))
+    };
+    let out = cmd
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--storage.path={}", data.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("--storage.path {}", data.display()))
+            && err.contains("write and execute access")
+            && err.contains("chown"),
+        "{err}"
+    );
+    assert!(!err.contains("compaction failed"), "{err}");
+}
+
+/// Defect 6: a refused webhook shows at once, not when the flush gives up minutes
+/// later (default group_interval 5m): a warn line and the failed-request count.
+#[test]
+fn defect_06_first_failed_attempt_is_logged_and_counted_at_once() {
+    let sink = e2e::WebhookSink::start();
+    sink.set_status(500);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "route:\n  receiver: hook\n  group_wait: 0s\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: {}\n",
+        sink.url()
+    );
+    let (port, _g, log) = start(dir.path(), &config);
+    let (code, body) = e2e::http(
+        "POST",
+        port,
+        "/api/v2/alerts",
+        Some(r#"[{"labels":{"alertname":"Refused"}}]"#),
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    wait_for(
+        "the first failed attempt in the log",
+        Duration::from_secs(10),
+        || {
+            let l = std::fs::read_to_string(&log).unwrap_or_default();
+            l.lines()
+                .find(|x| x.contains("WARN") && x.contains("notify attempt failed"))
+                .map(str::to_string)
+        },
+    );
+    let failed = metric(
+        port,
+        "alerter_notification_requests_failed_total{integration=\"webhook\"}",
+    );
+    assert!(failed.is_some_and(|n| n >= 1.0), "{failed:?}");
+}
