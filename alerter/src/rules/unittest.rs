@@ -1,5 +1,5 @@
 //! Rule unit tests in promtool's format (`promtool test rules`), with its semantics: input
-//! series loaded up to each `evaluation_interval` tick, every group evaluated at every tick,
+//! series loaded up to each `evaluation_interval` tick (up to the latest eval_time of any test), every group evaluated at every tick,
 //! alerts checked against the last tick at or before `eval_time` (firing alerts only),
 //! `promql_expr_test`s run after the loop with exact float comparison.
 
@@ -242,7 +242,14 @@ fn run_group(
         alert_times.push((t, at));
     }
     alert_times.sort_by_key(|x| x.0);
-    let maxt = alert_times.last().map(|x| x.0).unwrap_or(0);
+    // promtool loads inputs up to the latest eval_time of any test in the group, alert or
+    // promql (testGroup.maxEvalTime in promtool's unittest.go).
+    let mut maxt = alert_times.last().map(|x| x.0).unwrap_or(0);
+    for et in &tg.promql_expr_test {
+        if let Ok(t) = parse_duration(&et.eval_time) {
+            maxt = maxt.max(t.as_millis_i64());
+        }
+    }
     let engine = Engine {
         default_subquery_step_ms: eval_interval,
         ..Engine::default()
