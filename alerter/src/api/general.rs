@@ -130,6 +130,30 @@ pub async fn metrics(State(api): State<Arc<Api>>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        api.metrics.encode(&snap),
+        {
+            let mut out = api.metrics.encode(&snap);
+            if let Some(r) = api.ruler.get() {
+                let extra = r.status.encode_metrics();
+                let at = out.rfind("# EOF").unwrap_or(out.len());
+                out.insert_str(at, &extra);
+            }
+            out
+        },
     )
+}
+
+/// Prometheus's `GET /api/v1/rules`: every group's last evaluation.
+pub async fn rules(State(api): State<Arc<Api>>) -> axum::Json<serde_json::Value> {
+    axum::Json(match api.ruler.get() {
+        Some(r) => r.status.rules_json(),
+        None => serde_json::json!({"status": "success", "data": {"groups": []}}),
+    })
+}
+
+/// Prometheus's `GET /api/v1/alerts`: the evaluator's pending and firing alerts.
+pub async fn rule_alerts(State(api): State<Arc<Api>>) -> axum::Json<serde_json::Value> {
+    axum::Json(match api.ruler.get() {
+        Some(r) => r.status.alerts_json(),
+        None => serde_json::json!({"status": "success", "data": {"alerts": []}}),
+    })
 }

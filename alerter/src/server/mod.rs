@@ -116,6 +116,7 @@ pub struct Server {
     external_url: String,
     active: RwLock<Option<Active>>,
     last_seen: RwLock<Option<String>>,
+    storage_path: PathBuf,
 }
 
 impl Server {
@@ -224,6 +225,7 @@ impl Server {
                 Some(opts.storage_path.clone()),
                 opts.external_url.as_deref(),
             ),
+            ruler: std::sync::OnceLock::new(),
         });
         let server = Arc::new(Server {
             api,
@@ -238,6 +240,7 @@ impl Server {
             external_url,
             active: RwLock::new(None),
             last_seen: RwLock::new(Some(hash.clone())),
+            storage_path: opts.storage_path.clone(),
         });
         server.activate(loaded.clone())?;
         server.metrics.config_loaded(true, Some(&hash), now);
@@ -299,6 +302,50 @@ impl Server {
             old.dispatcher.stop();
         }
         self.spawn_readiness(&loaded);
+        self.update_ruler(&loaded)?;
+        Ok(())
+    }
+
+    /// Hands the config's rules and targets to the evaluator, starting it the first
+    /// time there is anything to evaluate (without any, nothing runs).
+    fn update_ruler(&self, loaded: &Loaded) -> Result<(), String> {
+        let settings = loaded.ruler.clone();
+        if let Some(r) = self.api.ruler.get() {
+            r.update(settings);
+            return Ok(());
+        }
+        if settings.is_empty() {
+            return Ok(());
+        }
+        let (alerts, metrics) = (self.alerts.clone(), self.metrics.clone());
+        // The same ingest as `POST /api/v2/alerts`: counted, validated, merged.
+        let sink: crate::ruler::Sink = Arc::new(move |batch: Vec<crate::alert::Alert>| {
+            let now = alerts.clock().now();
+            let mut valid = Vec::with_capacity(batch.len());
+            for a in batch {
+                metrics.alert_received(a.ends_at > now);
+                match a.validate() {
+                    Ok(()) => valid.push(a),
+                    Err(e) => {
+                        metrics.alert_invalid();
+                        tracing::warn!("rule evaluator produced an invalid alert: {e}");
+                    }
+                }
+            }
+            alerts.put(valid);
+        });
+        let r = crate::ruler::Ruler::start(
+            settings.clone(),
+            sink,
+            &self.storage_path,
+            self.external_url.clone(),
+        )?;
+        tracing::info!(
+            groups = settings.groups.len(),
+            targets = settings.targets.len(),
+            "rule evaluator started"
+        );
+        let _ = self.api.ruler.set(Arc::new(r));
         Ok(())
     }
 
