@@ -1,0 +1,307 @@
+//! Embedded evaluation end to end (issue 16, done-when 1 and 3): the real alerter
+//! scrapes this workspace's real exporter (and through it a real redis-server) and
+//! evaluates rule files that mirror rules/ with short `for`s; stopping the peer makes
+//! the alert go pending, then firing at its time and reach a webhook; starting it
+//! again sends the resolved notification. And an alert pending for half its `for`
+//! keeps its active time across an alerter restart and fires on time.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use e2e::{ChildGuard, RedisServer, WebhookSink, free_port, wait_for, wait_port};
+use serde_json::Value;
+
+/// The exporter binary of this workspace (built by `cargo test --workspace`).
+fn exporter_bin() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_BIN_EXE_alerter")).with_file_name("exporter");
+    e2e::require(
+        &p.display().to_string(),
+        "the workspace's exporter binary: `cargo build -p exporter` (cargo test --workspace builds it)",
+    )
+}
+
+fn start_exporter(bin: &Path, port: u16, dir: &Path, extra: &[String]) -> ChildGuard {
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--collector.disable-defaults")
+        .args(extra);
+    let g = ChildGuard::spawn(
+        "exporter",
+        &mut cmd,
+        &dir.join(format!("exporter-{port}.log")),
+    );
+    wait_port(port, Duration::from_secs(20));
+    g
+}
+
+fn start_alerter(dir: &Path, config: &Path, port: u16, log: &str) -> ChildGuard {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alerter"));
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    let g = ChildGuard::spawn("alerter", &mut cmd, &dir.join(log));
+    wait_for("alerter ready", Duration::from_secs(20), || {
+        e2e::get_json(port, "/-/ready").ok().map(|_| ())
+    });
+    g
+}
+
+fn config(dir: &Path, sink: &WebhookSink, scrape: &str, rules: &str) -> PathBuf {
+    std::fs::write(dir.join("rules.yml"), rules).expect("write rules");
+    let p = dir.join("alerter.yml");
+    std::fs::write(
+        &p,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n  external_labels: {{site: test}}\nrule_files: [rules.yml]\n{scrape}route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n- name: hook\n  webhook_configs:\n  - url: {}\n    send_resolved: true\n",
+            sink.url()
+        ),
+    )
+    .expect("write config");
+    p
+}
+
+/// The state of `alertname` in `/api/v1/alerts` (None: not active).
+fn rule_alert(port: u16, alertname: &str) -> Option<Value> {
+    let v = e2e::get_json(port, "/api/v1/alerts").ok()?;
+    v["data"]["alerts"]
+        .as_array()?
+        .iter()
+        .find(|a| a["labels"]["alertname"] == alertname)
+        .cloned()
+}
+
+/// The first webhook alert named `alertname` with `status`, after `skip` bodies.
+fn notified(sink: &WebhookSink, alertname: &str, status: &str) -> Option<Value> {
+    sink.received().into_iter().find_map(|b| {
+        b["alerts"]
+            .as_array()?
+            .iter()
+            .find(|a| a["labels"]["alertname"] == alertname && a["status"] == status)
+            .cloned()
+    })
+}
+
+/// Stop the peer → pending, then firing after `for_`; start it → resolved.
+fn down_then_up(
+    port: u16,
+    sink: &WebhookSink,
+    alertname: &str,
+    for_: Duration,
+    mut set_up: impl FnMut(bool),
+) -> Value {
+    let t0 = Instant::now();
+    set_up(false);
+    let pending = wait_for(
+        &format!("{alertname} pending"),
+        Duration::from_secs(10),
+        || rule_alert(port, alertname).filter(|a| a["state"] == "pending"),
+    );
+    let t_pending = t0.elapsed();
+    assert!(
+        t_pending < Duration::from_secs(4),
+        "{alertname} pending only after {t_pending:?}"
+    );
+    assert!(
+        notified(sink, alertname, "firing").is_none(),
+        "fired before its for"
+    );
+    let firing = wait_for(
+        &format!("{alertname} firing at the webhook"),
+        Duration::from_secs(20),
+        || notified(sink, alertname, "firing"),
+    );
+    let t_firing = t0.elapsed();
+    // Not before `for` has passed since it went pending; at most a scrape, two
+    // evaluations and a dispatch later.
+    assert!(
+        t_firing >= for_,
+        "{alertname} fired after {t_firing:?}, before its for {for_:?}"
+    );
+    assert!(
+        t_firing <= for_ + Duration::from_secs(5),
+        "{alertname} fired late: {t_firing:?} (for {for_:?})"
+    );
+    assert_eq!(firing["labels"]["severity"], "critical", "{firing}");
+    assert_eq!(firing["labels"]["site"], "test", "external label: {firing}");
+    assert_eq!(pending["labels"]["alertname"], alertname);
+    let t1 = Instant::now();
+    set_up(true);
+    wait_for(
+        &format!("{alertname} resolved at the webhook"),
+        Duration::from_secs(15),
+        || notified(sink, alertname, "resolved"),
+    );
+    assert!(
+        t1.elapsed() < Duration::from_secs(8),
+        "resolved only after {:?}",
+        t1.elapsed()
+    );
+    firing
+}
+
+const TARGET_RULES: &str = r#"groups:
+  - name: targets
+    rules:
+      # rules/targets.yml's TargetDown with a short for.
+      - alert: TargetDown
+        expr: up == 0
+        for: 3s
+        labels:
+          severity: critical
+        annotations:
+          summary: "Target {{ $labels.job }} {{ $labels.instance }} is down"
+  - name: redis
+    rules:
+      # rules/redis.yml's RedisDown with a short for.
+      - alert: RedisDown
+        expr: redis_up == 0
+        for: 3s
+        labels:
+          severity: critical
+        annotations:
+          summary: "Redis {{ $labels.instance }} is down"
+"#;
+
+#[test]
+fn target_down_goes_pending_fires_and_resolves() {
+    let Some(bin) = exporter_bin() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let sink = WebhookSink::start();
+    let exp_port = free_port();
+    let scrape = format!(
+        "scrape_configs:\n- job_name: node\n  static_configs:\n  - targets: ['127.0.0.1:{exp_port}']\n"
+    );
+    let cfg = config(dir.path(), &sink, &scrape, TARGET_RULES);
+    let mut exporter = Some(start_exporter(&bin, exp_port, dir.path(), &[]));
+    let port = free_port();
+    let _alerter = start_alerter(dir.path(), &cfg, port, "alerter.log");
+    // Scraped and evaluated: up is 1 and TargetDown is a healthy, inactive rule.
+    wait_for(
+        "a healthy TargetDown evaluation",
+        Duration::from_secs(10),
+        || {
+            let v = e2e::get_json(port, "/api/v1/rules").ok()?;
+            let rule = v["data"]["groups"]
+                .as_array()?
+                .iter()
+                .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+                .find(|r| r["name"] == "TargetDown")?;
+            (rule["health"] == "ok" && rule["state"] == "inactive").then_some(())
+        },
+    );
+    let (_, metrics) = e2e::http("GET", port, "/metrics", None).unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "alerter_scrape_target_up{{job=\"node\",instance=\"127.0.0.1:{exp_port}\"}} 1"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("alerter_rule_group_rules{rule_group="),
+        "{metrics}"
+    );
+    let firing = down_then_up(port, &sink, "TargetDown", Duration::from_secs(3), |up| {
+        if up {
+            exporter = Some(start_exporter(&bin, exp_port, dir.path(), &[]));
+        } else {
+            exporter.take().expect("running").kill();
+        }
+    });
+    assert_eq!(firing["labels"]["job"], "node");
+    assert_eq!(
+        firing["labels"]["instance"],
+        format!("127.0.0.1:{exp_port}")
+    );
+    assert_eq!(
+        firing["annotations"]["summary"],
+        format!("Target node 127.0.0.1:{exp_port} is down")
+    );
+}
+
+#[test]
+fn redis_down_goes_pending_fires_and_resolves() {
+    let Some(bin) = exporter_bin() else { return };
+    let Some(redis) = RedisServer::start(&[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sink = WebhookSink::start();
+    let exp_port = free_port();
+    let scrape = format!(
+        "scrape_configs:\n- job_name: redis\n  static_configs:\n  - targets: ['127.0.0.1:{exp_port}']\n"
+    );
+    let cfg = config(dir.path(), &sink, &scrape, TARGET_RULES);
+    let _exporter = start_exporter(
+        &bin,
+        exp_port,
+        dir.path(),
+        &[
+            "--collector.redis".into(),
+            format!("--redis.addr={}", redis.url()),
+        ],
+    );
+    let port = free_port();
+    let _alerter = start_alerter(dir.path(), &cfg, port, "alerter.log");
+    wait_for(
+        "redis_up scraped and RedisDown evaluated",
+        Duration::from_secs(10),
+        || {
+            let v = e2e::get_json(port, "/api/v1/rules").ok()?;
+            let ok = v["data"]["groups"]
+                .as_array()?
+                .iter()
+                .any(|g| g["name"] == "redis" && g["rules"][0]["health"] == "ok");
+            ok.then_some(())
+        },
+    );
+    let mut redis = Some(redis);
+    down_then_up(port, &sink, "RedisDown", Duration::from_secs(3), |up| {
+        if up {
+            let r = redis.take().expect("stopped");
+            redis = Some(r.restart(&[]));
+        } else if let Some(r) = redis.as_mut() {
+            // Keep the port and data directory: stop the process only.
+            r.guard.kill();
+        }
+    });
+    // The exporter itself never went down.
+    assert!(notified(&sink, "TargetDown", "firing").is_none());
+}
+
+#[test]
+fn pending_alert_keeps_its_active_time_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = WebhookSink::start();
+    let rules = "groups:\n  - name: always\n    rules:\n      - alert: Slow\n        expr: vector(1)\n        for: 8s\n        labels:\n          severity: critical\n";
+    let cfg = config(dir.path(), &sink, "", rules);
+    let port = free_port();
+    let mut alerter = start_alerter(dir.path(), &cfg, port, "first.log");
+    let pending = wait_for("Slow pending", Duration::from_secs(10), || {
+        rule_alert(port, "Slow").filter(|a| a["state"] == "pending")
+    });
+    let active_at = pending["activeAt"].as_str().unwrap().to_string();
+    let t_active = Instant::now();
+    // Half its `for`, then kill -9.
+    std::thread::sleep(Duration::from_secs(4));
+    alerter.kill();
+    let _alerter = start_alerter(dir.path(), &cfg, port, "second.log");
+    let again = wait_for("Slow pending again", Duration::from_secs(10), || {
+        rule_alert(port, "Slow")
+    });
+    assert_eq!(
+        again["activeAt"],
+        active_at.as_str(),
+        "active time lost: {again}"
+    );
+    wait_for("Slow firing", Duration::from_secs(15), || {
+        notified(&sink, "Slow", "firing")
+    });
+    let took = t_active.elapsed();
+    // On time: 8s after it went active (plus evaluation and dispatch), not 8s after
+    // the restart.
+    assert!(
+        took >= Duration::from_secs(7) && took <= Duration::from_secs(11),
+        "fired {took:?} after going active"
+    );
+}
