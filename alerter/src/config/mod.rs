@@ -366,7 +366,7 @@ fn compile_ruler(config: &Config, base_dir: &Path) -> Result<RulerSettings, Vec<
     .map_err(|e| errs.extend(e))
     .unwrap_or_default();
     let groups = ruler::load_rule_files(base_dir, &config.rule_files)
-        .map_err(|e| errs.extend(e.into_iter().map(|e| format!("rule_files: {e}"))))
+        .map_err(|e| errs.extend(e))
         .unwrap_or_default();
     if !errs.is_empty() {
         return Err(errs);
@@ -448,6 +448,45 @@ mod tests {
             e.contains("global.resolve_timeout") && e.contains("invalid duration"),
             "{e}"
         );
+    }
+
+    /// Prometheus's keys for the evaluator: defaults, and each bad one named.
+    #[test]
+    fn evaluator_keys_compile_with_prometheus_defaults_and_errors_named() {
+        let base = "route: {receiver: r}\nreceivers: [{name: r}]\n";
+        let c = compile_str(base, "am.yml").unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.ruler.is_empty(), "nothing to evaluate without the keys");
+        let c = compile_str(
+            &format!("global: {{scrape_interval: 15s, external_labels: {{site: a}}}}\nscrape_configs:\n- job_name: node\n  static_configs: [{{targets: ['127.0.0.1:9100']}}]\n{base}"),
+            "am.yml",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.ruler.targets[0].interval, Duration::from_secs(15));
+        assert_eq!(c.ruler.targets[0].timeout, Duration::from_secs(10));
+        assert_eq!(c.ruler.evaluation_interval, Duration::from_secs(60));
+        assert_eq!(c.ruler.external_labels["site"], "a");
+        let e = compile_str(
+            &format!("evaluation_interval: 1m\nglobal: {{evaluation_interval: 30s, scrape_interval: 5s, scrape_timeout: 10s, external_labels: {{1x: a}}}}\nrule_files: [does-not-exist/*.yml]\nscrape_configs:\n- job_name: j\n  metric_relabel_configs: []\n{base}"),
+            "am.yml",
+        )
+        .err()
+        .unwrap();
+        for want in [
+            "evaluation_interval: set both",
+            "global.scrape_timeout: 10s is greater than global.scrape_interval 5s",
+            "global.external_labels: \"1x\"",
+            "rule_files: \"does-not-exist/*.yml\" matches no file",
+            "scrape_configs[0].metric_relabel_configs: not supported",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
+        let e = compile_str(
+            &format!("scrape_configs:\n- job_name: j\n  relabel_config: []\n{base}"),
+            "am.yml",
+        )
+        .err()
+        .unwrap();
+        assert!(e.contains("relabel_config"), "{e}");
     }
 
     /// Every section's problems are reported together, each with its key path.
