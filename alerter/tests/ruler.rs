@@ -53,7 +53,7 @@ fn config(dir: &Path, sink: &WebhookSink, scrape: &str, rules: &str) -> PathBuf 
     std::fs::write(
         &p,
         format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n  external_labels: {{site: test}}\nrule_files: [rules.yml]\n{scrape}route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n- name: hook\n  webhook_configs:\n  - url: {}\n    send_resolved: true\n",
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\n  evaluation_interval: 1s\n  external_labels: {{site: test}}\nrule_files: [rules.yml]\n{scrape}route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n- name: hook\n  webhook_configs:\n  - url: {}\n    send_resolved: true\n",
             sink.url()
         ),
     )
@@ -304,4 +304,145 @@ fn pending_alert_keeps_its_active_time_across_a_restart() {
         took >= Duration::from_secs(7) && took <= Duration::from_secs(11),
         "fired {took:?} after going active"
     );
+}
+
+/// Fake targets on one HTTP server: one that hangs, one that answers garbage, one
+/// with 10 MB of samples, one with 10,000 series, and a good one.
+fn fake_targets() -> (u16, std::sync::mpsc::Sender<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let big: String = (0..500_000)
+        .map(|i| format!("big_metric{{i=\"{i}\"}} 1\n"))
+        .collect();
+    assert!(big.len() > 10_000_000);
+    let many: String = (0..10_000)
+        .map(|i| format!("many_metric{{i=\"{i}\"}} {i}\n"))
+        .collect();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            use axum::routing::get;
+            let app = axum::Router::new()
+                .route(
+                    "/hang",
+                    get(|| async {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        "never"
+                    }),
+                )
+                .route(
+                    "/garbage",
+                    get(|| async { "<html><body>not metrics</body></html>" }),
+                )
+                .route("/big", get(move || async move { big.clone() }))
+                .route("/many", get(move || async move { many.clone() }))
+                .route(
+                    "/ok",
+                    get(|| async { "# TYPE ok_metric gauge\nok_metric 1\n" }),
+                );
+            let l = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let stop = async move {
+                while stop_rx.try_recv().is_err() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            };
+            let _ = axum::serve(l, app).with_graceful_shutdown(stop).await;
+        });
+    });
+    (port, stop_tx)
+}
+
+/// Done-when 4 (part): a hanging, a garbage and a 10 MB target give `up 0` with a
+/// bounded error, never stall the good target or the evaluation loop, and while
+/// 10,000 series are scraped and evaluated every second the API answers within 50 ms.
+#[test]
+fn faulty_targets_never_stall_others_or_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = WebhookSink::start();
+    let (tport, _stop) = fake_targets();
+    let mut scrape = String::from("scrape_configs:\n");
+    for (job, extra) in [
+        ("hang", ""),
+        ("garbage", ""),
+        ("big", "  sample_limit: 20000\n"),
+        ("many", ""),
+        ("ok", ""),
+    ] {
+        scrape.push_str(&format!(
+            "- job_name: {job}\n  metrics_path: /{job}\n{extra}  static_configs: [{{targets: ['127.0.0.1:{tport}']}}]\n"
+        ));
+    }
+    let rules = "groups:\n  - name: load\n    rules:\n      - record: many:sum\n        expr: sum by (i) (many_metric * 2)\n      - alert: ManyHigh\n        expr: many:sum > 19990\n        labels:\n          severity: critical\n";
+    let cfg = config(dir.path(), &sink, &scrape, rules);
+    let port = free_port();
+    let _alerter = start_alerter(dir.path(), &cfg, port, "alerter.log");
+    let up = |job: &str| -> Option<String> {
+        let (_, m) = e2e::http("GET", port, "/metrics", None).ok()?;
+        let key =
+            format!("alerter_scrape_target_up{{job=\"{job}\",instance=\"127.0.0.1:{tport}\"}} ");
+        m.lines()
+            .find_map(|l| l.strip_prefix(&key).map(str::to_string))
+    };
+    wait_for(
+        "the good and the big targets scraped",
+        Duration::from_secs(15),
+        || (up("ok").as_deref() == Some("1") && up("many").as_deref() == Some("1")).then_some(()),
+    );
+    // The recording rule's output feeds the alert of the same group.
+    wait_for(
+        "ManyHigh firing from many:sum",
+        Duration::from_secs(15),
+        || notified(&sink, "ManyHigh", "firing"),
+    );
+    let iterations = || -> u64 {
+        let (_, m) = e2e::http("GET", port, "/metrics", None).unwrap_or_default();
+        m.lines()
+            .find(|l| l.starts_with("alerter_rule_group_iterations_total{"))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = iterations();
+    // Poll the API for 4 s while everything runs.
+    let mut worst = Duration::ZERO;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(4) {
+        let s = Instant::now();
+        let (code, _) = e2e::http("GET", port, "/-/healthy", None).unwrap();
+        assert_eq!(code, 200);
+        worst = worst.max(s.elapsed());
+        let s = Instant::now();
+        let body = r#"[{"labels":{"alertname":"Probe","severity":"warning"}}]"#;
+        let (code, _) = e2e::http("POST", port, "/api/v2/alerts", Some(body)).unwrap();
+        assert_eq!(code, 200);
+        worst = worst.max(s.elapsed());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("slowest /-/healthy or POST /api/v2/alerts: {worst:?}");
+    assert!(
+        worst < Duration::from_millis(50),
+        "the API stalled: {worst:?}"
+    );
+    // Evaluation kept its pace (one round a second).
+    let after = iterations();
+    assert!(
+        after >= before + 3,
+        "evaluation stalled: {before} -> {after} rounds in 4s"
+    );
+    for job in ["hang", "garbage", "big"] {
+        assert_eq!(up(job).as_deref(), Some("0"), "{job} must be down");
+    }
+    assert_eq!(up("ok").as_deref(), Some("1"));
+    let log = std::fs::read_to_string(dir.path().join("alerter.log")).unwrap();
+    for want in [
+        "scrape timed out after 500ms",
+        "invalid exposition: line 1",
+        "sample_limit exceeded",
+    ] {
+        assert!(log.contains(want), "log lacks {want:?}:\n{log}");
+    }
 }

@@ -26,6 +26,12 @@ impl std::fmt::Display for ParseError {
 
 /// Parses a whole body.
 pub fn parse(body: &str) -> Result<Vec<ParsedSample>, ParseError> {
+    parse_limited(body, 0)
+}
+
+/// Parses a body, failing as soon as it holds more than `limit` samples (0: no limit),
+/// so a huge body costs no more than the limit.
+pub fn parse_limited(body: &str, limit: usize) -> Result<Vec<ParsedSample>, ParseError> {
     let mut out = Vec::new();
     for (i, raw) in body.lines().enumerate() {
         let line = raw.trim_end_matches('\r');
@@ -44,6 +50,12 @@ pub fn parse(body: &str) -> Result<Vec<ParsedSample>, ParseError> {
             message,
         })?;
         out.push(s);
+        if limit > 0 && out.len() > limit {
+            return Err(ParseError {
+                line: i + 1,
+                message: format!("sample_limit exceeded: more than {limit} samples"),
+            });
+        }
     }
     Ok(out)
 }
@@ -193,6 +205,15 @@ mod tests {
         let v = parse(body).unwrap();
         assert_eq!(v.len(), 1);
         assert_eq!(one("a_total 3 1.5e9").1, 3.0);
+    }
+
+    #[test]
+    fn a_limit_stops_the_parse_early() {
+        let body = "a 1\nb 2\nc 3\n";
+        assert_eq!(parse_limited(body, 3).unwrap().len(), 3);
+        let e = parse_limited(body, 2).unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("sample_limit exceeded"), "{e}");
     }
 
     #[test]

@@ -278,18 +278,9 @@ impl Scraper {
                 fmt_d(self.target.timeout)
             )),
         };
-        let samples = body
-            .and_then(|b| exposition::parse(&b).map_err(|e| format!("invalid exposition: {e}")));
-        let samples = samples.and_then(|s| {
-            if self.target.sample_limit > 0 && s.len() as u64 > self.target.sample_limit {
-                Err(format!(
-                    "sample_limit exceeded: {} samples, limit {}",
-                    s.len(),
-                    self.target.sample_limit
-                ))
-            } else {
-                Ok(s)
-            }
+        let limit = usize::try_from(self.target.sample_limit).unwrap_or(usize::MAX);
+        let samples = body.and_then(|b| {
+            exposition::parse_limited(&b, limit).map_err(|e| format!("invalid exposition: {e}"))
         });
         let duration = start.elapsed().as_secs_f64();
         let (ok, err, n) = match &samples {
@@ -328,7 +319,14 @@ impl Scraper {
             }
         }
         self.prev = now;
-        *lock(&self.health) = Health {
+        let mut h = lock(&self.health);
+        // Logged when the outcome changes, not at every failed scrape.
+        if !ok && (h.up || h.last_scrape_ms == 0 || h.last_error != err) {
+            tracing::warn!(job = %self.target.job, url = %self.target.url, "scrape failed: {err}");
+        } else if ok && !h.up && h.last_scrape_ms != 0 {
+            tracing::info!(job = %self.target.job, url = %self.target.url, "scrape recovered");
+        }
+        *h = Health {
             up: ok,
             last_error: err,
             last_scrape_ms: ts,
