@@ -446,3 +446,78 @@ fn faulty_targets_never_stall_others_or_the_api() {
         assert!(log.contains(want), "log lacks {want:?}:\n{log}");
     }
 }
+
+/// A reload keeps the `for` state of rules that did not change, starts the new ones
+/// fresh, and a broken rule file keeps the old rules running, loudly.
+#[test]
+fn reload_keeps_unchanged_rules_state_and_refuses_a_bad_rule_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = WebhookSink::start();
+    let rule = |name: &str, for_: &str| {
+        format!(
+            "      - alert: {name}\n        expr: vector(1)\n        for: {for_}\n        labels:\n          severity: critical\n"
+        )
+    };
+    let head = "groups:\n  - name: g\n    rules:\n";
+    let cfg = config(
+        dir.path(),
+        &sink,
+        "",
+        &format!("{head}{}{}", rule("Kept", "1h"), rule("Changed", "1h")),
+    );
+    let port = free_port();
+    let _alerter = start_alerter(dir.path(), &cfg, port, "alerter.log");
+    let kept = wait_for("Kept pending", Duration::from_secs(10), || {
+        rule_alert(port, "Kept")
+    });
+    let changed = wait_for("Changed pending", Duration::from_secs(10), || {
+        rule_alert(port, "Changed")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        format!("{head}{}{}", rule("Kept", "1h"), rule("Changed", "2h")),
+    )
+    .unwrap();
+    let (code, body) = e2e::http("POST", port, "/-/reload", None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let (kept2, changed2) = wait_for(
+        "both evaluated after the reload",
+        Duration::from_secs(10),
+        || {
+            let c = rule_alert(port, "Changed")?;
+            (c["activeAt"] != changed["activeAt"]).then(|| (rule_alert(port, "Kept"), c))
+        },
+    );
+    assert_eq!(
+        kept2.unwrap()["activeAt"],
+        kept["activeAt"],
+        "unchanged rule lost its state"
+    );
+    assert_ne!(changed2["activeAt"], changed["activeAt"]);
+    // A broken rule file: the reload fails naming it, the old rules keep running.
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        format!("{head}      - alert: Broken\n        expr: rat(x[5m])\n"),
+    )
+    .unwrap();
+    let (code, body) = e2e::http("POST", port, "/-/reload", None).unwrap();
+    assert_eq!(code, 500, "{body}");
+    assert!(
+        body.contains("rules.yml:") && body.contains("rat"),
+        "{body}"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let v = e2e::get_json(port, "/api/v1/rules").unwrap();
+    let names: Vec<&str> = v["data"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Kept", "Changed"], "{v}");
+    assert_eq!(
+        rule_alert(port, "Kept").unwrap()["activeAt"],
+        kept["activeAt"]
+    );
+}
