@@ -520,4 +520,17 @@ fn reload_keeps_unchanged_rules_state_and_refuses_a_bad_rule_file() {
         rule_alert(port, "Kept").unwrap()["activeAt"],
         kept["activeAt"]
     );
+    // A rule file fixed on disk is picked up by the file watch, no signal needed.
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        format!("{head}{}{}", rule("Kept", "1h"), rule("Added", "1h")),
+    )
+    .unwrap();
+    wait_for("Added by the file watch", Duration::from_secs(15), || {
+        rule_alert(port, "Added")
+    });
+    assert_eq!(
+        rule_alert(port, "Kept").unwrap()["activeAt"],
+        kept["activeAt"]
+    );
 }

@@ -116,6 +116,8 @@ pub struct Server {
     external_url: String,
     active: RwLock<Option<Active>>,
     last_seen: RwLock<Option<String>>,
+    /// Hash of the rule files the config in service names (the file watch covers them).
+    rules_seen: RwLock<Option<String>>,
     storage_path: PathBuf,
 }
 
@@ -240,6 +242,7 @@ impl Server {
             external_url,
             active: RwLock::new(None),
             last_seen: RwLock::new(Some(hash.clone())),
+            rules_seen: RwLock::new(None),
             storage_path: opts.storage_path.clone(),
         });
         server.activate(loaded.clone())?;
@@ -303,7 +306,41 @@ impl Server {
         }
         self.spawn_readiness(&loaded);
         self.update_ruler(&loaded)?;
+        *write(&self.rules_seen) = self.rule_files_hash();
         Ok(())
+    }
+
+    /// Hash of the paths and bytes of the files the current config's `rule_files`
+    /// match now; `None` without rule files.
+    fn rule_files_hash(&self) -> Option<String> {
+        let cfg = self.current()?;
+        let patterns = &cfg.config.rule_files;
+        if patterns.is_empty() {
+            return None;
+        }
+        let base = match &self.source {
+            Source::File(p) => p
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default(),
+            Source::Embedded => PathBuf::from("."),
+        };
+        let mut bytes = Vec::new();
+        for pat in patterns {
+            let p = base.join(pat);
+            let files = if pat.contains(['*', '?', '[']) {
+                crate::rules::unittest::glob_files(&p)
+            } else {
+                vec![p]
+            };
+            for f in files {
+                bytes.extend_from_slice(f.display().to_string().as_bytes());
+                bytes.push(0);
+                bytes.extend(std::fs::read(&f).unwrap_or_default());
+                bytes.push(0);
+            }
+        }
+        Some(crate::config::hash(&bytes))
     }
 
     /// Hands the config's rules and targets to the evaluator, starting it the first
