@@ -212,18 +212,23 @@ fn run_group(
         return Err(fail("    interval must be positive".into()));
     }
     // Input samples, all series, in time order.
-    let mut input: Vec<(i64, Labels, f64)> = Vec::new();
+    // Each series' labels once; a sample refers to them by index (a 100-day group of 1m
+    // samples would otherwise hold a label-set copy per sample).
+    let mut series_labels: Vec<Labels> = Vec::new();
+    let mut input: Vec<(i64, usize, f64)> = Vec::new();
     for s in &tg.input_series {
         let labels = parse_series_labels(&s.series).map_err(|e| fail(format!("    {e}")))?;
         let vals =
             parse_values(&s.values).map_err(|e| fail(format!("    series {:?}: {e}", s.series)))?;
         for (i, v) in vals.into_iter().enumerate() {
             if let Some(v) = v {
-                input.push((i as i64 * interval, labels.clone(), v));
+                input.push((i as i64 * interval, series_labels.len(), v));
             }
         }
+        series_labels.push(labels);
     }
     input.sort_by_key(|a| a.0);
+    input.shrink_to_fit();
     let mut groups: Vec<Group> = defs.iter().cloned().map(Group::new).collect();
     if !order.is_empty() {
         let pos = |g: &Group| {
@@ -265,8 +270,8 @@ fn run_group(
     let mut ts = 0;
     while ts <= maxt {
         while next_input < input.len() && input[next_input].0 <= ts {
-            let (t, l, v) = &input[next_input];
-            let _ = store.append(l, *t, *v);
+            let (t, l, v) = input[next_input];
+            let _ = store.append(&series_labels[l], t, v);
             next_input += 1;
         }
         let mut eval_errs = Vec::new();
