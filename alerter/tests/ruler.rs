@@ -190,13 +190,14 @@ fn target_down_goes_pending_fires_and_resolves() {
             (rule["health"] == "ok" && rule["state"] == "inactive").then_some(())
         },
     );
-    let (_, metrics) = e2e::http("GET", port, "/metrics", None).unwrap();
-    assert!(
-        metrics.contains(&format!(
+    // Scraped at least once (the rule is inactive before the first scrape too).
+    let metrics = wait_for("the exporter scraped", Duration::from_secs(10), || {
+        let (_, m) = e2e::http("GET", port, "/metrics", None).ok()?;
+        m.contains(&format!(
             "alerter_scrape_target_up{{job=\"node\",instance=\"127.0.0.1:{exp_port}\"}} 1"
-        )),
-        "{metrics}"
-    );
+        ))
+        .then_some(m)
+    });
     assert!(
         metrics.contains("alerter_rule_group_rules{rule_group="),
         "{metrics}"
@@ -533,4 +534,79 @@ fn reload_keeps_unchanged_rules_state_and_refuses_a_bad_rule_file() {
         rule_alert(port, "Kept").unwrap()["activeAt"],
         kept["activeAt"]
     );
+}
+
+/// The key paths of a JSON value (array items merged), for comparing shapes.
+fn shape(v: &Value, at: &str, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                // Label and annotation names are data, not shape.
+                if matches!(at.rsplit('.').next(), Some("labels" | "annotations")) {
+                    continue;
+                }
+                let p = format!("{at}.{k}");
+                out.insert(p.clone());
+                shape(x, &p, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| shape(x, &format!("{at}[]"), out)),
+        _ => {}
+    }
+}
+
+/// `/api/v1/rules` and `/api/v1/alerts` have the keys Debian's Prometheus answers for
+/// the same rule file (what Grafana and promtool read).
+#[test]
+fn rules_and_alerts_api_shapes_match_prometheus() {
+    let Some(prometheus) = e2e::require("prometheus", "to compare /api/v1 shapes") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sink = WebhookSink::start();
+    let rules = "groups:\n  - name: g\n    rules:\n      - record: one\n        expr: vector(1)\n      - alert: Pending\n        expr: one > 0\n        for: 1h\n        labels:\n          severity: warning\n        annotations:\n          summary: s\n";
+    let cfg = config(dir.path(), &sink, "", rules);
+    let prom_cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &prom_cfg,
+        "global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\n",
+    )
+    .unwrap();
+    let prom_port = free_port();
+    let mut cmd = Command::new(prometheus);
+    cmd.arg(format!("--config.file={}", prom_cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("prom-data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"));
+    let _prom = ChildGuard::spawn("prometheus", &mut cmd, &dir.path().join("prometheus.log"));
+    let port = free_port();
+    let _alerter = start_alerter(dir.path(), &cfg, port, "alerter.log");
+    let pending = |p: u16| {
+        let v = e2e::get_json(p, "/api/v1/alerts").ok()?;
+        (v["data"]["alerts"].as_array()?.len() == 1).then_some(())
+    };
+    wait_for(
+        "Prometheus's alert pending",
+        Duration::from_secs(30),
+        || pending(prom_port),
+    );
+    wait_for("our alert pending", Duration::from_secs(10), || {
+        pending(port)
+    });
+    for path in ["/api/v1/rules", "/api/v1/alerts"] {
+        let (mut ours, mut theirs) = Default::default();
+        let o = e2e::get_json(port, path).unwrap();
+        let t = e2e::get_json(prom_port, path).unwrap();
+        shape(&o, "", &mut ours);
+        shape(&t, "", &mut theirs);
+        assert_eq!(ours, theirs, "{path}\nours: {o}\nPrometheus: {t}");
+        let want = if path == "/api/v1/rules" {
+            ".data.groups[].rules[].alerts[].activeAt"
+        } else {
+            ".data.alerts[].activeAt"
+        };
+        assert!(ours.contains(want), "{path}: {ours:?}");
+    }
 }

@@ -258,43 +258,43 @@ impl Status {
         }
         reg.register(
             "alerter_rule_group_last_duration_seconds",
-            "The duration of the last rule group evaluation.",
+            "The duration of the last rule group evaluation",
             dur,
         );
         reg.register(
             "alerter_rule_group_interval_seconds",
-            "The interval of a rule group.",
+            "The interval of a rule group",
             interval,
         );
         reg.register("alerter_rule_group_rules", "The number of rules.", rules);
         reg.register(
             "alerter_rule_group_iterations_missed",
-            "The total number of rule group evaluations missed due to slow rule group evaluation.",
+            "The total number of rule group evaluations missed due to slow rule group evaluation",
             missed,
         );
         reg.register(
             "alerter_rule_evaluation_failures",
-            "The total number of rule evaluation failures.",
+            "The total number of rule evaluation failures",
             failures,
         );
         reg.register(
             "alerter_rule_group_iterations",
-            "The total number of scheduled rule group evaluations.",
+            "The total number of scheduled rule group evaluations",
             evals,
         );
         reg.register(
             "alerter_scrape_target_up",
-            "1 if the target's last scrape succeeded, else 0.",
+            "1 if the target's last scrape succeeded, else 0",
             up,
         );
         reg.register(
             "alerter_scrape_target_duration_seconds",
-            "How long the target's last scrape took.",
+            "How long the target's last scrape took",
             sdur,
         );
         reg.register(
             "alerter_scrape_target_samples",
-            "Samples in the target's last scrape.",
+            "Samples in the target's last scrape",
             samples,
         );
         let mut out = String::new();
