@@ -266,7 +266,7 @@ impl Status {
             "The interval of a rule group",
             interval,
         );
-        reg.register("alerter_rule_group_rules", "The number of rules.", rules);
+        reg.register("alerter_rule_group_rules", "The number of rules", rules);
         reg.register(
             "alerter_rule_group_iterations_missed",
             "The total number of rule group evaluations missed due to slow rule group evaluation",
