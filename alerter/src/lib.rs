@@ -13,6 +13,7 @@ pub mod mute;
 pub mod notify;
 pub mod promql;
 pub mod provider;
+pub mod ruler;
 pub mod rules;
 pub mod selfmon;
 pub mod selftest;

@@ -398,8 +398,12 @@ impl Metrics {
     }
 
     /// Encodes everything in `format`, state gauges from `snap`.
-    pub fn encode_as(&self, snap: &Snapshot, format: Format) -> String {
-        let om = self.encode(snap);
+    /// `extra`: more families in OpenMetrics text (the rule evaluator's), placed before
+    /// `# EOF` and converted with the rest.
+    pub fn encode_as(&self, snap: &Snapshot, format: Format, extra: &str) -> String {
+        let mut om = self.encode(snap);
+        let at = om.rfind("# EOF").unwrap_or(om.len());
+        om.insert_str(at, extra);
         match format {
             Format::OpenMetrics => om,
             Format::Text => openmetrics_to_text(&om),
@@ -683,7 +687,7 @@ mod tests {
         }
         assert!(out.contains("alertmanager_build_info{branch="), "{out}");
         // Text format 0.0.4: counters' HELP and TYPE name the `_total` series.
-        let text = m.encode_as(&snap, Format::Text);
+        let text = m.encode_as(&snap, Format::Text, "");
         assert!(text.contains("# TYPE alertmanager_notifications_total counter\n"));
         assert!(text.contains("# HELP alertmanager_notifications_total The total"));
         assert!(

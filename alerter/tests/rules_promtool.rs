@@ -205,3 +205,33 @@ fn bad_durations_are_refused_in_promtools_words() {
 fn yaml_quoted(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
+
+/// Issue 16: a group spanning 100 days of 1m samples runs in seconds (each series'
+/// labels are held once, not per sample: 221 MB → 30 MB RSS on this file).
+#[test]
+fn a_hundred_days_of_samples_runs_in_seconds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules_fixtures");
+    std::fs::copy(
+        fixtures.join("keep_firing.rules.yml"),
+        dir.path().join("keep_firing.rules.yml"),
+    )
+    .expect("copy rules");
+    std::fs::write(
+        dir.path().join("long_test.yml"),
+        "rule_files: [keep_firing.rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n      - series: 'up{job=\"a\"}'\n        values: \"1+0x144000\"\n      - series: s\n        values: \"0+1x144000\"\n    promql_expr_test:\n      - expr: s\n        eval_time: 100d\n        exp_samples:\n          - labels: '{__name__=\"s\"}'\n            value: 144000\n",
+    )
+    .expect("write test");
+    let start = std::time::Instant::now();
+    let (ok, out) = verdict(
+        Command::new(env!("CARGO_BIN_EXE_alerter"))
+            .args(["test-rules", "long_test.yml"])
+            .current_dir(dir.path()),
+    );
+    assert!(ok, "{out}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
+}

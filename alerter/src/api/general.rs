@@ -144,6 +144,29 @@ pub async fn metrics(State(api): State<Arc<Api>>, headers: HeaderMap) -> impl In
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     (
         [(header::CONTENT_TYPE, format.content_type())],
-        api.metrics.encode_as(&snap, format),
+        api.metrics.encode_as(
+            &snap,
+            format,
+            &api.ruler
+                .get()
+                .map(|r| r.status.encode_metrics())
+                .unwrap_or_default(),
+        ),
     )
+}
+
+/// Prometheus's `GET /api/v1/rules`: every group's last evaluation.
+pub async fn rules(State(api): State<Arc<Api>>) -> axum::Json<serde_json::Value> {
+    axum::Json(match api.ruler.get() {
+        Some(r) => r.status.rules_json(),
+        None => serde_json::json!({"status": "success", "data": {"groups": []}}),
+    })
+}
+
+/// Prometheus's `GET /api/v1/alerts`: the evaluator's pending and firing alerts.
+pub async fn rule_alerts(State(api): State<Arc<Api>>) -> axum::Json<serde_json::Value> {
+    axum::Json(match api.ruler.get() {
+        Some(r) => r.status.alerts_json(),
+        None => serde_json::json!({"status": "success", "data": {"alerts": []}}),
+    })
 }

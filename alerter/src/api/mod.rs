@@ -155,6 +155,8 @@ pub struct Api {
     pub notify_stats: Arc<crate::notify::pipeline::PipelineStats>,
     /// What only the status page needs.
     pub page: page::PageState,
+    /// The rule evaluator, once a config gives it rules or targets.
+    pub ruler: std::sync::OnceLock<Arc<crate::ruler::Ruler>>,
 }
 
 impl Api {
@@ -200,6 +202,8 @@ pub fn router(api: Arc<Api>, prefix: &str) -> Router {
             get(silences::get_silence).delete(silences::delete_silence),
         )
         .route(&at("/api/v2/status"), get(general::status))
+        .route(&at("/api/v1/rules"), get(general::rules))
+        .route(&at("/api/v1/alerts"), get(general::rule_alerts))
         .route(&at("/api/v2/receivers"), get(general::receivers))
         .route(&at("/-/healthy"), get(general::ok).head(general::ok))
         .route(&at("/-/ready"), get(general::ok).head(general::ok))

@@ -94,6 +94,7 @@ fn api_at(now: &str) -> Arc<Api> {
         storage_errors: Box::new(Vec::new),
         notify_stats: Default::default(),
         page: Default::default(),
+        ruler: Default::default(),
     })
 }
 

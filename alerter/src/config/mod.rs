@@ -1,5 +1,7 @@
-//! alertmanager.yml, as Alertmanager reads it, plus our top-level `rule_files` and
-//! `evaluation_interval` (kept for the rule evaluator). Unknown keys are errors.
+//! alertmanager.yml, as Alertmanager reads it, plus Prometheus's keys for the rule
+//! evaluator (`rule_files`, `scrape_configs`, `global.scrape_interval`,
+//! `global.scrape_timeout`, `global.evaluation_interval`, `global.external_labels`,
+//! and our top-level `evaluation_interval`). Unknown keys are errors.
 //!
 //! This module only assembles: each section's raw type and its compile step belong
 //! to the component that runs it (`route:` to dispatch::route, `inhibit_rules:` to
@@ -26,6 +28,8 @@ use crate::notify::receivers::{
     Built, ReceiverConfig as Receiver, build_receivers, load_templates,
 };
 use crate::notify::template::Templates;
+use crate::ruler::scrape::{self, ScrapeConfig};
+use crate::ruler::{self, Settings as RulerSettings};
 use crate::selfmon::{self, SelfMonitoringConfig};
 use crate::timeinterval::{self, Intervals};
 
@@ -53,9 +57,12 @@ pub struct Config {
     /// Ours: rule files for the evaluator.
     #[serde(default)]
     pub rule_files: Vec<String>,
-    /// Ours: how often rules are evaluated.
+    /// Ours: how often rules are evaluated (`global.evaluation_interval` too).
     #[serde(default)]
     pub evaluation_interval: Option<ConfigDuration>,
+    /// Prometheus's: the targets the evaluator scrapes (see `ruler::scrape`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scrape_configs: Vec<ScrapeConfig>,
     /// Ours: the alarm path that avoids a broken receiver (see `selfmon`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub self_monitoring: Option<SelfMonitoringConfig>,
@@ -71,6 +78,18 @@ pub struct Global {
     /// The default of every integration without its own.
     #[serde(default)]
     pub http_config: Option<HttpConfig>,
+    /// Prometheus's: the default interval and timeout of `scrape_configs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_interval: Option<ConfigDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_timeout: Option<ConfigDuration>,
+    /// Prometheus's: how often rule groups without their own interval run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation_interval: Option<ConfigDuration>,
+    /// Prometheus's: added to every alert the evaluator sends (not overriding its
+    /// labels) and `$externalLabels` in templates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_labels: BTreeMap<String, String>,
     #[serde(flatten)]
     pub smtp: SmtpGlobals,
     /// `slack_api_url` and the other integrations' defaults.
@@ -107,6 +126,9 @@ pub struct Compiled {
     /// Problems that do not stop the config from loading but will stop mail (a
     /// password file that is missing, say), for status and logs.
     pub warnings: Vec<String>,
+    /// What the rule evaluator runs: rules loaded and targets built; empty without
+    /// `rule_files` and `scrape_configs`.
+    pub ruler: Arc<RulerSettings>,
 }
 
 /// Where a compile looks up secrets named by environment variable.
@@ -228,8 +250,11 @@ fn compile_config(
     let inhibit_rules = inhibit::compile_rules(&config.inhibit_rules)
         .map_err(|e| errs.push(e))
         .ok();
-    let (Some(intervals), Some(route), Some(inhibit_rules), true) =
-        (intervals, route, inhibit_rules, errs.is_empty())
+    let ruler = compile_ruler(&config, base_dir)
+        .map_err(|e| errs.extend(e))
+        .ok();
+    let (Some(intervals), Some(route), Some(inhibit_rules), Some(ruler), true) =
+        (intervals, route, inhibit_rules, ruler, errs.is_empty())
     else {
         return Err(errs.join("\n"));
     };
@@ -284,6 +309,73 @@ fn compile_config(
         resolve_timeout,
         hash,
         warnings,
+        ruler: Arc::new(ruler),
+    })
+}
+
+/// The evaluator's settings: Prometheus's defaults for what is not set.
+fn compile_ruler(config: &Config, base_dir: &Path) -> Result<RulerSettings, Vec<String>> {
+    let g = &config.global;
+    let mut errs = Vec::new();
+    if config.evaluation_interval.is_some() && g.evaluation_interval.is_some() {
+        errs.push(
+            "evaluation_interval: set both at the top level and in global; keep one".to_string(),
+        );
+    }
+    let evaluation_interval = g
+        .evaluation_interval
+        .or(config.evaluation_interval)
+        .map_or(ruler::DEFAULT_EVALUATION_INTERVAL, ConfigDuration::as_std);
+    let scrape_interval = g
+        .scrape_interval
+        .map_or(scrape::DEFAULT_SCRAPE_INTERVAL, ConfigDuration::as_std);
+    let scrape_timeout = g
+        .scrape_timeout
+        .map_or(scrape::DEFAULT_SCRAPE_TIMEOUT, ConfigDuration::as_std);
+    for (key, d) in [
+        ("global.evaluation_interval", evaluation_interval),
+        ("global.scrape_interval", scrape_interval),
+    ] {
+        if d.is_zero() {
+            errs.push(format!("{key}: must be positive"));
+        }
+    }
+    if scrape_timeout > scrape_interval {
+        errs.push(format!(
+            "global.scrape_timeout: {} is greater than global.scrape_interval {}",
+            scrape::fmt_d(scrape_timeout),
+            scrape::fmt_d(scrape_interval)
+        ));
+    }
+    for name in g.external_labels.keys() {
+        if name.is_empty()
+            || name.starts_with(|c: char| c.is_ascii_digit())
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            errs.push(format!(
+                "global.external_labels: {name:?} is not a valid label name"
+            ));
+        }
+    }
+    let targets = scrape::compile(
+        &config.scrape_configs,
+        scrape_interval,
+        scrape_timeout,
+        base_dir,
+    )
+    .map_err(|e| errs.extend(e))
+    .unwrap_or_default();
+    let groups = ruler::load_rule_files(base_dir, &config.rule_files)
+        .map_err(|e| errs.extend(e))
+        .unwrap_or_default();
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    Ok(RulerSettings {
+        groups,
+        targets,
+        evaluation_interval,
+        external_labels: g.external_labels.clone().into_iter().collect(),
     })
 }
 
@@ -356,6 +448,45 @@ mod tests {
             e.contains("global.resolve_timeout") && e.contains("invalid duration"),
             "{e}"
         );
+    }
+
+    /// Prometheus's keys for the evaluator: defaults, and each bad one named.
+    #[test]
+    fn evaluator_keys_compile_with_prometheus_defaults_and_errors_named() {
+        let base = "route: {receiver: r}\nreceivers: [{name: r}]\n";
+        let c = compile_str(base, "am.yml").unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.ruler.is_empty(), "nothing to evaluate without the keys");
+        let c = compile_str(
+            &format!("global: {{scrape_interval: 15s, external_labels: {{site: a}}}}\nscrape_configs:\n- job_name: node\n  static_configs: [{{targets: ['127.0.0.1:9100']}}]\n{base}"),
+            "am.yml",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.ruler.targets[0].interval, Duration::from_secs(15));
+        assert_eq!(c.ruler.targets[0].timeout, Duration::from_secs(10));
+        assert_eq!(c.ruler.evaluation_interval, Duration::from_secs(60));
+        assert_eq!(c.ruler.external_labels["site"], "a");
+        let e = compile_str(
+            &format!("evaluation_interval: 1m\nglobal: {{evaluation_interval: 30s, scrape_interval: 5s, scrape_timeout: 10s, external_labels: {{1x: a}}}}\nrule_files: [does-not-exist/*.yml]\nscrape_configs:\n- job_name: j\n  metric_relabel_configs: []\n{base}"),
+            "am.yml",
+        )
+        .err()
+        .unwrap();
+        for want in [
+            "evaluation_interval: set both",
+            "global.scrape_timeout: 10s is greater than global.scrape_interval 5s",
+            "global.external_labels: \"1x\"",
+            "rule_files: \"does-not-exist/*.yml\" matches no file",
+            "scrape_configs[0].metric_relabel_configs: not supported",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
+        let e = compile_str(
+            &format!("scrape_configs:\n- job_name: j\n  relabel_config: []\n{base}"),
+            "am.yml",
+        )
+        .err()
+        .unwrap();
+        assert!(e.contains("relabel_config"), "{e}");
     }
 
     /// Every section's problems are reported together, each with its key path.

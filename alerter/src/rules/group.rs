@@ -80,6 +80,39 @@ impl Group {
         Group { def, rules }
     }
 
+    /// Takes over the state of the rules of `old` that did not change (same kind, name,
+    /// expression, `for`, `keep_firing_for`, labels and annotations), as Prometheus's
+    /// reload copies state between equal rules (rules/manager.go CopyState).
+    pub fn carry_state_from(&mut self, old: &Group) {
+        let same = |a: &RuleDef, b: &RuleDef| {
+            let raw = |v: &[(String, String, super::template::Template)]| {
+                v.iter()
+                    .map(|(k, r, _)| (k.clone(), r.clone()))
+                    .collect::<Vec<_>>()
+            };
+            a.kind == b.kind
+                && a.name == b.name
+                && a.expr_text == b.expr_text
+                && a.for_ == b.for_
+                && a.keep_firing_for == b.keep_firing_for
+                && raw(&a.labels) == raw(&b.labels)
+                && raw(&a.annotations) == raw(&b.annotations)
+        };
+        let mut taken = vec![false; old.rules.len()];
+        for r in &mut self.rules {
+            if let Some(i) = old
+                .rules
+                .iter()
+                .enumerate()
+                .position(|(i, o)| !taken[i] && same(&o.def, &r.def))
+            {
+                taken[i] = true;
+                r.active = old.rules[i].active.clone();
+                r.prev_series = old.rules[i].prev_series.clone();
+            }
+        }
+    }
+
     /// Evaluates every rule at `ts`, writing recording-rule output, ALERTS and
     /// ALERTS_FOR_STATE (and stale markers for series that went away) into `store`.
     pub fn eval(&mut self, engine: &Engine, store: &mut Store, ts: i64, ctx: &EvalContext) {

@@ -1,5 +1,5 @@
 //! Rule unit tests in promtool's format (`promtool test rules`), with its semantics: input
-//! series loaded up to each `evaluation_interval` tick, every group evaluated at every tick,
+//! series loaded up to each `evaluation_interval` tick (up to the latest eval_time of any test), every group evaluated at every tick,
 //! alerts checked against the last tick at or before `eval_time` (firing alerts only),
 //! `promql_expr_test`s run after the loop with exact float comparison.
 
@@ -212,18 +212,23 @@ fn run_group(
         return Err(fail("    interval must be positive".into()));
     }
     // Input samples, all series, in time order.
-    let mut input: Vec<(i64, Labels, f64)> = Vec::new();
+    // Each series' labels once; a sample refers to them by index (a 100-day group of 1m
+    // samples would otherwise hold a label-set copy per sample).
+    let mut series_labels: Vec<Labels> = Vec::new();
+    let mut input: Vec<(i64, usize, f64)> = Vec::new();
     for s in &tg.input_series {
         let labels = parse_series_labels(&s.series).map_err(|e| fail(format!("    {e}")))?;
         let vals =
             parse_values(&s.values).map_err(|e| fail(format!("    series {:?}: {e}", s.series)))?;
         for (i, v) in vals.into_iter().enumerate() {
             if let Some(v) = v {
-                input.push((i as i64 * interval, labels.clone(), v));
+                input.push((i as i64 * interval, series_labels.len(), v));
             }
         }
+        series_labels.push(labels);
     }
     input.sort_by_key(|a| a.0);
+    input.shrink_to_fit();
     let mut groups: Vec<Group> = defs.iter().cloned().map(Group::new).collect();
     if !order.is_empty() {
         let pos = |g: &Group| {
@@ -242,7 +247,14 @@ fn run_group(
         alert_times.push((t, at));
     }
     alert_times.sort_by_key(|x| x.0);
-    let maxt = alert_times.last().map(|x| x.0).unwrap_or(0);
+    // promtool loads inputs up to the latest eval_time of any test in the group, alert or
+    // promql (testGroup.maxEvalTime in promtool's unittest.go).
+    let mut maxt = alert_times.last().map(|x| x.0).unwrap_or(0);
+    for et in &tg.promql_expr_test {
+        if let Ok(t) = parse_duration(&et.eval_time) {
+            maxt = maxt.max(t.as_millis_i64());
+        }
+    }
     let engine = Engine {
         default_subquery_step_ms: eval_interval,
         ..Engine::default()
@@ -258,8 +270,8 @@ fn run_group(
     let mut ts = 0;
     while ts <= maxt {
         while next_input < input.len() && input[next_input].0 <= ts {
-            let (t, l, v) = &input[next_input];
-            let _ = store.append(l, *t, *v);
+            let (t, l, v) = input[next_input];
+            let _ = store.append(&series_labels[l], t, v);
             next_input += 1;
         }
         let mut eval_errs = Vec::new();

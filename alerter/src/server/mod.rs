@@ -120,6 +120,9 @@ pub struct Server {
     last_seen: RwLock<Option<String>>,
     /// The file watch's last read error, logged once until the file reads again.
     watch_error: RwLock<Option<String>>,
+    /// Hash of the rule files the config in service names (the file watch covers them).
+    rules_seen: RwLock<Option<String>>,
+    storage_path: PathBuf,
 }
 
 impl Server {
@@ -231,6 +234,7 @@ impl Server {
                 Some(opts.storage_path.clone()),
                 opts.external_url.as_deref(),
             ),
+            ruler: std::sync::OnceLock::new(),
         });
         let server = Arc::new(Server {
             api,
@@ -246,6 +250,8 @@ impl Server {
             active: RwLock::new(None),
             last_seen: RwLock::new(Some(hash.clone())),
             watch_error: RwLock::new(None),
+            rules_seen: RwLock::new(None),
+            storage_path: opts.storage_path.clone(),
         });
         server.activate(loaded.clone())?;
         server.metrics.config_loaded(true, Some(&hash), now);
@@ -311,6 +317,84 @@ impl Server {
             old.dispatcher.stop();
         }
         self.spawn_readiness(&loaded);
+        self.update_ruler(&loaded)?;
+        *write(&self.rules_seen) = self.rule_files_hash();
+        Ok(())
+    }
+
+    /// Hash of the paths and bytes of the files the current config's `rule_files`
+    /// match now; `None` without rule files.
+    fn rule_files_hash(&self) -> Option<String> {
+        let cfg = self.current()?;
+        let patterns = &cfg.config.rule_files;
+        if patterns.is_empty() {
+            return None;
+        }
+        let base = match &self.source {
+            Source::File(p) => p
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default(),
+            Source::Embedded => PathBuf::from("."),
+        };
+        let mut bytes = Vec::new();
+        for pat in patterns {
+            let p = base.join(pat);
+            let files = if pat.contains(['*', '?', '[']) {
+                crate::rules::unittest::glob_files(&p)
+            } else {
+                vec![p]
+            };
+            for f in files {
+                bytes.extend_from_slice(f.display().to_string().as_bytes());
+                bytes.push(0);
+                bytes.extend(std::fs::read(&f).unwrap_or_default());
+                bytes.push(0);
+            }
+        }
+        Some(crate::config::hash(&bytes))
+    }
+
+    /// Hands the config's rules and targets to the evaluator, starting it the first
+    /// time there is anything to evaluate (without any, nothing runs).
+    fn update_ruler(&self, loaded: &Loaded) -> Result<(), String> {
+        let settings = loaded.ruler.clone();
+        if let Some(r) = self.api.ruler.get() {
+            r.update(settings);
+            return Ok(());
+        }
+        if settings.is_empty() {
+            return Ok(());
+        }
+        let (alerts, metrics) = (self.alerts.clone(), self.metrics.clone());
+        // The same ingest as `POST /api/v2/alerts`: counted, validated, merged.
+        let sink: crate::ruler::Sink = Arc::new(move |batch: Vec<crate::alert::Alert>| {
+            let now = alerts.clock().now();
+            let mut valid = Vec::with_capacity(batch.len());
+            for a in batch {
+                metrics.alert_received(a.ends_at > now);
+                match a.validate() {
+                    Ok(()) => valid.push(a),
+                    Err(e) => {
+                        metrics.alert_invalid();
+                        tracing::warn!("rule evaluator produced an invalid alert: {e}");
+                    }
+                }
+            }
+            alerts.put(valid);
+        });
+        let r = crate::ruler::Ruler::start(
+            settings.clone(),
+            sink,
+            &self.storage_path,
+            self.external_url.clone(),
+        )?;
+        tracing::info!(
+            groups = settings.groups.len(),
+            targets = settings.targets.len(),
+            "rule evaluator started"
+        );
+        let _ = self.api.ruler.set(Arc::new(r));
         Ok(())
     }
 

@@ -77,6 +77,13 @@ impl Server {
             }
         };
         if read(&self.last_seen).as_deref() == Some(seen.as_str()) {
+            // The config is the same; a rule file it names may not be.
+            let rules = self.rule_files_hash();
+            if rules.is_some() && *read(&self.rules_seen) != rules {
+                *write(&self.rules_seen) = rules;
+                tracing::info!("a rule file changed on disk; reloading");
+                let _ = self.reload();
+            }
             return;
         }
         *write(&self.last_seen) = Some(seen);

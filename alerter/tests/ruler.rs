@@ -1,0 +1,612 @@
+//! Embedded evaluation end to end (issue 16, done-when 1 and 3): the real alerter
+//! scrapes this workspace's real exporter (and through it a real redis-server) and
+//! evaluates rule files that mirror rules/ with short `for`s; stopping the peer makes
+//! the alert go pending, then firing at its time and reach a webhook; starting it
+//! again sends the resolved notification. And an alert pending for half its `for`
+//! keeps its active time across an alerter restart and fires on time.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use e2e::{ChildGuard, RedisServer, WebhookSink, free_port, wait_for, wait_port};
+use serde_json::Value;
+
+/// The exporter binary of this workspace (built by `cargo test --workspace`).
+fn exporter_bin() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_BIN_EXE_alerter")).with_file_name("exporter");
+    e2e::require(
+        &p.display().to_string(),
+        "the workspace's exporter binary: `cargo build -p exporter` (cargo test --workspace builds it)",
+    )
+}
+
+fn start_exporter(bin: &Path, port: u16, dir: &Path, extra: &[String]) -> ChildGuard {
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--collector.disable-defaults")
+        .args(extra);
+    let g = ChildGuard::spawn(
+        "exporter",
+        &mut cmd,
+        &dir.join(format!("exporter-{port}.log")),
+    );
+    wait_port(port, Duration::from_secs(20));
+    g
+}
+
+fn start_alerter(dir: &Path, config: &Path, port: u16, log: &str) -> ChildGuard {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alerter"));
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    let g = ChildGuard::spawn("alerter", &mut cmd, &dir.join(log));
+    wait_for("alerter ready", Duration::from_secs(20), || {
+        e2e::get_json(port, "/-/ready").ok().map(|_| ())
+    });
+    g
+}
+
+fn config(dir: &Path, sink: &WebhookSink, scrape: &str, rules: &str) -> PathBuf {
+    std::fs::write(dir.join("rules.yml"), rules).expect("write rules");
+    let p = dir.join("alerter.yml");
+    std::fs::write(
+        &p,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\n  evaluation_interval: 1s\n  external_labels: {{site: test}}\nrule_files: [rules.yml]\n{scrape}route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n- name: hook\n  webhook_configs:\n  - url: {}\n    send_resolved: true\n",
+            sink.url()
+        ),
+    )
+    .expect("write config");
+    p
+}
+
+/// The state of `alertname` in `/api/v1/alerts` (None: not active).
+fn rule_alert(port: u16, alertname: &str) -> Option<Value> {
+    let v = e2e::get_json(port, "/api/v1/alerts").ok()?;
+    v["data"]["alerts"]
+        .as_array()?
+        .iter()
+        .find(|a| a["labels"]["alertname"] == alertname)
+        .cloned()
+}
+
+/// The first webhook alert named `alertname` with `status`, after `skip` bodies.
+fn notified(sink: &WebhookSink, alertname: &str, status: &str) -> Option<Value> {
+    sink.received().into_iter().find_map(|b| {
+        b["alerts"]
+            .as_array()?
+            .iter()
+            .find(|a| a["labels"]["alertname"] == alertname && a["status"] == status)
+            .cloned()
+    })
+}
+
+/// Stop the peer → pending, then firing after `for_`; start it → resolved.
+fn down_then_up(
+    port: u16,
+    sink: &WebhookSink,
+    alertname: &str,
+    for_: Duration,
+    mut set_up: impl FnMut(bool),
+) -> Value {
+    let t0 = Instant::now();
+    set_up(false);
+    let pending = wait_for(
+        &format!("{alertname} pending"),
+        Duration::from_secs(10),
+        || rule_alert(port, alertname).filter(|a| a["state"] == "pending"),
+    );
+    let t_pending = t0.elapsed();
+    assert!(
+        t_pending < Duration::from_secs(4),
+        "{alertname} pending only after {t_pending:?}"
+    );
+    assert!(
+        notified(sink, alertname, "firing").is_none(),
+        "fired before its for"
+    );
+    let firing = wait_for(
+        &format!("{alertname} firing at the webhook"),
+        Duration::from_secs(20),
+        || notified(sink, alertname, "firing"),
+    );
+    let t_firing = t0.elapsed();
+    // Not before `for` has passed since it went pending; at most a scrape, two
+    // evaluations and a dispatch later.
+    assert!(
+        t_firing >= for_,
+        "{alertname} fired after {t_firing:?}, before its for {for_:?}"
+    );
+    assert!(
+        t_firing <= for_ + Duration::from_secs(5),
+        "{alertname} fired late: {t_firing:?} (for {for_:?})"
+    );
+    assert_eq!(firing["labels"]["severity"], "critical", "{firing}");
+    assert_eq!(firing["labels"]["site"], "test", "external label: {firing}");
+    assert_eq!(pending["labels"]["alertname"], alertname);
+    let t1 = Instant::now();
+    set_up(true);
+    wait_for(
+        &format!("{alertname} resolved at the webhook"),
+        Duration::from_secs(15),
+        || notified(sink, alertname, "resolved"),
+    );
+    assert!(
+        t1.elapsed() < Duration::from_secs(8),
+        "resolved only after {:?}",
+        t1.elapsed()
+    );
+    firing
+}
+
+const TARGET_RULES: &str = r#"groups:
+  - name: targets
+    rules:
+      # rules/targets.yml's TargetDown with a short for.
+      - alert: TargetDown
+        expr: up == 0
+        for: 3s
+        labels:
+          severity: critical
+        annotations:
+          summary: "Target {{ $labels.job }} {{ $labels.instance }} is down"
+  - name: redis
+    rules:
+      # rules/redis.yml's RedisDown with a short for.
+      - alert: RedisDown
+        expr: redis_up == 0
+        for: 3s
+        labels:
+          severity: critical
+        annotations:
+          summary: "Redis {{ $labels.instance }} is down"
+"#;
+
+#[test]
+fn target_down_goes_pending_fires_and_resolves() {
+    let Some(bin) = exporter_bin() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let sink = WebhookSink::start();
+    let exp_port = free_port();
+    let scrape = format!(
+        "scrape_configs:\n- job_name: node\n  static_configs:\n  - targets: ['127.0.0.1:{exp_port}']\n"
+    );
+    let cfg = config(dir.path(), &sink, &scrape, TARGET_RULES);
+    let mut exporter = Some(start_exporter(&bin, exp_port, dir.path(), &[]));
+    let port = free_port();
+    let _alerter = start_alerter(dir.path(), &cfg, port, "alerter.log");
+    // Scraped and evaluated: up is 1 and TargetDown is a healthy, inactive rule.
+    wait_for(
+        "a healthy TargetDown evaluation",
+        Duration::from_secs(10),
+        || {
+            let v = e2e::get_json(port, "/api/v1/rules").ok()?;
+            let rule = v["data"]["groups"]
+                .as_array()?
+                .iter()
+                .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+                .find(|r| r["name"] == "TargetDown")?;
+            (rule["health"] == "ok" && rule["state"] == "inactive").then_some(())
+        },
+    );
+    // Scraped at least once (the rule is inactive before the first scrape too).
+    let metrics = wait_for("the exporter scraped", Duration::from_secs(10), || {
+        let (_, m) = e2e::http("GET", port, "/metrics", None).ok()?;
+        m.contains(&format!(
+            "alerter_scrape_target_up{{job=\"node\",instance=\"127.0.0.1:{exp_port}\"}} 1"
+        ))
+        .then_some(m)
+    });
+    assert!(
+        metrics.contains("alerter_rule_group_rules{rule_group="),
+        "{metrics}"
+    );
+    let firing = down_then_up(port, &sink, "TargetDown", Duration::from_secs(3), |up| {
+        if up {
+            exporter = Some(start_exporter(&bin, exp_port, dir.path(), &[]));
+        } else {
+            exporter.take().expect("running").kill();
+        }
+    });
+    assert_eq!(firing["labels"]["job"], "node");
+    assert_eq!(
+        firing["labels"]["instance"],
+        format!("127.0.0.1:{exp_port}")
+    );
+    assert_eq!(
+        firing["annotations"]["summary"],
+        format!("Target node 127.0.0.1:{exp_port} is down")
+    );
+}
+
+#[test]
+fn redis_down_goes_pending_fires_and_resolves() {
+    let Some(bin) = exporter_bin() else { return };
+    let Some(redis) = RedisServer::start(&[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sink = WebhookSink::start();
+    let exp_port = free_port();
+    let scrape = format!(
+        "scrape_configs:\n- job_name: redis\n  static_configs:\n  - targets: ['127.0.0.1:{exp_port}']\n"
+    );
+    let cfg = config(dir.path(), &sink, &scrape, TARGET_RULES);
+    let _exporter = start_exporter(
+        &bin,
+        exp_port,
+        dir.path(),
+        &[
+            "--collector.redis".into(),
+            format!("--redis.addr={}", redis.url()),
+        ],
+    );
+    let port = free_port();
+    let _alerter = start_alerter(dir.path(), &cfg, port, "alerter.log");
+    wait_for(
+        "redis_up scraped and RedisDown evaluated",
+        Duration::from_secs(10),
+        || {
+            let v = e2e::get_json(port, "/api/v1/rules").ok()?;
+            let ok = v["data"]["groups"]
+                .as_array()?
+                .iter()
+                .any(|g| g["name"] == "redis" && g["rules"][0]["health"] == "ok");
+            ok.then_some(())
+        },
+    );
+    let mut redis = Some(redis);
+    down_then_up(port, &sink, "RedisDown", Duration::from_secs(3), |up| {
+        if up {
+            let r = redis.take().expect("stopped");
+            redis = Some(r.restart(&[]));
+        } else if let Some(r) = redis.as_mut() {
+            // Keep the port and data directory: stop the process only.
+            r.guard.kill();
+        }
+    });
+    // The exporter itself never went down.
+    assert!(notified(&sink, "TargetDown", "firing").is_none());
+}
+
+#[test]
+fn pending_alert_keeps_its_active_time_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = WebhookSink::start();
+    let rules = "groups:\n  - name: always\n    rules:\n      - alert: Slow\n        expr: vector(1)\n        for: 8s\n        labels:\n          severity: critical\n";
+    let cfg = config(dir.path(), &sink, "", rules);
+    let port = free_port();
+    let mut alerter = start_alerter(dir.path(), &cfg, port, "first.log");
+    let pending = wait_for("Slow pending", Duration::from_secs(10), || {
+        rule_alert(port, "Slow").filter(|a| a["state"] == "pending")
+    });
+    let active_at = pending["activeAt"].as_str().unwrap().to_string();
+    let t_active = Instant::now();
+    // Half its `for`, then kill -9.
+    std::thread::sleep(Duration::from_secs(4));
+    alerter.kill();
+    let _alerter = start_alerter(dir.path(), &cfg, port, "second.log");
+    let again = wait_for("Slow pending again", Duration::from_secs(10), || {
+        rule_alert(port, "Slow")
+    });
+    assert_eq!(
+        again["activeAt"],
+        active_at.as_str(),
+        "active time lost: {again}"
+    );
+    wait_for("Slow firing", Duration::from_secs(15), || {
+        notified(&sink, "Slow", "firing")
+    });
+    let took = t_active.elapsed();
+    // On time: 8s after it went active (plus evaluation and dispatch), not 8s after
+    // the restart.
+    assert!(
+        took >= Duration::from_secs(7) && took <= Duration::from_secs(11),
+        "fired {took:?} after going active"
+    );
+}
+
+/// Fake targets on one HTTP server: one that hangs, one that answers garbage, one
+/// with 10 MB of samples, one with 10,000 series, and a good one.
+fn fake_targets() -> (u16, std::sync::mpsc::Sender<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let big: String = (0..500_000)
+        .map(|i| format!("big_metric{{i=\"{i}\"}} 1\n"))
+        .collect();
+    assert!(big.len() > 10_000_000);
+    let many: String = (0..10_000)
+        .map(|i| format!("many_metric{{i=\"{i}\"}} {i}\n"))
+        .collect();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            use axum::routing::get;
+            let app = axum::Router::new()
+                .route(
+                    "/hang",
+                    get(|| async {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        "never"
+                    }),
+                )
+                .route(
+                    "/garbage",
+                    get(|| async { "<html><body>not metrics</body></html>" }),
+                )
+                .route("/big", get(move || async move { big.clone() }))
+                .route("/many", get(move || async move { many.clone() }))
+                .route(
+                    "/ok",
+                    get(|| async { "# TYPE ok_metric gauge\nok_metric 1\n" }),
+                );
+            let l = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let stop = async move {
+                while stop_rx.try_recv().is_err() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            };
+            let _ = axum::serve(l, app).with_graceful_shutdown(stop).await;
+        });
+    });
+    (port, stop_tx)
+}
+
+/// Done-when 4 (part): a hanging, a garbage and a 10 MB target give `up 0` with a
+/// bounded error, never stall the good target or the evaluation loop, and while
+/// 10,000 series are scraped and evaluated every second the API answers within 50 ms.
+#[test]
+fn faulty_targets_never_stall_others_or_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = WebhookSink::start();
+    let (tport, _stop) = fake_targets();
+    let mut scrape = String::from("scrape_configs:\n");
+    for (job, extra) in [
+        ("hang", ""),
+        ("garbage", ""),
+        ("big", "  sample_limit: 20000\n"),
+        ("many", ""),
+        ("ok", ""),
+    ] {
+        scrape.push_str(&format!(
+            "- job_name: {job}\n  metrics_path: /{job}\n{extra}  static_configs: [{{targets: ['127.0.0.1:{tport}']}}]\n"
+        ));
+    }
+    let rules = "groups:\n  - name: load\n    rules:\n      - record: many:sum\n        expr: sum by (i) (many_metric * 2)\n      - alert: ManyHigh\n        expr: many:sum > 19990\n        labels:\n          severity: critical\n";
+    let cfg = config(dir.path(), &sink, &scrape, rules);
+    let port = free_port();
+    let _alerter = start_alerter(dir.path(), &cfg, port, "alerter.log");
+    let up = |job: &str| -> Option<String> {
+        let (_, m) = e2e::http("GET", port, "/metrics", None).ok()?;
+        let key =
+            format!("alerter_scrape_target_up{{job=\"{job}\",instance=\"127.0.0.1:{tport}\"}} ");
+        m.lines()
+            .find_map(|l| l.strip_prefix(&key).map(str::to_string))
+    };
+    wait_for(
+        "the good and the big targets scraped",
+        Duration::from_secs(15),
+        || (up("ok").as_deref() == Some("1") && up("many").as_deref() == Some("1")).then_some(()),
+    );
+    // The recording rule's output feeds the alert of the same group.
+    wait_for(
+        "ManyHigh firing from many:sum",
+        Duration::from_secs(15),
+        || notified(&sink, "ManyHigh", "firing"),
+    );
+    let iterations = || -> u64 {
+        let (_, m) = e2e::http("GET", port, "/metrics", None).unwrap_or_default();
+        m.lines()
+            .find(|l| l.starts_with("alerter_rule_group_iterations_total{"))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = iterations();
+    // Poll the API for 4 s while everything runs.
+    let mut worst = Duration::ZERO;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(4) {
+        let s = Instant::now();
+        let (code, _) = e2e::http("GET", port, "/-/healthy", None).unwrap();
+        assert_eq!(code, 200);
+        worst = worst.max(s.elapsed());
+        let s = Instant::now();
+        let body = r#"[{"labels":{"alertname":"Probe","severity":"warning"}}]"#;
+        let (code, _) = e2e::http("POST", port, "/api/v2/alerts", Some(body)).unwrap();
+        assert_eq!(code, 200);
+        worst = worst.max(s.elapsed());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("slowest /-/healthy or POST /api/v2/alerts: {worst:?}");
+    assert!(
+        worst < Duration::from_millis(50),
+        "the API stalled: {worst:?}"
+    );
+    // Evaluation kept its pace (one round a second).
+    let after = iterations();
+    assert!(
+        after >= before + 3,
+        "evaluation stalled: {before} -> {after} rounds in 4s"
+    );
+    for job in ["hang", "garbage", "big"] {
+        assert_eq!(up(job).as_deref(), Some("0"), "{job} must be down");
+    }
+    assert_eq!(up("ok").as_deref(), Some("1"));
+    let log = std::fs::read_to_string(dir.path().join("alerter.log")).unwrap();
+    for want in [
+        "scrape timed out after 500ms",
+        "invalid exposition: line 1",
+        "sample_limit exceeded",
+    ] {
+        assert!(log.contains(want), "log lacks {want:?}:\n{log}");
+    }
+}
+
+/// A reload keeps the `for` state of rules that did not change, starts the new ones
+/// fresh, and a broken rule file keeps the old rules running, loudly.
+#[test]
+fn reload_keeps_unchanged_rules_state_and_refuses_a_bad_rule_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = WebhookSink::start();
+    let rule = |name: &str, for_: &str| {
+        format!(
+            "      - alert: {name}\n        expr: vector(1)\n        for: {for_}\n        labels:\n          severity: critical\n"
+        )
+    };
+    let head = "groups:\n  - name: g\n    rules:\n";
+    let cfg = config(
+        dir.path(),
+        &sink,
+        "",
+        &format!("{head}{}{}", rule("Kept", "1h"), rule("Changed", "1h")),
+    );
+    let port = free_port();
+    let _alerter = start_alerter(dir.path(), &cfg, port, "alerter.log");
+    let kept = wait_for("Kept pending", Duration::from_secs(10), || {
+        rule_alert(port, "Kept")
+    });
+    let changed = wait_for("Changed pending", Duration::from_secs(10), || {
+        rule_alert(port, "Changed")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        format!("{head}{}{}", rule("Kept", "1h"), rule("Changed", "2h")),
+    )
+    .unwrap();
+    let (code, body) = e2e::http("POST", port, "/-/reload", None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let (kept2, changed2) = wait_for(
+        "both evaluated after the reload",
+        Duration::from_secs(10),
+        || {
+            let c = rule_alert(port, "Changed")?;
+            (c["activeAt"] != changed["activeAt"]).then(|| (rule_alert(port, "Kept"), c))
+        },
+    );
+    assert_eq!(
+        kept2.unwrap()["activeAt"],
+        kept["activeAt"],
+        "unchanged rule lost its state"
+    );
+    assert_ne!(changed2["activeAt"], changed["activeAt"]);
+    // A broken rule file: the reload fails naming it, the old rules keep running.
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        format!("{head}      - alert: Broken\n        expr: rat(x[5m])\n"),
+    )
+    .unwrap();
+    let (code, body) = e2e::http("POST", port, "/-/reload", None).unwrap();
+    assert_eq!(code, 500, "{body}");
+    assert!(
+        body.contains("rules.yml:") && body.contains("rat"),
+        "{body}"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let v = e2e::get_json(port, "/api/v1/rules").unwrap();
+    let names: Vec<&str> = v["data"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Kept", "Changed"], "{v}");
+    assert_eq!(
+        rule_alert(port, "Kept").unwrap()["activeAt"],
+        kept["activeAt"]
+    );
+    // A rule file fixed on disk is picked up by the file watch, no signal needed.
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        format!("{head}{}{}", rule("Kept", "1h"), rule("Added", "1h")),
+    )
+    .unwrap();
+    wait_for("Added by the file watch", Duration::from_secs(15), || {
+        rule_alert(port, "Added")
+    });
+    assert_eq!(
+        rule_alert(port, "Kept").unwrap()["activeAt"],
+        kept["activeAt"]
+    );
+}
+
+/// The key paths of a JSON value (array items merged), for comparing shapes.
+fn shape(v: &Value, at: &str, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                // Label and annotation names are data, not shape.
+                if matches!(at.rsplit('.').next(), Some("labels" | "annotations")) {
+                    continue;
+                }
+                let p = format!("{at}.{k}");
+                out.insert(p.clone());
+                shape(x, &p, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| shape(x, &format!("{at}[]"), out)),
+        _ => {}
+    }
+}
+
+/// `/api/v1/rules` and `/api/v1/alerts` have the keys Debian's Prometheus answers for
+/// the same rule file (what Grafana and promtool read).
+#[test]
+fn rules_and_alerts_api_shapes_match_prometheus() {
+    let Some(prometheus) = e2e::require("prometheus", "to compare /api/v1 shapes") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sink = WebhookSink::start();
+    let rules = "groups:\n  - name: g\n    rules:\n      - record: one\n        expr: vector(1)\n      - alert: Pending\n        expr: one > 0\n        for: 1h\n        labels:\n          severity: warning\n        annotations:\n          summary: s\n";
+    let cfg = config(dir.path(), &sink, "", rules);
+    let prom_cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &prom_cfg,
+        "global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\n",
+    )
+    .unwrap();
+    let prom_port = free_port();
+    let mut cmd = Command::new(prometheus);
+    cmd.arg(format!("--config.file={}", prom_cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("prom-data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"));
+    let _prom = ChildGuard::spawn("prometheus", &mut cmd, &dir.path().join("prometheus.log"));
+    let port = free_port();
+    let _alerter = start_alerter(dir.path(), &cfg, port, "alerter.log");
+    let pending = |p: u16| {
+        let v = e2e::get_json(p, "/api/v1/alerts").ok()?;
+        (v["data"]["alerts"].as_array()?.len() == 1).then_some(())
+    };
+    wait_for(
+        "Prometheus's alert pending",
+        Duration::from_secs(30),
+        || pending(prom_port),
+    );
+    wait_for("our alert pending", Duration::from_secs(10), || {
+        pending(port)
+    });
+    for path in ["/api/v1/rules", "/api/v1/alerts"] {
+        let (mut ours, mut theirs) = Default::default();
+        let o = e2e::get_json(port, path).unwrap();
+        let t = e2e::get_json(prom_port, path).unwrap();
+        shape(&o, "", &mut ours);
+        shape(&t, "", &mut theirs);
+        assert_eq!(ours, theirs, "{path}\nours: {o}\nPrometheus: {t}");
+        let want = if path == "/api/v1/rules" {
+            ".data.groups[].rules[].alerts[].activeAt"
+        } else {
+            ".data.alerts[].activeAt"
+        };
+        assert!(ours.contains(want), "{path}: {ours:?}");
+    }
+}
