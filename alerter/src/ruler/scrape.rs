@@ -380,7 +380,9 @@ impl Scraper {
         let req = self
             .target
             .client
-            .request(reqwest::Method::GET, &self.target.url)?
+            .request(reqwest::Method::GET, &self.target.url)
+            .await
+            .map_err(|e| e.message)?
             .header(
                 reqwest::header::ACCEPT,
                 "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1",
