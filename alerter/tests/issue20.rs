@@ -101,7 +101,7 @@ fn defect_09_config_file_unreadable_to_the_watch_is_not_a_failed_reload() {
     let l = std::fs::read_to_string(&log).unwrap();
     assert!(!l.contains("reload FAILED"), "{l}");
     assert_eq!(
-        metric(port, "alerter_config_last_reload_successful"),
+        metric(port, "alertmanager_config_last_reload_successful"),
         Some(1.0)
     );
     let status = e2e::get_json(port, "/api/v2/status").unwrap();
@@ -283,7 +283,7 @@ fn defect_06_first_failed_attempt_is_logged_and_counted_at_once() {
     );
     let failed = metric(
         port,
-        "alerter_notification_requests_failed_total{integration=\"webhook\"}",
+        "alertmanager_notification_requests_failed_total{integration=\"webhook\"}",
     );
     assert!(failed.is_some_and(|n| n >= 1.0), "{failed:?}");
 }

@@ -664,16 +664,14 @@ fn bucket_quantile(q: f64, mut b: Vec<(f64, f64)>) -> f64 {
         }
     }
     let mut prev = c[0].1;
+    // Prometheus's ensureMonotonic: a count below the previous one, or within float
+    // noise of it, is raised to it.
     for bucket in c.iter_mut().skip(1) {
-        let cur = bucket.1;
-        if cur == prev {
-            continue;
-        }
-        if almost_equal(prev, cur, 1e-12) || cur < prev {
+        if almost_equal(prev, bucket.1, 1e-12) {
             bucket.1 = prev;
-            continue;
         }
-        prev = cur;
+        bucket.1 = bucket.1.max(prev);
+        prev = bucket.1;
     }
     if c.len() < 2 {
         return f64::NAN;
