@@ -216,6 +216,28 @@ impl Collector for NotifyCollector {
     }
 }
 
+/// `process_*`, as every Prometheus client serves them (Alertmanager's too), so the
+/// alerter dashboard's memory and CPU panels have data.
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for p in web_toolkit::process::samples() {
+            if p.counter {
+                // The encoder adds `_total` to a counter's name.
+                let name = p.name.strip_suffix("_total").unwrap_or(p.name);
+                enc.encode_descriptor(name, p.help, None, MetricType::Counter)?
+                    .encode_counter::<NoLabelSet, _, u64>(&p.value, None)?;
+            } else {
+                enc.encode_descriptor(p.name, p.help, None, MetricType::Gauge)?
+                    .encode_gauge(&p.value)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Metrics {
     /// `stats` are the notify pipeline's counters, kept for the process lifetime.
     pub fn new(stats: Arc<PipelineStats>) -> Metrics {
@@ -287,6 +309,7 @@ impl Metrics {
             m.receiver_ready.clone(),
         );
         registry.register_collector(Box::new(NotifyCollector(stats)));
+        registry.register_collector(Box::new(ProcessCollector));
         registry.register(
             "alertmanager_silences",
             "How many silences by state",

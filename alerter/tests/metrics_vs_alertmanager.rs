@@ -17,7 +17,6 @@ use serde_json::json;
 /// Families of Alertmanager 0.25 that ours does not have, by name prefix, and why.
 const LEFT_OUT: &[(&str, &str)] = &[
     ("go_", "Go runtime"),
-    ("process_", "Go client's process collector"),
     ("promhttp_", "Go client's handler instrumentation"),
     ("net_conntrack_", "Go dialer instrumentation"),
     ("alertmanager_cluster_", "no gossip cluster: one instance"),

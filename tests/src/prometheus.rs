@@ -18,6 +18,11 @@ impl Prometheus {
     /// Starts Prometheus with `config` (a whole prometheus.yml) and waits for its API.
     /// `None` when prometheus is missing outside CI (see [`crate::require`]).
     pub fn start(config: &str) -> Option<Prometheus> {
+        Self::start_with(config, &[])
+    }
+
+    /// As [`Prometheus::start`], with extra command-line flags.
+    pub fn start_with(config: &str, args: &[&str]) -> Option<Prometheus> {
         let bin = crate::require("prometheus", "Debian's Prometheus, the real peer")?;
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = dir.path().join("prometheus.yml");
@@ -29,7 +34,8 @@ impl Prometheus {
                 "--storage.tsdb.path={}",
                 dir.path().join("data").display()
             ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(args);
         let guard = ChildGuard::spawn("prometheus", &mut cmd, &dir.path().join("prometheus.log"));
         crate::wait_port(port, Duration::from_secs(30));
         Some(Prometheus {
