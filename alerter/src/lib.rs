@@ -5,7 +5,6 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod dispatch;
-pub mod healthcheck;
 pub mod inhibit;
 pub mod labels;
 pub mod metrics;

@@ -122,7 +122,11 @@ fn healthcheck(cli: &Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match alerter::healthcheck::check(&alerter::healthcheck::url(&cli.listen_address, &prefix)) {
+    match web_toolkit::healthcheck::check(
+        &cli.listen_address,
+        &prefix,
+        cli.web_config_file.as_deref(),
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("alerter: unhealthy: {e}");

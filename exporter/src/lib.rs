@@ -4,7 +4,6 @@
 pub mod collector;
 pub mod config;
 pub mod exposition;
-pub mod healthcheck;
 pub mod http;
 pub mod metrics;
 pub mod process;

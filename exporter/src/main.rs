@@ -40,7 +40,12 @@ fn main() -> ExitCode {
 fn run(flags: &Flags) -> anyhow::Result<()> {
     let cfg = Config::load(flags)?;
     if flags.command == Some(Command::Healthcheck) {
-        return exporter::healthcheck::check(cfg.listen_address).map_err(anyhow::Error::msg);
+        return web_toolkit::healthcheck::check(
+            &cfg.listen_address.to_string(),
+            "",
+            cfg.web_config_file.as_deref(),
+        )
+        .map_err(anyhow::Error::msg);
     }
     init_logging(cfg.log_level, cfg.log_json);
     let any_host = collector::LIST

@@ -44,6 +44,24 @@ async fn prometheus_scrapes_over_tls_with_basic_auth_and_wrong_password_gets_401
         "--collector.disable-defaults",
         "--collector.loadavg",
     ]);
+    // The image's HEALTHCHECK speaks the same web config: HTTPS, and basic auth's 401
+    // proves the server answers; plain HTTP to a TLS server is unhealthy.
+    let healthcheck = |web_flag: Option<&std::path::Path>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_exporter"));
+        c.arg(format!("--web.listen-address=127.0.0.1:{}", ours.port));
+        if let Some(w) = web_flag {
+            c.arg(format!("--web.config.file={}", w.display()));
+        }
+        c.arg("healthcheck").output().unwrap()
+    };
+    let ok = healthcheck(Some(&web));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let plain = healthcheck(None);
+    assert!(!plain.status.success(), "plain HTTP to a TLS server passed");
     std::fs::write(dir.path().join("good.pw"), "scrape-s3cret").unwrap();
     std::fs::write(dir.path().join("bad.pw"), "guess").unwrap();
     let job = |name: &str, pw: &str| {

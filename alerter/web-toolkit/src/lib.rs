@@ -10,6 +10,7 @@
 
 mod auth;
 mod config;
+pub mod healthcheck;
 pub mod process;
 
 use std::convert::Infallible;
