@@ -2,6 +2,7 @@
 # Builds the two container images from static binaries, with no base image to pull:
 #   bash tests/images.sh                 # release binaries for this machine, then images
 #   BIN_DIR=target/x/debug bash tests/images.sh   # images from binaries already built
+#   (PLATFORM=linux/arm64 and STRIP=aarch64-linux-gnu-strip for other architectures' binaries)
 # Tags: exporter-alerter/exporter:$TAG and exporter-alerter/alerter:$TAG (TAG=latest).
 # For arm64 images see tests/arm64.sh.
 set -euo pipefail
@@ -19,10 +20,11 @@ for bin in exporter alerter; do
   rm -rf "${ctx:?}"/*
   cp "$BIN_DIR/$bin" "$ctx/$bin"
   # Symbols are no use in the image and are most of a debug binary's size.
-  if command -v strip >/dev/null; then strip "$ctx/$bin"; fi
+  strip=${STRIP:-strip}
+  if command -v "$strip" >/dev/null; then "$strip" "$ctx/$bin"; fi
   cp "$bin/Dockerfile" "$ctx/Dockerfile"
   if [ "$bin" = alerter ]; then cp "$ca" "$ctx/ca-certificates.crt"; mkdir "$ctx/data"; fi
-  docker build -q -t "exporter-alerter/$bin:$tag" "$ctx" >/dev/null
+  docker build -q ${PLATFORM:+--platform "$PLATFORM"} -t "exporter-alerter/$bin:$tag" "$ctx" >/dev/null
   size=$(docker image inspect -f '{{.Size}}' "exporter-alerter/$bin:$tag")
   echo "exporter-alerter/$bin:$tag $((size / 1024 / 1024)) MiB"
 done
