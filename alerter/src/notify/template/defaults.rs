@@ -103,6 +103,13 @@ pub(super) const BUILTIN: &str = concat!(
     r#"{{- define "rocketchat.default.emoji" }}{{ end }}"#,
     r#"{{- define "rocketchat.default.iconurl" }}{{ end }}"#,
     r#"{{- define "rocketchat.default.text" }}{{ end }}"#,
+    // Newer Alertmanagers' Jira. The priority is the highest severity among the
+    // firing alerts (critical High, warning Medium, info Low), else among the
+    // resolved ones.
+    r#"{{- define "jira.default.summary" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "jira.default.description" }}{{ template "__alert_blocks_markdown" . }}{{ end }}"#,
+    "{{- define \"jira.default.priority\" }}{{ $p := \"\" }}{{ range .Alerts.Firing }}{{ $s := index .Labels \"severity\" }}{{ if eq $s \"critical\" }}{{ $p = \"High\" }}{{ else if and (eq $s \"warning\") (ne $p \"High\") }}{{ $p = \"Medium\" }}{{ else if and (eq $s \"info\") (eq $p \"\") }}{{ $p = \"Low\" }}{{ end }}{{ end }}",
+    "{{ if eq $p \"\" }}{{ range .Alerts.Resolved }}{{ $s := index .Labels \"severity\" }}{{ if eq $s \"critical\" }}{{ $p = \"High\" }}{{ else if and (eq $s \"warning\") (ne $p \"High\") }}{{ $p = \"Medium\" }}{{ else if and (eq $s \"info\") (eq $p \"\") }}{{ $p = \"Low\" }}{{ end }}{{ end }}{{ end }}{{ $p }}{{ end }}",
     // Ours (ntfy and Matrix are not Alertmanager integrations).
     r#"{{- define "ntfy.default.title" }}{{ template "__subject" . }}{{ end }}"#,
     r#"{{- define "ntfy.default.message" }}{{ template "__common_annotations" . }}"#,
@@ -277,6 +284,8 @@ mod tests {
             text(r#"{{ template "slack.default.fallback" . }}"#),
             "[FIRING:2] HostHighCpuUsage warning (ops) | http://alerter:9093/#/alerts?receiver=team-x"
         );
+        // Jira's priority: the highest severity of the firing alerts.
+        assert_eq!(text(r#"{{ template "jira.default.priority" . }}"#), "Medium");
         let e = text_err(r#"{{ template "email.default.subject" .Alerts }}"#);
         assert!(e.contains("want the notification data as dot"), "{e}");
     }
