@@ -77,8 +77,35 @@ fn config(port: u16, ca: Option<&Path>) -> EmailConfig {
             server_name: Some("localhost".into()),
             ..Default::default()
         }),
+        // Our phone-friendly content, named as the built-in config names it.
+        headers: BTreeMap::from([(
+            "Subject".into(),
+            r#"{{ template "alerter.email.subject" . }}"#.into(),
+        )]),
+        text: Some(r#"{{ template "alerter.email.text" . }}"#.into()),
+        html: Some(r#"{{ template "alerter.email.html" . }}"#.into()),
         ..Default::default()
     }
+}
+
+/// An email_config without `headers.Subject`, `html` and `text` mails as
+/// Alertmanager 0.25 does: its subject, its HTML body (email.tmpl), no text part.
+#[test]
+fn omitted_keys_mail_as_alertmanager_0_25() {
+    let mut c = config(25, None);
+    c.headers.clear();
+    c.auth_username = None;
+    c.text = None;
+    c.html = None;
+    let msg = alerter::notify::email::build_message(&resolved(&c, &[]), &data()).unwrap();
+    let m = String::from_utf8_lossy(&msg.formatted()).into_owned();
+    assert!(
+        m.contains("Subject: [FIRING:2] HostHighCpuUsage warning"),
+        "{m}"
+    );
+    assert!(m.contains("Content-Type: text/html"), "{m}");
+    assert!(!m.contains("Content-Type: text/plain"), "{m}");
+    assert!(m.contains("View in Alertmanager"), "{m}");
 }
 
 fn resolved(c: &EmailConfig, env: &[(&str, &str)]) -> ResolvedEmail {
