@@ -15,7 +15,7 @@ use alerter::notify::email::{
 use alerter::notify::template::Templates;
 use alerter::notify::{AlertData, Data, Notification, Notifier, NotifyError, Status};
 use chrono::{TimeZone, Utc};
-use common::{have_peers, make_cert};
+use common::{decode_message, have_peers, make_cert};
 use e2e::{ChildGuard, free_port, wait_for, wait_port};
 
 const USER: &str = "alerts@example.com";
@@ -617,33 +617,6 @@ fn alerter_test_command_delivers_and_names_the_cause() {
         1,
         "nothing delivered with a wrong password"
     );
-}
-
-/// Decodes a received message with Python's email parser (the receiving side's
-/// view): subject, one header, and each part's decoded body by content type.
-fn decode_message(raw: &str, header: &str) -> serde_json::Value {
-    let script = r#"
-import email, email.policy, json, sys
-m = email.message_from_string(sys.stdin.read(), policy=email.policy.default)
-parts = {p.get_content_type(): p.get_content() for p in m.walk() if not p.is_multipart()}
-print(json.dumps({"subject": m["Subject"], "header": m[sys.argv[1]], "to": m["To"], "parts": parts}))
-"#;
-    let mut child = Command::new("python3")
-        .args(["-c", script, header])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(raw.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[tokio::test]

@@ -6,6 +6,8 @@
 //!
 //! Each integration is one test of a few lines on the shared harness below.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -1271,4 +1273,101 @@ fn jira_v3_cloud_search_and_adf_description() {
         "{f:?}"
     );
     assert_eq!(f["issuetype"], json!({"name": "Task"}));
+}
+
+/// Alertmanager's default email (issue 17, done-when 5): both daemons mail the
+/// same alerts with an email_config that sets none of `headers`, `html`, `text`,
+/// to one real SMTP server; the subject and the HTML part (0.25's email.tmpl) are
+/// the same byte for byte, and neither sends a text part.
+#[test]
+fn email_defaults_as_alertmanager() {
+    let Some(bin) = alertmanager_bin() else {
+        return;
+    };
+    if !common::have_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("inbox");
+    std::fs::create_dir_all(&out).unwrap();
+    let port = free_port();
+    let mut cmd = Command::new("python3");
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py"))
+        .args(["--port", &port.to_string(), "--mode", "plain", "--out"])
+        .arg(&out);
+    let _smtp = ChildGuard::spawn("smtp", &mut cmd, &dir.path().join("smtp.log"));
+    e2e::wait_port(port, Duration::from_secs(10));
+    let receiver = |to: &str| {
+        format!(
+            "  email_configs:\n  - to: {to}\n    from: alerts@example.com\n    smarthost: 127.0.0.1:{port}\n    require_tls: false"
+        )
+    };
+    let (am_config, our_config) = (dir.path().join("am.yml"), dir.path().join("ours.yml"));
+    std::fs::write(&am_config, config(&receiver("am@example.org"), "")).unwrap();
+    std::fs::write(&our_config, config(&receiver("ours@example.org"), "")).unwrap();
+    let am = start_alertmanager(&bin, dir.path(), &am_config);
+    let ours = start_alerter(dir.path(), &our_config);
+    let body = alerts(false).to_string();
+    for d in [&am, &ours] {
+        let (st, text) = e2e::http("POST", d.port, "/api/v2/alerts", Some(&body)).unwrap();
+        assert_eq!(st, 200, "{text}");
+    }
+    let msgs = wait_for("both messages", Duration::from_secs(30), || {
+        let m: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .collect();
+        (m.len() >= 2).then_some(m)
+    });
+    let decoded: Vec<Value> = msgs
+        .iter()
+        .map(|m| common::decode_message(m, "From"))
+        .collect();
+    let by = |to: &str| {
+        decoded
+            .iter()
+            .find(|m| m["to"] == to)
+            .unwrap_or_else(|| panic!("no message to {to}: {decoded:?}"))
+    };
+    let (a, o) = (by("am@example.org"), by("ours@example.org"));
+    assert_eq!(o["subject"], a["subject"], "subject");
+    assert_eq!(a["subject"], "[FIRING:2] HostHighCpuUsage (critical ops)");
+    let parts = |m: &Value| {
+        m["parts"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(parts(o), parts(a), "the parts sent");
+    assert_eq!(parts(a), ["text/html"]);
+    let html = |m: &Value| {
+        m["parts"]["text/html"]
+            .as_str()
+            .unwrap()
+            .replace("\r\n", "\n")
+    };
+    let (ah, oh) = (html(a), html(o));
+    if ah != oh {
+        let at = ah
+            .chars()
+            .zip(oh.chars())
+            .take_while(|(x, y)| x == y)
+            .count();
+        let show = |s: &str| {
+            s.chars()
+                .skip(at.saturating_sub(80))
+                .take(240)
+                .collect::<String>()
+        };
+        panic!(
+            "HTML differs at character {at} (lengths {} and {})\nalertmanager: {:?}\nours:         {:?}",
+            ah.len(),
+            oh.len(),
+            show(&ah),
+            show(&oh)
+        );
+    }
+    assert!(ah.contains("View in Alertmanager"), "{ah}");
 }
