@@ -538,6 +538,13 @@ impl Notifier for JiraNotifier {
                 .call(reqwest::Method::POST, &self.search_url, Some(&search))
                 .await
                 .map_err(|e| e.context("jira: looking up the group's issue"))?;
+            if found.is_null() {
+                return Err(fail(
+                    false,
+                    Reason::RequestError,
+                    "jira: empty answer to the issue search".into(),
+                ));
+            }
             let issue = found["issues"].as_array().and_then(|a| a.first()).cloned();
             let Some(issue) = issue else {
                 // A resolved group without an issue needs none.
@@ -601,6 +608,68 @@ mod tests {
             join(&cloud, "issue/A-1"),
             "https://x.atlassian.net/rest/api/2/issue/A-1"
         );
+    }
+
+    /// Alertmanager's classification: 429 and 5xx retried, other statuses not,
+    /// and (its Jira notifier only) no answer at all not either.
+    #[tokio::test]
+    async fn retry_classes() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let status = Arc::new(std::sync::atomic::AtomicU16::new(429));
+        let st = status.clone();
+        let app = axum::Router::new().fallback(move || {
+            let code = st.load(std::sync::atomic::Ordering::SeqCst);
+            async move { axum::http::StatusCode::from_u16(code).unwrap() }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let notifier = |url: String| {
+            let c = JiraConfig {
+                api_url: Some(url),
+                project: "OPS".into(),
+                issue_type: "Bug".into(),
+                ..Default::default()
+            };
+            let templates = Templates::builtin();
+            let cx = BuildContext {
+                globals: &IntegrationGlobals::default(),
+                http: None,
+                base: std::path::Path::new("."),
+                templates: &templates,
+            };
+            c.build(&cx).unwrap()
+        };
+        let n = Notification {
+            group_key: "{}:{}".into(),
+            data: crate::notify::Data {
+                receiver: "r".into(),
+                status: Status::Resolved,
+                alerts: Vec::new(),
+                group_labels: Default::default(),
+                common_labels: Default::default(),
+                common_annotations: Default::default(),
+                external_url: String::new(),
+            },
+        };
+        let jira = notifier(format!("http://127.0.0.1:{port}/rest/api/2"));
+        for (code, retry) in [(429, true), (503, true), (400, false), (401, false)] {
+            status.store(code, std::sync::atomic::Ordering::SeqCst);
+            let e = jira.notify(&n).await.unwrap_err();
+            assert_eq!(e.retryable, retry, "{code}: {e}");
+        }
+        status.store(200, std::sync::atomic::Ordering::SeqCst);
+        let e = jira.notify(&n).await.unwrap_err();
+        assert!(e.message.contains("answer"), "an empty search answer: {e}");
+        drop(jira);
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let gone = closed.local_addr().unwrap().port();
+        drop(closed);
+        let e = notifier(format!("http://127.0.0.1:{gone}/rest/api/2"))
+            .notify(&n)
+            .await
+            .unwrap_err();
+        assert!(!e.retryable, "{e}");
+        assert_eq!(e.reason, Reason::ConnectionRefused, "{e}");
     }
 
     #[test]
