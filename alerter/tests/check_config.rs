@@ -181,6 +181,7 @@ fn newer_integrations() {
         "ntfy.yml",
         "matrix.yml",
         "rocketchat.yml",
+        "jira.yml",
     ] {
         let (ok, out) = run(&dir.join(ok_file));
         assert!(ok, "{ok_file}: {out}");
@@ -193,6 +194,16 @@ fn newer_integrations() {
         ),
         "{out}"
     );
+    let (ok, out) = run(&dir.join("bad_jira.yml"));
+    assert!(!ok, "{out}");
+    for e in [
+        "jira_configs[0]: missing project in jira_config",
+        "jira_configs[0]: missing issue_type in jira_config",
+        "jira_configs[0]: unknown api_type on jira_config, must be auto, cloud or datacenter",
+        "jira_configs[0]: no global Jira Cloud URL set",
+    ] {
+        assert!(out.contains(e), "{e}: {out}");
+    }
     let (ok, out) = run(&dir.join("bad_ntfy_priority.yml"));
     assert!(!ok, "{out}");
     assert!(

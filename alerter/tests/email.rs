@@ -15,7 +15,7 @@ use alerter::notify::email::{
 use alerter::notify::template::Templates;
 use alerter::notify::{AlertData, Data, Notification, Notifier, NotifyError, Status};
 use chrono::{TimeZone, Utc};
-use common::{have_peers, make_cert};
+use common::{decode_message, have_peers, make_cert};
 use e2e::{ChildGuard, free_port, wait_for, wait_port};
 
 const USER: &str = "alerts@example.com";
@@ -77,8 +77,35 @@ fn config(port: u16, ca: Option<&Path>) -> EmailConfig {
             server_name: Some("localhost".into()),
             ..Default::default()
         }),
+        // Our phone-friendly content, named as the built-in config names it.
+        headers: BTreeMap::from([(
+            "Subject".into(),
+            r#"{{ template "alerter.email.subject" . }}"#.into(),
+        )]),
+        text: Some(r#"{{ template "alerter.email.text" . }}"#.into()),
+        html: Some(r#"{{ template "alerter.email.html" . }}"#.into()),
         ..Default::default()
     }
+}
+
+/// An email_config without `headers.Subject`, `html` and `text` mails as
+/// Alertmanager 0.25 does: its subject, its HTML body (email.tmpl), no text part.
+#[test]
+fn omitted_keys_mail_as_alertmanager_0_25() {
+    let mut c = config(25, None);
+    c.headers.clear();
+    c.auth_username = None;
+    c.text = None;
+    c.html = None;
+    let msg = alerter::notify::email::build_message(&resolved(&c, &[]), &data()).unwrap();
+    let m = String::from_utf8_lossy(&msg.formatted()).into_owned();
+    assert!(
+        m.contains("Subject: [FIRING:2] HostHighCpuUsage warning"),
+        "{m}"
+    );
+    assert!(m.contains("Content-Type: text/html"), "{m}");
+    assert!(!m.contains("Content-Type: text/plain"), "{m}");
+    assert!(m.contains("View in Alertmanager"), "{m}");
 }
 
 fn resolved(c: &EmailConfig, env: &[(&str, &str)]) -> ResolvedEmail {
@@ -590,33 +617,6 @@ fn alerter_test_command_delivers_and_names_the_cause() {
         1,
         "nothing delivered with a wrong password"
     );
-}
-
-/// Decodes a received message with Python's email parser (the receiving side's
-/// view): subject, one header, and each part's decoded body by content type.
-fn decode_message(raw: &str, header: &str) -> serde_json::Value {
-    let script = r#"
-import email, email.policy, json, sys
-m = email.message_from_string(sys.stdin.read(), policy=email.policy.default)
-parts = {p.get_content_type(): p.get_content() for p in m.walk() if not p.is_multipart()}
-print(json.dumps({"subject": m["Subject"], "header": m[sys.argv[1]], "to": m["To"], "parts": parts}))
-"#;
-    let mut child = Command::new("python3")
-        .args(["-c", script, header])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(raw.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[tokio::test]

@@ -6,6 +6,8 @@
 //!
 //! Each integration is one test of a few lines on the shared harness below.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -937,4 +939,435 @@ fn newer_keys_timeout_takes_effect_and_update_message_is_refused() {
     let said =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("update_message: not supported"), "{said}");
+}
+
+/// What a [`JiraFake`] saw of one request.
+#[derive(Clone, Debug)]
+struct JiraRequest {
+    method: String,
+    path: String,
+    authorization: Option<String>,
+    body: Value,
+}
+
+/// A Jira REST API on 127.0.0.1 answering as Jira documents it: the search
+/// (v2 `search`, v3 `search/jql`) with the issues the test sets, an issue's
+/// transitions, `201` with the key on create, `204` on update and transition.
+/// Stopped with its runtime when dropped.
+struct JiraFake {
+    port: u16,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<JiraRequest>>>,
+    issues: std::sync::Arc<std::sync::Mutex<Value>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl JiraFake {
+    fn start() -> JiraFake {
+        use axum::http::StatusCode;
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let issues = std::sync::Arc::new(std::sync::Mutex::new(json!([])));
+        let (seen, found) = (requests.clone(), issues.clone());
+        let app = axum::Router::new().fallback(axum::routing::any(
+            move |method: axum::http::Method,
+                  uri: axum::http::Uri,
+                  headers: axum::http::HeaderMap,
+                  body: axum::body::Bytes| {
+                let (seen, found) = (seen.clone(), found.clone());
+                async move {
+                    let path = uri.path().to_string();
+                    seen.lock().unwrap().push(JiraRequest {
+                        method: method.to_string(),
+                        path: path.clone(),
+                        authorization: headers
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string),
+                        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                    });
+                    let (code, answer) = match (method.as_str(), path.as_str()) {
+                        ("POST", p) if p.ends_with("/search") || p.ends_with("/search/jql") => (
+                            StatusCode::OK,
+                            json!({"startAt": 0, "maxResults": 2,
+                                   "issues": found.lock().unwrap().clone()}),
+                        ),
+                        ("GET", p) if p.ends_with("/transitions") => (
+                            StatusCode::OK,
+                            json!({"expand": "transitions", "transitions": [
+                                {"id": "11", "name": "Reopen Issue"},
+                                {"id": "31", "name": "Resolve Issue"}]}),
+                        ),
+                        ("POST", p) if p.ends_with("/issue") => (
+                            StatusCode::CREATED,
+                            json!({"id": "10000", "key": "OPS-1",
+                                   "self": "http://jira/rest/api/2/issue/10000"}),
+                        ),
+                        ("POST" | "PUT", _) => (StatusCode::NO_CONTENT, Value::Null),
+                        _ => (StatusCode::NOT_FOUND, json!({"errorMessages": ["no such"]})),
+                    };
+                    if answer.is_null() {
+                        axum::response::IntoResponse::into_response(code)
+                    } else {
+                        axum::response::IntoResponse::into_response((code, axum::Json(answer)))
+                    }
+                }
+            },
+        ));
+        rt.spawn(async move { axum::serve(listener, app).await });
+        JiraFake {
+            port,
+            requests,
+            issues,
+            _rt: rt,
+        }
+    }
+
+    /// The issues the search answers from now on.
+    fn set_issues(&self, issues: Value) {
+        *self.issues.lock().unwrap() = issues;
+    }
+
+    /// Waits for `n` requests in all, and returns them.
+    fn upto(&self, n: usize) -> Vec<JiraRequest> {
+        wait_for(
+            &format!("request {n} at the Jira API"),
+            Duration::from_secs(30),
+            || Some(self.requests.lock().unwrap().clone()).filter(|r| r.len() >= n),
+        )
+    }
+}
+
+/// An issue as Jira's search returns it, in the status category `category`.
+fn jira_issue(category: &str) -> Value {
+    json!([{"id": "10000", "key": "OPS-1", "fields": {"status": {
+        "name": if category == "done" { "Done" } else { "Open" },
+        "statusCategory": {"key": category}}}}])
+}
+
+/// Jira (newer Alertmanagers; 0.25 has none) against Jira's documented REST v2
+/// API: create, then on resolve update and the resolve transition, then on
+/// firing again (the issue done) update and the reopen transition, each preceded
+/// by the JQL search on the group's `ALERT{<hash>}` label.
+#[test]
+fn jira_v2_create_update_resolve_reopen() {
+    let jira = JiraFake::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ours.yml");
+    let receiver = r#"  jira_configs:
+  - api_url: {url}/rest/api/2/
+    project: OPS
+    issue_type: Bug
+    labels: ['team-{{ .CommonLabels.team }}', alertmanager]
+    reopen_transition: Reopen Issue
+    resolve_transition: Resolve Issue
+    wont_fix_resolution: Won't Fix
+    reopen_duration: 30m
+    fields:
+      customfield_10001: '{{ .CommonLabels.team }}'
+      customfield_10002: {value: '{{ .CommonLabels.severity }}'}
+      customfield_10003: '{{ len .Alerts }}'
+    http_config:
+      basic_auth: {username: bot, password: s3cret}"#;
+    let base = format!("http://127.0.0.1:{}", jira.port);
+    std::fs::write(&path, config(receiver, &base)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_alerter"))
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "check-config: {out:?}");
+    let ours = start_alerter(dir.path(), &path);
+    let post = |resolved: bool| {
+        let body = alerts(resolved).to_string();
+        let (st, text) = e2e::http("POST", ours.port, "/api/v2/alerts", Some(&body)).unwrap();
+        assert_eq!(st, 200, "{text}");
+    };
+    let label = format!(
+        "ALERT{{{}}}",
+        alerter::notify::integration::group_key_hash(r#"{}:{alertname="HostHighCpuUsage"}"#)
+    );
+    let jql = |firing_window: bool| {
+        let status = if firing_window {
+            "(resolutiondate is EMPTY OR resolutiondate >= -30m)"
+        } else {
+            "statusCategory != Done"
+        };
+        format!(
+            "(resolution is EMPTY or resolution != \"Won't Fix\") and {status} and project=\"OPS\" and labels=\"{label}\" order by status ASC,resolutiondate DESC"
+        )
+    };
+    let fields = |summary: &str| {
+        json!({
+            "summary": summary,
+            "issuetype": {"name": "Bug"},
+            "labels": [label, "alertmanager", "team-ops"],
+            "priority": {"name": "High"},
+            "project": {"key": "OPS"},
+            "customfield_10001": "ops",
+            "customfield_10002": {"value": "critical"},
+            "customfield_10003": 2,
+        })
+    };
+    let check = |r: &JiraRequest, method: &str, path: &str, body: &Value| {
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str()),
+            (method, path),
+            "{r:?}"
+        );
+        assert_eq!(
+            r.authorization.as_deref(),
+            Some("Basic Ym90OnMzY3JldA=="),
+            "{r:?}"
+        );
+        let mut b = r.body.clone();
+        if let Some(f) = b.get_mut("fields").and_then(Value::as_object_mut) {
+            let d = f.remove("description").expect("a description");
+            assert!(
+                d.as_str().unwrap().starts_with(
+                    "\n\n# Alerts Firing:\n\nLabels:\n  - alertname = HostHighCpuUsage\n"
+                ) || d
+                    .as_str()
+                    .unwrap()
+                    .starts_with("\n\n\n# Alerts Resolved:\n\nLabels:\n"),
+                "{d}"
+            );
+        }
+        assert_eq!(&b, body, "{method} {path}");
+    };
+    let search = |firing_window: bool| json!({"fields": ["status"], "jql": jql(firing_window), "maxResults": 2});
+
+    // Firing, no issue yet: search, then create.
+    post(false);
+    let r = jira.upto(2);
+    check(&r[0], "POST", "/rest/api/2/search", &search(true));
+    let firing = fields("[FIRING:2] HostHighCpuUsage (critical ops)");
+    check(
+        &r[1],
+        "POST",
+        "/rest/api/2/issue",
+        &json!({ "fields": firing }),
+    );
+
+    // Resolved, the issue open: update it, then the resolve transition.
+    jira.set_issues(jira_issue("indeterminate"));
+    post(true);
+    let r = jira.upto(6);
+    check(&r[2], "POST", "/rest/api/2/search", &search(false));
+    let resolved = fields("[RESOLVED] HostHighCpuUsage (critical ops)");
+    check(
+        &r[3],
+        "PUT",
+        "/rest/api/2/issue/OPS-1",
+        &json!({ "fields": resolved }),
+    );
+    check(
+        &r[4],
+        "GET",
+        "/rest/api/2/issue/OPS-1/transitions",
+        &Value::Null,
+    );
+    let t = json!({"transition": {"id": "31"}});
+    check(&r[5], "POST", "/rest/api/2/issue/OPS-1/transitions", &t);
+
+    // Firing again, the issue done (within reopen_duration): update, reopen.
+    jira.set_issues(jira_issue("done"));
+    post(false);
+    let r = jira.upto(10);
+    check(&r[6], "POST", "/rest/api/2/search", &search(true));
+    check(
+        &r[7],
+        "PUT",
+        "/rest/api/2/issue/OPS-1",
+        &json!({ "fields": firing }),
+    );
+    check(
+        &r[8],
+        "GET",
+        "/rest/api/2/issue/OPS-1/transitions",
+        &Value::Null,
+    );
+    let t = json!({"transition": {"id": "11"}});
+    check(&r[9], "POST", "/rest/api/2/issue/OPS-1/transitions", &t);
+}
+
+/// Jira Cloud's REST v3: the search at `search/jql`, the description as
+/// Atlassian Document Format (the template's JSON as is), summary and
+/// description left alone on update when `enable_update` is false.
+#[test]
+fn jira_v3_cloud_search_and_adf_description() {
+    let jira = JiraFake::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ours.yml");
+    let receiver = r#"  jira_configs:
+  - api_url: {url}/rest/api/3
+    api_type: cloud
+    project: OPS
+    issue_type: Task
+    priority: P2
+    summary:
+      template: '{{ .CommonLabels.alertname }} on {{ len .Alerts }}'
+      enable_update: false
+    description:
+      template: '{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"{{ .CommonAnnotations.summary }}"}]}]}'
+      enable_update: false"#;
+    let base = format!("http://127.0.0.1:{}", jira.port);
+    let mut global =
+        String::from("global:\n  http_config:\n    authorization:\n      credentials: t0ken\n");
+    global.push_str(&config(receiver, &base));
+    std::fs::write(&path, global).unwrap();
+    let ours = start_alerter(dir.path(), &path);
+    let body = alerts(false).to_string();
+    let (st, text) = e2e::http("POST", ours.port, "/api/v2/alerts", Some(&body)).unwrap();
+    assert_eq!(st, 200, "{text}");
+    let r = jira.upto(2);
+    assert_eq!(r[0].method, "POST");
+    assert_eq!(r[0].path, "/rest/api/3/search/jql");
+    assert_eq!(r[0].authorization.as_deref(), Some("Bearer t0ken"));
+    assert!(
+        r[0].body["jql"]
+            .as_str()
+            .unwrap()
+            .starts_with("statusCategory != Done and project=\"OPS\" and labels=\"ALERT{"),
+        "{}",
+        r[0].body
+    );
+    assert_eq!(
+        (r[1].method.as_str(), r[1].path.as_str()),
+        ("POST", "/rest/api/3/issue")
+    );
+    let f = &r[1].body["fields"];
+    assert_eq!(f["summary"], "HostHighCpuUsage on 2");
+    assert_eq!(f["priority"], json!({"name": "P2"}));
+    assert_eq!(
+        f["description"],
+        json!({"type": "doc", "version": 1, "content": [{"type": "paragraph",
+               "content": [{"type": "text", "text": "CPU is high"}]}]})
+    );
+    // The issue exists now: an update leaves summary and description alone.
+    jira.set_issues(jira_issue("indeterminate"));
+    let second = json!([{
+        "labels": {"alertname": "HostHighCpuUsage", "instance": "web3:9100",
+                   "severity": "critical", "team": "ops"},
+        "annotations": {"summary": "CPU is high"},
+    }]);
+    let (st, text) = e2e::http(
+        "POST",
+        ours.port,
+        "/api/v2/alerts",
+        Some(&second.to_string()),
+    )
+    .unwrap();
+    assert_eq!(st, 200, "{text}");
+    let r = jira.upto(4);
+    assert_eq!(
+        (r[3].method.as_str(), r[3].path.as_str()),
+        ("PUT", "/rest/api/3/issue/OPS-1")
+    );
+    let f = r[3].body["fields"].as_object().unwrap();
+    assert!(
+        !f.contains_key("summary") && !f.contains_key("description"),
+        "{f:?}"
+    );
+    assert_eq!(f["issuetype"], json!({"name": "Task"}));
+}
+
+/// Alertmanager's default email (issue 17, done-when 5): both daemons mail the
+/// same alerts with an email_config that sets none of `headers`, `html`, `text`,
+/// to one real SMTP server; the subject and the HTML part (0.25's email.tmpl) are
+/// the same byte for byte, and neither sends a text part.
+#[test]
+fn email_defaults_as_alertmanager() {
+    let Some(bin) = alertmanager_bin() else {
+        return;
+    };
+    if !common::have_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("inbox");
+    std::fs::create_dir_all(&out).unwrap();
+    let port = free_port();
+    let mut cmd = Command::new("python3");
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py"))
+        .args(["--port", &port.to_string(), "--mode", "plain", "--out"])
+        .arg(&out);
+    let _smtp = ChildGuard::spawn("smtp", &mut cmd, &dir.path().join("smtp.log"));
+    e2e::wait_port(port, Duration::from_secs(10));
+    let receiver = |to: &str| {
+        format!(
+            "  email_configs:\n  - to: {to}\n    from: alerts@example.com\n    smarthost: 127.0.0.1:{port}\n    require_tls: false"
+        )
+    };
+    let (am_config, our_config) = (dir.path().join("am.yml"), dir.path().join("ours.yml"));
+    std::fs::write(&am_config, config(&receiver("am@example.org"), "")).unwrap();
+    std::fs::write(&our_config, config(&receiver("ours@example.org"), "")).unwrap();
+    let am = start_alertmanager(&bin, dir.path(), &am_config);
+    let ours = start_alerter(dir.path(), &our_config);
+    let body = alerts(false).to_string();
+    for d in [&am, &ours] {
+        let (st, text) = e2e::http("POST", d.port, "/api/v2/alerts", Some(&body)).unwrap();
+        assert_eq!(st, 200, "{text}");
+    }
+    let msgs = wait_for("both messages", Duration::from_secs(30), || {
+        let m: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .collect();
+        (m.len() >= 2).then_some(m)
+    });
+    let decoded: Vec<Value> = msgs
+        .iter()
+        .map(|m| common::decode_message(m, "From"))
+        .collect();
+    let by = |to: &str| {
+        decoded
+            .iter()
+            .find(|m| m["to"] == to)
+            .unwrap_or_else(|| panic!("no message to {to}: {decoded:?}"))
+    };
+    let (a, o) = (by("am@example.org"), by("ours@example.org"));
+    assert_eq!(o["subject"], a["subject"], "subject");
+    assert_eq!(a["subject"], "[FIRING:2] HostHighCpuUsage (critical ops)");
+    let parts = |m: &Value| {
+        m["parts"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(parts(o), parts(a), "the parts sent");
+    assert_eq!(parts(a), ["text/html"]);
+    let html = |m: &Value| {
+        m["parts"]["text/html"]
+            .as_str()
+            .unwrap()
+            .replace("\r\n", "\n")
+    };
+    let (ah, oh) = (html(a), html(o));
+    if ah != oh {
+        let at = ah
+            .chars()
+            .zip(oh.chars())
+            .take_while(|(x, y)| x == y)
+            .count();
+        let show = |s: &str| {
+            s.chars()
+                .skip(at.saturating_sub(80))
+                .take(240)
+                .collect::<String>()
+        };
+        panic!(
+            "HTML differs at character {at} (lengths {} and {})\nalertmanager: {:?}\nours:         {:?}",
+            ah.len(),
+            oh.len(),
+            show(&ah),
+            show(&oh)
+        );
+    }
+    assert!(ah.contains("View in Alertmanager"), "{ah}");
 }

@@ -69,6 +69,9 @@ pub struct IntegrationGlobals {
     pub rocketchat_token_id: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rocketchat_token_id_file: Option<String>,
+    /// Newer Alertmanagers: the Jira REST API of every jira_configs entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jira_api_url: Option<String>,
 }
 
 /// Alertmanager's default `global.rocketchat_api_url`.
@@ -152,6 +155,7 @@ impl IntegrationGlobals {
             ("victorops_api_url", &self.victorops_api_url),
             ("wechat_api_url", &self.wechat_api_url),
             ("rocketchat_api_url", &self.rocketchat_api_url),
+            ("jira_api_url", &self.jira_api_url),
         ] {
             if let Some(u) = u
                 && let Err(e) = check_url(u)

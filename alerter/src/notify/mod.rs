@@ -6,6 +6,7 @@ pub mod discord;
 pub mod email;
 pub mod http;
 pub mod integration;
+pub mod jira;
 pub mod matrix;
 pub mod msteams;
 pub mod msteamsv2;

@@ -13,6 +13,7 @@ use super::discord::DiscordConfig;
 use super::email::{self, EmailConfig, EmailNotifier, ResolvedEmail, SmtpGlobals};
 use super::http::HttpConfig;
 use super::integration::{BuildContext, IntegrationConfig, IntegrationGlobals};
+use super::jira::JiraConfig;
 use super::matrix::MatrixConfig;
 use super::msteams::MsteamsConfig;
 use super::msteamsv2::MsteamsV2Config;
@@ -70,6 +71,8 @@ pub struct ReceiverConfig {
     pub matrix_configs: Vec<MatrixConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rocketchat_configs: Vec<RocketchatConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jira_configs: Vec<JiraConfig>,
 }
 
 /// Every integration kind beyond email and webhook: `$m!(field)` once per
@@ -91,6 +94,7 @@ macro_rules! each_integration {
         $m!(ntfy_configs);
         $m!(matrix_configs);
         $m!(rocketchat_configs);
+        $m!(jira_configs);
     };
 }
 

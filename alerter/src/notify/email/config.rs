@@ -200,10 +200,10 @@ fn canonical_header(name: &str) -> String {
 const STRUCTURAL_HEADERS: [&str; 3] = ["Content-Type", "Content-Transfer-Encoding", "Mime-Version"];
 
 /// Compiles an `email_configs` entry's templated fields against `set`. Missing
-/// fields get Alertmanager's defaults, which render our built-in content:
-/// `Subject: {{ template "email.default.subject" . }}`, `html: {{ template
-/// "email.default.html" . }}`, and (ours) `text: {{ template "email.default.text" . }}`.
-/// An empty `text` or `html` leaves that part out.
+/// fields get Alertmanager 0.25's defaults: `Subject: {{ template
+/// "email.default.subject" . }}`, `html: {{ template "email.default.html" . }}`,
+/// no `text` (0.25 sends the HTML part alone). An empty `text` or `html` leaves
+/// that part out.
 pub fn compile_content(c: &EmailConfig, set: &Templates) -> Result<Content, Vec<String>> {
     let mut errs = Vec::new();
     let mut headers: Vec<(String, TextTemplate)> = Vec::new();
@@ -239,10 +239,7 @@ pub fn compile_content(c: &EmailConfig, set: &Templates) -> Result<Content, Vec<
             Err(e) => errs.push(e),
         }
     }
-    let text_src = c
-        .text
-        .as_deref()
-        .unwrap_or(r#"{{ template "email.default.text" . }}"#);
+    let text_src = c.text.as_deref().unwrap_or("");
     let html_src = c
         .html
         .as_deref()

@@ -78,14 +78,19 @@ pub fn build_message(cfg: &ResolvedEmail, d: &Data) -> Result<lettre::Message, N
         None => None,
     };
     let part = |ct: ContentType, body: String| SinglePart::builder().header(ct).body(body);
+    // Always multipart/alternative, one part or two, as Alertmanager sends it.
     let built = match (text, html) {
         (Some(t), Some(h)) => b.multipart(
             MultiPart::alternative()
                 .singlepart(part(ContentType::TEXT_PLAIN, t))
                 .singlepart(part(ContentType::TEXT_HTML, h)),
         ),
-        (Some(t), None) => b.singlepart(part(ContentType::TEXT_PLAIN, t)),
-        (None, Some(h)) => b.singlepart(part(ContentType::TEXT_HTML, h)),
+        (Some(t), None) => {
+            b.multipart(MultiPart::alternative().singlepart(part(ContentType::TEXT_PLAIN, t)))
+        }
+        (None, Some(h)) => {
+            b.multipart(MultiPart::alternative().singlepart(part(ContentType::TEXT_HTML, h)))
+        }
         (None, None) => {
             return Err(err(
                 false,

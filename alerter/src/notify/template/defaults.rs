@@ -1,22 +1,25 @@
 //! The built-in named templates, available to every templated field before the
-//! users' files, and the phone-friendly email content `email.default.*` render
-//! ([`subject`], [`text_body`], [`html_body`]).
+//! users' files: the names of Alertmanager 0.25's default template files,
+//! rendering what 0.25 renders, and ours: the phone-friendly email content
+//! `alerter.email.*` render ([`subject`], [`text_body`], [`html_body`]).
 
 use crate::notify::{AlertData, Data, Status};
 
-/// Built-in named templates: `email.default.*` render our phone-friendly content
-/// ([`subject`], [`text_body`], [`html_body`] below); the others are the names of
-/// Alertmanager's default template file, rendering what 0.25 renders (the
-/// integrations' defaults refer to them, and users' templates do too). A user's
-/// file that defines one of these names replaces it, as in Alertmanager.
+/// Built-in named templates: the names of Alertmanager's default template file,
+/// rendering what 0.25 renders (the integrations' defaults refer to them, and
+/// users' templates do too), and ours: `alerter.email.*`, our phone-friendly
+/// content ([`subject`], [`text_body`], [`html_body`] below), which the built-in
+/// config names explicitly (`email.default.text`, which 0.25 lacks, is ours too).
+/// A user's file that defines one of these names replaces it, as in Alertmanager.
 ///
 /// `__subject`: `[FIRING:<n firing>]` or `[RESOLVED]`, the group label values by
 /// name, a space, then in parentheses the values of the common labels that are
 /// not group labels, when there are any.
 pub(super) const BUILTIN: &str = concat!(
-    r#"{{ define "email.default.subject" }}{{ __email_default "subject" . }}{{ end }}"#,
-    r#"{{- define "email.default.text" }}{{ __email_default "text" . }}{{ end }}"#,
-    r#"{{- define "email.default.html" }}{{ __email_default "html" . }}{{ end }}"#,
+    r#"{{ define "alerter.email.subject" }}{{ __email_default "subject" . }}{{ end }}"#,
+    r#"{{- define "alerter.email.text" }}{{ __email_default "text" . }}{{ end }}"#,
+    r#"{{- define "alerter.email.html" }}{{ __email_default "html" . }}{{ end }}"#,
+    r#"{{- define "email.default.text" }}{{ template "alerter.email.text" . }}{{ end }}"#,
     r#"{{- define "__alertmanager" }}Alertmanager{{ end }}"#,
     r#"{{- define "__alertmanagerURL" }}{{ .ExternalURL }}/#/alerts?receiver={{ urlquery .Receiver }}{{ end }}"#,
     r#"{{- define "__subject" }}[{{ toUpper .Status }}{{ if eq .Status "firing" }}:{{ len .Alerts.Firing }}{{ end }}] "#,
@@ -103,6 +106,13 @@ pub(super) const BUILTIN: &str = concat!(
     r#"{{- define "rocketchat.default.emoji" }}{{ end }}"#,
     r#"{{- define "rocketchat.default.iconurl" }}{{ end }}"#,
     r#"{{- define "rocketchat.default.text" }}{{ end }}"#,
+    // Newer Alertmanagers' Jira. The priority is the highest severity among the
+    // firing alerts (critical High, warning Medium, info Low), else among the
+    // resolved ones.
+    r#"{{- define "jira.default.summary" }}{{ template "__subject" . }}{{ end }}"#,
+    r#"{{- define "jira.default.description" }}{{ template "__alert_blocks_markdown" . }}{{ end }}"#,
+    "{{- define \"jira.default.priority\" }}{{ $p := \"\" }}{{ range .Alerts.Firing }}{{ $s := index .Labels \"severity\" }}{{ if eq $s \"critical\" }}{{ $p = \"High\" }}{{ else if and (eq $s \"warning\") (ne $p \"High\") }}{{ $p = \"Medium\" }}{{ else if and (eq $s \"info\") (eq $p \"\") }}{{ $p = \"Low\" }}{{ end }}{{ end }}",
+    "{{ if eq $p \"\" }}{{ range .Alerts.Resolved }}{{ $s := index .Labels \"severity\" }}{{ if eq $s \"critical\" }}{{ $p = \"High\" }}{{ else if and (eq $s \"warning\") (ne $p \"High\") }}{{ $p = \"Medium\" }}{{ else if and (eq $s \"info\") (eq $p \"\") }}{{ $p = \"Low\" }}{{ end }}{{ end }}{{ end }}{{ $p }}{{ end }}",
     // Ours (ntfy and Matrix are not Alertmanager integrations).
     r#"{{- define "ntfy.default.title" }}{{ template "__subject" . }}{{ end }}"#,
     r#"{{- define "ntfy.default.message" }}{{ template "__common_annotations" . }}"#,
@@ -111,7 +121,8 @@ pub(super) const BUILTIN: &str = concat!(
     "\n{{ template \"__common_annotations\" . }}\n{{ template \"__alert_sections\" . }}{{ end }}",
 );
 
-/// `[FIRING:2] HostHighCpuUsage (warning)`, as Alertmanager's default subject.
+/// Our subject: `[FIRING:2] HostHighCpuUsage (warning)`, the first group label
+/// value, the others in parentheses.
 pub fn subject(d: &Data) -> String {
     let n = d
         .alerts
@@ -251,21 +262,21 @@ mod tests {
     fn builtin_defaults_render_our_content() {
         let d = data();
         assert_eq!(
-            text(r#"{{ template "email.default.subject" . }}"#),
+            text(r#"{{ template "alerter.email.subject" . }}"#),
             super::subject(&d)
         );
         assert_eq!(super::subject(&d), "[FIRING:2] HostHighCpuUsage (warning)");
         assert_eq!(
-            text(r#"{{ template "email.default.text" . }}"#),
+            text(r#"{{ template "alerter.email.text" . }}"#),
             super::text_body(&d)
         );
         // In HTML the built-in body is trusted markup, not escaped again.
         assert_eq!(
-            html(r#"{{ template "email.default.html" . }}"#),
+            html(r#"{{ template "alerter.email.html" . }}"#),
             super::html_body(&d)
         );
         assert_eq!(
-            html(r#"<title>{{ template "email.default.subject" . }}</title>"#),
+            html(r#"<title>{{ template "alerter.email.subject" . }}</title>"#),
             format!("<title>{}</title>", super::subject(&d))
         );
         // Alertmanager's subject: the common labels beyond the group's in parentheses.
@@ -277,7 +288,12 @@ mod tests {
             text(r#"{{ template "slack.default.fallback" . }}"#),
             "[FIRING:2] HostHighCpuUsage warning (ops) | http://alerter:9093/#/alerts?receiver=team-x"
         );
-        let e = text_err(r#"{{ template "email.default.subject" .Alerts }}"#);
+        // Jira's priority: the highest severity of the firing alerts.
+        assert_eq!(
+            text(r#"{{ template "jira.default.priority" . }}"#),
+            "Medium"
+        );
+        let e = text_err(r#"{{ template "alerter.email.subject" .Alerts }}"#);
         assert!(e.contains("want the notification data as dot"), "{e}");
     }
 }

@@ -206,7 +206,7 @@ pub(super) fn func_map() -> FuncMap {
             match args.get(1).and_then(|d| field_of(d, DEFAULT_KEY)) {
                 Some(Value::Function(f)) => f(&[kind]),
                 _ => Err(exec_err(
-                    "the email.default.* templates want the notification data as dot, e.g. {{ template \"email.default.subject\" . }}".into(),
+                    "the alerter.email.* templates want the notification data as dot, e.g. {{ template \"alerter.email.subject\" . }}".into(),
                 )),
             }
         }),

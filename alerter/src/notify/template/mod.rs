@@ -58,6 +58,9 @@ pub use gotime::go_format;
 use super::Data;
 use data::exec_err;
 use defaults::BUILTIN;
+
+/// Alertmanager 0.25's `email.default.subject` and `email.default.html`.
+const EMAIL_TMPL: &str = include_str!("email.tmpl");
 use functions::func_map;
 use rewrite::{parse_rewritten, refs_of};
 
@@ -121,6 +124,11 @@ impl Templates {
         };
         // Our own source; a failure here is caught by the unit tests.
         if let Err(e) = t.add_source("<built-in>", BUILTIN) {
+            tracing::error!("built-in templates: {e}");
+        }
+        // Alertmanager 0.25's email.tmpl as shipped (its markup is Mailgun's,
+        // MIT-licensed, notice included), so a migrated config mails the same.
+        if let Err(e) = t.add_source("<built-in email.tmpl>", EMAIL_TMPL) {
             tracing::error!("built-in templates: {e}");
         }
         t
