@@ -1,6 +1,7 @@
-//! Live rule evaluation, embedded mode: scrape the configured targets into the PromQL
-//! engine's in-memory store and evaluate the rule groups on their interval, handing
-//! firing and resolved alerts to the dispatcher in-process.
+//! Live rule evaluation. Embedded mode: scrape the configured targets into the PromQL
+//! engine's in-memory store and evaluate the rule groups on their interval. Remote
+//! mode (`remote_query`): each rule is an instant query to a Prometheus-compatible
+//! engine. Either way firing and resolved alerts go to the dispatcher in-process.
 //!
 //! Runs on its own thread with its own single-threaded runtime, so neither a slow
 //! scrape nor a long evaluation round ever holds the server's runtime thread (the
@@ -9,9 +10,11 @@
 //! and what `/api/v1/rules`, `/api/v1/alerts` and the self-metrics show.
 //!
 //! [`scrape`] compiles `scrape_configs` and scrapes one target; [`exposition`] parses
-//! what it returns; [`status`] is the read side for the API and metrics.
+//! what it returns; [`remote`] queries the remote engine; [`status`] is the read side
+//! for the API and metrics.
 
 pub mod exposition;
+pub mod remote;
 pub mod scrape;
 pub mod status;
 
@@ -24,10 +27,12 @@ use chrono::{DateTime, Utc};
 use promql_parser::parser::{Expr, Offset};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::promql::{Engine, Labels, Store};
-use crate::rules::group::{AlertState, Group, alerts_to_send, generator_url};
+use crate::promql::{Engine, Labels, Sample, Store};
+use crate::rules::file::RuleDef;
+use crate::rules::group::{AlertState, Group, Source, alerts_to_send, generator_url};
 use crate::rules::{EvalContext, GroupDef, check_files};
 use crate::sync::lock;
+use remote::Remote;
 use scrape::{Scraper, Target};
 pub use status::Status;
 
@@ -48,6 +53,8 @@ pub struct Settings {
     pub targets: Vec<Target>,
     pub evaluation_interval: Duration,
     pub external_labels: Labels,
+    /// Remote mode: rules are queries to this engine (never with `targets`).
+    pub remote: Option<Arc<Remote>>,
 }
 
 impl Settings {
@@ -338,11 +345,15 @@ async fn apply(
         }
         let group = Arc::new(Mutex::new(g));
         let (stop, rx) = oneshot::channel();
+        let source = match &s.remote {
+            Some(r) => Data::Remote(r.clone()),
+            None => Data::Local(engine.clone()),
+        };
         let done = tokio::spawn(group_loop(
             key.clone(),
             group.clone(),
             interval,
-            engine.clone(),
+            source,
             ctx.clone(),
             shared.clone(),
             rx,
@@ -385,12 +396,77 @@ async fn scrape_loop(
     scraper.retire(&store, now_ms());
 }
 
+/// Where a group's rules get their data.
+enum Data {
+    Local(Engine),
+    Remote(Arc<Remote>),
+}
+
+/// Remote results fetched before the round (remote mode has no recording rules, so
+/// no rule reads another's output); the output series are not written anywhere.
+struct Fetched(Vec<Result<Vec<Sample>, String>>);
+
+impl Source for Fetched {
+    fn query(&mut self, index: usize, _: &RuleDef, _: i64) -> Result<Vec<Sample>, String> {
+        self.0.get_mut(index).map_or_else(
+            || Err("no remote result".into()),
+            |r| std::mem::replace(r, Ok(Vec::new())),
+        )
+    }
+
+    fn append(&mut self, _: &Labels, _: i64, _: f64) {}
+}
+
+/// At most this many of a group's queries are in flight at once.
+const REMOTE_CONCURRENCY: usize = 4;
+
+/// Every rule's query of `group` at `ts` (minus its query offset), in rule order.
+async fn fetch(remote: &Arc<Remote>, group: &Mutex<Group>, ts: i64) -> Fetched {
+    use futures::StreamExt;
+    let (exprs, offset) = {
+        let g = lock(group);
+        let e: Vec<String> = g.rules.iter().map(|r| r.def.expr_text.clone()).collect();
+        (e, g.def.query_offset.as_millis_i64())
+    };
+    // Owned futures: the stream must be Send to run in the spawned group task.
+    let queries: Vec<_> = exprs
+        .into_iter()
+        .map(|e| {
+            let r = remote.clone();
+            async move { r.query(&e, ts - offset).await }
+        })
+        .collect();
+    let results = futures::stream::iter(queries)
+        .buffered(REMOTE_CONCURRENCY)
+        .collect()
+        .await;
+    Fetched(results)
+}
+
+/// Logs a rule's failure when it starts or changes, and its recovery: a remote that
+/// stays down is one line, not one per round.
+fn log_rule_errors(g: &Group, before: &[Option<String>]) {
+    for (r, was) in g.rules.iter().zip(before) {
+        match (&r.last_error, was) {
+            (Some(e), w) if w.as_ref() != Some(e) => tracing::warn!(
+                file = %g.def.file.display(), group = %g.def.name, rule = %r.def.name,
+                "evaluating rule failed: {e}"
+            ),
+            (None, Some(_)) => tracing::info!(
+                file = %g.def.file.display(), group = %g.def.name, rule = %r.def.name,
+                "rule evaluation recovered"
+            ),
+            _ => {}
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn group_loop(
     key: String,
     group: Arc<Mutex<Group>>,
     interval: Duration,
-    engine: Engine,
+    data: Data,
     ctx: EvalContext,
     shared: Arc<Shared>,
     mut stop: oneshot::Receiver<()>,
@@ -417,11 +493,20 @@ async fn group_loop(
         }
         last_ts = ts;
         let start = std::time::Instant::now();
+        // The network is waited on before the group is locked.
+        let fetched = match &data {
+            Data::Remote(r) => Some(fetch(r, &group, ts).await),
+            Data::Local(_) => None,
+        };
         let mut g = lock(&group);
-        {
+        let before: Vec<Option<String>> = g.rules.iter().map(|r| r.last_error.clone()).collect();
+        if let Some(mut f) = fetched {
+            g.eval_from(&mut f, ts, &ctx);
+        } else if let Data::Local(engine) = &data {
             let mut st = lock(&shared.store);
-            g.eval(&engine, &mut st, ts, &ctx);
+            g.eval(engine, &mut st, ts, &ctx);
         }
+        log_rule_errors(&g, &before);
         if first_round {
             first_round = false;
             restore_state(&key, &mut g, &shared, ts);
@@ -535,6 +620,61 @@ fn save_state(key: &str, g: &Group, shared: &Shared, ts: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample(job: &str) -> Sample {
+        Sample {
+            labels: [("__name__", "up"), ("job", job)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            value: 0.0,
+            drop_name: false,
+        }
+    }
+
+    /// Remote mode: a failed query is the rule's error and changes nothing; the
+    /// firing alert is neither resolved nor dropped, and is still re-sent.
+    #[test]
+    fn a_failing_remote_resolves_nothing() {
+        let defs = crate::rules::parse_rules(
+            Path::new("r.yml"),
+            "groups:\n- name: g\n  rules:\n  - alert: Down\n    expr: up == 0\n    for: 2s\n",
+        )
+        .unwrap();
+        let mut g = Group::new(defs[0].clone());
+        let ctx = EvalContext::default();
+        let round = |g: &mut Group, ts: i64, r: Result<Vec<Sample>, String>| {
+            g.eval_from(&mut Fetched(vec![r]), ts, &ctx);
+            let sent = alerts_to_send(&mut g.rules[0], ts, 1000, 1000);
+            sent.iter()
+                .map(|a| (a.state, a.resolved_at))
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            round(&mut g, 0, Ok(vec![sample("a")])).is_empty(),
+            "pending"
+        );
+        let firing = round(&mut g, 2000, Ok(vec![sample("a")]));
+        assert_eq!(firing, [(AlertState::Firing, 0)]);
+        for ts in [3000, 4500, 6000] {
+            let sent = round(&mut g, ts, Err("remote query: connection refused".into()));
+            assert!(
+                sent.iter().all(|s| *s == (AlertState::Firing, 0)),
+                "{ts}: {sent:?}"
+            );
+            assert!(g.rules[0].last_error.is_some());
+            assert_eq!(g.rules[0].firing().len(), 1, "{ts}: still firing");
+        }
+        // The resend delay passed during the outage: re-sent, still firing.
+        assert_eq!(
+            round(&mut g, 7100, Err("down".into())),
+            [(AlertState::Firing, 0)]
+        );
+        // Back, and the condition is gone: now it resolves.
+        let back = round(&mut g, 8000, Ok(vec![]));
+        assert_eq!(back, [(AlertState::Inactive, 8000)]);
+        assert!(g.rules[0].last_error.is_none());
+    }
 
     #[test]
     fn retention_covers_the_longest_range_offset_and_for() {
