@@ -396,6 +396,31 @@ async fn scrape_loop(
     scraper.retire(&store, now_ms());
 }
 
+/// Where in its interval a group is evaluated, as Prometheus places it (rules/group.go
+/// `EvalTimestamp`): the xxHash64 of the labels `file` and `name`, modulo the interval
+/// in nanoseconds. Two evaluators of one rule file evaluate in step.
+pub fn group_phase_ms(file: &str, name: &str, interval: Duration) -> i64 {
+    // Go's labels.Hash: name, 0xff, value, 0xff for each label in name order.
+    let mut bytes = Vec::with_capacity(file.len() + name.len() + 12);
+    for (k, v) in [("file", file), ("name", name)] {
+        bytes.extend_from_slice(k.as_bytes());
+        bytes.push(0xff);
+        bytes.extend_from_slice(v.as_bytes());
+        bytes.push(0xff);
+    }
+    let h = xxhash_rust::xxh64::xxh64(&bytes, 0);
+    let iv_ns = u64::try_from(interval.as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    ((h % iv_ns) / 1_000_000) as i64
+}
+
+/// The group's latest scheduled evaluation time at or before `now` (all in ms).
+pub fn eval_timestamp(phase: i64, iv: i64, now: i64) -> i64 {
+    let adj = now - phase;
+    adj - adj.rem_euclid(iv) + phase
+}
+
 /// Where a group's rules get their data.
 enum Data {
     Local(Engine),
@@ -472,8 +497,17 @@ async fn group_loop(
     mut stop: oneshot::Receiver<()>,
 ) {
     let iv_ms = interval.as_millis().max(1) as i64;
-    let first = scrape::offset(&key, interval, now_ms());
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, interval);
+    let (file, name) = {
+        let g = lock(&group);
+        (g.def.file.display().to_string(), g.def.name.clone())
+    };
+    let phase = group_phase_ms(&file, &name, interval);
+    let now = now_ms();
+    let first = eval_timestamp(phase, iv_ms, now) + iv_ms - now;
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_millis(first.max(0) as u64),
+        interval,
+    );
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_ts = 0i64;
     let mut first_round = true;
@@ -483,7 +517,7 @@ async fn group_loop(
             _ = &mut stop => return,
             _ = ticker.tick() => {}
         }
-        let ts = now_ms();
+        let ts = eval_timestamp(phase, iv_ms, now_ms());
         if last_ts != 0 {
             // Prometheus: ticks that passed while the previous round ran are missed.
             let missed = (ts - last_ts) / iv_ms - 1;
@@ -674,6 +708,19 @@ mod tests {
         let back = round(&mut g, 8000, Ok(vec![]));
         assert_eq!(back, [(AlertState::Inactive, 8000)]);
         assert!(g.rules[0].last_error.is_none());
+    }
+
+    #[test]
+    fn groups_evaluate_at_their_phase_in_the_interval() {
+        let iv = Duration::from_secs(15);
+        let p = group_phase_ms("/etc/rules.yml", "targets", iv);
+        assert!((0..15_000).contains(&p));
+        assert_ne!(p, group_phase_ms("/etc/rules.yml", "host", iv));
+        for now in [1_000_000, 1_000_001, 1_014_999] {
+            let ts = eval_timestamp(p, 15_000, now);
+            assert!(ts <= now && now - ts < 15_000, "{now}: {ts}");
+            assert_eq!((ts - p).rem_euclid(15_000), 0);
+        }
     }
 
     #[test]
