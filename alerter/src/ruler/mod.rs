@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use promql_parser::parser::{Expr, Offset};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::clock::Clock;
 use crate::promql::{Engine, Labels, Sample, Store};
 use crate::rules::file::RuleDef;
 use crate::rules::group::{AlertState, Group, Source, alerts_to_send, generator_url};
@@ -143,12 +144,13 @@ pub struct Ruler {
 }
 
 impl Ruler {
-    /// Starts the evaluator thread with `settings`.
+    /// Starts the evaluator thread with `settings`, reading the time from `clock`.
     pub fn start(
         settings: Arc<Settings>,
         sink: Sink,
         data_dir: &Path,
         external_url: String,
+        clock: Clock,
     ) -> Result<Ruler, String> {
         let (tx, rx) = mpsc::unbounded_channel();
         let status = Arc::new(Status::default());
@@ -161,7 +163,7 @@ impl Ruler {
         std::thread::Builder::new()
             .name("ruler".into())
             .spawn(move || {
-                rt.block_on(run(settings, rx, sink, st, state_path, external_url));
+                rt.block_on(run(settings, rx, sink, st, state_path, external_url, clock));
             })
             .map_err(|e| format!("rule evaluator: cannot start its thread: {e}"))?;
         Ok(Ruler { tx, status })
@@ -173,8 +175,8 @@ impl Ruler {
     }
 }
 
-fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
+fn now_ms(clock: &Clock) -> i64 {
+    clock.now().timestamp_millis()
 }
 
 fn to_time(ms: i64) -> DateTime<Utc> {
@@ -218,6 +220,7 @@ struct Shared {
     /// What the previous process saved, taken by each group's first evaluation.
     restore: Mutex<BTreeMap<String, Vec<SavedAlert>>>,
     external_url: String,
+    clock: Clock,
 }
 
 async fn run(
@@ -227,8 +230,9 @@ async fn run(
     status: Arc<Status>,
     state_path: PathBuf,
     external_url: String,
+    clock: Clock,
 ) {
-    let restore = read_state(&state_path);
+    let restore = read_state(&state_path, now_ms(&clock));
     let shared = Arc::new(Shared {
         store: Arc::new(Mutex::new(Store::new())),
         sink,
@@ -237,6 +241,7 @@ async fn run(
         saved: Mutex::new(SavedState::default()),
         restore: Mutex::new(restore),
         external_url,
+        clock,
     });
     let retention = Arc::new(std::sync::atomic::AtomicI64::new(first.retention_ms()));
     {
@@ -246,7 +251,7 @@ async fn run(
             loop {
                 t.tick().await;
                 let keep = retention.load(std::sync::atomic::Ordering::Relaxed);
-                lock(&store).truncate_before(now_ms() - keep);
+                lock(&store).truncate_before(now_ms(&clock) - keep);
             }
         });
     }
@@ -266,12 +271,12 @@ async fn run(
     }
 }
 
-fn read_state(path: &Path) -> BTreeMap<String, Vec<SavedAlert>> {
+fn read_state(path: &Path, now: i64) -> BTreeMap<String, Vec<SavedAlert>> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return BTreeMap::new();
     };
     match serde_json::from_str::<SavedState>(&text) {
-        Ok(s) if now_ms() - s.saved_at <= FOR_OUTAGE_TOLERANCE_MS => s.groups,
+        Ok(s) if now - s.saved_at <= FOR_OUTAGE_TOLERANCE_MS => s.groups,
         Ok(_) => {
             tracing::info!(file = %path.display(), "saved rule state older than the outage tolerance (1h); not restored");
             BTreeMap::new()
@@ -314,7 +319,7 @@ async fn apply(
         let scraper = Scraper::new(t.clone());
         health.push((t.clone(), scraper.health.clone()));
         let (stop, rx) = oneshot::channel();
-        let done = tokio::spawn(scrape_loop(scraper, shared.store.clone(), rx));
+        let done = tokio::spawn(scrape_loop(scraper, shared.store.clone(), rx, shared.clock));
         scrapers.insert(t.key.clone(), Running { stop, done });
     }
     shared.status.set_targets(health);
@@ -375,9 +380,10 @@ async fn scrape_loop(
     mut scraper: Scraper,
     store: Arc<Mutex<Store>>,
     mut stop: oneshot::Receiver<()>,
+    clock: Clock,
 ) {
     let iv = scraper.target.interval;
-    let first = scrape::offset(&scraper.target.key, iv, now_ms());
+    let first = scrape::offset(&scraper.target.key, iv, now_ms(&clock));
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, iv);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -386,14 +392,14 @@ async fn scrape_loop(
             _ = &mut stop => break,
             _ = ticker.tick() => {}
         }
-        let ts = now_ms();
+        let ts = now_ms(&clock);
         tokio::select! {
             biased;
             _ = &mut stop => break,
             () = scraper.scrape(&store, ts) => {}
         }
     }
-    scraper.retire(&store, now_ms());
+    scraper.retire(&store, now_ms(&clock));
 }
 
 /// Where in its interval a group is evaluated, as Prometheus places it (rules/group.go
@@ -502,7 +508,7 @@ async fn group_loop(
         (g.def.file.display().to_string(), g.def.name.clone())
     };
     let phase = group_phase_ms(&file, &name, interval);
-    let now = now_ms();
+    let now = now_ms(&shared.clock);
     let first = eval_timestamp(phase, iv_ms, now) + iv_ms - now;
     let mut ticker = tokio::time::interval_at(
         tokio::time::Instant::now() + Duration::from_millis(first.max(0) as u64),
@@ -517,7 +523,7 @@ async fn group_loop(
             _ = &mut stop => return,
             _ = ticker.tick() => {}
         }
-        let ts = eval_timestamp(phase, iv_ms, now_ms());
+        let ts = eval_timestamp(phase, iv_ms, now_ms(&shared.clock));
         if last_ts != 0 {
             // Prometheus: ticks that passed while the previous round ran are missed.
             let missed = (ts - last_ts) / iv_ms - 1;
@@ -567,7 +573,7 @@ async fn group_loop(
                         a.valid_until
                     }),
                     generator_url: url.clone(),
-                    updated_at: Utc::now(),
+                    updated_at: shared.clock.now(),
                     timeout: false,
                 });
             }
