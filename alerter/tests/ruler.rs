@@ -5,6 +5,7 @@
 //! again sends the resolved notification. And an alert pending for half its `for`
 //! keeps its active time across an alerter restart and fires on time.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -609,4 +610,272 @@ fn rules_and_alerts_api_shapes_match_prometheus() {
         };
         assert!(ours.contains(want), "{path}: {ours:?}");
     }
+}
+
+fn starts_at(a: &Value) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(a["startsAt"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("startsAt of {a}: {e}"))
+        .to_utc()
+}
+
+/// A rule of `/api/v1/rules` by name.
+fn rule_status(port: u16, name: &str) -> Option<Value> {
+    let v = e2e::get_json(port, "/api/v1/rules").ok()?;
+    v["data"]["groups"]
+        .as_array()?
+        .iter()
+        .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+        .find(|r| r["name"] == name)
+}
+
+/// One line of our `/metrics` starting with `prefix`: its value.
+fn metric(port: u16, prefix: &str) -> Option<f64> {
+    let (_, m) = e2e::http("GET", port, "/metrics", None).ok()?;
+    m.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// Done-when 2 and part of 4: rules/targets.yml (with a short `for`) evaluated by our
+/// alerter in remote mode against Debian's Prometheus, which scrapes Debian's
+/// node_exporter and evaluates the same file itself, posting to a second alerter.
+/// Stopping the exporter fires the same alerts with the same labels on both sides,
+/// within one evaluation interval; stopping Prometheus is an evaluation error on
+/// ours and resolves nothing.
+#[test]
+fn remote_mode_fires_as_prometheus_does_and_an_outage_resolves_nothing() {
+    let Some(node) = e2e::require("prometheus-node-exporter", "the scraped target") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rules = std::fs::read_to_string(e2e::workspace_root().join("rules/targets.yml"))
+        .unwrap()
+        .replace("for: 2m", "for: 3s");
+    assert!(
+        rules.contains("for: 3s"),
+        "rules/targets.yml changed: {rules}"
+    );
+    let rules_path = dir.path().join("rules.yml");
+    std::fs::write(&rules_path, &rules).unwrap();
+    let exp_port = free_port();
+    let mut cmd = Command::new(node);
+    cmd.arg(format!("--web.listen-address=127.0.0.1:{exp_port}"))
+        .arg("--collector.disable-defaults")
+        .arg("--collector.loadavg");
+    let mut exporter = ChildGuard::spawn("node_exporter", &mut cmd, &dir.path().join("node.log"));
+    wait_port(exp_port, Duration::from_secs(20));
+
+    // Theirs: a pure Alertmanager that Prometheus posts its own alerts to.
+    let theirs_dir = dir.path().join("theirs");
+    std::fs::create_dir(&theirs_dir).unwrap();
+    let theirs_sink = WebhookSink::start();
+    let theirs_cfg = theirs_dir.join("alerter.yml");
+    std::fs::write(
+        &theirs_cfg,
+        format!(
+            "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n- name: hook\n  webhook_configs:\n  - url: {}\n    send_resolved: true\n",
+            theirs_sink.url()
+        ),
+    )
+    .unwrap();
+    let theirs_port = free_port();
+    let _theirs = start_alerter(&theirs_dir, &theirs_cfg, theirs_port, "theirs.log");
+    let Some(prom) = e2e::prometheus::Prometheus::start(&format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n  external_labels: {{site: test}}\nrule_files: ['{}']\nalerting:\n  alertmanagers:\n  - static_configs: [{{targets: ['127.0.0.1:{theirs_port}']}}]\nscrape_configs:\n- job_name: node\n  static_configs: [{{targets: ['127.0.0.1:{exp_port}']}}]\n",
+        rules_path.display()
+    )) else {
+        return;
+    };
+    prom.wait_all_up(1, Duration::from_secs(30));
+
+    // Ours: the same rule file, every rule a query to that Prometheus.
+    let sink = WebhookSink::start();
+    let remote = format!(
+        "remote_query:\n  url: http://127.0.0.1:{}/api/v1/query\n  timeout: 1s\n  headers: {{X-Scope-OrgID: test}}\n",
+        prom.port
+    );
+    let cfg = config(dir.path(), &sink, &remote, &rules);
+    let port = free_port();
+    let _alerter = start_alerter(dir.path(), &cfg, port, "alerter.log");
+    wait_for(
+        "a healthy, inactive TargetDown in remote mode",
+        Duration::from_secs(10),
+        || {
+            let r = rule_status(port, "TargetDown")?;
+            (r["health"] == "ok" && r["state"] == "inactive").then_some(())
+        },
+    );
+    // Prometheus's first Watchdog may go before it has found its Alertmanager (it is
+    // dropped and re-sent a minute later), so ours is awaited at the sink and both
+    // sides are compared on /api/v1/alerts.
+    wait_for("our Watchdog at the sink", Duration::from_secs(20), || {
+        notified(&sink, "Watchdog", "firing")
+    });
+    wait_for(
+        "Prometheus has found its Alertmanager",
+        Duration::from_secs(20),
+        || {
+            let v = e2e::get_json(prom.port, "/api/v1/alertmanagers").ok()?;
+            (!v["data"]["activeAlertmanagers"].as_array()?.is_empty()).then_some(())
+        },
+    );
+    exporter.kill();
+    let ours = wait_for("our TargetDown firing", Duration::from_secs(20), || {
+        notified(&sink, "TargetDown", "firing")
+    });
+    let theirs = wait_for(
+        "Prometheus's TargetDown firing",
+        Duration::from_secs(20),
+        || notified(&theirs_sink, "TargetDown", "firing"),
+    );
+    eprintln!("ours: {ours}\nPrometheus's: {theirs}");
+    assert_eq!(ours["labels"], theirs["labels"]);
+    assert_eq!(ours["annotations"], theirs["annotations"]);
+    assert_eq!(ours["labels"]["instance"], format!("127.0.0.1:{exp_port}"));
+    let skew = (starts_at(&ours) - starts_at(&theirs)).abs();
+    eprintln!("firing times differ by {skew}");
+    assert!(
+        skew <= chrono::Duration::seconds(1),
+        "firing times {} vs {} differ by more than the evaluation interval",
+        ours["startsAt"],
+        theirs["startsAt"]
+    );
+    // Both sides' active alerts: the same names, labels and states.
+    let active = |p: u16| -> BTreeMap<String, (Value, chrono::DateTime<chrono::Utc>)> {
+        let v = e2e::get_json(p, "/api/v1/alerts").unwrap();
+        v["data"]["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let at = chrono::DateTime::parse_from_rfc3339(a["activeAt"].as_str().unwrap())
+                    .unwrap()
+                    .to_utc();
+                (a["labels"].to_string(), (a["state"].clone(), at))
+            })
+            .collect()
+    };
+    let (o, t) = (active(port), active(prom.port));
+    assert_eq!(
+        o.iter().map(|(k, v)| (k, &v.0)).collect::<Vec<_>>(),
+        t.iter().map(|(k, v)| (k, &v.0)).collect::<Vec<_>>(),
+        "/api/v1/alerts differ"
+    );
+    // Watchdog went active when each side started; TargetDown when the exporter stopped.
+    for (k, (_, at)) in o.iter().filter(|(k, _)| k.contains("TargetDown")) {
+        let skew = (*at - t[k].1).abs();
+        assert!(
+            skew <= chrono::Duration::seconds(1),
+            "{k}: activeAt differs by {skew}"
+        );
+        // Both place the group at the same point of its interval (Prometheus's hash).
+        let off = skew.num_milliseconds() % 1000;
+        assert!(
+            off <= 1 || off >= 999,
+            "{k}: evaluated out of step by {skew}"
+        );
+    }
+    assert!(
+        o.keys().any(|k| k.contains("TargetDown")) && o.len() == 2,
+        "{o:?}"
+    );
+
+    // The remote goes away: an evaluation error, and nothing resolves.
+    drop(prom);
+    let r = wait_for(
+        "TargetDown's evaluation error",
+        Duration::from_secs(10),
+        || rule_status(port, "TargetDown").filter(|r| r["health"] == "err"),
+    );
+    let err = r["lastError"].as_str().unwrap_or_default().to_string();
+    assert!(err.starts_with("remote query: "), "{r}");
+    assert!(err.contains("after one retry"), "{err}");
+    assert_eq!(r["state"], "firing", "{r}");
+    std::thread::sleep(Duration::from_secs(4));
+    let failures = metric(port, "alerter_rule_evaluation_failures_total{").unwrap_or(0.0);
+    assert!(failures >= 3.0, "failures counted: {failures}");
+    assert!(
+        notified(&sink, "TargetDown", "resolved").is_none()
+            && notified(&sink, "Watchdog", "resolved").is_none(),
+        "resolved while the remote was down: {:?}",
+        sink.received()
+    );
+    assert_eq!(rule_alert(port, "TargetDown").unwrap()["state"], "firing");
+    let active = e2e::get_json(port, "/api/v2/alerts?active=true").unwrap();
+    assert_eq!(
+        active.as_array().map(Vec::len),
+        Some(2),
+        "TargetDown and Watchdog still active: {active}"
+    );
+    let log = std::fs::read_to_string(dir.path().join("alerter.log")).unwrap();
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("evaluating rule failed") && l.contains("TargetDown"))
+        .count();
+    // Logged when the failure starts (or its reason changes), not at every round.
+    assert!(
+        (1..=2).contains(&lines),
+        "{lines} log lines for the outage:\n{log}"
+    );
+}
+
+/// A Prometheus-compatible query endpoint that answers an empty vector after `delay`.
+fn slow_remote(delay: Duration) -> (u16, std::sync::mpsc::Sender<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            use axum::routing::post;
+            let app = axum::Router::new().route(
+                "/api/v1/query",
+                post(move || async move {
+                    tokio::time::sleep(delay).await;
+                    r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#
+                }),
+            );
+            let l = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let stop = async move {
+                while stop_rx.try_recv().is_err() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            };
+            let _ = axum::serve(l, app).with_graceful_shutdown(stop).await;
+        });
+    });
+    (port, stop_tx)
+}
+
+/// Done-when 4 (DW4): a rule group whose round takes longer than its interval (its
+/// engine answers in 2.5 s, the interval is 1 s) counts the ticks it missed.
+#[test]
+fn a_group_slower_than_its_interval_counts_missed_iterations() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = WebhookSink::start();
+    let (rport, _stop) = slow_remote(Duration::from_millis(2500));
+    let remote =
+        format!("remote_query:\n  url: http://127.0.0.1:{rport}/api/v1/query\n  timeout: 5s\n");
+    let rules =
+        "groups:\n  - name: slow\n    rules:\n      - alert: Never\n        expr: up == 0\n";
+    let cfg = config(dir.path(), &sink, &remote, rules);
+    let port = free_port();
+    let _alerter = start_alerter(dir.path(), &cfg, port, "alerter.log");
+    let missed = wait_for("missed iterations counted", Duration::from_secs(15), || {
+        metric(port, "alerter_rule_group_iterations_missed_total{").filter(|m| *m >= 2.0)
+    });
+    let took = metric(port, "alerter_rule_group_last_duration_seconds{").unwrap();
+    eprintln!("missed {missed}, last round {took}s");
+    assert!(took >= 2.5, "round took {took}s");
+    // Slow is not failed: the rule is healthy.
+    let r = rule_status(port, "Never").unwrap();
+    assert_eq!(r["health"], "ok", "{r}");
+    assert_eq!(
+        metric(port, "alerter_rule_evaluation_failures_total{"),
+        Some(0.0)
+    );
 }

@@ -1,7 +1,8 @@
 //! alertmanager.yml, as Alertmanager reads it, plus Prometheus's keys for the rule
 //! evaluator (`rule_files`, `scrape_configs`, `global.scrape_interval`,
 //! `global.scrape_timeout`, `global.evaluation_interval`, `global.external_labels`,
-//! and our top-level `evaluation_interval`). Unknown keys are errors.
+//! and our top-level `evaluation_interval`), and `remote_query` (rules evaluated by a
+//! remote Prometheus-compatible engine). Unknown keys are errors.
 //!
 //! This module only assembles: each section's raw type and its compile step belong
 //! to the component that runs it (`route:` to dispatch::route, `inhibit_rules:` to
@@ -28,8 +29,10 @@ use crate::notify::receivers::{
     Built, ReceiverConfig as Receiver, build_receivers, load_templates,
 };
 use crate::notify::template::Templates;
+use crate::ruler::remote::{self, RemoteQueryConfig};
 use crate::ruler::scrape::{self, ScrapeConfig};
 use crate::ruler::{self, Settings as RulerSettings};
+use crate::rules::file::RuleKind;
 use crate::selfmon::{self, SelfMonitoringConfig};
 use crate::timeinterval::{self, Intervals};
 
@@ -63,6 +66,9 @@ pub struct Config {
     /// Prometheus's: the targets the evaluator scrapes (see `ruler::scrape`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scrape_configs: Vec<ScrapeConfig>,
+    /// Ours: evaluate the rules against this engine instead (see `ruler::remote`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_query: Option<RemoteQueryConfig>,
     /// Ours: the alarm path that avoids a broken receiver (see `selfmon`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub self_monitoring: Option<SelfMonitoringConfig>,
@@ -293,6 +299,9 @@ fn compile_config(
             no_url.resolve(&|_| None)?
         }
     };
+    if let Some(r) = &config.remote_query {
+        warnings.extend(r.inline_secrets());
+    }
     let resolve_timeout = config
         .global
         .resolve_timeout
@@ -368,6 +377,34 @@ fn compile_ruler(config: &Config, base_dir: &Path) -> Result<RulerSettings, Vec<
     let groups = ruler::load_rule_files(base_dir, &config.rule_files)
         .map_err(|e| errs.extend(e))
         .unwrap_or_default();
+    let remote = match &config.remote_query {
+        None => None,
+        Some(r) => {
+            if !config.scrape_configs.is_empty() {
+                errs.push(
+                    "remote_query: cannot be used with scrape_configs: with remote_query every rule reads the remote engine, so scraped samples would never be read (let that engine scrape the targets)"
+                        .into(),
+                );
+            }
+            // As vmalert without -remoteWrite.url: a recording rule's output would
+            // have to be written back to the engine for anything to read it.
+            for g in &groups {
+                for r in g.rules.iter().filter(|r| r.kind == RuleKind::Record) {
+                    errs.push(format!(
+                        "{}:{}: group {:?}: recording rule {:?}: not evaluated with remote_query (its output cannot be written back to the remote engine); record it in that engine's own rules",
+                        g.file.display(),
+                        r.line,
+                        g.name,
+                        r.name
+                    ));
+                }
+            }
+            remote::compile(r, base_dir)
+                .map_err(|e| errs.extend(e))
+                .ok()
+                .map(Arc::new)
+        }
+    };
     if !errs.is_empty() {
         return Err(errs);
     }
@@ -376,6 +413,7 @@ fn compile_ruler(config: &Config, base_dir: &Path) -> Result<RulerSettings, Vec<
         targets,
         evaluation_interval,
         external_labels: g.external_labels.clone().into_iter().collect(),
+        remote,
     })
 }
 
@@ -487,6 +525,55 @@ mod tests {
         .err()
         .unwrap();
         assert!(e.contains("relabel_config"), "{e}");
+    }
+
+    /// `remote_query`: compiled into the evaluator's settings; with `scrape_configs`
+    /// or a recording rule it is an error saying why; its secrets never show.
+    #[test]
+    fn remote_query_compiles_and_its_conflicts_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let alert = "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up == 0\n";
+        std::fs::write(dir.path().join("alerts.yml"), alert).unwrap();
+        let record = "groups:\n- name: r\n  rules:\n  - alert: B\n    expr: up == 0\n  - record: job:up\n    expr: sum by (job) (up)\n";
+        std::fs::write(dir.path().join("record.yml"), record).unwrap();
+        let base = "route: {receiver: r}\nreceivers: [{name: r}]\n";
+        let remote = "remote_query:\n  url: http://127.0.0.1:9090/api/v1/query\n  timeout: 3s\n  headers: {X-Scope-OrgID: secret-tenant}\n  basic_auth: {username: u, password: inline-pw}\n";
+        let c = compile(
+            &format!("rule_files: [alerts.yml]\n{remote}{base}"),
+            "am.yml",
+            dir.path(),
+            &|_| None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let r = c.ruler.remote.as_ref().expect("remote mode");
+        assert_eq!(r.timeout, Duration::from_secs(3));
+        assert!(c.ruler.targets.is_empty() && c.ruler.groups.len() == 1);
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("remote_query.basic_auth.password is inline")),
+            "{:?}",
+            c.warnings
+        );
+        let shown = serde_yaml::to_string(&c.config).unwrap();
+        assert!(
+            !shown.contains("secret-tenant") && !shown.contains("inline-pw"),
+            "{shown}"
+        );
+        let e = compile(
+            &format!("rule_files: [record.yml]\n{remote}scrape_configs:\n- job_name: j\n  static_configs: [{{targets: ['h:1']}}]\n{base}"),
+            "am.yml",
+            dir.path(),
+            &|_| None,
+        )
+        .err()
+        .unwrap();
+        for want in [
+            "remote_query: cannot be used with scrape_configs: with remote_query every rule reads the remote engine",
+            "record.yml:6: group \"r\": recording rule \"job:up\": not evaluated with remote_query",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
     }
 
     /// Every section's problems are reported together, each with its key path.

@@ -1,6 +1,7 @@
-//! Live rule evaluation, embedded mode: scrape the configured targets into the PromQL
-//! engine's in-memory store and evaluate the rule groups on their interval, handing
-//! firing and resolved alerts to the dispatcher in-process.
+//! Live rule evaluation. Embedded mode: scrape the configured targets into the PromQL
+//! engine's in-memory store and evaluate the rule groups on their interval. Remote
+//! mode (`remote_query`): each rule is an instant query to a Prometheus-compatible
+//! engine. Either way firing and resolved alerts go to the dispatcher in-process.
 //!
 //! Runs on its own thread with its own single-threaded runtime, so neither a slow
 //! scrape nor a long evaluation round ever holds the server's runtime thread (the
@@ -9,9 +10,11 @@
 //! and what `/api/v1/rules`, `/api/v1/alerts` and the self-metrics show.
 //!
 //! [`scrape`] compiles `scrape_configs` and scrapes one target; [`exposition`] parses
-//! what it returns; [`status`] is the read side for the API and metrics.
+//! what it returns; [`remote`] queries the remote engine; [`status`] is the read side
+//! for the API and metrics.
 
 pub mod exposition;
+pub mod remote;
 pub mod scrape;
 pub mod status;
 
@@ -24,10 +27,13 @@ use chrono::{DateTime, Utc};
 use promql_parser::parser::{Expr, Offset};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::promql::{Engine, Labels, Store};
-use crate::rules::group::{AlertState, Group, alerts_to_send, generator_url};
+use crate::clock::Clock;
+use crate::promql::{Engine, Labels, Sample, Store};
+use crate::rules::file::RuleDef;
+use crate::rules::group::{AlertState, Group, Source, alerts_to_send, generator_url};
 use crate::rules::{EvalContext, GroupDef, check_files};
 use crate::sync::lock;
+use remote::Remote;
 use scrape::{Scraper, Target};
 pub use status::Status;
 
@@ -48,6 +54,8 @@ pub struct Settings {
     pub targets: Vec<Target>,
     pub evaluation_interval: Duration,
     pub external_labels: Labels,
+    /// Remote mode: rules are queries to this engine (never with `targets`).
+    pub remote: Option<Arc<Remote>>,
 }
 
 impl Settings {
@@ -136,12 +144,13 @@ pub struct Ruler {
 }
 
 impl Ruler {
-    /// Starts the evaluator thread with `settings`.
+    /// Starts the evaluator thread with `settings`, reading the time from `clock`.
     pub fn start(
         settings: Arc<Settings>,
         sink: Sink,
         data_dir: &Path,
         external_url: String,
+        clock: Clock,
     ) -> Result<Ruler, String> {
         let (tx, rx) = mpsc::unbounded_channel();
         let status = Arc::new(Status::default());
@@ -154,7 +163,7 @@ impl Ruler {
         std::thread::Builder::new()
             .name("ruler".into())
             .spawn(move || {
-                rt.block_on(run(settings, rx, sink, st, state_path, external_url));
+                rt.block_on(run(settings, rx, sink, st, state_path, external_url, clock));
             })
             .map_err(|e| format!("rule evaluator: cannot start its thread: {e}"))?;
         Ok(Ruler { tx, status })
@@ -166,8 +175,8 @@ impl Ruler {
     }
 }
 
-fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
+fn now_ms(clock: &Clock) -> i64 {
+    clock.now().timestamp_millis()
 }
 
 fn to_time(ms: i64) -> DateTime<Utc> {
@@ -211,6 +220,7 @@ struct Shared {
     /// What the previous process saved, taken by each group's first evaluation.
     restore: Mutex<BTreeMap<String, Vec<SavedAlert>>>,
     external_url: String,
+    clock: Clock,
 }
 
 async fn run(
@@ -220,8 +230,9 @@ async fn run(
     status: Arc<Status>,
     state_path: PathBuf,
     external_url: String,
+    clock: Clock,
 ) {
-    let restore = read_state(&state_path);
+    let restore = read_state(&state_path, now_ms(&clock));
     let shared = Arc::new(Shared {
         store: Arc::new(Mutex::new(Store::new())),
         sink,
@@ -230,6 +241,7 @@ async fn run(
         saved: Mutex::new(SavedState::default()),
         restore: Mutex::new(restore),
         external_url,
+        clock,
     });
     let retention = Arc::new(std::sync::atomic::AtomicI64::new(first.retention_ms()));
     {
@@ -239,7 +251,7 @@ async fn run(
             loop {
                 t.tick().await;
                 let keep = retention.load(std::sync::atomic::Ordering::Relaxed);
-                lock(&store).truncate_before(now_ms() - keep);
+                lock(&store).truncate_before(now_ms(&clock) - keep);
             }
         });
     }
@@ -259,12 +271,12 @@ async fn run(
     }
 }
 
-fn read_state(path: &Path) -> BTreeMap<String, Vec<SavedAlert>> {
+fn read_state(path: &Path, now: i64) -> BTreeMap<String, Vec<SavedAlert>> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return BTreeMap::new();
     };
     match serde_json::from_str::<SavedState>(&text) {
-        Ok(s) if now_ms() - s.saved_at <= FOR_OUTAGE_TOLERANCE_MS => s.groups,
+        Ok(s) if now - s.saved_at <= FOR_OUTAGE_TOLERANCE_MS => s.groups,
         Ok(_) => {
             tracing::info!(file = %path.display(), "saved rule state older than the outage tolerance (1h); not restored");
             BTreeMap::new()
@@ -307,7 +319,7 @@ async fn apply(
         let scraper = Scraper::new(t.clone());
         health.push((t.clone(), scraper.health.clone()));
         let (stop, rx) = oneshot::channel();
-        let done = tokio::spawn(scrape_loop(scraper, shared.store.clone(), rx));
+        let done = tokio::spawn(scrape_loop(scraper, shared.store.clone(), rx, shared.clock));
         scrapers.insert(t.key.clone(), Running { stop, done });
     }
     shared.status.set_targets(health);
@@ -338,11 +350,15 @@ async fn apply(
         }
         let group = Arc::new(Mutex::new(g));
         let (stop, rx) = oneshot::channel();
+        let source = match &s.remote {
+            Some(r) => Data::Remote(r.clone()),
+            None => Data::Local(engine.clone()),
+        };
         let done = tokio::spawn(group_loop(
             key.clone(),
             group.clone(),
             interval,
-            engine.clone(),
+            source,
             ctx.clone(),
             shared.clone(),
             rx,
@@ -364,9 +380,10 @@ async fn scrape_loop(
     mut scraper: Scraper,
     store: Arc<Mutex<Store>>,
     mut stop: oneshot::Receiver<()>,
+    clock: Clock,
 ) {
     let iv = scraper.target.interval;
-    let first = scrape::offset(&scraper.target.key, iv, now_ms());
+    let first = scrape::offset(&scraper.target.key, iv, now_ms(&clock));
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, iv);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -375,14 +392,104 @@ async fn scrape_loop(
             _ = &mut stop => break,
             _ = ticker.tick() => {}
         }
-        let ts = now_ms();
+        let ts = now_ms(&clock);
         tokio::select! {
             biased;
             _ = &mut stop => break,
             () = scraper.scrape(&store, ts) => {}
         }
     }
-    scraper.retire(&store, now_ms());
+    scraper.retire(&store, now_ms(&clock));
+}
+
+/// Where in its interval a group is evaluated, as Prometheus places it (rules/group.go
+/// `EvalTimestamp`): the xxHash64 of the labels `file` and `name`, modulo the interval
+/// in nanoseconds. Two evaluators of one rule file evaluate in step.
+pub fn group_phase_ms(file: &str, name: &str, interval: Duration) -> i64 {
+    // Go's labels.Hash: name, 0xff, value, 0xff for each label in name order.
+    let mut bytes = Vec::with_capacity(file.len() + name.len() + 12);
+    for (k, v) in [("file", file), ("name", name)] {
+        bytes.extend_from_slice(k.as_bytes());
+        bytes.push(0xff);
+        bytes.extend_from_slice(v.as_bytes());
+        bytes.push(0xff);
+    }
+    let h = xxhash_rust::xxh64::xxh64(&bytes, 0);
+    let iv_ns = u64::try_from(interval.as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    ((h % iv_ns) / 1_000_000) as i64
+}
+
+/// The group's latest scheduled evaluation time at or before `now` (all in ms).
+pub fn eval_timestamp(phase: i64, iv: i64, now: i64) -> i64 {
+    let adj = now - phase;
+    adj - adj.rem_euclid(iv) + phase
+}
+
+/// Where a group's rules get their data.
+enum Data {
+    Local(Engine),
+    Remote(Arc<Remote>),
+}
+
+/// Remote results fetched before the round (remote mode has no recording rules, so
+/// no rule reads another's output); the output series are not written anywhere.
+struct Fetched(Vec<Result<Vec<Sample>, String>>);
+
+impl Source for Fetched {
+    fn query(&mut self, index: usize, _: &RuleDef, _: i64) -> Result<Vec<Sample>, String> {
+        self.0.get_mut(index).map_or_else(
+            || Err("no remote result".into()),
+            |r| std::mem::replace(r, Ok(Vec::new())),
+        )
+    }
+
+    fn append(&mut self, _: &Labels, _: i64, _: f64) {}
+}
+
+/// At most this many of a group's queries are in flight at once.
+const REMOTE_CONCURRENCY: usize = 4;
+
+/// Every rule's query of `group` at `ts` (minus its query offset), in rule order.
+async fn fetch(remote: &Arc<Remote>, group: &Mutex<Group>, ts: i64) -> Fetched {
+    use futures::StreamExt;
+    let (exprs, offset) = {
+        let g = lock(group);
+        let e: Vec<String> = g.rules.iter().map(|r| r.def.expr_text.clone()).collect();
+        (e, g.def.query_offset.as_millis_i64())
+    };
+    // Owned futures: the stream must be Send to run in the spawned group task.
+    let queries: Vec<_> = exprs
+        .into_iter()
+        .map(|e| {
+            let r = remote.clone();
+            async move { r.query(&e, ts - offset).await }
+        })
+        .collect();
+    let results = futures::stream::iter(queries)
+        .buffered(REMOTE_CONCURRENCY)
+        .collect()
+        .await;
+    Fetched(results)
+}
+
+/// Logs a rule's failure when it starts or changes, and its recovery: a remote that
+/// stays down is one line, not one per round.
+fn log_rule_errors(g: &Group, before: &[Option<String>]) {
+    for (r, was) in g.rules.iter().zip(before) {
+        match (&r.last_error, was) {
+            (Some(e), w) if w.as_ref() != Some(e) => tracing::warn!(
+                file = %g.def.file.display(), group = %g.def.name, rule = %r.def.name,
+                "evaluating rule failed: {e}"
+            ),
+            (None, Some(_)) => tracing::info!(
+                file = %g.def.file.display(), group = %g.def.name, rule = %r.def.name,
+                "rule evaluation recovered"
+            ),
+            _ => {}
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -390,14 +497,23 @@ async fn group_loop(
     key: String,
     group: Arc<Mutex<Group>>,
     interval: Duration,
-    engine: Engine,
+    data: Data,
     ctx: EvalContext,
     shared: Arc<Shared>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let iv_ms = interval.as_millis().max(1) as i64;
-    let first = scrape::offset(&key, interval, now_ms());
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, interval);
+    let (file, name) = {
+        let g = lock(&group);
+        (g.def.file.display().to_string(), g.def.name.clone())
+    };
+    let phase = group_phase_ms(&file, &name, interval);
+    let now = now_ms(&shared.clock);
+    let first = eval_timestamp(phase, iv_ms, now) + iv_ms - now;
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_millis(first.max(0) as u64),
+        interval,
+    );
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_ts = 0i64;
     let mut first_round = true;
@@ -407,7 +523,7 @@ async fn group_loop(
             _ = &mut stop => return,
             _ = ticker.tick() => {}
         }
-        let ts = now_ms();
+        let ts = eval_timestamp(phase, iv_ms, now_ms(&shared.clock));
         if last_ts != 0 {
             // Prometheus: ticks that passed while the previous round ran are missed.
             let missed = (ts - last_ts) / iv_ms - 1;
@@ -417,11 +533,20 @@ async fn group_loop(
         }
         last_ts = ts;
         let start = std::time::Instant::now();
+        // The network is waited on before the group is locked.
+        let fetched = match &data {
+            Data::Remote(r) => Some(fetch(r, &group, ts).await),
+            Data::Local(_) => None,
+        };
         let mut g = lock(&group);
-        {
+        let before: Vec<Option<String>> = g.rules.iter().map(|r| r.last_error.clone()).collect();
+        if let Some(mut f) = fetched {
+            g.eval_from(&mut f, ts, &ctx);
+        } else if let Data::Local(engine) = &data {
             let mut st = lock(&shared.store);
-            g.eval(&engine, &mut st, ts, &ctx);
+            g.eval(engine, &mut st, ts, &ctx);
         }
+        log_rule_errors(&g, &before);
         if first_round {
             first_round = false;
             restore_state(&key, &mut g, &shared, ts);
@@ -448,7 +573,7 @@ async fn group_loop(
                         a.valid_until
                     }),
                     generator_url: url.clone(),
-                    updated_at: Utc::now(),
+                    updated_at: shared.clock.now(),
                     timeout: false,
                 });
             }
@@ -535,6 +660,74 @@ fn save_state(key: &str, g: &Group, shared: &Shared, ts: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample(job: &str) -> Sample {
+        Sample {
+            labels: [("__name__", "up"), ("job", job)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            value: 0.0,
+            drop_name: false,
+        }
+    }
+
+    /// Remote mode: a failed query is the rule's error and changes nothing; the
+    /// firing alert is neither resolved nor dropped, and is still re-sent.
+    #[test]
+    fn a_failing_remote_resolves_nothing() {
+        let defs = crate::rules::parse_rules(
+            Path::new("r.yml"),
+            "groups:\n- name: g\n  rules:\n  - alert: Down\n    expr: up == 0\n    for: 2s\n",
+        )
+        .unwrap();
+        let mut g = Group::new(defs[0].clone());
+        let ctx = EvalContext::default();
+        let round = |g: &mut Group, ts: i64, r: Result<Vec<Sample>, String>| {
+            g.eval_from(&mut Fetched(vec![r]), ts, &ctx);
+            let sent = alerts_to_send(&mut g.rules[0], ts, 1000, 1000);
+            sent.iter()
+                .map(|a| (a.state, a.resolved_at))
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            round(&mut g, 0, Ok(vec![sample("a")])).is_empty(),
+            "pending"
+        );
+        let firing = round(&mut g, 2000, Ok(vec![sample("a")]));
+        assert_eq!(firing, [(AlertState::Firing, 0)]);
+        for ts in [3000, 4500, 6000] {
+            let sent = round(&mut g, ts, Err("remote query: connection refused".into()));
+            assert!(
+                sent.iter().all(|s| *s == (AlertState::Firing, 0)),
+                "{ts}: {sent:?}"
+            );
+            assert!(g.rules[0].last_error.is_some());
+            assert_eq!(g.rules[0].firing().len(), 1, "{ts}: still firing");
+        }
+        // The resend delay passed during the outage: re-sent, still firing.
+        assert_eq!(
+            round(&mut g, 7100, Err("down".into())),
+            [(AlertState::Firing, 0)]
+        );
+        // Back, and the condition is gone: now it resolves.
+        let back = round(&mut g, 8000, Ok(vec![]));
+        assert_eq!(back, [(AlertState::Inactive, 8000)]);
+        assert!(g.rules[0].last_error.is_none());
+    }
+
+    #[test]
+    fn groups_evaluate_at_their_phase_in_the_interval() {
+        let iv = Duration::from_secs(15);
+        let p = group_phase_ms("/etc/rules.yml", "targets", iv);
+        assert!((0..15_000).contains(&p));
+        assert_ne!(p, group_phase_ms("/etc/rules.yml", "host", iv));
+        for now in [1_000_000, 1_000_001, 1_014_999] {
+            let ts = eval_timestamp(p, 15_000, now);
+            assert!(ts <= now && now - ts < 15_000, "{now}: {ts}");
+            assert_eq!((ts - p).rem_euclid(15_000), 0);
+        }
+    }
 
     #[test]
     fn retention_covers_the_longest_range_offset_and_for() {

@@ -113,38 +113,73 @@ impl Group {
         }
     }
 
-    /// Evaluates every rule at `ts`, writing recording-rule output, ALERTS and
-    /// ALERTS_FOR_STATE (and stale markers for series that went away) into `store`.
+    /// Evaluates every rule at `ts` against the local `store`, writing recording-rule
+    /// output, ALERTS and ALERTS_FOR_STATE (and stale markers for series that went
+    /// away) into it.
     pub fn eval(&mut self, engine: &Engine, store: &mut Store, ts: i64, ctx: &EvalContext) {
+        self.eval_from(&mut Local { engine, store }, ts, ctx);
+    }
+
+    /// Evaluates every rule at `ts`, reading from and writing to `src`. A rule whose
+    /// query fails keeps its alerts as they were (nothing resolves for want of data).
+    pub fn eval_from(&mut self, src: &mut dyn Source, ts: i64, ctx: &EvalContext) {
         let limit = self.def.limit;
         let offset = self.def.query_offset.as_millis_i64();
         let glabels = self.def.labels.clone();
-        for rule in &mut self.rules {
-            let out = match rule.def.kind {
-                RuleKind::Alert => rule.eval_alert(engine, store, ts, offset, ctx, limit, &glabels),
-                RuleKind::Record => rule.eval_record(engine, store, ts, offset, limit, &glabels),
-            };
+        for (i, rule) in self.rules.iter_mut().enumerate() {
+            let res = src.query(i, &rule.def, ts - offset);
+            let out = res.and_then(|res| match rule.def.kind {
+                RuleKind::Alert => rule.eval_alert(res, ts, ctx, limit, &glabels),
+                RuleKind::Record => rule.eval_record(res, limit, &glabels),
+            });
             let samples = match out {
                 Ok(s) => {
                     rule.last_error = None;
                     s
                 }
+                // As Prometheus: a failed rule writes nothing, not even stale
+                // markers, so its output series do not vanish with its data source.
                 Err(e) => {
                     rule.last_error = Some(e);
-                    Vec::new()
+                    continue;
                 }
             };
             let t = ts - offset;
             let mut now = HashSet::new();
             for s in &samples {
-                let _ = store.append(&s.labels, t, s.value);
+                src.append(&s.labels, t, s.value);
                 now.insert(s.labels.clone());
             }
             for gone in rule.prev_series.difference(&now) {
-                let _ = store.append(gone, t, stale_nan());
+                src.append(gone, t, stale_nan());
             }
             rule.prev_series = now;
         }
+    }
+}
+
+/// Where a group's rules read their data and write their output series.
+pub trait Source {
+    /// The result of rule `index` (`rule`) at `t` (ms).
+    fn query(&mut self, index: usize, rule: &RuleDef, t: i64) -> Result<Vec<Sample>, String>;
+    /// An output series' sample (recording rules, ALERTS, stale markers).
+    fn append(&mut self, labels: &Labels, t: i64, v: f64);
+}
+
+/// The engine over the in-memory store: output is written back, so recording rules
+/// feed the rules after them.
+pub struct Local<'a> {
+    pub engine: &'a Engine,
+    pub store: &'a mut Store,
+}
+
+impl Source for Local<'_> {
+    fn query(&mut self, _: usize, rule: &RuleDef, t: i64) -> Result<Vec<Sample>, String> {
+        query(self.engine, self.store, rule, t)
+    }
+
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) {
+        let _ = self.store.append(labels, t, v);
     }
 }
 
@@ -168,14 +203,10 @@ fn expand(t: &super::template::Template, data: &TemplateData) -> String {
 impl Rule {
     fn eval_record(
         &mut self,
-        engine: &Engine,
-        store: &Store,
-        ts: i64,
-        offset: i64,
+        mut v: Vec<Sample>,
         limit: u64,
         glabels: &BTreeMap<String, String>,
     ) -> Result<Vec<Sample>, String> {
-        let mut v = query(engine, store, &self.def, ts - offset)?;
         let mut seen = HashSet::new();
         for s in &mut v {
             s.labels.insert("__name__".into(), self.def.name.clone());
@@ -202,18 +233,14 @@ impl Rule {
         Ok(v)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn eval_alert(
         &mut self,
-        engine: &Engine,
-        store: &Store,
+        res: Vec<Sample>,
         ts: i64,
-        offset: i64,
         ctx: &EvalContext,
         limit: u64,
         glabels: &BTreeMap<String, String>,
     ) -> Result<Vec<Sample>, String> {
-        let res = query(engine, store, &self.def, ts - offset)?;
         let mut fresh: HashMap<Labels, Alert> = HashMap::new();
         for smpl in res {
             let mut l = smpl.labels.clone();

@@ -388,6 +388,7 @@ impl Server {
             sink,
             &self.storage_path,
             self.external_url.clone(),
+            self.alerts.clock(),
         )?;
         tracing::info!(
             groups = settings.groups.len(),
