@@ -1,6 +1,9 @@
 //! Regression tests for the defects of issue 20, each named after its number there.
 
-use std::path::Path;
+#[allow(dead_code)]
+mod common;
+
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -286,4 +289,176 @@ fn defect_06_first_failed_attempt_is_logged_and_counted_at_once() {
         "alertmanager_notification_requests_failed_total{integration=\"webhook\"}",
     );
     assert!(failed.is_some_and(|n| n >= 1.0), "{failed:?}");
+}
+
+/// What `openssl req -x509` makes by default: a self-signed CA:TRUE certificate
+/// for localhost; `expired` makes one whose notAfter has passed.
+fn openssl_ca_cert(dir: &Path, stem: &str, expired: bool) -> (PathBuf, PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{stem}.pem")),
+        dir.join(format!("{stem}.key")),
+    );
+    let san = "subjectAltName=DNS:localhost,IP:127.0.0.1";
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    if expired {
+        let csr = dir.join(format!("{stem}.csr"));
+        let ext = dir.join(format!("{stem}.ext"));
+        std::fs::write(&ext, format!("basicConstraints=critical,CA:TRUE\n{san}\n")).unwrap();
+        let (r, e) = (csr.to_str().unwrap(), ext.to_str().unwrap());
+        run(&[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            k,
+            "-out",
+            r,
+        ]);
+        run(&[
+            "x509", "-req", "-in", r, "-signkey", k, "-days", "-1", "-extfile", e, "-out", c,
+        ]);
+    } else {
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "3",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            san,
+            "-keyout",
+            k,
+            "-out",
+            c,
+        ]);
+    }
+    (cert, key)
+}
+
+fn smtp_server(dir: &Path, mode: &str, (cert, key): &(PathBuf, PathBuf)) -> (u16, ChildGuard) {
+    let port = free_port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
+    let out = dir.join(format!("inbox-{port}"));
+    std::fs::create_dir_all(&out).unwrap();
+    let mut cmd = Command::new("python3");
+    cmd.arg(script)
+        .args(["--port", &port.to_string(), "--mode", mode, "--cert"])
+        .arg(cert)
+        .arg("--key")
+        .arg(key)
+        .arg("--out")
+        .arg(&out);
+    let guard = ChildGuard::spawn("smtp", &mut cmd, &dir.join(format!("smtp-{port}.log")));
+    e2e::wait_port(port, Duration::from_secs(10));
+    (port, guard)
+}
+
+/// Defect 2: a mail server's self-signed CA:TRUE certificate pinned in
+/// `tls_config.ca_file` is accepted (implicit TLS and STARTTLS); a different
+/// self-signed certificate, an expired pinned one and a wrong name are refused.
+#[tokio::test]
+async fn defect_02_pinned_self_signed_ca_certificate_is_accepted_by_email() {
+    use alerter::notify::email::{EmailConfig, Mode, SmtpGlobals, TlsConfig, dialogue, resolve};
+    if !common::have_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let good = openssl_ca_cert(dir.path(), "good", false);
+    let other = openssl_ca_cert(dir.path(), "other", false);
+    let expired = openssl_ca_cert(dir.path(), "expired", true);
+    let pw = dir.path().join("smtp_password");
+    std::fs::write(&pw, "s3cret-pass").unwrap();
+    let (implicit, _g1) = smtp_server(dir.path(), "implicit", &good);
+    let (starttls, _g2) = smtp_server(dir.path(), "starttls", &good);
+    let (stale, _g3) = smtp_server(dir.path(), "implicit", &expired);
+    let send = |port: u16, ca: &Path, name: &str| {
+        let c = EmailConfig {
+            to: Some("admin@example.org".into()),
+            from: Some("alerts@example.com".into()),
+            smarthost: Some(format!("127.0.0.1:{port}")),
+            auth_username: Some("alerts@example.com".into()),
+            auth_password_file: Some(pw.display().to_string()),
+            implicit_tls: Some(port != starttls),
+            timeout: Some("5s".parse().unwrap()),
+            tls_config: Some(TlsConfig {
+                ca_file: Some(ca.display().to_string()),
+                server_name: Some(name.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let cfg = resolve(&c, &SmtpGlobals::default(), &|_| None).unwrap().0;
+        async move {
+            let mut lines = Vec::new();
+            let r = dialogue(&cfg, None, Mode::ConnectOnly, &mut |l| lines.push(l)).await;
+            (r, lines)
+        }
+    };
+    for port in [implicit, starttls] {
+        let (r, lines) = send(port, &good.0, "localhost").await;
+        assert!(r.is_ok(), "{r:?}\n{lines:#?}");
+    }
+    for (port, ca, name, why) in [
+        (implicit, &other.0, "localhost", "a different certificate"),
+        (starttls, &other.0, "localhost", "a different certificate"),
+        (implicit, &good.0, "mail.example.org", "not valid for name"),
+        (stale, &expired.0, "localhost", "expired"),
+    ] {
+        let (r, lines) = send(port, ca, name).await;
+        let e = r.expect_err(why);
+        assert!(
+            e.to_string().contains("not trusted"),
+            "{why}: {e}\n{lines:#?}"
+        );
+    }
+}
+
+/// Defect 2, its `http_config` half: the same pinned certificate on an HTTPS
+/// receiver (openssl s_server), and a different one refused.
+#[tokio::test]
+async fn defect_02_pinned_self_signed_ca_certificate_is_accepted_by_http_config() {
+    use alerter::notify::http::HttpConfig;
+    if e2e::require("openssl", "makes the certificate and serves HTTPS").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let good = openssl_ca_cert(dir.path(), "good", false);
+    let other = openssl_ca_cert(dir.path(), "other", false);
+    let port = free_port();
+    let mut cmd = Command::new("openssl");
+    cmd.args(["s_server", "-www", "-quiet", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(&good.0)
+        .arg("-key")
+        .arg(&good.1);
+    let _g = ChildGuard::spawn("s_server", &mut cmd, &dir.path().join("s_server.log"));
+    e2e::wait_port(port, Duration::from_secs(10));
+    for (ca, ok) in [(&good.0, true), (&other.0, false)] {
+        let yaml = format!("tls_config: {{ca_file: {}}}", ca.display());
+        let hc: HttpConfig = serde_yaml::from_str(&yaml).unwrap();
+        let client = hc.build(dir.path()).unwrap();
+        let r = client
+            .client()
+            .get(format!("https://localhost:{port}/"))
+            .send()
+            .await;
+        assert_eq!(r.is_ok(), ok, "{}: {r:?}", ca.display());
+    }
 }
