@@ -33,7 +33,11 @@ pub struct HttpConfig {
     pub bearer_token_file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth2: Option<OAuth2>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "show_proxy_url"
+    )]
     pub proxy_url: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_proxy: Option<String>,
@@ -95,7 +99,11 @@ pub struct OAuth2 {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub endpoint_params: BTreeMap<String, String>,
     /// For the token request only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "show_proxy_url"
+    )]
     pub proxy_url: Option<Secret>,
     /// For the token request only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -362,6 +370,29 @@ impl TokenSource {
 pub struct HttpClient {
     client: reqwest::Client,
     auth: Auth,
+}
+
+/// A proxy URL as shown (status API, check-config): only its password hidden,
+/// as Go's `url.URL.Redacted`, which Alertmanager's config uses, shows it.
+pub fn redact_url_password(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let Some(at) = url[start..end].rfind('@').map(|i| start + i) else {
+        return url.to_string();
+    };
+    match url[start..at].find(':') {
+        Some(colon) => format!("{}xxxxx{}", &url[..=start + colon], &url[at..]),
+        None => url.to_string(),
+    }
+}
+
+fn show_proxy_url<S: serde::Serializer>(v: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(u) => s.serialize_str(&redact_url_password(u.expose())),
+        None => s.serialize_none(),
+    }
 }
 
 fn tls_version(v: &str) -> Result<reqwest::tls::Version, String> {
@@ -1028,6 +1059,23 @@ mod tests {
         );
         assert!(!format!("{c:?}").contains("hunter2"));
         assert_eq!(c.inline_secrets(), ["basic_auth.password"]);
+        assert!(
+            shown.contains("proxy_url: http://user:xxxxx@p:3128\n"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn only_the_password_of_a_proxy_url_is_hidden() {
+        for (url, shown) in [
+            ("http://u:pw@h:3128", "http://u:xxxxx@h:3128"),
+            ("http://u:p@w@h/x?a=b@c", "http://u:xxxxx@h/x?a=b@c"),
+            ("http://u@h:3128", "http://u@h:3128"),
+            ("http://h:3128/a:b@c", "http://h:3128/a:b@c"),
+            ("socks5://u:@h", "socks5://u:xxxxx@h"),
+        ] {
+            assert_eq!(redact_url_password(url), shown, "{url}");
+        }
     }
 
     #[test]
