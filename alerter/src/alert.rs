@@ -110,6 +110,12 @@ impl Alert {
 
     /// Alertmanager's `Alert.Validate` (types.go), with its error texts.
     pub fn validate(&self) -> Result<(), String> {
+        let size = self.size();
+        if size > MAX_ALERT_BYTES {
+            return Err(format!(
+                "alert too large: {size} bytes of labels, annotations and generatorURL, over the limit of {MAX_ALERT_BYTES} bytes per alert"
+            ));
+        }
         if self.ends_at < self.starts_at {
             return Err("start time must be before end time".into());
         }
@@ -123,6 +129,19 @@ impl Alert {
             }
         }
         Ok(())
+    }
+}
+
+/// The largest alert taken (1 MiB): each is kept in memory, in the alerts log
+/// and in every notification, so one huge alert posted again and again must not
+/// grow them without bound.
+pub const MAX_ALERT_BYTES: usize = 1 << 20;
+
+impl Alert {
+    /// The bytes of its labels, annotations and generatorURL.
+    pub fn size(&self) -> usize {
+        let set = |s: &LabelSet| s.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        set(&self.labels) + set(&self.annotations) + self.generator_url.len()
     }
 }
 

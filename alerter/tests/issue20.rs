@@ -1,6 +1,9 @@
 //! Regression tests for the defects of issue 20, each named after its number there.
 
-use std::path::Path;
+#[allow(dead_code)]
+mod common;
+
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -286,4 +289,476 @@ fn defect_06_first_failed_attempt_is_logged_and_counted_at_once() {
         "alertmanager_notification_requests_failed_total{integration=\"webhook\"}",
     );
     assert!(failed.is_some_and(|n| n >= 1.0), "{failed:?}");
+}
+
+/// What `openssl req -x509` makes by default: a self-signed CA:TRUE certificate
+/// for localhost; `expired` makes one whose notAfter has passed.
+fn openssl_ca_cert(dir: &Path, stem: &str, expired: bool) -> (PathBuf, PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{stem}.pem")),
+        dir.join(format!("{stem}.key")),
+    );
+    let san = "subjectAltName=DNS:localhost,IP:127.0.0.1";
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    if expired {
+        let csr = dir.join(format!("{stem}.csr"));
+        let ext = dir.join(format!("{stem}.ext"));
+        std::fs::write(&ext, format!("basicConstraints=critical,CA:TRUE\n{san}\n")).unwrap();
+        let (r, e) = (csr.to_str().unwrap(), ext.to_str().unwrap());
+        run(&[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            k,
+            "-out",
+            r,
+        ]);
+        run(&[
+            "x509", "-req", "-in", r, "-signkey", k, "-days", "-1", "-extfile", e, "-out", c,
+        ]);
+    } else {
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "3",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            san,
+            "-keyout",
+            k,
+            "-out",
+            c,
+        ]);
+    }
+    (cert, key)
+}
+
+fn smtp_server(dir: &Path, mode: &str, (cert, key): &(PathBuf, PathBuf)) -> (u16, ChildGuard) {
+    let port = free_port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
+    let out = dir.join(format!("inbox-{port}"));
+    std::fs::create_dir_all(&out).unwrap();
+    let mut cmd = Command::new("python3");
+    cmd.arg(script)
+        .args(["--port", &port.to_string(), "--mode", mode, "--cert"])
+        .arg(cert)
+        .arg("--key")
+        .arg(key)
+        .arg("--out")
+        .arg(&out);
+    let guard = ChildGuard::spawn("smtp", &mut cmd, &dir.join(format!("smtp-{port}.log")));
+    e2e::wait_port(port, Duration::from_secs(10));
+    (port, guard)
+}
+
+/// Defect 2: a mail server's self-signed CA:TRUE certificate pinned in
+/// `tls_config.ca_file` is accepted (implicit TLS and STARTTLS); a different
+/// self-signed certificate, an expired pinned one and a wrong name are refused.
+#[tokio::test]
+async fn defect_02_pinned_self_signed_ca_certificate_is_accepted_by_email() {
+    use alerter::notify::email::{EmailConfig, Mode, SmtpGlobals, TlsConfig, dialogue, resolve};
+    if !common::have_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let good = openssl_ca_cert(dir.path(), "good", false);
+    let other = openssl_ca_cert(dir.path(), "other", false);
+    let expired = openssl_ca_cert(dir.path(), "expired", true);
+    let pw = dir.path().join("smtp_password");
+    std::fs::write(&pw, "s3cret-pass").unwrap();
+    let (implicit, _g1) = smtp_server(dir.path(), "implicit", &good);
+    let (starttls, _g2) = smtp_server(dir.path(), "starttls", &good);
+    let (stale, _g3) = smtp_server(dir.path(), "implicit", &expired);
+    let send = |port: u16, ca: &Path, name: &str| {
+        let c = EmailConfig {
+            to: Some("admin@example.org".into()),
+            from: Some("alerts@example.com".into()),
+            smarthost: Some(format!("127.0.0.1:{port}")),
+            auth_username: Some("alerts@example.com".into()),
+            auth_password_file: Some(pw.display().to_string()),
+            implicit_tls: Some(port != starttls),
+            timeout: Some("5s".parse().unwrap()),
+            tls_config: Some(TlsConfig {
+                ca_file: Some(ca.display().to_string()),
+                server_name: Some(name.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let cfg = resolve(&c, &SmtpGlobals::default(), &|_| None).unwrap().0;
+        async move {
+            let mut lines = Vec::new();
+            let r = dialogue(&cfg, None, Mode::ConnectOnly, &mut |l| lines.push(l)).await;
+            (r, lines)
+        }
+    };
+    for port in [implicit, starttls] {
+        let (r, lines) = send(port, &good.0, "localhost").await;
+        assert!(r.is_ok(), "{r:?}\n{lines:#?}");
+    }
+    for (port, ca, name, why) in [
+        (implicit, &other.0, "localhost", "a different certificate"),
+        (starttls, &other.0, "localhost", "a different certificate"),
+        (implicit, &good.0, "mail.example.org", "not valid for name"),
+        (stale, &expired.0, "localhost", "expired"),
+    ] {
+        let (r, lines) = send(port, ca, name).await;
+        let e = r.expect_err(why);
+        assert!(
+            e.to_string().contains("not trusted"),
+            "{why}: {e}\n{lines:#?}"
+        );
+    }
+}
+
+/// Defect 2, its `http_config` half: the same pinned certificate on an HTTPS
+/// receiver (openssl s_server), and a different one refused.
+#[tokio::test]
+async fn defect_02_pinned_self_signed_ca_certificate_is_accepted_by_http_config() {
+    use alerter::notify::http::HttpConfig;
+    if e2e::require("openssl", "makes the certificate and serves HTTPS").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let good = openssl_ca_cert(dir.path(), "good", false);
+    let other = openssl_ca_cert(dir.path(), "other", false);
+    let port = free_port();
+    let mut cmd = Command::new("openssl");
+    cmd.args(["s_server", "-www", "-quiet", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(&good.0)
+        .arg("-key")
+        .arg(&good.1);
+    let _g = ChildGuard::spawn("s_server", &mut cmd, &dir.path().join("s_server.log"));
+    e2e::wait_port(port, Duration::from_secs(10));
+    for (ca, ok) in [(&good.0, true), (&other.0, false)] {
+        let yaml = format!("tls_config: {{ca_file: {}}}", ca.display());
+        let hc: HttpConfig = serde_yaml::from_str(&yaml).unwrap();
+        let client = hc.build(dir.path()).unwrap();
+        let r = client
+            .client()
+            .get(format!("https://localhost:{port}/"))
+            .send()
+            .await;
+        assert_eq!(r.is_ok(), ok, "{}: {r:?}", ca.display());
+    }
+}
+
+/// Defect 7: one alert over the size limit is refused (400 naming the limit,
+/// counted invalid), and the same large alert posted again and again keeps the
+/// alerts log bounded by size; a restart loads it quickly and correctly.
+#[test]
+fn defect_07_alerts_log_is_bounded_by_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "route:\n  receiver: r\nreceivers:\n  - name: r\n";
+    let post = |port: u16, name: &str, size: usize| {
+        let body = format!(
+            r#"[{{"labels":{{"alertname":"{name}"}},"annotations":{{"big":"{}"}}}}]"#,
+            "x".repeat(size)
+        );
+        e2e::http("POST", port, "/api/v2/alerts", Some(&body)).unwrap()
+    };
+    let file = dir.path().join("data").join("alerts");
+    let size = || std::fs::metadata(&file).map_or(0, |m| m.len());
+    {
+        let (port, mut g, _) = start(dir.path(), config);
+        let (code, body) = post(port, "Huge", 3_900_000);
+        assert_eq!(code, 400, "{body}");
+        assert!(body.contains("1048576 bytes per alert"), "{body}");
+        assert_eq!(
+            metric(port, "alertmanager_alerts_invalid_total{version=\"v2\"}"),
+            Some(1.0)
+        );
+        // 100 x 700 kB: 70 MB of log without a size bound.
+        let mut peak = 0;
+        for _ in 0..100 {
+            let (code, body) = post(port, "Large", 700_000);
+            assert_eq!(code, 200, "{body}");
+            peak = peak.max(size());
+        }
+        let bound = 2 * 700_000 + (16 << 20) + 2 * 700_000;
+        eprintln!("defect 7: alerts log peak {peak} bytes (bound {bound})");
+        assert!(peak < bound, "the alerts log reached {peak} bytes");
+        g.signal("TERM");
+        g.wait_exit(Duration::from_secs(15));
+    }
+    let started = std::time::Instant::now();
+    let (port, _g, _) = start(dir.path(), config);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "restart took {took:?}");
+    // Opening rewrites the log to its live state, one alert (and the listeners'
+    // replay appends it once more).
+    assert!(size() < 1_500_000, "{} bytes after the restart", size());
+    let alerts = e2e::get_json(port, "/api/v2/alerts").unwrap();
+    let alerts = alerts.as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0]["annotations"]["big"].as_str().map(str::len),
+        Some(700_000)
+    );
+    eprintln!("defect 7: restart with the log took {took:?}");
+}
+
+fn vm_hwm_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Defect 8: with many alerts, `GET /api/v2/alerts` runs off the runtime thread:
+/// `/-/healthy` and a single-alert POST keep answering within 50 ms meanwhile.
+#[test]
+fn defect_08_large_get_does_not_stall_health_or_ingest() {
+    // The big requests take longer than e2e::http's 5 s deadline in a debug build.
+    let Some(curl) = e2e::require("curl", "sends the large requests") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (port, g, _) = start(
+        dir.path(),
+        "route:\n  receiver: r\nreceivers:\n  - name: r\n",
+    );
+    // 30k: a debug build lists them in about 20 s, the stall it had on main.
+    const N: usize = 30_000;
+    let url = format!("http://127.0.0.1:{port}/api/v2/alerts");
+    let batch = dir.path().join("batch.json");
+    for chunk in (0..N).collect::<Vec<_>>().chunks(10_000) {
+        let items: Vec<String> = chunk
+            .iter()
+            .map(|i| format!(r#"{{"labels":{{"alertname":"Many","i":"{i}"}}}}"#))
+            .collect();
+        std::fs::write(&batch, format!("[{}]", items.join(","))).unwrap();
+        let out = Command::new(&curl)
+            .args([
+                "-sS",
+                "-f",
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+            ])
+            .arg(format!("@{}", batch.display()))
+            .arg(&url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let hwm_before = vm_hwm_kb(g.pid());
+    let getter = std::thread::spawn(move || {
+        let t = std::time::Instant::now();
+        let out = Command::new(&curl)
+            .args(["-sS", "-f"])
+            .arg(&url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let n = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .map_or(0, Vec::len);
+        (n, t.elapsed())
+    });
+    let (mut health, mut ingest) = (Vec::new(), Vec::new());
+    while !getter.is_finished() {
+        let t = std::time::Instant::now();
+        let (code, _) = e2e::http("GET", port, "/-/healthy", None).unwrap();
+        assert_eq!(code, 200);
+        health.push(t.elapsed());
+        let t = std::time::Instant::now();
+        let (code, _) = e2e::http(
+            "POST",
+            port,
+            "/api/v2/alerts",
+            Some(r#"[{"labels":{"alertname":"During"}}]"#),
+        )
+        .unwrap();
+        assert_eq!(code, 200);
+        ingest.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (n, took) = getter.join().unwrap();
+    assert!(n >= N, "{n} alerts");
+    let hwm_after = vm_hwm_kb(g.pid());
+    // Each probe's time includes e2e::http's own client start (a few ms in a
+    // debug build on a loaded machine): the 90th percentile is held to 50 ms, the
+    // worst to 1 s. On the runtime thread the GET stalled them for all of `took`.
+    let pct = |v: &mut Vec<Duration>, p: usize| {
+        v.sort();
+        v[(v.len() * p / 100).min(v.len() - 1)]
+    };
+    let (h90, h100) = (pct(&mut health, 90), pct(&mut health, 100));
+    let (i90, i100) = (pct(&mut ingest, 90), pct(&mut ingest, 100));
+    eprintln!(
+        "defect 8: GET of {n} alerts took {took:?}; meanwhile {} health probes p90 {h90:?} max {h100:?}, {} single-alert posts p90 {i90:?} max {i100:?}; VmHWM {hwm_before} -> {hwm_after} kB",
+        health.len(),
+        ingest.len(),
+    );
+    assert!(
+        health.len() >= 3,
+        "too few probes during the GET ({took:?})"
+    );
+    assert!(
+        h90 < Duration::from_millis(50) && h100 < Duration::from_secs(1),
+        "{health:?}"
+    );
+    assert!(
+        i90 < Duration::from_millis(50) && i100 < Duration::from_secs(1),
+        "{ingest:?}"
+    );
+}
+
+/// Issue 20, done-when 4: known test secrets (SMTP password, webhook URL
+/// credentials, http_config basic_auth/authorization/proxy_url passwords, an
+/// oauth2 client secret, the web basic-auth password and a wrong guess at it),
+/// every one of them used against a peer that refuses, never appear in a log
+/// line, an API response, the status page or `check-config` output.
+#[test]
+fn secrets_never_appear_in_logs_api_page_or_check_config() {
+    let Some(curl) = e2e::require("curl", "sends requests with basic auth") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let closed = free_port();
+    let peer = format!("127.0.0.1:{closed}");
+    let config = format!(
+        "route:
+  receiver: all
+  group_wait: 0s
+receivers:
+  - name: all
+    email_configs:
+      - to: admin@example.org
+        from: alerts@example.org
+        smarthost: {peer}
+        auth_username: alerts
+        auth_password: SMTP-SECRET-1
+    webhook_configs:
+      - url: http://hookuser:WEBHOOK-SECRET-2@{peer}/hook
+      - url: http://{peer}/basic
+        http_config:
+          basic_auth: {{username: u, password: BASIC-SECRET-3}}
+          proxy_url: http://proxyuser:PROXY-SECRET-5@{peer}
+      - url: http://{peer}/authorization
+        http_config:
+          authorization: {{credentials: AUTH-SECRET-4}}
+      - url: http://{peer}/oauth2
+        http_config:
+          oauth2: {{client_id: id, client_secret: OAUTH-SECRET-6, token_url: 'http://{peer}/token'}}
+"
+    );
+    let path = dir.path().join("alertmanager.yml");
+    std::fs::write(&path, &config).unwrap();
+    let web = dir.path().join("web.yml");
+    let hash = bcrypt::hash("WEB-SECRET-7", 4).unwrap();
+    std::fs::write(&web, format!("basic_auth_users:\n  admin: '{hash}'\n")).unwrap();
+    let port = free_port();
+    let log = dir.path().join("alerter.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alerter"));
+    cmd.arg(format!("--config.file={}", path.display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.config.file={}", web.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    let _g = ChildGuard::spawn("alerter", &mut cmd, &log);
+    e2e::wait_port(port, Duration::from_secs(20));
+    let curl = |user: &str, method: &str, path: &str, body: Option<&str>| {
+        let mut c = Command::new(&curl);
+        c.args(["-sS", "-u", user, "-X", method])
+            .arg(format!("http://127.0.0.1:{port}{path}"));
+        if let Some(b) = body {
+            c.args(["-H", "Content-Type: application/json", "--data", b]);
+        }
+        let out = c.output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ok = "admin:WEB-SECRET-7";
+    wait_for("the alerter ready", Duration::from_secs(20), || {
+        curl(ok, "GET", "/-/ready", None)
+            .contains("OK")
+            .then_some(())
+    });
+    curl("admin:WRONG-SECRET-8", "GET", "/api/v2/status", None);
+    curl(
+        ok,
+        "POST",
+        "/api/v2/alerts",
+        Some(r#"[{"labels":{"alertname":"Leak"}}]"#),
+    );
+    wait_for(
+        "the receivers' failures in the log",
+        Duration::from_secs(30),
+        || {
+            let l = std::fs::read_to_string(&log).unwrap_or_default();
+            let failed: Vec<&str> = l
+                .lines()
+                .filter(|x| x.contains("notify attempt failed"))
+                .collect();
+            (failed.len() >= 4 && failed.iter().any(|x| x.contains("email"))).then_some(())
+        },
+    );
+    let mut shown = vec![("log", std::fs::read_to_string(&log).unwrap())];
+    for p in [
+        "/api/v2/status",
+        "/api/v2/receivers",
+        "/api/v2/alerts",
+        "/api/v2/alerts/groups",
+        "/api/v1/rules",
+        "/metrics",
+        "/",
+    ] {
+        shown.push((p, curl(ok, "GET", p, None)));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_alerter"))
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    shown.push((
+        "check-config",
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    ));
+    for (what, text) in &shown {
+        assert!(!text.is_empty(), "{what}: empty");
+        assert!(!text.contains("-SECRET-"), "{what} shows a secret:\n{text}");
+    }
+    let status = &shown[1].1;
+    assert!(
+        status.contains("http://proxyuser:xxxxx@127.0.0.1"),
+        "only the proxy URL's password is hidden: {status}"
+    );
 }

@@ -129,3 +129,66 @@ async fn defect_11_scrape_target_restricted_and_errors_reveal_nothing() {
     };
     assert_eq!(err_line(&a), err_line(&b), "{a}\n---\n{b}");
 }
+
+/// Issue 20, done-when 4 (the exporter's half): the Redis password (right, and a
+/// wrong one that Redis refuses) and the web basic-auth password (right, and a
+/// wrong guess) never appear in the log, `/metrics`, the landing page or
+/// `--config.check` output.
+#[test]
+fn secrets_never_appear_in_logs_metrics_page_or_config_check() {
+    let (Some(redis), Some(curl)) = (
+        e2e::RedisServer::start(&["--requirepass", "REDIS-SECRET-1"]),
+        e2e::require("curl", "sends requests with basic auth"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    let hash = bcrypt::hash("WEB-SECRET-2", 4).unwrap();
+    std::fs::write(&web, format!("basic_auth_users:\n  admin: '{hash}'\n")).unwrap();
+    let mut shown = Vec::new();
+    for (i, pw) in ["REDIS-SECRET-1", "WRONG-SECRET-3"].iter().enumerate() {
+        let pw_file = dir.path().join(format!("redis-password-{i}"));
+        std::fs::write(&pw_file, pw).unwrap();
+        let flags = [
+            "--collector.disable-defaults".to_string(),
+            "--collector.redis".to_string(),
+            format!("--redis.addr={}", redis.url()),
+            format!("--redis.password-file={}", pw_file.display()),
+            format!("--web.config.file={}", web.display()),
+        ];
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let e = common::Exporter::start(&flags);
+        let get = |user: &str, path: &str| {
+            let out = Command::new(&curl)
+                .args(["-sS", "-u", user])
+                .arg(format!("http://127.0.0.1:{}{path}", e.port))
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        get("admin:WRONG-SECRET-4", "/metrics");
+        let metrics = get("admin:WEB-SECRET-2", "/metrics");
+        assert!(metrics.contains("redis_up"), "{metrics}");
+        shown.push(("metrics", metrics));
+        shown.push(("landing page", get("admin:WEB-SECRET-2", "/")));
+        let out = Command::new(env!("CARGO_BIN_EXE_exporter"))
+            .args(&flags)
+            .arg("--config.check")
+            .env_remove("EXPORTER_CONFIG_FILE")
+            .output()
+            .unwrap();
+        shown.push((
+            "--config.check",
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        ));
+        shown.push(("log", std::fs::read_to_string(e.log.path()).unwrap()));
+    }
+    for (what, text) in &shown {
+        assert!(!text.contains("-SECRET-"), "{what} shows a secret:\n{text}");
+    }
+}

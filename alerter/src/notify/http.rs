@@ -16,6 +16,7 @@ use std::time::Duration;
 use config_values::Secret;
 use serde::{Deserialize, Serialize};
 
+use super::pinned::PinnedVerifier;
 use super::{NotifyError, Reason};
 
 /// An `http_config` block as written.
@@ -32,7 +33,11 @@ pub struct HttpConfig {
     pub bearer_token_file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth2: Option<OAuth2>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "show_proxy_url"
+    )]
     pub proxy_url: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_proxy: Option<String>,
@@ -94,7 +99,11 @@ pub struct OAuth2 {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub endpoint_params: BTreeMap<String, String>,
     /// For the token request only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "show_proxy_url"
+    )]
     pub proxy_url: Option<Secret>,
     /// For the token request only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -363,6 +372,29 @@ pub struct HttpClient {
     auth: Auth,
 }
 
+/// A proxy URL as shown (status API, check-config): only its password hidden,
+/// as Go's `url.URL.Redacted`, which Alertmanager's config uses, shows it.
+pub fn redact_url_password(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let Some(at) = url[start..end].rfind('@').map(|i| start + i) else {
+        return url.to_string();
+    };
+    match url[start..at].find(':') {
+        Some(colon) => format!("{}xxxxx{}", &url[..=start + colon], &url[at..]),
+        None => url.to_string(),
+    }
+}
+
+fn show_proxy_url<S: serde::Serializer>(v: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(u) => s.serialize_str(&redact_url_password(u.expose())),
+        None => s.serialize_none(),
+    }
+}
+
 fn tls_version(v: &str) -> Result<reqwest::tls::Version, String> {
     match v {
         "TLS10" => Ok(reqwest::tls::Version::TLS_1_0),
@@ -575,7 +607,7 @@ impl HttpConfig {
             b = b.http1_only();
         }
         if let Some(t) = &self.tls_config {
-            b = t.apply(b, base)?;
+            b = t.apply(b, base, self.enable_http2 != Some(false))?;
         }
         let client = b
             .build()
@@ -673,7 +705,7 @@ impl OAuth2 {
             );
         }
         if let Some(t) = &self.tls_config {
-            b = t.apply(b, base).map_err(|e| format!("oauth2: {e}"))?;
+            b = t.apply(b, base, true).map_err(|e| format!("oauth2: {e}"))?;
         }
         let client = b
             .build()
@@ -744,10 +776,61 @@ impl TlsConfig {
         errs
     }
 
+    /// A rustls config of our own, the only way to give reqwest a verifier:
+    /// versions, client certificate and ALPN are then set here, not on `b`.
+    fn pinned_config(
+        &self,
+        b: reqwest::ClientBuilder,
+        ca: &[u8],
+        cert: Option<&[u8]>,
+        key: Option<&[u8]>,
+        http2: bool,
+    ) -> Result<reqwest::ClientBuilder, String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = PinnedVerifier::from_pem(ca, provider.clone())
+            .map_err(|e| format!("tls_config: {e}"))?;
+        // rustls speaks TLS 1.2 and 1.3 only.
+        let rank = |v: &str| match v {
+            "TLS13" => 13,
+            "TLS12" => 12,
+            _ => 11,
+        };
+        let min = self.min_version.as_deref().map_or(12, rank);
+        let max = self.max_version.as_deref().map_or(13, rank);
+        let versions: Vec<_> = [(12, &rustls::version::TLS12), (13, &rustls::version::TLS13)]
+            .into_iter()
+            .filter(|(n, _)| (min..=max).contains(n))
+            .map(|(_, v)| v)
+            .collect();
+        let builder = verifier.client_config(provider, &versions)?;
+        let mut config = match (cert, key) {
+            (Some(cert), Some(key)) => {
+                let chain = CertificateDer::pem_slice_iter(cert)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("tls_config: client certificate: {e}"))?;
+                let key = PrivateKeyDer::from_pem_slice(key)
+                    .map_err(|e| format!("tls_config: client key: {e}"))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| format!("tls_config: client certificate and key: {e}"))?
+            }
+            _ => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = if http2 {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        };
+        Ok(b.use_preconfigured_tls(config))
+    }
+
     fn apply(
         &self,
         mut b: reqwest::ClientBuilder,
         base: &Path,
+        http2: bool,
     ) -> Result<reqwest::ClientBuilder, String> {
         let read = |inline: Option<&str>, file: Option<&String>, what: &str| match (inline, file) {
             (Some(s), _) => Ok(Some(s.as_bytes().to_vec())),
@@ -756,24 +839,18 @@ impl TlsConfig {
                 .map_err(|e| format!("tls_config.{what}_file: cannot read {f}: {e}")),
             (None, None) => Ok(None),
         };
-        if let Some(pem) = read(self.ca.as_deref(), self.ca_file.as_ref(), "ca")? {
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("tls_config: no CA certificate in ca/ca_file: {e}"))?;
-            if certs.is_empty() {
-                return Err("tls_config: no CA certificate in ca/ca_file".into());
-            }
-            // As Go's tls.Config.RootCAs: the given CAs replace the system's.
-            b = b.tls_built_in_root_certs(false);
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
-        }
+        let ca = read(self.ca.as_deref(), self.ca_file.as_ref(), "ca")?;
         let cert = read(self.cert.as_deref(), self.cert_file.as_ref(), "cert")?;
         let key = read(
             self.key.as_ref().map(Secret::expose),
             self.key_file.as_ref(),
             "key",
         )?;
+        if let (Some(ca), false) = (&ca, self.insecure_skip_verify == Some(true)) {
+            // As Go's tls.Config.RootCAs: the given CAs replace the system's, and
+            // a server certificate equal to one of them is trusted as pinned.
+            return self.pinned_config(b, ca, cert.as_deref(), key.as_deref(), http2);
+        }
         if let (Some(mut cert), Some(key)) = (cert, key) {
             cert.push(b'\n');
             cert.extend_from_slice(&key);
@@ -982,6 +1059,23 @@ mod tests {
         );
         assert!(!format!("{c:?}").contains("hunter2"));
         assert_eq!(c.inline_secrets(), ["basic_auth.password"]);
+        assert!(
+            shown.contains("proxy_url: http://user:xxxxx@p:3128\n"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn only_the_password_of_a_proxy_url_is_hidden() {
+        for (url, shown) in [
+            ("http://u:pw@h:3128", "http://u:xxxxx@h:3128"),
+            ("http://u:p@w@h/x?a=b@c", "http://u:xxxxx@h/x?a=b@c"),
+            ("http://u@h:3128", "http://u@h:3128"),
+            ("http://h:3128/a:b@c", "http://h:3128/a:b@c"),
+            ("socks5://u:@h", "socks5://u:xxxxx@h"),
+        ] {
+            assert_eq!(redact_url_password(url), shown, "{url}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod nflog;
 pub mod ntfy;
 pub mod opsgenie;
 pub mod pagerduty;
+pub mod pinned;
 pub mod pipeline;
 pub mod pushover;
 mod reason;

@@ -20,8 +20,12 @@ impl Server {
         tokio::spawn(async move {
             let mut t = tokio::time::interval(Duration::from_secs(60));
             t.tick().await;
+            let due = s.alert_log.compaction_due();
             loop {
-                t.tick().await;
+                tokio::select! {
+                    _ = t.tick() => {}
+                    () = due.notified() => {}
+                }
                 s.alert_log.maintain(&s.alerts);
             }
         });

@@ -45,6 +45,9 @@ pub const LOG_NAME: &str = "alerts";
 /// [`AlertLog::maintain`]; the alerts themselves stay in the provider.
 pub struct AlertLog {
     log: Log<Alert>,
+    /// Wakes the maintenance pass as soon as a write makes the file oversized:
+    /// a large alert posted again and again would otherwise grow it for a minute.
+    compaction_due: Arc<tokio::sync::Notify>,
 }
 
 impl AlertLog {
@@ -72,6 +75,7 @@ impl AlertLog {
         restored.sort_by_key(Alert::fingerprint);
         let al = AlertLog {
             log: log.report_with(report),
+            compaction_due: Arc::default(),
         };
         if restored.len() != total {
             // Failures are reported, and healed by the next `maintain`.
@@ -82,6 +86,12 @@ impl AlertLog {
 
     pub fn path(&self) -> &Path {
         self.log.path()
+    }
+
+    /// Notified when the file grew past its size bound; the owner then calls
+    /// [`AlertLog::maintain`].
+    pub fn compaction_due(&self) -> Arc<tokio::sync::Notify> {
+        self.compaction_due.clone()
     }
 
     /// Failed writes so far (a metric).
@@ -147,6 +157,9 @@ impl Listener for AlertLog {
 
     fn commit(&self) {
         self.log.flush(false).ok();
+        if self.log.wants_compaction_by_size() {
+            self.compaction_due.notify_one();
+        }
     }
 }
 

@@ -30,6 +30,10 @@ use serde::de::DeserializeOwned;
 
 use crate::sync::lock;
 
+/// Slack of the size-based compaction: a file under twice its live state plus
+/// this is not rewritten (16 MiB, a fraction of a second to rewrite).
+pub const SIZE_FLOOR: u64 = 16 << 20;
+
 /// Why the data directory could not be read or written. Reading is rarely fatal
 /// ([`Log::open`] drops torn lines and sets unreadable files aside), so these are
 /// mostly write failures, which the owner reports and heals.
@@ -114,6 +118,10 @@ struct Inner {
     /// larger than the live set.
     lines: usize,
     live: usize,
+    /// The file's size, and its size after the last rewrite (the live state's):
+    /// the same large entry put again and again grows the file by bytes, not lines.
+    bytes: u64,
+    base_bytes: u64,
     /// Staged lines not yet written (see [`Log::stage_many`]).
     pending: Pending,
 }
@@ -204,6 +212,8 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                 file: None,
                 lines,
                 live: live.len(),
+                bytes: 0,
+                base_bytes: 0,
                 pending: Pending::default(),
             }),
             errors: AtomicU64::new(0),
@@ -369,10 +379,12 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
             Ok::<(), io::Error>(())
         })();
         let (lines, live) = (inner.pending.lines, inner.pending.live);
+        let bytes = inner.pending.bytes.len() as u64;
         inner.pending.clear();
         match res {
             Ok(()) => {
                 inner.lines += lines;
+                inner.bytes += bytes;
                 inner.live = inner.live.saturating_add_signed(live);
                 self.succeeded();
                 Ok(())
@@ -392,7 +404,17 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
     /// calls [`Log::rewrite`] with its live entries (or lets [`Log::maintain`]).
     pub fn wants_compaction(&self, live: usize) -> bool {
         let inner = lock(&self.inner);
-        inner.lines > 2 * live + 1024
+        inner.lines > 2 * live + 1024 || Self::oversized(&inner)
+    }
+
+    /// True when the file is over twice the live state's size (as of the last
+    /// rewrite) plus [`SIZE_FLOOR`]; cheap enough to ask after every write.
+    pub fn wants_compaction_by_size(&self) -> bool {
+        Self::oversized(&lock(&self.inner))
+    }
+
+    fn oversized(inner: &Inner) -> bool {
+        inner.bytes > 2 * inner.base_bytes + SIZE_FLOOR
     }
 
     /// The periodic pass: rewrites the file from `live` (called only then) when it
@@ -449,6 +471,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         let res = (|| {
             let mut f = File::create(&tmp)?;
             let mut n = 0;
+            let mut size = 0u64;
             let mut buf = Vec::new();
             for (k, v) in live {
                 push_line(
@@ -460,10 +483,12 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                 )?;
                 n += 1;
                 if buf.len() > 1 << 16 {
+                    size += buf.len() as u64;
                     f.write_all(&buf)?;
                     buf.clear();
                 }
             }
+            size += buf.len() as u64;
             f.write_all(&buf)?;
             f.sync_all()?;
             fs::rename(&tmp, &self.path)?;
@@ -471,12 +496,11 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                 // The rename itself must reach the disk.
                 File::open(dir).and_then(|d| d.sync_all()).ok();
             }
-            Ok::<usize, io::Error>(n)
+            Ok::<(usize, u64), io::Error>((n, size))
         })();
         match res {
-            Ok(n) => {
+            Ok((n, size)) => {
                 if let Some(st) = &self.stats {
-                    let size = fs::metadata(&self.path).map_or(0, |m| m.len());
                     st.snapshot(started.elapsed(), size);
                 }
                 // Exactly `live`: what was staged before is in it or was replaced.
@@ -484,6 +508,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                 inner.file = None;
                 inner.lines = n;
                 inner.live = n;
+                (inner.bytes, inner.base_bytes) = (size, size);
                 self.dirty.store(false, Ordering::Relaxed);
                 self.succeeded();
                 Ok(())

@@ -460,6 +460,12 @@ pub fn resolve_with(
         (None, Some(pem)) => Some(pem.clone().into_bytes()),
         _ => None,
     };
+    if let Some(pem) = &ca_pem {
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        if let Err(e) = crate::notify::pinned::PinnedVerifier::from_pem(pem, provider) {
+            errs.push(format!("email_configs.tls_config: {e}"));
+        }
+    }
     let step_timeout = c.timeout.map_or(Duration::from_secs(10), |t| t.as_std());
     let content = match compile_content(c, templates) {
         Ok(content) => Some(content),

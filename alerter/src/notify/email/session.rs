@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 
 use lettre::Address;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use std::sync::Arc;
+
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
@@ -16,6 +18,7 @@ use super::config::{ResolvedEmail, Security};
 use super::diagnosis::{classify, full_chain};
 use super::err;
 use super::stage::Stage;
+use crate::notify::pinned::PinnedVerifier;
 use crate::notify::{NotifyError, Reason};
 
 /// How far to go: the start-up/reload check stops after EHLO (and STARTTLS, AUTH).
@@ -90,12 +93,9 @@ async fn abort(conn: &mut AsyncSmtpConnection, cfg: &ResolvedEmail) {
 
 fn tls_params(cfg: &ResolvedEmail) -> Result<TlsParameters, NotifyError> {
     let mut b = TlsParameters::builder(cfg.tls_server_name.clone());
-    if let Some(pem) = &cfg.ca_pem {
-        let cert = Certificate::from_pem(pem)
-            .map_err(|e| err(false, Reason::TlsConfig, format!("tls_config.ca: {e}")))?;
-        b = b.add_root_certificate(cert);
-    }
-    if cfg.insecure_skip_verify {
+    // A given CA is checked by `check_pinned` once the handshake is done (lettre
+    // takes no custom verifier); lettre still checks the handshake's signatures.
+    if cfg.insecure_skip_verify || cfg.ca_pem.is_some() {
         b = b
             .dangerous_accept_invalid_certs(true)
             .dangerous_accept_invalid_hostnames(true);
@@ -107,6 +107,37 @@ fn tls_params(cfg: &ResolvedEmail) -> Result<TlsParameters, NotifyError> {
             format!("tls_config: {}", full_chain(&e)),
         )
     })
+}
+
+/// The server's certificate against `tls_config.ca`, before anything but EHLO
+/// went over the encrypted connection: a byte-equal pinned certificate or a chain
+/// to one of them, for `tls_server_name`, within its dates.
+async fn check_pinned(
+    conn: &mut AsyncSmtpConnection,
+    cfg: &ResolvedEmail,
+) -> Result<(), NotifyError> {
+    let Some(pem) = cfg.ca_pem.as_deref().filter(|_| !cfg.insecure_skip_verify) else {
+        return Ok(());
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = PinnedVerifier::from_pem(pem, provider)
+        .map_err(|e| err(false, Reason::TlsConfig, format!("tls_config: {e}")))?;
+    let checked = conn
+        .certificate_chain()
+        .map_err(|e| rustls::Error::General(full_chain(&e)))
+        .and_then(|chain| verifier.check_chain(&chain, &cfg.tls_server_name));
+    if let Err(e) = checked {
+        abort(conn, cfg).await;
+        return Err(err(
+            true,
+            Reason::TlsHandshake,
+            format!(
+                "the server's certificate is not trusted for {}: {e}",
+                cfg.tls_server_name
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn reply(r: &Response) -> String {
@@ -148,6 +179,7 @@ async fn open(
     // equal deadlines the outer one won about one time in ten.
     let mut conn = step_within(stage, cfg, cfg.step_timeout * 2, connect).await?;
     if cfg.security == Security::ImplicitTls {
+        check_pinned(&mut conn, cfg).await?;
         log(format!(
             "TLS      handshake ok, certificate verified for {}",
             cfg.tls_server_name
@@ -160,6 +192,7 @@ async fn open(
         if conn.can_starttls() {
             let p = tls_params(cfg)?;
             step(Stage::StartTls, cfg, conn.starttls(p, &hello)).await?;
+            check_pinned(&mut conn, cfg).await?;
             log(format!(
                 "STARTTLS ok, certificate verified for {}; EHLO again: {}",
                 cfg.tls_server_name,
