@@ -151,15 +151,9 @@ pub fn glob_files(pattern: &Path) -> Vec<PathBuf> {
         .file_name()
         .map(|f| f.to_string_lossy().to_string())
         .unwrap_or_default();
-    let re = regex::Regex::new(&format!(
-        "^{}$",
-        regex::escape(&pat)
-            .replace(r"\*", ".*")
-            .replace(r"\?", ".")
-            .replace(r"\[", "[")
-            .replace(r"\]", "]")
-    ));
-    let Ok(re) = re else { return vec![] };
+    let Some(re) = glob_regex(&pat) else {
+        return vec![];
+    };
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -172,6 +166,19 @@ pub fn glob_files(pattern: &Path) -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
+}
+
+/// A glob (`*`, `?`, `[...]`) as an anchored regex; None when it is malformed.
+pub fn glob_regex(pat: &str) -> Option<regex::Regex> {
+    regex::Regex::new(&format!(
+        "^{}$",
+        regex::escape(pat)
+            .replace(r"\*", ".*")
+            .replace(r"\?", ".")
+            .replace(r"\[", "[")
+            .replace(r"\]", "]")
+    ))
+    .ok()
 }
 
 fn fmt_alerts(v: &[(Labels, Labels)]) -> String {
