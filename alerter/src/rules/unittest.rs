@@ -63,6 +63,8 @@ struct AlertTest {
     /// promtool's default: 0.
     #[serde(default = "zero")]
     eval_time: String,
+    /// Required; checked in `run_group` so an empty one is refused too, as promtool does.
+    #[serde(default)]
     alertname: String,
     #[serde(default)]
     exp_alerts: Vec<ExpAlert>,
@@ -116,6 +118,14 @@ pub fn run_test_file(path: &Path) -> Result<(), Vec<String>> {
             files.extend(glob_files(&p));
         } else {
             files.push(p);
+        }
+    }
+    // As promtool: a group listed twice in group_eval_order is an error.
+    for (i, g) in tf.group_eval_order.iter().enumerate() {
+        if tf.group_eval_order[..i].contains(g) {
+            return Err(vec![format!(
+                "group_eval_order: group {g:?} is listed more than once"
+            )]);
         }
     }
     let groups = check_files(&files)
@@ -248,6 +258,12 @@ fn run_group(
     }
     let mut alert_times: Vec<(i64, &AlertTest)> = Vec::new();
     for at in &tg.alert_rule_test {
+        if at.alertname.is_empty() {
+            return Err(fail(format!(
+                "    alert_rule_test: an item without alertname (eval_time {})",
+                at.eval_time
+            )));
+        }
         let t = parse_duration(&at.eval_time)
             .map_err(|e| fail(format!("    eval_time: {e}")))?
             .as_millis_i64();
