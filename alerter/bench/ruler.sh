@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark (by hand, not in CI): live rule evaluation, our alerter vs Debian's prometheus in
 # one run (issue 16, done-when 6).
-#   bash alerter/bench/ruler.sh        # SECS=300 (the measured window) by default
+#   bash alerter/bench/ruler.sh        # SECS=300 (the measured window) by default; PART2=0 skips part 2
 # Part 1: both scrape the same targets every 15 s, our exporter (no flags) plus 5 app-like
 # targets of 1,000 series each (a small python3 server, counters moving between scrapes), and
 # evaluate every rule of rules/ every 15 s. After a 45 s warm-up, over SECS seconds: CPU % of
@@ -133,6 +133,7 @@ awk -v a="$a_cpu" -v p="$p_cpu" -v ar="$a_max" -v pr="$p_max" 'BEGIN {printf "%-
 awk -v a="$a_cpu" -v r="$a_max" 'BEGIN {printf "targets: CPU < 2%% %s, RSS < 30 MB %s\n", (a < 2 ? "met" : "MISSED"), (r < 30 ? "met" : "MISSED")}'
 kill "${pids[@]}" 2>/dev/null || true
 
+[ "${PART2:-1}" = 0 ] && exit 0
 echo
 echo "== part 2: 10,000 series x 1 h at 15 s, 50 rules, evaluation per round (ours)"
 cargo build --release -q -p alerter --example bench_rules
