@@ -1,10 +1,13 @@
 //! Benchmark of the series store and rule evaluation (run by alerter/bench/rules.sh):
 //! 10,000 series x 1h at 15s, every rule of rules/ evaluated at the end.
 //!
-//!     cargo run --release -p alerter --example bench_rules -- [--openmetrics FILE] [--end UNIX_SECONDS]
+//!     cargo run --release -p alerter --example bench_rules -- [--openmetrics FILE] [--end UNIX_SECONDS] [--rules N]
+//!
+//! `--rules N`: N rules, the rules of rules/ repeated in copies of their groups under new
+//! names (alerter/bench/ruler.sh uses 50).
 
 use alerter::promql::{Engine, Labels, Store};
-use alerter::rules::{EvalContext, Group, check_files};
+use alerter::rules::{EvalContext, Group, GroupDef, check_files};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -330,7 +333,10 @@ fn main() {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "yml"))
         .collect();
-    let defs = check_files(&files).expect("rules/ load");
+    let mut defs = check_files(&files).expect("rules/ load");
+    if let Some(want) = arg("--rules").and_then(|s| s.parse::<usize>().ok()) {
+        defs = repeat_rules(&defs, want);
+    }
     let nrules: usize = defs.iter().map(|g| g.rules.len()).sum();
     let engine = Engine::default();
     let ctx = EvalContext::default();
@@ -373,6 +379,31 @@ fn main() {
         times[times.len() / 2],
         times[times.len() - 1]
     );
+}
+
+/// `want` rules from copies of `defs`' groups, each copy's group and alert names suffixed.
+fn repeat_rules(defs: &[GroupDef], want: usize) -> Vec<GroupDef> {
+    let mut out: Vec<GroupDef> = Vec::new();
+    let mut n = 0;
+    if defs.iter().all(|g| g.rules.is_empty()) {
+        return out;
+    }
+    for copy in 0.. {
+        for g in defs {
+            if n == want {
+                return out;
+            }
+            let mut g = g.clone();
+            g.name = format!("{}_{copy}", g.name);
+            g.rules.truncate(want - n);
+            for r in &mut g.rules {
+                r.name = format!("{}_{copy}", r.name);
+            }
+            n += g.rules.len();
+            out.push(g);
+        }
+    }
+    out
 }
 
 fn e2e_root() -> PathBuf {

@@ -879,3 +879,90 @@ fn a_group_slower_than_its_interval_counts_missed_iterations() {
         Some(0.0)
     );
 }
+
+/// The built-in config (no config file at all) is a monitoring stack: every group of
+/// rules/ is loaded from the binary (named `<built-in>/rules/...`), the exporter's
+/// default address is a scrape target of job `exporter`, and the config it runs passes
+/// `check-config`. Port 9100 may be busy on this machine, so whether the target is up
+/// is not asserted, only that it is scraped.
+#[test]
+fn built_in_config_scrapes_the_exporter_and_evaluates_rules() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alerter"));
+    cmd.current_dir(dir.path())
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    let _alerter = ChildGuard::spawn("alerter", &mut cmd, &dir.path().join("alerter.log"));
+    wait_port(port, Duration::from_secs(20));
+
+    let rules_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
+    let mut want: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(&rules_dir).expect("rules/") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "yml") {
+            let v: serde_yaml::Value =
+                serde_yaml::from_str(&std::fs::read_to_string(&p).expect("read")).expect("yaml");
+            for g in v["groups"].as_sequence().expect("groups") {
+                want.push(g["name"].as_str().expect("name").to_string());
+            }
+        }
+    }
+    want.sort();
+    assert!(want.len() >= 6, "{want:?}");
+    // Groups show once evaluated: within one 15 s evaluation interval.
+    let groups = wait_for(
+        "every rules/ group evaluated",
+        Duration::from_secs(40),
+        || {
+            let v = e2e::get_json(port, "/api/v1/rules").ok()?;
+            let gs = v["data"]["groups"].as_array()?.clone();
+            let mut names: Vec<String> = gs
+                .iter()
+                .filter_map(|g| g["name"].as_str().map(String::from))
+                .collect();
+            names.sort();
+            (names == want).then_some(gs)
+        },
+    );
+    for g in &groups {
+        let file = g["file"].as_str().unwrap_or_default();
+        assert!(file.starts_with("<built-in>/rules/"), "{g}");
+        assert!(!g["rules"].as_array().expect("rules").is_empty(), "{g}");
+    }
+    wait_for(
+        "127.0.0.1:9100 scraped as job exporter",
+        Duration::from_secs(40),
+        || {
+            let (_, text) = e2e::http("GET", port, "/metrics", None).ok()?;
+            text.lines()
+                .any(|l| {
+                    l.starts_with("alerter_scrape_target_up{")
+                        && l.contains("job=\"exporter\"")
+                        && l.contains("instance=\"127.0.0.1:9100\"")
+                })
+                .then_some(())
+        },
+    );
+
+    let status = e2e::get_json(port, "/api/v2/status").expect("status");
+    let original = status["config"]["original"].as_str().expect("original");
+    let copy = dir.path().join("built-in.yml");
+    std::fs::write(&copy, original).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_alerter"))
+        .arg("check-config")
+        .arg(&copy)
+        .output()
+        .expect("check-config");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && stdout.contains("SUCCESS")
+            && stdout.contains(&format!("rules in {} rule groups", want.len())),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

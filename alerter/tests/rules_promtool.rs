@@ -235,3 +235,88 @@ fn a_hundred_days_of_samples_runs_in_seconds() {
         start.elapsed()
     );
 }
+
+/// Test-file keys that promtool 2.42 does not know (it refuses each by name) but 3.x does:
+/// `fuzzy_compare` is honoured (a last-bit difference passes with it, fails without);
+/// `start_timestamp` and `exp_samples[].histogram` are refused by name. And a group without
+/// `interval` uses `evaluation_interval`, as 3.x documents (2.42 puts every sample at 0).
+#[test]
+fn keys_only_in_promtool_3_are_honoured_or_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("r.yml"),
+        "groups:\n- name: g\n  rules:\n  - record: s2\n    expr: s * 2\n",
+    )
+    .expect("write rules");
+    let expr_test = |top: &str, group: &str, expr: &str, sample: &str| {
+        format!(
+            "rule_files: [r.yml]\n{top}tests:\n- {group}input_series:\n  - series: s\n    values: '0.1 1 2'\n  promql_expr_test:\n  - expr: '{expr}'\n    eval_time: 1m\n    exp_samples:\n    - {sample}\n"
+        )
+    };
+    let cases: &[(&str, String, Result<(), &str>)] = &[
+        (
+            "no_fuzzy",
+            expr_test("", "interval: 1m\n  ", "s offset 1m + 0.2", "value: 0.3"),
+            Err("0.30000000000000004"),
+        ),
+        (
+            "fuzzy",
+            expr_test(
+                "fuzzy_compare: true\n",
+                "interval: 1m\n  ",
+                "s offset 1m + 0.2",
+                "value: 0.3",
+            ),
+            Ok(()),
+        ),
+        (
+            "start_timestamp",
+            expr_test("", "start_timestamp: 0\n  ", "s", "value: 1"),
+            Err("start_timestamp"),
+        ),
+        (
+            "histogram",
+            expr_test("", "interval: 1m\n  ", "s", "histogram: '{{count:1}}'"),
+            Err("histogram"),
+        ),
+        (
+            "interval_default",
+            expr_test(
+                "evaluation_interval: 30s\n",
+                "",
+                "s",
+                "{labels: s, value: 2}",
+            ),
+            Ok(()),
+        ),
+    ];
+    let promtool = e2e::require("promtool", "Debian's promtool 2.42 refuses 3.x keys");
+    for (name, text, want) in cases {
+        let file = format!("{name}_test.yml");
+        std::fs::write(dir.path().join(&file), text).expect("write test");
+        let (ok, out) = verdict(
+            Command::new(env!("CARGO_BIN_EXE_alerter"))
+                .arg("test-rules")
+                .arg(&file)
+                .current_dir(dir.path()),
+        );
+        match want {
+            Ok(()) => assert!(ok, "{name}: {out}"),
+            Err(w) => assert!(!ok && out.contains(w), "{name}: wanted {w:?}: {out}"),
+        }
+        if let (Some(p), "start_timestamp" | "histogram" | "fuzzy") = (&promtool, *name) {
+            let (ok, out) = verdict(
+                Command::new(p)
+                    .args(["test", "rules"])
+                    .arg(&file)
+                    .current_dir(dir.path()),
+            );
+            let key = if *name == "fuzzy" {
+                "fuzzy_compare"
+            } else {
+                name
+            };
+            assert!(!ok && out.contains(key), "promtool on {name}: {out}");
+        }
+    }
+}

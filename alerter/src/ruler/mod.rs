@@ -31,7 +31,7 @@ use crate::clock::Clock;
 use crate::promql::{Engine, Labels, Sample, Store};
 use crate::rules::file::RuleDef;
 use crate::rules::group::{AlertState, Group, Source, alerts_to_send, generator_url};
-use crate::rules::{EvalContext, GroupDef, check_files};
+use crate::rules::{EvalContext, GroupDef};
 use crate::sync::lock;
 use remote::Remote;
 use scrape::{Scraper, Target};
@@ -108,30 +108,10 @@ pub fn max_range_ms(e: &Expr) -> i64 {
     }
 }
 
-/// Loads `rule_files` (globs, relative to `base_dir`) and every rule in them.
+/// Loads `rule_files` (globs, relative to `base_dir`, or `<built-in>/...`) and every
+/// rule in them.
 pub fn load_rule_files(base_dir: &Path, patterns: &[String]) -> Result<Vec<GroupDef>, Vec<String>> {
-    let mut files: Vec<PathBuf> = Vec::new();
-    let mut errs = Vec::new();
-    for pat in patterns {
-        let p = base_dir.join(pat);
-        if pat.contains(['*', '?', '[']) {
-            let found = crate::rules::unittest::glob_files(&p);
-            if found.is_empty() {
-                errs.push(format!("rule_files: {pat:?} matches no file"));
-            }
-            files.extend(found);
-        } else {
-            files.push(p);
-        }
-    }
-    match check_files(&files) {
-        Ok(g) if errs.is_empty() => Ok(g),
-        Ok(_) => Err(errs),
-        Err(e) => {
-            errs.extend(e.iter().map(ToString::to_string));
-            Err(errs)
-        }
-    }
+    crate::rules::file::load_patterns(base_dir, patterns)
 }
 
 /// Where evaluated alerts go: the dispatcher's ingest.

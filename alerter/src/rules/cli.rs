@@ -39,28 +39,6 @@ pub fn check_rule_files(
     config_dir: &Path,
     patterns: &[String],
 ) -> Result<(usize, usize), Vec<String>> {
-    let mut files = Vec::new();
-    let mut errs = Vec::new();
-    for pat in patterns {
-        let p = config_dir.join(pat);
-        if pat.contains(['*', '?', '[']) {
-            let found = super::unittest::glob_files(&p);
-            if found.is_empty() {
-                errs.push(format!("rule_files: {pat:?} matches no file"));
-            }
-            files.extend(found);
-        } else {
-            files.push(p);
-        }
-    }
-    match super::check_files(&files) {
-        Ok(groups) if errs.is_empty() => {
-            Ok((groups.len(), groups.iter().map(|g| g.rules.len()).sum()))
-        }
-        Ok(_) => Err(errs),
-        Err(e) => {
-            errs.extend(e.iter().map(|e| e.to_string()));
-            Err(errs)
-        }
-    }
+    let groups = super::file::load_patterns(config_dir, patterns)?;
+    Ok((groups.len(), groups.iter().map(|g| g.rules.len()).sum()))
 }

@@ -1,6 +1,7 @@
 //! Prometheus rule files: loading and validation, templating, the alert state machine, and
 //! promtool-format unit tests.
 
+pub mod builtin;
 pub mod cli;
 pub mod duration;
 pub mod file;

@@ -63,6 +63,8 @@ struct AlertTest {
     /// promtool's default: 0.
     #[serde(default = "zero")]
     eval_time: String,
+    /// Required; checked in `run_group` so an empty one is refused too, as promtool does.
+    #[serde(default)]
     alertname: String,
     #[serde(default)]
     exp_alerts: Vec<ExpAlert>,
@@ -118,6 +120,14 @@ pub fn run_test_file(path: &Path) -> Result<(), Vec<String>> {
             files.push(p);
         }
     }
+    // As promtool: a group listed twice in group_eval_order is an error.
+    for (i, g) in tf.group_eval_order.iter().enumerate() {
+        if tf.group_eval_order[..i].contains(g) {
+            return Err(vec![format!(
+                "group_eval_order: group {g:?} is listed more than once"
+            )]);
+        }
+    }
     let groups = check_files(&files)
         .map_err(|errs| errs.iter().map(RuleError::to_string).collect::<Vec<_>>())?;
     let eval_interval = match &tf.evaluation_interval {
@@ -151,15 +161,9 @@ pub fn glob_files(pattern: &Path) -> Vec<PathBuf> {
         .file_name()
         .map(|f| f.to_string_lossy().to_string())
         .unwrap_or_default();
-    let re = regex::Regex::new(&format!(
-        "^{}$",
-        regex::escape(&pat)
-            .replace(r"\*", ".*")
-            .replace(r"\?", ".")
-            .replace(r"\[", "[")
-            .replace(r"\]", "]")
-    ));
-    let Ok(re) = re else { return vec![] };
+    let Some(re) = glob_regex(&pat) else {
+        return vec![];
+    };
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -172,6 +176,19 @@ pub fn glob_files(pattern: &Path) -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
+}
+
+/// A glob (`*`, `?`, `[...]`) as an anchored regex; None when it is malformed.
+pub fn glob_regex(pat: &str) -> Option<regex::Regex> {
+    regex::Regex::new(&format!(
+        "^{}$",
+        regex::escape(pat)
+            .replace(r"\*", ".*")
+            .replace(r"\?", ".")
+            .replace(r"\[", "[")
+            .replace(r"\]", "]")
+    ))
+    .ok()
 }
 
 fn fmt_alerts(v: &[(Labels, Labels)]) -> String {
@@ -241,6 +258,12 @@ fn run_group(
     }
     let mut alert_times: Vec<(i64, &AlertTest)> = Vec::new();
     for at in &tg.alert_rule_test {
+        if at.alertname.is_empty() {
+            return Err(fail(format!(
+                "    alert_rule_test: an item without alertname (eval_time {})",
+                at.eval_time
+            )));
+        }
         let t = parse_duration(&at.eval_time)
             .map_err(|e| fail(format!("    eval_time: {e}")))?
             .as_millis_i64();
