@@ -111,7 +111,7 @@ pub fn max_range_ms(e: &Expr) -> i64 {
 /// Loads `rule_files` (globs, relative to `base_dir`, or `<built-in>/...`) and every
 /// rule in them.
 pub fn load_rule_files(base_dir: &Path, patterns: &[String]) -> Result<Vec<GroupDef>, Vec<String>> {
-    crate::rules::file::load_patterns(base_dir, patterns)
+    crate::rules::builtin::load_patterns(base_dir, patterns)
 }
 
 /// Where evaluated alerts go: the dispatcher's ingest.

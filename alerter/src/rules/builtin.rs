@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::file::{GroupDef, RuleError, parse_rules};
+use super::glob::{glob_files, glob_regex};
 
 /// How a `rule_files` entry names the embedded files: `<built-in>/rules/*.yml`.
 pub const PREFIX: &str = "<built-in>/";
@@ -33,7 +34,7 @@ pub const FILES: &[(&str, &str)] = &[
 /// `[...]` as in a file glob), parsed; errors name the file as `<built-in>/rules/x.yml`.
 /// `Ok(None)` when nothing matches.
 pub fn load(pattern: &str) -> Result<Option<Vec<GroupDef>>, Vec<RuleError>> {
-    let Some(re) = super::unittest::glob_regex(pattern) else {
+    let Some(re) = glob_regex(pattern) else {
         return Ok(None);
     };
     let mut groups = Vec::new();
@@ -55,6 +56,44 @@ pub fn load(pattern: &str) -> Result<Option<Vec<GroupDef>>, Vec<RuleError>> {
 
 fn path(name: &str) -> PathBuf {
     Path::new(&format!("{PREFIX}{name}")).to_path_buf()
+}
+
+/// Loads `rule_files` entries: globs relative to `base_dir`, or `<built-in>/...` for the
+/// rule files compiled into the binary. A pattern that matches nothing is an error; all
+/// errors are returned as `file:line: message`.
+pub fn load_patterns(base_dir: &Path, patterns: &[String]) -> Result<Vec<GroupDef>, Vec<String>> {
+    let mut groups = Vec::new();
+    let mut errs = Vec::new();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for pat in patterns {
+        if let Some(rest) = pat.strip_prefix(PREFIX) {
+            match load(rest) {
+                Ok(Some(g)) => groups.extend(g),
+                Ok(None) => errs.push(format!("rule_files: {pat:?} matches no built-in file")),
+                Err(e) => errs.extend(e.iter().map(ToString::to_string)),
+            }
+            continue;
+        }
+        let p = base_dir.join(pat);
+        if pat.contains(['*', '?', '[']) {
+            let found = glob_files(&p);
+            if found.is_empty() {
+                errs.push(format!("rule_files: {pat:?} matches no file"));
+            }
+            files.extend(found);
+        } else {
+            files.push(p);
+        }
+    }
+    match super::file::check_files(&files) {
+        Ok(g) => groups.extend(g),
+        Err(e) => errs.extend(e.iter().map(ToString::to_string)),
+    }
+    if errs.is_empty() {
+        Ok(groups)
+    } else {
+        Err(errs)
+    }
 }
 
 #[cfg(test)]

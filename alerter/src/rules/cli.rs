@@ -39,6 +39,6 @@ pub fn check_rule_files(
     config_dir: &Path,
     patterns: &[String],
 ) -> Result<(usize, usize), Vec<String>> {
-    let groups = super::file::load_patterns(config_dir, patterns)?;
+    let groups = super::builtin::load_patterns(config_dir, patterns)?;
     Ok((groups.len(), groups.iter().map(|g| g.rules.len()).sum()))
 }

@@ -415,44 +415,6 @@ pub fn check_files(paths: &[PathBuf]) -> Result<Vec<GroupDef>, Vec<RuleError>> {
     }
 }
 
-/// Loads `rule_files` entries: globs relative to `base_dir`, or `<built-in>/...` for the
-/// rule files compiled into the binary. A pattern that matches nothing is an error; all
-/// errors are returned as `file:line: message`.
-pub fn load_patterns(base_dir: &Path, patterns: &[String]) -> Result<Vec<GroupDef>, Vec<String>> {
-    let mut groups = Vec::new();
-    let mut errs = Vec::new();
-    let mut files: Vec<PathBuf> = Vec::new();
-    for pat in patterns {
-        if let Some(rest) = pat.strip_prefix(super::builtin::PREFIX) {
-            match super::builtin::load(rest) {
-                Ok(Some(g)) => groups.extend(g),
-                Ok(None) => errs.push(format!("rule_files: {pat:?} matches no built-in file")),
-                Err(e) => errs.extend(e.iter().map(ToString::to_string)),
-            }
-            continue;
-        }
-        let p = base_dir.join(pat);
-        if pat.contains(['*', '?', '[']) {
-            let found = super::unittest::glob_files(&p);
-            if found.is_empty() {
-                errs.push(format!("rule_files: {pat:?} matches no file"));
-            }
-            files.extend(found);
-        } else {
-            files.push(p);
-        }
-    }
-    match check_files(&files) {
-        Ok(g) => groups.extend(g),
-        Err(e) => errs.extend(e.iter().map(ToString::to_string)),
-    }
-    if errs.is_empty() {
-        Ok(groups)
-    } else {
-        Err(errs)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

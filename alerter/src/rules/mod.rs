@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod cli;
 pub mod duration;
 pub mod file;
+pub mod glob;
 pub mod group;
 pub mod template;
 pub mod unittest;

@@ -341,7 +341,7 @@ impl Server {
         for pat in patterns {
             let p = base.join(pat);
             let files = if pat.contains(['*', '?', '[']) {
-                crate::rules::unittest::glob_files(&p)
+                crate::rules::glob::glob_files(&p)
             } else {
                 vec![p]
             };
