@@ -311,10 +311,7 @@ fn pending_alert_keeps_its_active_time_across_a_restart() {
 /// Fake targets on one HTTP server: one that hangs, one that answers garbage, one
 /// with 10 MB of samples, one with 10,000 series, and a good one.
 fn fake_targets() -> (u16, std::sync::mpsc::Sender<()>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let port = listener.local_addr().expect("addr").port();
-    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    use axum::routing::get;
     let big: String = (0..500_000)
         .map(|i| format!("big_metric{{i=\"{i}\"}} 1\n"))
         .collect();
@@ -322,31 +319,41 @@ fn fake_targets() -> (u16, std::sync::mpsc::Sender<()>) {
     let many: String = (0..10_000)
         .map(|i| format!("many_metric{{i=\"{i}\"}} {i}\n"))
         .collect();
+    serve(
+        axum::Router::new()
+            .route(
+                "/hang",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    "never"
+                }),
+            )
+            .route(
+                "/garbage",
+                get(|| async { "<html><body>not metrics</body></html>" }),
+            )
+            .route("/big", get(move || async move { big.clone() }))
+            .route("/many", get(move || async move { many.clone() }))
+            .route(
+                "/ok",
+                get(|| async { "# TYPE ok_metric gauge\nok_metric 1\n" }),
+            ),
+    )
+}
+
+/// Serves `app` on a free loopback port from its own thread until the sender is
+/// dropped or sent to.
+fn serve(app: axum::Router) -> (u16, std::sync::mpsc::Sender<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
         rt.block_on(async move {
-            use axum::routing::get;
-            let app = axum::Router::new()
-                .route(
-                    "/hang",
-                    get(|| async {
-                        tokio::time::sleep(Duration::from_secs(3600)).await;
-                        "never"
-                    }),
-                )
-                .route(
-                    "/garbage",
-                    get(|| async { "<html><body>not metrics</body></html>" }),
-                )
-                .route("/big", get(move || async move { big.clone() }))
-                .route("/many", get(move || async move { many.clone() }))
-                .route(
-                    "/ok",
-                    get(|| async { "# TYPE ok_metric gauge\nok_metric 1\n" }),
-                );
             let l = tokio::net::TcpListener::from_std(listener).expect("listener");
             let stop = async move {
                 while stop_rx.try_recv().is_err() {
@@ -821,34 +828,13 @@ fn remote_mode_fires_as_prometheus_does_and_an_outage_resolves_nothing() {
 
 /// A Prometheus-compatible query endpoint that answers an empty vector after `delay`.
 fn slow_remote(delay: Duration) -> (u16, std::sync::mpsc::Sender<()>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let port = listener.local_addr().expect("addr").port();
-    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            use axum::routing::post;
-            let app = axum::Router::new().route(
-                "/api/v1/query",
-                post(move || async move {
-                    tokio::time::sleep(delay).await;
-                    r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#
-                }),
-            );
-            let l = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let stop = async move {
-                while stop_rx.try_recv().is_err() {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            };
-            let _ = axum::serve(l, app).with_graceful_shutdown(stop).await;
-        });
-    });
-    (port, stop_tx)
+    serve(axum::Router::new().route(
+        "/api/v1/query",
+        axum::routing::post(move || async move {
+            tokio::time::sleep(delay).await;
+            r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#
+        }),
+    ))
 }
 
 /// Done-when 4 (DW4): a rule group whose round takes longer than its interval (its
