@@ -5,7 +5,6 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
@@ -152,13 +151,24 @@ fn alert_order(a: &Alert, b: &Alert) -> Ordering {
     a.labels.cmp(&b.labels)
 }
 
+/// On the blocking pool, as [`get_alerts`]: grouping a large set takes seconds.
 pub async fn get_groups(
     State(api): State<Arc<Api>>,
     RawQuery(q): RawQuery,
-) -> Result<Json<Vec<AlertGroup>>, ApiError> {
+) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref());
     let filter = AlertFilter::from_params(&p, false)?;
     let receiver = p.receiver()?;
+    tokio::task::spawn_blocking(move || {
+        let body = serde_json::to_vec(&groups(&api, &filter, receiver.as_ref()))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+fn groups(api: &Api, filter: &AlertFilter, receiver: Option<&regex::Regex>) -> Vec<AlertGroup> {
     let rt = api.runtime();
     let now = api.clock.now();
     let mut groups = Vec::new();
@@ -175,7 +185,7 @@ pub async fn get_groups(
             .alerts
             .into_iter()
             .filter_map(|a| {
-                let st = alert_status(&api, &rt, &a.labels, now);
+                let st = alert_status(api, &rt, &a.labels, now);
                 filter.keep(&a, &st, now).then_some((a, st))
             })
             .collect();
@@ -195,7 +205,7 @@ pub async fn get_groups(
     for r in receivers.values_mut() {
         r.sort();
     }
-    let out = groups
+    groups
         .into_iter()
         .map(|(labels, receiver, alerts)| AlertGroup {
             alerts: alerts
@@ -210,8 +220,7 @@ pub async fn get_groups(
             labels,
             receiver: ReceiverRef { name: receiver },
         })
-        .collect();
-    Ok(Json(out))
+        .collect()
 }
 
 /// Reads one field of a posted object, naming it in the error.
