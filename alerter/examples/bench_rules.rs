@@ -1,13 +1,14 @@
 //! Benchmark of the series store and rule evaluation (run by alerter/bench/rules.sh):
 //! 10,000 series x 1h at 15s, every rule of rules/ evaluated at the end.
 //!
-//!     cargo run --release -p alerter --example bench_rules -- [--openmetrics FILE] [--end UNIX_SECONDS] [--rules N]
+//!     cargo run --release -p alerter --example bench_rules -- [--openmetrics FILE] [--end UNIX_SECONDS] [--rules N] [--rules-out FILE]
 //!
 //! `--rules N`: N rules, the rules of rules/ repeated in copies of their groups under new
-//! names (alerter/bench/ruler.sh uses 50).
+//! names, written as one rule file (`--rules-out`, so Prometheus can load the same rules:
+//! `RULES=50 bash alerter/bench/rules.sh`) and loaded from it.
 
 use alerter::promql::{Engine, Labels, Store};
-use alerter::rules::{EvalContext, Group, GroupDef, check_files};
+use alerter::rules::{EvalContext, Group, check_files};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -328,15 +329,24 @@ fn main() {
     }
     let load = t0.elapsed();
     let rss1 = rss_kib();
-    let files: Vec<PathBuf> = std::fs::read_dir(e2e_root().join("rules"))
+    let mut files: Vec<PathBuf> = std::fs::read_dir(e2e_root().join("rules"))
         .expect("rules/")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "yml"))
         .collect();
-    let mut defs = check_files(&files).expect("rules/ load");
+    let _tmp;
     if let Some(want) = arg("--rules").and_then(|s| s.parse::<usize>().ok()) {
-        defs = repeat_rules(&defs, want);
+        let out = match arg("--rules-out") {
+            Some(p) => PathBuf::from(p),
+            None => {
+                _tmp = tempfile::tempdir().expect("temp dir");
+                _tmp.path().join("rules.yml")
+            }
+        };
+        std::fs::write(&out, repeated_rules(&files, want)).expect("write --rules-out");
+        files = vec![out];
     }
+    let defs = check_files(&files).expect("rules load");
     let nrules: usize = defs.iter().map(|g| g.rules.len()).sum();
     let engine = Engine::default();
     let ctx = EvalContext::default();
@@ -381,29 +391,53 @@ fn main() {
     );
 }
 
-/// `want` rules from copies of `defs`' groups, each copy's group and alert names suffixed.
-fn repeat_rules(defs: &[GroupDef], want: usize) -> Vec<GroupDef> {
-    let mut out: Vec<GroupDef> = Vec::new();
+/// `want` rules from copies of the groups of `files`, each copy's group and alert names
+/// suffixed, as one rule file.
+fn repeated_rules(files: &[PathBuf], want: usize) -> String {
+    use serde_yaml::Value;
+    let groups: Vec<Value> = files
+        .iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).expect("read rule file");
+            let doc: Value = serde_yaml::from_str(&text).expect("rule file YAML");
+            doc.get("groups")
+                .and_then(Value::as_sequence)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    let rules_of = |g: &Value| g.get("rules").and_then(Value::as_sequence).cloned();
+    let mut out = Vec::new();
     let mut n = 0;
-    if defs.iter().all(|g| g.rules.is_empty()) {
-        return out;
+    if groups
+        .iter()
+        .all(|g| rules_of(g).is_none_or(|r| r.is_empty()))
+    {
+        return "groups: []\n".into();
     }
-    for copy in 0.. {
-        for g in defs {
+    'copies: for copy in 0.. {
+        for g in &groups {
             if n == want {
-                return out;
+                break 'copies;
             }
             let mut g = g.clone();
-            g.name = format!("{}_{copy}", g.name);
-            g.rules.truncate(want - n);
-            for r in &mut g.rules {
-                r.name = format!("{}_{copy}", r.name);
+            let name = g.get("name").and_then(Value::as_str).unwrap_or("group");
+            g["name"] = Value::from(format!("{name}_{copy}"));
+            let mut rules = rules_of(&g).unwrap_or_default();
+            rules.truncate(want - n);
+            for r in &mut rules {
+                if let Some(a) = r.get("alert").and_then(Value::as_str) {
+                    r["alert"] = Value::from(format!("{a}_{copy}"));
+                }
             }
-            n += g.rules.len();
+            n += rules.len();
+            g["rules"] = Value::Sequence(rules);
             out.push(g);
         }
     }
-    out
+    let mut doc = serde_yaml::Mapping::new();
+    doc.insert("groups".into(), Value::Sequence(out));
+    serde_yaml::to_string(&doc).expect("rule file YAML")
 }
 
 fn e2e_root() -> PathBuf {
