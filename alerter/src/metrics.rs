@@ -14,6 +14,8 @@ use std::sync::atomic::AtomicU64;
 use crate::notify::Reason;
 use crate::notify::pipeline::{LATENCY_BUCKETS, PipelineStats};
 use crate::store::stats::{MaintenanceSnapshot, MaintenanceStats, QUERY_BUCKETS};
+pub use web_toolkit::exposition::Format;
+use web_toolkit::exposition::openmetrics_to_text;
 
 use chrono::{DateTime, Utc};
 use prometheus_client::collector::Collector;
@@ -429,7 +431,7 @@ impl Metrics {
         om.insert_str(at, extra);
         match format {
             Format::OpenMetrics => om,
-            Format::Text => openmetrics_to_text(&om),
+            Format::Text => openmetrics_to_text(&om, &[]),
         }
     }
 
@@ -561,80 +563,6 @@ fn build_labels() -> Labels {
         ),
         ("version", env!("CARGO_PKG_VERSION").to_string()),
     ]
-}
-
-/// Which exposition format a scrape gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    OpenMetrics,
-    Text,
-}
-
-impl Format {
-    /// From an `Accept` header, as promhttp chooses: OpenMetrics when it is listed
-    /// with a non-zero quality, else the classic text format.
-    pub fn negotiate(accept: Option<&str>) -> Format {
-        let listed = accept.is_some_and(|a| {
-            a.split(',').any(|range| {
-                let mut parts = range.split(';').map(str::trim);
-                parts.next() == Some("application/openmetrics-text")
-                    && !parts.any(|p| {
-                        p.strip_prefix("q=")
-                            .and_then(|q| q.parse::<f64>().ok())
-                            .is_some_and(|q| q <= 0.0)
-                    })
-            })
-        });
-        if listed {
-            Format::OpenMetrics
-        } else {
-            Format::Text
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
-        }
-    }
-}
-
-/// prometheus-client writes only OpenMetrics; text format 0.0.4 differs in the
-/// metadata lines: a counter family's HELP/TYPE carry its `_total` name, and there
-/// is no `# UNIT` or `# EOF`. Sample lines are the same in both.
-fn openmetrics_to_text(om: &str) -> String {
-    let mut out = String::with_capacity(om.len());
-    let counters: std::collections::HashSet<&str> = om
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|t| t.strip_suffix(" counter"))
-        .collect();
-    for line in om.lines() {
-        let meta = line
-            .strip_prefix("# HELP ")
-            .map(|r| ("HELP", r))
-            .or_else(|| line.strip_prefix("# TYPE ").map(|r| ("TYPE", r)));
-        if let Some((kind, rest)) = meta {
-            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-            let suffix = if counters.contains(name) {
-                "_total"
-            } else {
-                ""
-            };
-            // OpenMetrics escapes `"` in HELP; text format would show the backslash.
-            let tail = if kind == "HELP" {
-                tail.replace("\\\"", "\"")
-            } else {
-                tail.replace("unknown", "untyped")
-            };
-            let _ = writeln!(out, "# {kind} {name}{suffix} {tail}");
-        } else if !(line.starts_with("# UNIT ") || line == "# EOF") {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
 }
 
 /// A config hash (hex SHA-256) as a gauge value: its first 48 bits, which an f64

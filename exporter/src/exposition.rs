@@ -1,10 +1,6 @@
 //! Encoding owned [`Family`] values for a scraper: OpenMetrics (prometheus-client's
-//! encoder) when the scraper asks for it, else the classic text format 0.0.4.
-//!
-//! prometheus-client only writes OpenMetrics, where a counter family is named without
-//! `_total` and untyped metrics are `unknown`. Read as text 0.0.4 (promtool, curl) that
-//! looks like a family with no HELP/TYPE, so [`openmetrics_to_text`] rewrites the few
-//! metadata lines that differ; sample lines are identical in both formats.
+//! encoder) when the scraper asks for it, else the classic text format 0.0.4
+//! ([`web_toolkit::exposition`], shared with the alerter).
 
 use std::fmt::Write as _;
 
@@ -14,44 +10,8 @@ use prometheus_client::registry::Registry;
 
 use crate::metrics::{Family, Kind, Value};
 
-/// Which exposition format a scrape gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    OpenMetrics,
-    Text,
-}
-
-impl Format {
-    /// Chooses the format from an `Accept` header as promhttp does: OpenMetrics when the
-    /// scraper lists `application/openmetrics-text` with a non-zero quality, else text.
-    pub fn negotiate(accept: Option<&str>) -> Format {
-        let Some(accept) = accept else {
-            return Format::Text;
-        };
-        for range in accept.split(',') {
-            let mut parts = range.split(';').map(str::trim);
-            if parts.next() != Some("application/openmetrics-text") {
-                continue;
-            }
-            let zero_q = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f64>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            if !zero_q {
-                return Format::OpenMetrics;
-            }
-        }
-        Format::Text
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
-        }
-    }
-}
+pub use web_toolkit::exposition::Format;
+use web_toolkit::exposition::openmetrics_to_text;
 
 /// Encodes `families` in `format`. Takes ownership because prometheus-client's
 /// registry only holds `'static` collectors; a scrape's families are built for this.
@@ -64,7 +24,7 @@ pub fn encode(families: Vec<Family>, format: Format) -> String {
     let om = encode_openmetrics(families);
     match format {
         Format::OpenMetrics => om,
-        Format::Text => text_with_bare_counters(&om, &bare),
+        Format::Text => openmetrics_to_text(&om, &bare),
     }
 }
 
@@ -167,62 +127,6 @@ fn encode_value(
     Ok(())
 }
 
-/// Rewrites prometheus-client's OpenMetrics output as text format 0.0.4: counter
-/// families get their `_total` name back in HELP/TYPE, `unknown` becomes `untyped`,
-/// `info` becomes `gauge`, and `# UNIT` / `# EOF` lines go.
-pub fn openmetrics_to_text(om: &str) -> String {
-    text_with_bare_counters(om, &[])
-}
-
-/// [`openmetrics_to_text`], typing the `bare` families (see [`is_bare_counter`]) back
-/// as `counter`.
-fn text_with_bare_counters(om: &str, bare: &[String]) -> String {
-    let mut out = String::with_capacity(om.len() + om.len() / 32);
-    let mut lines = om.lines().peekable();
-    while let Some(line) = lines.next() {
-        if let Some(rest) = line.strip_prefix("# HELP ") {
-            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
-            let kind = lines
-                .peek()
-                .and_then(|next| next.strip_prefix("# TYPE "))
-                .and_then(|t| t.split_once(' '))
-                .filter(|(n, _)| *n == name)
-                .map(|(_, k)| k);
-            let suffix = if kind == Some("counter") {
-                "_total"
-            } else {
-                ""
-            };
-            let _ = writeln!(out, "# HELP {name}{suffix} {}", escape_help(help));
-        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
-            let (suffix, kind) = match kind {
-                "counter" => ("_total", "counter"),
-                "unknown" if bare.iter().any(|b| b == name) => ("", "counter"),
-                "unknown" => ("", "untyped"),
-                "info" | "stateset" => ("", "gauge"),
-                other => ("", other),
-            };
-            let _ = writeln!(out, "# TYPE {name}{suffix} {kind}");
-        } else if line.starts_with("# UNIT ") || line == "# EOF" {
-        } else {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
-}
-
-/// Text 0.0.4 escapes backslash and newline in HELP (OpenMetrics also escapes `"`,
-/// which text format would render literally).
-fn escape_help(help: &str) -> std::borrow::Cow<'_, str> {
-    if help.contains("\\\"") {
-        std::borrow::Cow::Owned(help.replace("\\\"", "\""))
-    } else {
-        std::borrow::Cow::Borrowed(help)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,22 +217,6 @@ task_runtime_seconds_bucket{le=\"+Inf\",task=\"a\\\"b\"} 4
                 "# TYPE redis_total_error_replies unknown\nredis_total_error_replies 7.0\n"
             ),
             "{om}"
-        );
-    }
-
-    #[test]
-    fn negotiation_follows_accept_header() {
-        let prom = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-        assert_eq!(Format::negotiate(Some(prom)), Format::OpenMetrics);
-        assert_eq!(Format::negotiate(Some("*/*")), Format::Text);
-        assert_eq!(Format::negotiate(None), Format::Text);
-        assert_eq!(
-            Format::negotiate(Some("application/openmetrics-text; q=0")),
-            Format::Text
-        );
-        assert_eq!(
-            Format::negotiate(Some("text/plain;version=0.0.4")),
-            Format::Text
         );
     }
 }

@@ -1,7 +1,8 @@
 //! The HTTP listener both binaries use: `--web.config.file` in exporter-toolkit's
 //! format (TLS, basic auth, security headers) and the limits every connection
 //! gets (header size and count, a deadline to send the request headers, a cap on
-//! open connections). Depends on nothing of either binary.
+//! open connections); plus what their `/metrics` share ([`exposition`], [`process`]).
+//! Depends on nothing of either binary.
 //!
 //! As the toolkit does, the file is re-read for every connection (TLS) and every
 //! request (users, headers), so editing it or rotating a certificate takes effect
@@ -10,6 +11,7 @@
 
 mod auth;
 mod config;
+pub mod exposition;
 pub mod healthcheck;
 pub mod process;
 
