@@ -2,8 +2,6 @@
 //! encoder) when the scraper asks for it, else the classic text format 0.0.4
 //! ([`web_toolkit::exposition`], shared with the alerter).
 
-use std::fmt::Write as _;
-
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;

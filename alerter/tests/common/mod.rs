@@ -28,6 +28,7 @@ pub fn have_peers() -> bool {
 }
 
 /// A self-signed certificate for `localhost`, not a CA (so it can be its own trust anchor).
+#[allow(dead_code)] // not every test file runs a TLS peer
 pub fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
     e2e::self_signed_cert(dir, "localhost", "localhost", "DNS:localhost,IP:127.0.0.1")
 }
