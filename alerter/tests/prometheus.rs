@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use e2e::prometheus::Prometheus;
 use e2e::{ChildGuard, WebhookSink, free_port, wait_for};
 use serde_json::Value;
 
@@ -53,7 +54,7 @@ fn wait_or_explain<T>(
     what: &str,
     timeout: Duration,
     logs: &Path,
-    prom_port: u16,
+    prometheus: &Prometheus,
     mut f: impl FnMut() -> Option<T>,
 ) -> T {
     let deadline = Instant::now() + timeout;
@@ -62,7 +63,7 @@ fn wait_or_explain<T>(
             return v;
         }
         if Instant::now() >= deadline {
-            let prom = std::fs::read_to_string(logs.join("prometheus.log")).unwrap_or_default();
+            let prom = prometheus.log();
             let errors: Vec<&str> = prom
                 .lines()
                 .filter(|l| l.contains("Error sending alert"))
@@ -72,7 +73,7 @@ fn wait_or_explain<T>(
                 let lines: Vec<&str> = s.lines().collect();
                 lines[lines.len().saturating_sub(15)..].join("\n")
             };
-            let ask = |path: &str| get(prom_port, path).map_or_else(|e| e, |v| v.to_string());
+            let ask = |path: &str| get(prometheus.port, path).map_or_else(|e| e, |v| v.to_string());
             let alerter = std::fs::read_to_string(logs.join("alerter.log")).unwrap_or_default();
             panic!(
                 "timed out after {timeout:?} waiting for {what}\n\
@@ -108,9 +109,6 @@ fn notified(sink: &WebhookSink, status: &str, name: &str) -> Option<Value> {
 
 #[test]
 fn prometheus_alerts_reach_the_webhook_through_the_alerter() {
-    let Some(prometheus) = e2e::require("prometheus", "Prometheus is the alerter's sender") else {
-        return;
-    };
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let sink = WebhookSink::start();
@@ -140,8 +138,6 @@ fn prometheus_alerts_reach_the_webhook_through_the_alerter() {
     });
 
     // Prometheus: rules evaluated every second, alerts sent to the alerter (API v2).
-    let prom_port = free_port();
-    let prom_url = format!("http://127.0.0.1:{prom_port}");
     std::fs::write(
         dir.path().join("rules.yml"),
         r#"groups:
@@ -165,14 +161,11 @@ fn prometheus_alerts_reach_the_webhook_through_the_alerter() {
 "#,
     )
     .unwrap();
-    let prom_config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &prom_config,
-        format!(
-            r#"global:
+    let prom_config = format!(
+        r#"global:
   scrape_interval: 1s
   evaluation_interval: 1s
-rule_files: [rules.yml]
+rule_files: ['{rules}']
 alerting:
   alertmanagers:
   - api_version: v2
@@ -182,30 +175,23 @@ scrape_configs:
 - job_name: switch
   static_configs:
   - targets: ['127.0.0.1:{target_port}']
-"#
-        ),
-    )
-    .unwrap();
-    let mut cmd = Command::new(&prometheus);
-    cmd.arg(format!("--config.file={}", prom_config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("prom-data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        // Otherwise generatorURL names this host's hostname.
-        .arg(format!("--web.external-url={prom_url}/"))
-        // Prometheus learns the alertmanager from discovery ~5 s after start and drops
-        // what it evaluated before; the default 1m resend would push the test past that.
-        .arg("--rules.alert.resend-delay=1s");
-    let _prom = ChildGuard::spawn("prometheus", &mut cmd, &dir.path().join("prometheus.log"));
+"#,
+        rules = dir.path().join("rules.yml").display()
+    );
+    // Prometheus learns the alertmanager from discovery ~5 s after start and drops
+    // what it evaluated before; the default 1m resend would push the test past that.
+    let Some(prom) = Prometheus::start_with(&prom_config, &["--rules.alert.resend-delay=1s"])
+    else {
+        return;
+    };
+    let prom_url = format!("http://127.0.0.1:{}", prom.port);
 
     // Both rules fire: one notification per group, each with the rule's labels.
     let always = wait_or_explain(
         "AlwaysFiring at the webhook",
         Duration::from_secs(12),
         dir.path(),
-        prom_port,
+        &prom,
         || notified(&sink, "firing", "AlwaysFiring"),
     );
     let first_at = started.elapsed();
@@ -229,7 +215,7 @@ scrape_configs:
         "SwitchOn at the webhook",
         Duration::from_secs(8),
         dir.path(),
-        prom_port,
+        &prom,
         || notified(&sink, "firing", "SwitchOn"),
     );
     let s = find(&on, "SwitchOn").unwrap();
@@ -260,7 +246,7 @@ scrape_configs:
         "SwitchOn resolved at the webhook",
         Duration::from_secs(8),
         dir.path(),
-        prom_port,
+        &prom,
         || notified(&sink, "resolved", "SwitchOn"),
     );
     let r = find(&resolved, "SwitchOn").unwrap();

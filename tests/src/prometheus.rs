@@ -35,6 +35,8 @@ impl Prometheus {
                 dir.path().join("data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // Links it makes (an alert's generatorURL) name this instance, not the host name.
+            .arg(format!("--web.external-url=http://127.0.0.1:{port}/"))
             .args(args);
         let guard = ChildGuard::spawn("prometheus", &mut cmd, &dir.path().join("prometheus.log"));
         crate::wait_port(port, Duration::from_secs(30));
