@@ -316,25 +316,12 @@ impl TokenSource {
         if style == STYLE_HEADER {
             req = req.basic_auth(query_escape(&self.client_id), Some(query_escape(secret)));
         }
-        let resp = req
-            .send()
+        let super::send::Answer {
+            content_type,
+            body: text,
+        } = super::send::execute(req, "oauth2: cannot fetch token", &[])
             .await
-            .map_err(|e| format!("oauth2: cannot fetch token: {}", e.without_url()))?;
-        let code = resp.status();
-        let content_type = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| format!("oauth2: cannot fetch token: {}", e.without_url()))?;
-        if !code.is_success() {
-            let body: String = text.chars().take(200).collect();
-            return Err(format!("oauth2: cannot fetch token: {code}: {body}"));
-        }
+            .map_err(|e| e.message)?;
         // x/oauth2 reads a form answer from servers that send one (GitHub's old API).
         let answer = if content_type.starts_with("application/x-www-form-urlencoded")
             || content_type.starts_with("text/plain")
