@@ -230,3 +230,45 @@ fn cardinality_100000_distinct_label_values() {
     // Bounded: what came after the cap did not grow the process.
     load::rss_flat(&[at_cap, end], 0).unwrap();
 }
+
+/// The size limit of the same row: alerts that would take the stored bytes past
+/// `--alerts.max-size-bytes` are refused the same way, with reason `size`.
+#[test]
+fn size_limit_refuses_growth_past_max_size_bytes() {
+    let _one = e2e::load::serial();
+    const MAX: usize = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, _guard, _log) = start(dir.path(), &[&format!("--alerts.max-size-bytes={MAX}")]);
+    let big = "x".repeat(30_000);
+    let items: Vec<serde_json::Value> = (0..10)
+        .map(|i| {
+            serde_json::json!({
+                "labels": {"alertname": "Big", "i": i.to_string()},
+                "annotations": {"description": big},
+            })
+        })
+        .collect();
+    let body = serde_json::Value::Array(items).to_string();
+    let (code, text) = e2e::http("POST", port, "/api/v2/alerts", Some(&body)).unwrap();
+    assert_eq!(code, 400, "{text}");
+    assert!(
+        text.contains("7 alerts refused") && text.contains("--alerts.max-size-bytes"),
+        "{text}"
+    );
+    let status = e2e::get_json(port, "/api/v2/status").unwrap();
+    assert_eq!(status["alerts"]["stored"], 3, "{status}");
+    assert!(
+        status["alerts"]["storedBytes"]
+            .as_u64()
+            .is_some_and(|b| b <= MAX as u64 && b > 90_000),
+        "{status}"
+    );
+    assert_eq!(
+        metric(port, "alerter_alerts_insert_limited_total{reason=\"size\"}"),
+        Some(7.0)
+    );
+    println!(
+        "RELIABILITY cardinality / size limit: 3 of 10 alerts of 30 kB stored under --alerts.max-size-bytes={MAX}, 7 refused (reason size), storedBytes {}",
+        status["alerts"]["storedBytes"]
+    );
+}
