@@ -38,6 +38,15 @@ struct Cli {
     /// How long to keep data for.
     #[arg(long = "data.retention", default_value = "120h")]
     data_retention: config_values::Duration,
+    /// Most alerts held at once (firing, or resolved and not yet collected); an alert
+    /// with a new label set beyond it is refused with a 400 and counted in
+    /// alerter_alerts_insert_limited_total. 0: no limit.
+    #[arg(long = "alerts.max-count", default_value_t = alerter::provider::Limits::default().max_alerts)]
+    alerts_max_count: usize,
+    /// Most bytes of labels, annotations and generatorURL held over all alerts; an
+    /// alert that would pass it is refused the same way. 0: no limit.
+    #[arg(long = "alerts.max-size-bytes", default_value_t = alerter::provider::Limits::default().max_bytes)]
+    alerts_max_size_bytes: usize,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -188,6 +197,10 @@ fn daemon(cli: &Cli) -> ExitCode {
         web_config_file: cli.web_config_file.clone(),
         retention,
         watch_interval: std::time::Duration::from_secs(3),
+        alert_limits: alerter::provider::Limits {
+            max_alerts: cli.alerts_max_count,
+            max_bytes: cli.alerts_max_size_bytes,
+        },
     };
     // One thread: the daemon's work is small and I/O-bound. A single-threaded runtime
     // has no cross-thread wake-ups (two workers made 7,600 futex calls per 10,000

@@ -58,6 +58,8 @@ pub struct Metrics {
     reload_success_time: FloatGauge,
     config_hash: FloatGauge,
     storage_errors: Family<Labels, Counter>,
+    alerts_limited: Family<Labels, Counter>,
+    stored_bytes: Gauge,
     /// The notification log's and the silences' maintenance, by metric prefix.
     stores: Vec<(&'static str, &'static str, Arc<MaintenanceStats>)>,
 }
@@ -77,6 +79,10 @@ pub struct Snapshot {
     /// Receivers and integrations of the config in service.
     pub receivers: i64,
     pub integrations: i64,
+    /// Alerts refused by the store's limits since start, by reason.
+    pub alerts_limited: Vec<(&'static str, u64)>,
+    /// The sum of the stored alerts' sizes (what `--alerts.max-size-bytes` bounds).
+    pub stored_bytes: i64,
 }
 
 /// Encodes the notify pipeline's counters at scrape time: the pipeline's
@@ -262,6 +268,8 @@ impl Metrics {
             reload_success_time: FloatGauge::default(),
             config_hash: FloatGauge::default(),
             storage_errors: Family::default(),
+            alerts_limited: Family::default(),
+            stored_bytes: Gauge::default(),
             stores: Vec::new(),
             registry: Registry::default(),
         };
@@ -337,6 +345,20 @@ impl Metrics {
             "The total number of failed writes to a data file",
             m.storage_errors.clone(),
         );
+        registry.register(
+            "alerter_alerts_insert_limited",
+            "The total number of posted or evaluated alerts refused because the store was at its limit (reason: count for --alerts.max-count, size for --alerts.max-size-bytes)",
+            m.alerts_limited.clone(),
+        );
+        registry.register(
+            "alerter_alerts_stored_bytes",
+            "Bytes of labels, annotations and generatorURL of the alerts held, as bounded by --alerts.max-size-bytes",
+            m.stored_bytes.clone(),
+        );
+        for r in crate::provider::Refusal::ALL {
+            m.alerts_limited
+                .get_or_create_owned(&vec![("reason", r.label().to_string())]);
+        }
         m.build_info.get_or_create_owned(&build_labels()).set(1);
         // prometheus-client ends every HELP with a full stop; the texts above have none.
         // Every labelled series exists from the start, so a rate() over them works
@@ -465,6 +487,16 @@ impl Metrics {
                 c.inc_by(n - have);
             }
         }
+        for (reason, n) in &snap.alerts_limited {
+            let c = self
+                .alerts_limited
+                .get_or_create_owned(&vec![("reason", (*reason).to_string())]);
+            let have = c.get();
+            if *n > have {
+                c.inc_by(n - have);
+            }
+        }
+        self.stored_bytes.set(snap.stored_bytes);
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
@@ -605,6 +637,8 @@ mod tests {
             aggregation_groups: 4,
             receivers: 2,
             integrations: 3,
+            alerts_limited: vec![("count", 7)],
+            stored_bytes: 1234,
         };
         let out = m.encode(&snap);
         for want in [
@@ -628,6 +662,9 @@ mod tests {
             "alertmanager_receivers 2",
             "alertmanager_integrations 3",
             "alerter_storage_errors_total{file=\"silences\"} 2",
+            "alerter_alerts_insert_limited_total{reason=\"count\"} 7",
+            "alerter_alerts_insert_limited_total{reason=\"size\"} 0",
+            "alerter_alerts_stored_bytes 1234",
             "alertmanager_nflog_queries_total 1",
             "alertmanager_nflog_query_errors_total 1",
             "alertmanager_nflog_query_duration_seconds_bucket{le=\"0.005\"} 1",

@@ -27,6 +27,8 @@ pub const DEFAULT_LISTEN: &str = ":9100";
 pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
 /// Per-collector time budget on every scrape; Prometheus' default scrape timeout is 10s.
 pub const DEFAULT_COLLECTOR_TIMEOUT: Duration = Duration::from_secs(5);
+/// node_exporter's `--web.max-requests` default.
+pub const DEFAULT_MAX_REQUESTS: usize = 40;
 
 /// `exporter <command>`; without one the exporter serves.
 #[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
@@ -83,6 +85,15 @@ pub struct Flags {
         value_name = "PATH"
     )]
     pub web_config_file: Option<PathBuf>,
+
+    /// Most scrapes served at once; more are answered 503 at once, as node_exporter
+    /// does. 0: no limit [default: 40].
+    #[arg(
+        long = "web.max-requests",
+        env = "EXPORTER_WEB_MAX_REQUESTS",
+        value_name = "N"
+    )]
+    pub max_requests: Option<usize>,
 
     /// procfs mountpoint [default: /proc].
     #[arg(
@@ -231,6 +242,7 @@ pub struct RawWeb {
     pub listen_address: Option<String>,
     pub telemetry_path: Option<String>,
     pub config_file: Option<PathBuf>,
+    pub max_requests: Option<usize>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -280,6 +292,8 @@ pub struct Config {
     pub web_config_file: Option<PathBuf>,
     pub paths: HostPaths,
     pub collector_timeout: Duration,
+    /// `--web.max-requests`: scrapes served at once (0: no limit).
+    pub max_requests: usize,
     pub log_level: tracing::Level,
     /// `--log.format=json`: one JSON object per line.
     pub log_json: bool,
@@ -532,6 +546,10 @@ impl Config {
             web_config_file,
             paths,
             collector_timeout,
+            max_requests: flags
+                .max_requests
+                .or(raw.web.max_requests)
+                .unwrap_or(DEFAULT_MAX_REQUESTS),
             log_level,
             log_json,
             collectors,

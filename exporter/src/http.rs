@@ -1,9 +1,14 @@
 //! The HTTP surface: the telemetry path (default `/metrics`), `/-/healthy`,
 //! `/-/ready` and a landing page listing every collector, whether it is enabled, and
 //! its last result. Content negotiation lives in [`crate::exposition`].
+//!
+//! At most `--web.max-requests` scrapes of the telemetry path run at once; more are
+//! answered 503 at once, as node_exporter's promhttp handler does, so a scrape storm
+//! costs a bounded amount of memory (each scrape in flight holds its whole output).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
 
 use axum::Router;
@@ -24,16 +29,98 @@ pub struct AppState {
     pub scraper: Arc<Scraper>,
     /// The configured Redis targets, for redis_exporter's `/scrape?target=`.
     pub redis: Arc<collector::redis::Redis>,
+    pub limit: Arc<RequestLimit>,
 }
 
 impl AppState {
     pub fn new(config: Arc<Config>, scraper: Arc<Scraper>) -> Self {
         let redis = Arc::new(collector::redis::Redis::new(&config.redis));
+        let limit = Arc::new(RequestLimit::new(config.max_requests));
         Self {
             config,
             scraper,
             redis,
+            limit,
         }
+    }
+}
+
+/// `--web.max-requests`: scrapes in flight, and how scrapes were answered, under
+/// promhttp's names (`promhttp_metric_handler_requests_in_flight`,
+/// `promhttp_metric_handler_requests_total{code}`), which node_exporter exports.
+pub struct RequestLimit {
+    /// `None`: no limit (0).
+    slots: Option<Arc<tokio::sync::Semaphore>>,
+    max: usize,
+    in_flight: AtomicU64,
+    ok: AtomicU64,
+    limited: AtomicU64,
+}
+
+/// One scrape in flight; counted out when dropped (also when the client goes away).
+pub struct InFlight<'a> {
+    limit: &'a RequestLimit,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.limit.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl RequestLimit {
+    pub fn new(max: usize) -> Self {
+        Self {
+            slots: (max > 0).then(|| Arc::new(tokio::sync::Semaphore::new(max))),
+            max,
+            in_flight: AtomicU64::new(0),
+            ok: AtomicU64::new(0),
+            limited: AtomicU64::new(0),
+        }
+    }
+
+    /// A slot for one scrape, or `None` (counted) when all are taken.
+    pub fn begin(&self) -> Option<InFlight<'_>> {
+        let permit = match &self.slots {
+            None => None,
+            Some(s) => {
+                let Ok(p) = s.clone().try_acquire_owned() else {
+                    self.limited.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                };
+                Some(p)
+            }
+        };
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Some(InFlight {
+            limit: self,
+            _permit: permit,
+        })
+    }
+
+    /// The two promhttp families, as they stand before this scrape is answered.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn families(&self) -> Vec<crate::metrics::Family> {
+        let mut in_flight = crate::metrics::Family::gauge(
+            "promhttp_metric_handler_requests_in_flight",
+            "Current number of scrapes being served.",
+        );
+        in_flight.push(
+            std::iter::empty::<(&str, &str)>(),
+            self.in_flight.load(Ordering::Relaxed) as f64,
+        );
+        let mut total = crate::metrics::Family::counter(
+            "promhttp_metric_handler_requests_total",
+            "Total number of scrapes by HTTP status code (503: over --web.max-requests).",
+        );
+        total.push([("code", "200")], self.ok.load(Ordering::Relaxed) as f64);
+        total.push([("code", "500")], 0.0);
+        total.push(
+            [("code", "503")],
+            self.limited.load(Ordering::Relaxed) as f64,
+        );
+        vec![in_flight, total]
     }
 }
 
@@ -51,8 +138,22 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(_slot) = state.limit.begin() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "too many scrapes at once: {} already in flight (--web.max-requests); try again later\n",
+                state.limit.max
+            ),
+        )
+            .into_response();
+    };
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let body = state.scraper.scrape(format).await;
+    let body = state
+        .scraper
+        .scrape_with(format, state.limit.families())
+        .await;
+    state.limit.ok.fetch_add(1, Ordering::Relaxed);
     metrics_response(body, format)
 }
 
@@ -194,4 +295,31 @@ fn html_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_limit_turns_away_beyond_max_and_counts() {
+        let limit = RequestLimit::new(2);
+        let a = limit.begin().expect("first slot");
+        let b = limit.begin().expect("second slot");
+        assert!(
+            limit.begin().is_none(),
+            "a third scrape at once is turned away"
+        );
+        assert_eq!(limit.limited.load(Ordering::Relaxed), 1);
+        assert_eq!(limit.in_flight.load(Ordering::Relaxed), 2);
+        drop(a);
+        assert!(limit.begin().is_some(), "a freed slot is taken again");
+        drop(b);
+        assert_eq!(limit.in_flight.load(Ordering::Relaxed), 0);
+        // 0: no limit.
+        let open = RequestLimit::new(0);
+        let held: Vec<_> = (0..100).map(|_| open.begin()).collect();
+        assert!(held.iter().all(Option::is_some));
+        assert_eq!(open.limited.load(Ordering::Relaxed), 0);
+    }
 }

@@ -158,7 +158,13 @@ impl Scraper {
     /// One full scrape of `/metrics`: collectors, their success/duration series, the
     /// exporter's own failure counter, process metrics and build info.
     pub async fn scrape(&self, format: Format) -> String {
+        self.scrape_with(format, Vec::new()).await
+    }
+
+    /// [`Scraper::scrape`] with more families of the caller's (the HTTP layer's own).
+    pub async fn scrape_with(&self, format: Format, extra: Vec<Family>) -> String {
         let (mut families, outcomes) = collect(&self.collectors, self.timeout).await;
+        families.extend(extra);
         families.extend(outcome_families(&outcomes));
         families.push(self.record(&outcomes));
         families.extend(crate::process::families());

@@ -1,7 +1,8 @@
 //! The redis collector against a real redis-server: side by side with Debian's
-//! prometheus-redis-exporter on the same server, and the faults users hit (Redis
-//! stopped and restarted, wrong password, password from a file, a caller-chosen
-//! `/scrape?target=` that must not receive our password).
+//! prometheus-redis-exporter on the same server, and the faults users hit (wrong
+//! password, password from a file, a caller-chosen `/scrape?target=` that must not
+//! receive our password). Redis stopped and restarted is a row of the reliability
+//! matrix: tests/reliability/peers.rs.
 
 mod common;
 
@@ -228,44 +229,6 @@ async fn matches_redis_exporter_value_for_value() {
 /// machine is slow); which deadline ended a slow dependency is, through the reason metrics.
 async fn scrape_families(url: &str) -> BTreeMap<String, Fam> {
     parse(&scrape(url).await)
-}
-
-#[tokio::test]
-async fn redis_down_then_back_without_restarting_the_exporter() {
-    let Some(redis) = RedisServer::start(&[]) else {
-        return;
-    };
-    let ours = Exporter::start(&[
-        &format!("--redis.addr={}", redis.url()),
-        "--redis.command-timeout=1s",
-    ]);
-    let f = scrape_families(&ours.url()).await;
-    assert_eq!(one(&f, "redis_up"), 1.0);
-
-    let mut redis = redis;
-    redis.guard.kill();
-    let f = scrape_families(&ours.url()).await;
-    assert_eq!(one(&f, "redis_up"), 0.0, "Redis stopped");
-    assert!(
-        f.contains_key("node_load1"),
-        "other collectors still answer"
-    );
-    let errors = by_label(&f, "redis_exporter_scrape_errors_total", "reason");
-    assert!(
-        errors.get("refused").copied().unwrap_or(0.0) >= 1.0,
-        "{errors:?}"
-    );
-    let log = std::fs::read_to_string(ours.log.path()).unwrap();
-    assert!(log.contains("refused"), "the log names the cause: {log}");
-
-    let redis = redis.restart(&[]);
-    let f = scrape_families(&ours.url()).await;
-    assert_eq!(
-        one(&f, "redis_up"),
-        1.0,
-        "back without restarting the exporter"
-    );
-    drop(redis);
 }
 
 #[tokio::test]

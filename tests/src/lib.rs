@@ -5,6 +5,7 @@
 //! fails the test with the reason; elsewhere the test prints why and returns early.
 
 pub mod dashboards;
+pub mod load;
 pub mod prometheus;
 
 use std::net::TcpListener;
@@ -181,6 +182,13 @@ impl RedisServer {
         let bin = require("redis-server", "the Redis tests drive a real server")?;
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
+        Some(Self::start_on(&bin, dir, port, extra))
+    }
+
+    /// Starts redis-server on `port` (one a test held for another peer until now).
+    pub fn start_on_port(port: u16, extra: &[&str]) -> Option<RedisServer> {
+        let bin = require("redis-server", "the Redis tests drive a real server")?;
+        let dir = tempfile::tempdir().expect("tempdir");
         Some(Self::start_on(&bin, dir, port, extra))
     }
 

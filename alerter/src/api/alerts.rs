@@ -325,13 +325,29 @@ pub async fn post_alerts(
             }
         }
     }
-    api.alerts.put_grouped(valid).await;
+    if !errors.is_empty() {
+        // types.MultiError's join (Alertmanager 0.25).
+        tracing::warn!("rejected posted alerts: {}", errors.join("; "));
+    }
+    let refused = api.alerts.put_grouped(valid).await;
+    // Refusals by the limits are logged by the store, at most once a minute: a sender
+    // stuck over the limit re-posts every few seconds.
+    let limits = api.alerts.limits();
+    if refused.count > 0 {
+        errors.push(format!(
+            "{} alerts refused: the alerter holds its limit of {} alerts (--alerts.max-count)",
+            refused.count, limits.max_alerts
+        ));
+    }
+    if refused.size > 0 {
+        errors.push(format!(
+            "{} alerts refused: they would take the stored alerts past {} bytes (--alerts.max-size-bytes)",
+            refused.size, limits.max_bytes
+        ));
+    }
     if errors.is_empty() {
         Ok(StatusCode::OK)
     } else {
-        // types.MultiError's join (Alertmanager 0.25).
-        let msg = errors.join("; ");
-        tracing::warn!("rejected posted alerts: {msg}");
-        Err(ApiError::BadRequest(msg))
+        Err(ApiError::BadRequest(errors.join("; ")))
     }
 }

@@ -51,6 +51,17 @@ pub async fn status(State(api): State<Arc<Api>>) -> Json<Value> {
                 .map(|(file, n)| (file, json!(n)))
                 .collect::<serde_json::Map<String, Value>>(),
         },
+        // Ours: how full the alert store is, against its limits (0: none).
+        "alerts": {
+            "stored": api.alerts.len(),
+            "storedBytes": api.alerts.bytes(),
+            "maxCount": api.alerts.limits().max_alerts,
+            "maxSizeBytes": api.alerts.limits().max_bytes,
+            "refused": {
+                "count": api.alerts.refused_total()[0],
+                "size": api.alerts.refused_total()[1],
+            },
+        },
         "uptime": time(api.started),
         "versionInfo": {
             "branch": option_env!("ALERTER_BRANCH").unwrap_or(""),
@@ -120,6 +131,13 @@ pub fn snapshot(api: &Api) -> Snapshot {
         snap.silences[i] = i64::try_from(n).unwrap_or(i64::MAX);
     }
     snap.storage_errors = (api.storage_errors)();
+    let refused = api.alerts.refused_total();
+    snap.alerts_limited = crate::provider::Refusal::ALL
+        .iter()
+        .zip(refused)
+        .map(|(r, n)| (r.label(), n))
+        .collect();
+    snap.stored_bytes = i64::try_from(api.alerts.bytes()).unwrap_or(i64::MAX);
     snap.aggregation_groups = i64::try_from(rt.routes.groups().len()).unwrap_or(i64::MAX);
     if let Some(c) = &rt.compiled {
         // Alertmanager counts only the receivers a route uses (main.go).

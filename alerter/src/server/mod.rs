@@ -61,6 +61,8 @@ pub struct Options {
     pub retention: Duration,
     /// How often the config file's hash is checked.
     pub watch_interval: Duration,
+    /// Bounds on the alert store (`--alerts.max-count`, `--alerts.max-size-bytes`).
+    pub alert_limits: crate::provider::Limits,
 }
 
 /// The API's view of the current config: receivers by matching the route tree,
@@ -168,7 +170,7 @@ impl Server {
             }
         }
         let alert_log = Arc::new(alert_log);
-        let alerts = Arc::new(Alerts::new(clock));
+        let alerts = Arc::new(Alerts::with_limits(clock, opts.alert_limits));
         tracing::info!(
             alerts = restored.len(),
             "restored alerts from the data directory"

@@ -327,3 +327,99 @@ pub fn differential(
     }
     (problems, compared)
 }
+
+/// The value of `name`'s first sample whose labels include `label` (any sample when
+/// `None`).
+pub fn value(f: &BTreeMap<String, Fam>, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
+    f.get(name)?
+        .samples
+        .iter()
+        .find(|((_, l), _)| label.is_none_or(|(k, v)| l.iter().any(|(a, b)| a == k && b == v)))
+        .map(|(_, v)| *v)
+}
+
+/// The value of `name`'s sample carrying every one of `labels`.
+pub fn value_with(f: &BTreeMap<String, Fam>, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    f.get(name)?
+        .samples
+        .iter()
+        .find(|((_, l), _)| {
+            labels
+                .iter()
+                .all(|(k, v)| l.iter().any(|(a, b)| a == k && b == v))
+        })
+        .map(|(_, v)| *v)
+}
+
+/// `node_scrape_collector_success` of one collector.
+pub fn collector_success(f: &BTreeMap<String, Fam>, collector: &str) -> Option<f64> {
+    value(
+        f,
+        "node_scrape_collector_success",
+        Some(("collector", collector)),
+    )
+}
+
+/// The `err` label of `redis_exporter_last_scrape_error` (redis_exporter's form).
+pub fn redis_last_error(f: &BTreeMap<String, Fam>) -> String {
+    f.get("redis_exporter_last_scrape_error")
+        .and_then(|fam| fam.samples.keys().next())
+        .and_then(|(_, l)| l.iter().find(|(k, _)| k == "err"))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+/// Accepts every TCP connection on 127.0.0.1 and never writes a byte; the connections
+/// stay open (never reset) until the server is dropped. A peer stuck in a long
+/// command, or a black-holing proxy.
+pub struct HungServer {
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<usize>>,
+}
+
+impl HungServer {
+    pub fn start() -> HungServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the hung server");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("local addr").port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((s, _)) => held.push(s),
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            held.len()
+        });
+        HungServer {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops accepting, closes what it held and returns how many connections it took.
+    pub fn stop(&mut self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread
+            .take()
+            .map_or(0, |t| t.join().expect("hung server thread"))
+    }
+}
+
+impl Drop for HungServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// GETs `url` and returns how long the whole answer took, and its families.
+pub async fn timed_scrape(url: &str) -> (Duration, BTreeMap<String, Fam>) {
+    let t = std::time::Instant::now();
+    let text = scrape(url).await;
+    (t.elapsed(), parse(&text))
+}
