@@ -316,10 +316,10 @@ impl TokenSource {
         if style == STYLE_HEADER {
             req = req.basic_auth(query_escape(&self.client_id), Some(query_escape(secret)));
         }
-        let super::send::Answer {
+        let super::answer::Answer {
             content_type,
             body: text,
-        } = super::send::execute(req, "oauth2: cannot fetch token", &[])
+        } = super::answer::execute(req, "oauth2: cannot fetch token", &[])
             .await
             .map_err(|e| e.message)?;
         // x/oauth2 reads a form answer from servers that send one (GitHub's old API).

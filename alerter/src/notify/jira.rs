@@ -16,12 +16,12 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::answer::execute;
 use super::http::{HttpClient, HttpConfig};
 use super::integration::{
     BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_url, group_key_hash,
     truncate_runes,
 };
-use super::send::execute;
 use super::template::{Templates, TextTemplate};
 use super::{Notification, Notifier, NotifyError, Reason, Status};
 
@@ -366,7 +366,7 @@ impl JiraNotifier {
         url: &str,
         body: Option<&Value>,
     ) -> Result<Value, NotifyError> {
-        let shown = format!("jira: {method} {}", super::send::redact(url, false));
+        let shown = format!("jira: {method} {}", super::answer::redact(url, false));
         let mut req = self
             .client
             .request(method, url)

@@ -2,6 +2,7 @@
 //! (webhook, email, ...) implements. The data model is Alertmanager's template data,
 //! which is also the body of its webhook (see notify/webhook and template/template.go).
 
+pub mod answer;
 pub mod discord;
 pub mod email;
 pub mod http;

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use super::answer::execute;
 use super::http::{HttpClient, HttpConfig};
 use super::integration::{
     BuildContext, Fields, IntegrationConfig, IntegrationGlobals, Rendered, truncate_runes,
 };
-use super::send::{Source, execute};
+use super::send::Source;
 use super::template::{HtmlTemplate, Templates};
 use super::{Notification, Notifier, NotifyError, Reason};
 use config_values::{Duration, Secret};

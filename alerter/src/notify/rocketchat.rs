@@ -11,12 +11,13 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::answer::refused;
 use super::http::{HttpClient, HttpConfig};
 use super::integration::{
     BuildContext, DEFAULT_ROCKETCHAT_API_URL, Fields, IntegrationConfig, IntegrationGlobals,
     check_url, truncate_runes,
 };
-use super::send::{Source, post_json, refused};
+use super::send::{Source, post_json};
 use super::template::Templates;
 use super::{Notification, Notifier, NotifyError, Reason};
 use config_values::Secret;

@@ -11,12 +11,13 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use super::answer::refused;
 use super::http::{HttpClient, HttpConfig};
 use super::integration::{
     BuildContext, Fields, IntegrationConfig, IntegrationGlobals, check_pair, check_url,
     truncate_runes,
 };
-use super::send::{Source, post_json, refused};
+use super::send::{Source, post_json};
 use super::template::Templates;
 use super::{Notification, Notifier, NotifyError};
 use config_values::Secret;

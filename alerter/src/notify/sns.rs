@@ -17,11 +17,11 @@ use aws_sigv4::sign::v4;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use super::answer::{execute, redact};
 use super::http::{HttpClient, HttpConfig};
 use super::integration::{
     BuildContext, Fields, IntegrationConfig, IntegrationGlobals, group_key_hash,
 };
-use super::send::{execute, redact};
 use super::template::Templates;
 use super::{Notification, Notifier, NotifyError, Reason};
 use config_values::Secret;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use super::answer::{execute, redact};
 use super::http::{HttpClient, HttpConfig};
-use super::send::{execute, redact};
 use super::{AlertData, LabelMap, Notification, Notifier, NotifyError, Reason, Status};
 use config_values::Secret;
 

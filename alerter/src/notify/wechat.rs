@@ -12,11 +12,11 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::answer::{classify, redact};
 use super::http::{HttpClient, HttpConfig};
 use super::integration::{
     BuildContext, DEFAULT_WECHAT_API_URL, Fields, IntegrationConfig, IntegrationGlobals, check_url,
 };
-use super::send::{classify, redact};
 use super::template::Templates;
 use super::{Notification, Notifier, NotifyError, Reason};
 use config_values::Secret;
@@ -293,7 +293,7 @@ impl Notifier for WechatNotifier {
             })?;
             let code = resp.status().as_u16();
             if code != 200 {
-                let (_, reason) = super::send::status_class(code, &[]);
+                let (_, reason) = super::answer::status_class(code, &[]);
                 return Err(fail(true, reason, format!("unexpected status code {code}")));
             }
             let body: Value = resp
