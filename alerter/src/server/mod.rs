@@ -153,7 +153,14 @@ impl Server {
             ("nflog", &nflog_rec),
             ("alerts", &alerts_rec),
         ] {
-            if let Some(aside) = &rec.set_aside {
+            if let (Some(aside), true) = (&rec.set_aside, rec.kept_rest) {
+                tracing::error!(
+                    file = what,
+                    lines = rec.dropped_lines,
+                    "dropped damaged lines in the middle of a data file and kept the rest; the damaged file is kept as {}",
+                    aside.display()
+                );
+            } else if let Some(aside) = &rec.set_aside {
                 tracing::error!(
                     file = what,
                     "unreadable data file set aside as {}; starting without it",

@@ -3,7 +3,10 @@
 //! keyed puts and deletes, replayed at start and compacted by rewrite + rename, so a
 //! crash at any byte leaves a readable file: a torn last line is dropped, a file that
 //! cannot be read at all is set aside (renamed `*.corrupt-<unix time>`) and reported,
-//! never fatal.
+//! never fatal. A damaged line with good lines after it is no crash's doing: the rest
+//! is loaded and the damaged file is kept beside it as `*.corrupt-<unix time>` too.
+//! A failed append cuts the file back to where it began, so a torn line can never
+//! swallow the next good one.
 //!
 //! [`Log`] also owns the one policy for a disk that refuses writes (full, read-only):
 //! the state stays in memory, every refused write is counted (`alerter_storage_errors`),
@@ -83,8 +86,12 @@ fn push_line<V: Serialize>(buf: &mut Vec<u8>, e: &Entry<V>) -> serde_json::Resul
 pub struct Recovery {
     /// Lines that could not be parsed and were dropped (a torn tail after a crash).
     pub dropped_lines: usize,
-    /// Where an unreadable file was moved to.
+    /// Where the damaged file was kept for a human: the whole file when it could
+    /// not be read ([`Recovery::kept_rest`] false), else a copy of it whose bad
+    /// lines were not the torn tail of a crash.
     pub set_aside: Option<PathBuf>,
+    /// Whether the readable lines were loaded (only damaged lines dropped).
+    pub kept_rest: bool,
 }
 
 /// A change in whether writes to a log succeed, told to the owner's reporter.
@@ -168,6 +175,8 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         match File::open(&path) {
             Ok(f) => {
                 let mut bad_bytes = false;
+                // A bad line followed by a good one: damage, not a torn tail.
+                let mut damaged_middle = false;
                 for line in BufReader::new(f).split(b'\n') {
                     let Ok(line) = line else {
                         bad_bytes = true;
@@ -178,29 +187,41 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                     }
                     lines += 1;
                     match serde_json::from_slice::<Entry<T>>(&line) {
-                        Ok(Entry { k, v: Some(v) }) => {
-                            live.insert(k, v);
-                        }
-                        Ok(Entry { k, v: None }) => {
-                            live.remove(&k);
+                        Ok(Entry { k, v }) => {
+                            damaged_middle |= rec.dropped_lines > 0;
+                            match v {
+                                Some(v) => live.insert(k, v),
+                                None => live.remove(&k),
+                            };
                         }
                         Err(_) => rec.dropped_lines += 1,
                     }
                 }
-                // Mostly garbage: not ours or badly damaged. Keep it for a human.
+                let aside = path.with_extension(format!(
+                    "corrupt-{}",
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs())
+                ));
+                let set_aside = |source| Error::SetAside {
+                    path: path.clone(),
+                    source,
+                };
                 if bad_bytes || (rec.dropped_lines > 1 && rec.dropped_lines * 2 > lines) {
-                    let aside = path.with_extension(format!(
-                        "corrupt-{}",
-                        std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0, |d| d.as_secs())
-                    ));
-                    fs::rename(&path, &aside).map_err(|source| Error::SetAside {
-                        path: path.clone(),
-                        source,
-                    })?;
+                    // Mostly garbage: not ours or badly damaged. Keep it for a human.
+                    fs::rename(&path, &aside).map_err(set_aside)?;
                     rec.set_aside = Some(aside);
                     live.clear();
+                } else if damaged_middle {
+                    // The rewrite below replaces the file; the link keeps the damaged
+                    // one (a copy where links fail, or one was made this second).
+                    fs::hard_link(&path, &aside)
+                        .or_else(|_| fs::copy(&path, &aside).map(drop))
+                        .map_err(set_aside)?;
+                    rec.set_aside = Some(aside);
+                    rec.kept_rest = true;
+                } else {
+                    rec.kept_rest = true;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -390,6 +411,11 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                 Ok(())
             }
             Err(source) => {
+                // Cut off what part of the lines made it (a full disk takes what fits),
+                // or the next append would continue the torn line and be lost with it.
+                if let Some(f) = &inner.file {
+                    f.set_len(inner.bytes).ok();
+                }
                 // Reopen next time: the handle may be at a torn offset.
                 inner.file = None;
                 Err(self.io_failed(Error::Write {
@@ -720,12 +746,34 @@ mod tests {
         );
     }
 
+    /// A bad line with good ones after it is damage, not a crash's torn tail: the
+    /// rest is loaded and the damaged file is kept beside it for a human.
+    #[test]
+    fn a_damaged_middle_line_keeps_the_rest_and_the_damaged_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let damaged = "{\"k\":\"a\",\"v\":1}\n{garbage\n{\"k\":\"b\",\"v\":2}\n";
+        fs::write(dir.path().join("x.log"), damaged).unwrap();
+        let (_log, live, rec) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+        assert_eq!(
+            live,
+            HashMap::from([("a".to_string(), 1), ("b".to_string(), 2)])
+        );
+        assert_eq!(rec.dropped_lines, 1);
+        assert!(rec.kept_rest);
+        let aside = rec.set_aside.expect("kept for a human");
+        assert_eq!(fs::read_to_string(aside).unwrap(), damaged);
+        // The live file itself is clean again.
+        let text = fs::read_to_string(dir.path().join("x.log")).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+    }
+
     #[test]
     fn garbage_is_set_aside_not_fatal() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("x.log"), "not json\nnor this\n\u{0}\u{1}\n").unwrap();
         let (log, live, rec) = Log::<u32>::open(dir.path(), "x.log").unwrap();
         assert!(live.is_empty());
+        assert!(!rec.kept_rest);
         let aside = rec.set_aside.expect("set aside");
         assert!(aside.exists());
         log.put("a", &1, false).unwrap();
