@@ -309,11 +309,18 @@ impl Pipeline {
             true
         };
         // SetNotifiesStage: the timestamp is taken after the send.
-        if let Err(e) = self
+        match self
             .nflog
             .log(&key, firing, resolved, self.clock.now(), f.repeat_interval)
         {
-            tracing::warn!(integration = name, "notification log: {e}");
+            // What a crash after this line cannot make us send again.
+            Ok(_) => tracing::debug!(
+                group = f.group_key,
+                receiver = f.receiver,
+                integration = name,
+                "recorded in the notification log"
+            ),
+            Err(e) => tracing::warn!(integration = name, "notification log: {e}"),
         }
         Ok(delivered)
     }
