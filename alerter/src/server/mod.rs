@@ -153,6 +153,12 @@ impl Server {
             ("nflog", &nflog_rec),
             ("alerts", &alerts_rec),
         ] {
+            if let Some(e) = &rec.write_error {
+                tracing::error!(
+                    file = what,
+                    "cannot write to the data directory at start ({e}); running on what was read, changes are kept in memory until writes work again"
+                );
+            }
             if let (Some(aside), true) = (&rec.set_aside, rec.kept_rest) {
                 tracing::error!(
                     file = what,

@@ -92,6 +92,9 @@ pub struct Recovery {
     pub set_aside: Option<PathBuf>,
     /// Whether the readable lines were loaded (only damaged lines dropped).
     pub kept_rest: bool,
+    /// The first rewrite failed (a full disk): running on what was read, the
+    /// file dirty until a write succeeds.
+    pub write_error: Option<String>,
 }
 
 /// A change in whether writes to a log succeed, told to the owner's reporter.
@@ -172,8 +175,12 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         let mut live = HashMap::new();
         let mut rec = Recovery::default();
         let mut lines = 0;
+        // Where the last whole good line ends: what a failed first rewrite keeps.
+        let mut good_len = 0u64;
         match File::open(&path) {
             Ok(f) => {
+                let file_len = f.metadata().map_or(0, |m| m.len());
+                let mut offset = 0u64;
                 let mut bad_bytes = false;
                 // A bad line followed by a good one: damage, not a torn tail.
                 let mut damaged_middle = false;
@@ -182,6 +189,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                         bad_bytes = true;
                         break;
                     };
+                    offset += line.len() as u64 + 1;
                     if line.is_empty() {
                         continue;
                     }
@@ -189,6 +197,10 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                     match serde_json::from_slice::<Entry<T>>(&line) {
                         Ok(Entry { k, v }) => {
                             damaged_middle |= rec.dropped_lines > 0;
+                            // (Past the end: a last line without its newline.)
+                            if offset <= file_len {
+                                good_len = offset;
+                            }
                             match v {
                                 Some(v) => live.insert(k, v),
                                 None => live.remove(&k),
@@ -212,6 +224,7 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                     fs::rename(&path, &aside).map_err(set_aside)?;
                     rec.set_aside = Some(aside);
                     live.clear();
+                    good_len = 0;
                 } else if damaged_middle {
                     // The rewrite below replaces the file; the link keeps the damaged
                     // one (a copy where links fail, or one was made this second).
@@ -245,7 +258,27 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
             _t: std::marker::PhantomData,
         };
         // Start from a clean file: drops torn lines and old history at once.
-        log.rewrite(live.iter())?;
+        match log.rewrite(live.iter()) {
+            Ok(()) => {}
+            // A full disk must not stop the alerter from starting (alerting is most
+            // needed then): run on what was read, with the file dirty, so the
+            // owner's next write rewrites it once the disk takes it. Cutting a torn
+            // tail needs no space and lets appends start on a fresh line.
+            Err(e @ Error::Compact { .. }) => {
+                if good_len > 0 {
+                    OpenOptions::new()
+                        .write(true)
+                        .open(&log.path)
+                        .and_then(|f| f.set_len(good_len))
+                        .ok();
+                }
+                let mut inner = lock(&log.inner);
+                (inner.bytes, inner.base_bytes) = (good_len, good_len);
+                drop(inner);
+                rec.write_error = Some(e.to_string());
+            }
+            Err(e) => return Err(e),
+        }
         Ok((log, live, rec))
     }
 
@@ -765,6 +798,36 @@ mod tests {
         // The live file itself is clean again.
         let text = fs::read_to_string(dir.path().join("x.log")).unwrap();
         assert_eq!(text.lines().count(), 2, "{text}");
+    }
+
+    /// A disk that refuses the first rewrite (full) does not stop the start: the
+    /// state read is served, the torn tail is cut so appends start on a fresh
+    /// line, and the file is dirty until a write succeeds.
+    #[test]
+    fn a_refused_first_rewrite_runs_on_what_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.log");
+        let good = "{\"k\":\"a\",\"v\":1}\n{\"k\":\"b\",\"v\":2}\n";
+        fs::write(&p, format!("{good}{{\"k\":\"c\",\"v")).unwrap();
+        // The rewrite's temp file cannot be created.
+        fs::create_dir(dir.path().join("x.tmp")).unwrap();
+        let (log, live, rec) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+        assert_eq!(live.len(), 2);
+        assert!(
+            rec.write_error
+                .is_some_and(|e| e.contains("compaction failed"))
+        );
+        assert!(log.is_dirty());
+        assert_eq!(log.errors(), 1);
+        assert_eq!(
+            fs::read_to_string(&p).unwrap(),
+            good,
+            "the torn tail is cut"
+        );
+        log.put("d", &4, false).unwrap();
+        let (_l, live, rec) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+        assert_eq!(live.len(), 3, "{live:?}");
+        assert_eq!(rec.dropped_lines, 0);
     }
 
     #[test]
