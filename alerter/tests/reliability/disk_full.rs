@@ -1,8 +1,9 @@
 //! Row "disk full on the data directory": the data directory is on a small tmpfs
 //! that a filler file then fills. Alerts keep being accepted and notified; the
 //! refused writes are reported (an error line, `alerter_storage_errors_total`,
-//! `/api/v2/status`); no `*.tmp` file is left behind. Once space is back, a new
-//! alert is saved, and after a kill -9 it and the old state are intact.
+//! `/api/v2/status`); no `*.tmp` file is left behind; a restart while the disk is
+//! full starts on the saved state and alerts. Once space is back, a new alert is
+//! saved, and after a kill -9 it and the old state are intact.
 //! Mounting needs root: elsewhere a SKIP, and under CI a failure with the reason.
 
 use std::io::Write as _;
@@ -177,6 +178,25 @@ receivers:
     let left = temp_files(&storage);
     assert!(left.is_empty(), "temp files left behind: {left:?}");
 
+    // A restart while the disk is still full (a crash, a host reboot): the
+    // alerter starts on what it had saved, says it cannot write, and alerts.
+    a.guard.kill();
+    let mut a = Alerter::start_with(&config, &storage, &dir.path().join("full.log"), |_| {});
+    let log = a.log();
+    assert!(
+        log.lines().any(|l| l.contains("ERROR")
+            && l.contains("cannot write to the data directory at start")
+            && l.contains("No space left on device")),
+        "{log}"
+    );
+    assert!(names(&a).iter().any(|n| n == "Before"), "{:?}", names(&a));
+    assert!(silence_ids(&a).contains(&old_silence));
+    a.post_alerts(&[alert("WhileFull", 3)]);
+    notified("WhileFull");
+    assert!(a.metric_sum("alerter_storage_errors_total", &[]) >= 1.0);
+    let left = temp_files(&storage);
+    assert!(left.is_empty(), "temp files left behind: {left:?}");
+
     // Space again, the process still running: the next alert is appended after
     // whatever part of a refused write made it to the file, and must not be lost
     // in a torn line. Then a kill -9: the old state and the new alert are intact.
@@ -186,7 +206,7 @@ receivers:
     a.guard.kill();
     let left = temp_files(&storage);
     assert!(left.is_empty(), "temp files left behind: {left:?}");
-    let a = Alerter::start_with(&config, &storage, &dir.path().join("second.log"), |_| {});
+    let a = Alerter::start_with(&config, &storage, &dir.path().join("after.log"), |_| {});
     let back = names(&a);
     assert!(
         back.iter().any(|n| n == "Before"),
@@ -203,6 +223,6 @@ receivers:
     );
     let during_kept = back.iter().filter(|n| n.starts_with("During")).count();
     println!(
-        "RELIABILITY disk-full: 1 MiB tmpfs filled ({filled} B filler); {DURING}/{DURING} alerts accepted and notified while full, {errors} write errors counted and logged, a silence POST answered {silence_code}; no temp files; with space back, the next alert and the old alert and silence intact after kill -9 ({during_kept}/{DURING} alerts of the full period also kept)"
+        "RELIABILITY disk-full: 1 MiB tmpfs filled ({filled} B filler); {DURING}/{DURING} alerts accepted and notified while full, {errors} write errors counted and logged, a silence POST answered {silence_code}; restarted while full: started on the saved state and alerted; no temp files; with space back, the next alert and the old alert and silence intact after kill -9 ({during_kept}/{DURING} alerts of the full period also kept)"
     );
 }
