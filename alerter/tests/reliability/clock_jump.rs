@@ -46,16 +46,13 @@ fn dynamic_alerter() -> PathBuf {
     let profile_dir = static_bin.parent().expect("profile dir");
     let triple_dir = profile_dir.parent().expect("target triple dir");
     let target_dir = triple_dir.parent().expect("target dir").join("faketime");
-    let out = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--locked",
-            "-p",
-            "alerter",
-            "--bin",
-            "alerter",
-            "--target-dir",
-        ])
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo.args(["build", "--locked", "-p", "alerter", "--bin", "alerter"]);
+    if profile_dir.ends_with("release") {
+        cargo.arg("--release");
+    }
+    let out = cargo
+        .arg("--target-dir")
         .arg(&target_dir)
         .env("RUSTFLAGS", "-C target-feature=-crt-static")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
