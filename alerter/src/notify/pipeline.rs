@@ -373,6 +373,8 @@ impl Pipeline {
                     return Ok(());
                 }
                 Ok(Err(e)) if !e.retryable => {
+                    self.stats
+                        .count_attempt_failure(f.receiver, name, &e, self.clock.now());
                     self.failed(f, name, &e, "not retrying");
                     tracing::debug!(
                         receiver = f.receiver,
@@ -389,8 +391,11 @@ impl Pipeline {
                     ));
                 }
                 Ok(Err(e)) => {
-                    // The first failure is visible at once (Alertmanager warns per
-                    // attempt); a repeat of the same error in this flush stays quiet.
+                    // The first failure is visible at once in the log, the metric
+                    // and the status (Alertmanager warns per attempt); a repeat of
+                    // the same error in this flush stays quiet in the log.
+                    self.stats
+                        .count_attempt_failure(f.receiver, name, &e, self.clock.now());
                     if last.as_ref().is_none_or(|l| l.message != e.message) {
                         tracing::warn!(
                             receiver = f.receiver,

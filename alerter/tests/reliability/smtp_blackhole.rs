@@ -1,7 +1,8 @@
 //! Row "SMTP blackholed": the mail server accepts the connection and the TLS
-//! handshake and then never greets. Within the email timeout (1 s) the cause,
-//! `greeting_timeout`, is named in the failure metric, the log, `/api/v2/status`,
-//! the status page and `alerter test`; the webhook receiver next to it is notified
+//! handshake and then never greets. At the first failed attempt (timeouts 1 s + 1 s)
+//! the cause, `greeting_timeout`, is named in the log, the attempt failure metric,
+//! `/api/v2/status` and the status page; in the notification failure metric when the
+//! flush gives up (10 s); and in `alerter test`; the webhook receiver next to it is notified
 //! as if nothing were wrong.
 
 use std::process::Command;
@@ -73,8 +74,44 @@ receivers:
         logged_after < Duration::from_secs(4),
         "logged after {logged_after:?}: {log}"
     );
-    // The failure counter with its reason, and the status: when the flush gives up,
-    // at its deadline (max(group_interval, 10s)), as Alertmanager counts it.
+    // At the same first failed attempt: the attempt counter with its reason, the
+    // status and the page (the flush keeps retrying until its deadline).
+    let attempts = format!(
+        "alerter_notification_attempts_failed_total{{receiver=\"admin\",integration=\"email\",reason=\"{REASON}\"}}"
+    );
+    wait_for(
+        "the attempt failure metric",
+        Duration::from_secs(10),
+        || a.metric(&attempts).filter(|n| *n >= 1.0),
+    );
+    let status = wait_for(
+        "the status naming the cause",
+        Duration::from_secs(10),
+        || {
+            let status = a.status();
+            status["notifications"]["failing"]
+                .as_array()?
+                .iter()
+                .any(|f| {
+                    f["receiver"] == "admin" && f["integration"] == "email" && f["reason"] == REASON
+                })
+                .then_some(status)
+        },
+    );
+    let page = a.page();
+    assert!(
+        page.contains(REASON),
+        "the status page does not name {REASON}"
+    );
+    let shown_after = posted.elapsed();
+    assert!(
+        shown_after < Duration::from_secs(4),
+        "metric, status and page only {shown_after:?} after the alert (timeouts 1 s + 1 s)"
+    );
+    let failing = status["notifications"]["failing"].as_array().unwrap();
+    assert!(!failing.iter().any(|f| f["receiver"] == "hook"), "{status}");
+    // The notification counter with its reason: when the flush gives up, at its
+    // deadline (max(group_interval, 10s)), as Alertmanager counts it.
     let series = format!(
         "alertmanager_notifications_failed_total{{integration=\"email\",reason=\"{REASON}\"}}"
     );
@@ -86,19 +123,11 @@ receivers:
         counted_after < Duration::from_secs(13),
         "counted after {counted_after:?}"
     );
-    let status = a.status();
-    let failing = status["notifications"]["failing"].as_array().unwrap();
     assert!(
-        failing.iter().any(|f| f["receiver"] == "admin"
-            && f["integration"] == "email"
-            && f["reason"] == REASON),
-        "{status}"
-    );
-    assert!(!failing.iter().any(|f| f["receiver"] == "hook"), "{status}");
-    let page = a.page();
-    assert!(
-        page.contains(REASON),
-        "the status page does not name {REASON}"
+        a.log()
+            .lines()
+            .any(|l| l.contains("ERROR") && l.contains("notifications FAILING")),
+        "the give-up is logged at error"
     );
 
     // `alerter test` on the same config: the same cause, within the deadline.
@@ -118,8 +147,9 @@ receivers:
     assert!(smtp.messages().is_empty());
     assert_eq!(sink.received().len(), 1, "the webhook was notified once");
     println!(
-        "RELIABILITY smtp-blackholed: {REASON} in the log {:.1} s after the alert (timeout 1 s), in the failure metric, status and page {:.1} s after (the 10 s flush deadline), `alerter test` failed naming it in {:.1} s; webhook notified after {} ms",
+        "RELIABILITY smtp-blackholed: {REASON} in the log {:.1} s after the alert (timeout 1 s), in alerter_notification_attempts_failed_total, status and page {:.1} s after, in alertmanager_notifications_failed_total {:.1} s after (the 10 s flush deadline), `alerter test` failed naming it in {:.1} s; webhook notified after {} ms",
         logged_after.as_secs_f64(),
+        shown_after.as_secs_f64(),
         counted_after.as_secs_f64(),
         test_took.as_secs_f64(),
         webhook_after.as_millis()
