@@ -1,7 +1,8 @@
 //! Row "disk full on the data directory": the data directory is on a small tmpfs
 //! that a filler file then fills. Alerts keep being accepted and notified; the
 //! refused writes are reported (an error line, `alerter_storage_errors_total`,
-//! `/api/v2/status`); no `*.tmp` file is left behind; a restart while the disk is
+//! `/api/v2/status`); a silence that cannot be written is refused with a 500 and
+//! is not in effect, and its retry once space is back is saved once; no `*.tmp` file is left behind; a restart while the disk is
 //! full starts on the saved state and alerts. Once space is back, a new alert is
 //! saved, and after a kill -9 it and the old state are intact.
 //! Mounting needs root: elsewhere a SKIP, and under CI a failure with the reason.
@@ -155,7 +156,22 @@ receivers:
     for i in 0..DURING {
         notified(&format!("During{i}"));
     }
-    let (silence_code, _) = a.post("/api/v2/silences", &silence("NewSilence")).unwrap();
+    // A silence that cannot be written is not acknowledged (a restart would not
+    // have it): 5xx with the reason, not listed, and the caller can retry. Its
+    // comment outgrows the slack in the file's last page, so the write must fail.
+    let mut big = silence("NewSilence");
+    big["comment"] = Value::from("x".repeat(16 * 1024));
+    let (silence_code, answer) = a.post("/api/v2/silences", &big).unwrap();
+    assert_eq!(silence_code, 500, "{answer}");
+    assert!(
+        answer.contains("could not be saved") && answer.contains("No space left on device"),
+        "{answer}"
+    );
+    assert_eq!(
+        silence_ids(&a),
+        vec![old_silence.clone()],
+        "the refused silence is listed"
+    );
     let errors = wait_for("the write errors counted", Duration::from_secs(10), || {
         let n = a.metric_sum("alerter_storage_errors_total", &[]);
         (n >= 1.0).then_some(n)
@@ -203,6 +219,12 @@ receivers:
     std::fs::remove_file(&filler).unwrap();
     a.post_alerts(&[alert("After", 3)]);
     notified("After");
+    let (code, text) = a.post("/api/v2/silences", &big).unwrap();
+    assert_eq!(code, 200, "the retried silence: {text}");
+    let new_silence = serde_json::from_str::<Value>(&text).unwrap()["silenceID"]
+        .as_str()
+        .unwrap()
+        .to_string();
     a.guard.kill();
     let left = temp_files(&storage);
     assert!(left.is_empty(), "temp files left behind: {left:?}");
@@ -221,8 +243,15 @@ receivers:
         "old silence lost: {:?}",
         silence_ids(&a)
     );
+    assert_eq!(
+        silence_ids(&a).len(),
+        2,
+        "the retried silence saved once: {:?}",
+        silence_ids(&a)
+    );
+    assert!(silence_ids(&a).contains(&new_silence));
     let during_kept = back.iter().filter(|n| n.starts_with("During")).count();
     println!(
-        "RELIABILITY disk-full: 1 MiB tmpfs filled ({filled} B filler); {DURING}/{DURING} alerts accepted and notified while full, {errors} write errors counted and logged, a silence POST answered {silence_code}; restarted while full: started on the saved state and alerted; no temp files; with space back, the next alert and the old alert and silence intact after kill -9 ({during_kept}/{DURING} alerts of the full period also kept)"
+        "RELIABILITY disk-full: 1 MiB tmpfs filled ({filled} B filler); {DURING}/{DURING} alerts accepted and notified while full, {errors} write errors counted and logged, a silence POST refused with {silence_code} naming the full disk and not listed; restarted while full: started on the saved state and alerted; no temp files; with space back, the next alert, the retried silence (once) and the old alert and silence intact after kill -9 ({during_kept}/{DURING} alerts of the full period also kept)"
     );
 }
