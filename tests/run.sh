@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # The real peers our output is compared with, and the servers the tests drive.
 debs=(prometheus-node-exporter prometheus-redis-exporter prometheus-alertmanager prometheus
-      redis-server busybox-static openssl python3-pip chromium chromium-driver)
+      redis-server busybox-static openssl python3-pip chromium chromium-driver faketime)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -277,6 +277,11 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
                 for w in &compiled.warnings {
                     println!("  WARNING: {w}");
                 }
+                if !compiled.unreadable_secrets.is_empty() {
+                    println!(
+                        "  WARNING: a running alerter refuses to reload this config until every secret file above can be read"
+                    );
+                }
             }
             Err(e) => {
                 println!("  FAILED: {e}");

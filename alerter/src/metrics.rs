@@ -153,6 +153,24 @@ impl Collector for NotifyCollector {
         )?;
         counter(
             &mut enc,
+            "alerter_notification_attempts_failed",
+            "The total number of failed delivery attempts (each retry counts), by receiver, integration and reason.",
+            s.attempts_failed
+                .iter()
+                .map(|((r, i, reason), v)| {
+                    (
+                        vec![
+                            ("receiver", r.clone()),
+                            ("integration", i.clone()),
+                            ("reason", reason.clone()),
+                        ],
+                        *v,
+                    )
+                })
+                .collect(),
+        )?;
+        counter(
+            &mut enc,
             "alerter_receiver_notifications_failed",
             "The total number of failed notifications, by receiver, integration and reason.",
             s.failed

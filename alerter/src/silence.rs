@@ -5,8 +5,9 @@
 //! State owned: every silence (also expired ones, until `retention` after their end),
 //! kept in memory and in the data directory's `silences` log. A change is on disk
 //! (fsync) before [`Silences::set`] or [`Silences::expire`] returns: a silence the API
-//! acknowledged survives a crash. If the disk refuses the write, the change stays in
-//! effect in memory and the caller gets [`SilenceError::NotSaved`].
+//! acknowledged survives a crash. If the disk refuses the write, the change is undone
+//! in memory too and the caller gets [`SilenceError::NotSaved`]: what the API
+//! answered is what a restart has, and a retry does not make a duplicate.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::HashMap;
@@ -258,9 +259,11 @@ pub enum SilenceError {
     Invalid(String),
     #[error("silence not found")]
     NotFound,
-    /// The change is in effect but did not reach the disk (full, read-only). The
-    /// next successful write rewrites the whole file, which saves it too.
-    #[error("silence {id} is in effect but could not be saved to disk: {reason}")]
+    /// The change did not reach the disk (full, read-only), so it was undone: not
+    /// in effect. The caller may retry once the data directory takes writes.
+    #[error(
+        "silence {id} could not be saved to the data directory, so the change was not made: {reason}; retry once it accepts writes"
+    )]
     NotSaved { id: String, reason: String },
 }
 
@@ -282,6 +285,7 @@ impl StateCounts {
     }
 }
 
+#[derive(Clone)]
 struct Entry {
     silence: Silence,
     compiled: Matchers,
@@ -395,6 +399,10 @@ impl Silences {
         new.status.state = new.state(now);
         writes.push(new);
         let id = writes.last().map(|s| s.id.clone()).unwrap_or_default();
+        let undo: Vec<(String, Option<Entry>)> = writes
+            .iter()
+            .map(|s| (s.id.clone(), map.get(&s.id).cloned()))
+            .collect();
         for s in &writes {
             let compiled = match map.get(&s.id) {
                 Some(e) if e.silence.matchers == s.matchers => e.compiled.clone(),
@@ -409,10 +417,13 @@ impl Silences {
             );
         }
         drop(map);
-        self.persist(&writes).map_err(|e| SilenceError::NotSaved {
-            id: id.clone(),
-            reason: e.to_string(),
-        })?;
+        if let Err(e) = self.persist(&writes) {
+            self.undo(undo);
+            return Err(SilenceError::NotSaved {
+                id,
+                reason: e.to_string(),
+            });
+        }
         Ok(id)
     }
 
@@ -427,12 +438,28 @@ impl Silences {
         let Some(old) = expired_copy(&e.silence, now) else {
             return Ok(());
         };
+        let undo = vec![(id.to_string(), Some(e.clone()))];
         e.silence = old.clone();
         drop(map);
-        self.persist(&[old]).map_err(|e| SilenceError::NotSaved {
-            id: id.to_string(),
-            reason: e.to_string(),
+        self.persist(&[old]).map_err(|e| {
+            self.undo(undo);
+            SilenceError::NotSaved {
+                id: id.to_string(),
+                reason: e.to_string(),
+            }
         })
+    }
+
+    /// Puts entries back as they were before a change the disk refused (`None`:
+    /// the entry did not exist). The writer lock is still held by the caller.
+    fn undo(&self, undo: Vec<(String, Option<Entry>)>) {
+        let mut map = write(&self.map);
+        for (id, before) in undo {
+            match before {
+                Some(e) => map.insert(id, e),
+                None => map.remove(&id),
+            };
+        }
     }
 
     /// One silence, its status as of now.
@@ -1109,7 +1136,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_full_disk_keeps_the_silence_and_reports_it() {
+    async fn a_full_disk_refuses_the_silence_and_a_retry_saves_it() {
         let dir = tempfile::tempdir().unwrap();
         let c = clock();
         let s = Silences::open(dir.path(), c, Duration::from_secs(3600)).unwrap();
@@ -1128,27 +1155,27 @@ mod tests {
             panic!("{err:?}");
         };
         assert!(reason.contains("write failed"), "{reason}");
-        assert!(err.to_string().contains("could not be saved"));
+        assert!(err.to_string().contains("the change was not made"), "{err}");
         assert_eq!(s.errors(), 1);
-        // In effect anyway.
-        assert!(s.mutes(&ls(&[("a", "2")]), c.now()));
-        assert_eq!(s.get(id).unwrap().status.state, SilenceState::Active);
+        // Not acknowledged, so not in effect: what a restart would have.
+        assert!(!s.mutes(&ls(&[("a", "2")]), c.now()));
+        assert!(s.get(id).is_none());
         assert!(matches!(
             s.expire(&first),
             Err(SilenceError::NotSaved { .. })
         ));
         assert_eq!(s.errors(), 2);
+        assert_eq!(s.get(&first).unwrap().status.state, SilenceState::Active);
 
-        // The disk is back: the next write saves everything, the earlier changes too.
+        // The disk is back: the retried changes are saved, with nothing extra.
         std::fs::remove_dir(&tmp).unwrap();
         repair();
-        let third = s.set(post(r#"a="3""#, 0, 600)).unwrap();
-        let id = id.clone();
+        let second = s.set(post(r#"a="2""#, 0, 600)).unwrap();
+        s.expire(&first).unwrap();
         drop(s);
         let s = Silences::open(dir.path(), c, Duration::from_secs(3600)).unwrap();
-        assert_eq!(s.list().len(), 3);
-        assert!(s.get(&id).is_some());
-        assert!(s.get(&third).is_some());
+        assert_eq!(s.list().len(), 2);
+        assert!(s.get(&second).is_some());
         assert_eq!(s.get(&first).unwrap().status.state, SilenceState::Expired);
     }
 }

@@ -289,8 +289,9 @@ fn check_config_checks_rule_files() {
     }
 }
 
-/// An integration's `*_file` secret that cannot be read is a warning at load
-/// (the config is valid, the file may appear later), naming entry and file.
+/// A secret `*_file` that cannot be read is a warning at load (the config is
+/// valid, the file may appear later: amtool does not look at it), naming
+/// receiver, key and file, and saying that a running alerter will not reload it.
 #[test]
 fn unreadable_integration_secret_file_is_a_warning() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -299,18 +300,26 @@ fn unreadable_integration_secret_file_is_a_warning() {
     std::fs::write(
         &path,
         format!(
-            "route:\n  receiver: r\nreceivers:\n- name: r\n  pagerduty_configs:\n  - routing_key_file: {}\n",
-            missing.display()
+            "route:\n  receiver: r\nreceivers:\n- name: r\n  pagerduty_configs:\n  - routing_key_file: {}\n  webhook_configs:\n  - url: http://127.0.0.1:9/\n    http_config: {{basic_auth: {{username: u, password_file: hook_pw}}}}\n  email_configs:\n  - {{to: a@example.org, from: b@example.org, smarthost: '127.0.0.1:25', auth_username: u, auth_password_file: {}/smtp_pw}}\n",
+            missing.display(),
+            dir.path().display()
         ),
     )
     .expect("write");
     let (ok, out) = run(&path);
     assert!(ok, "{out}");
-    assert!(
-        out.contains(&format!(
-            "WARNING: receivers[\"r\"].pagerduty_configs[0]: cannot read {}",
+    let d = dir.path().display();
+    for expected in [
+        format!(
+            "WARNING: receivers[\"r\"].pagerduty_configs[0].routing_key_file: cannot read {}",
             missing.display()
-        )),
-        "{out}"
-    );
+        ),
+        format!(
+            "WARNING: receivers[\"r\"].webhook_configs[0].http_config.basic_auth.password_file: cannot read {d}/hook_pw"
+        ),
+        format!("WARNING: receivers[\"r\"].email_configs[0].auth_password_file: cannot read {d}/smtp_pw"),
+        "WARNING: a running alerter refuses to reload this config until every secret file above can be read".into(),
+    ] {
+        assert!(out.contains(&expected), "no {expected:?} in {out}");
+    }
 }

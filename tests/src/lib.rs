@@ -352,6 +352,11 @@ impl WebhookSink {
             .collect()
     }
 
+    /// Every body received so far with when it arrived, oldest first.
+    pub fn received_at(&self) -> Vec<(Instant, serde_json::Value)> {
+        self.state.received.lock().expect("lock").clone()
+    }
+
     /// Every request received so far, oldest first, with its URI and credentials.
     pub fn requests(&self) -> Vec<SinkRequest> {
         self.state.requests.lock().expect("lock").clone()

@@ -132,6 +132,9 @@ pub struct Compiled {
     /// Problems that do not stop the config from loading but will stop mail (a
     /// password file that is missing, say), for status and logs.
     pub warnings: Vec<String>,
+    /// Secret files the config names that cannot be read (see [`Built`]): a reload
+    /// refuses such a config; at start-up they are among the warnings.
+    pub unreadable_secrets: Vec<String>,
     /// What the rule evaluator runs: rules loaded and targets built; empty without
     /// `rule_files` and `scrape_configs`.
     pub ruler: Arc<RulerSettings>,
@@ -275,6 +278,7 @@ fn compile_config(
         receivers,
         emails,
         mut warnings,
+        unreadable_secrets,
     } = build_receivers(
         &config.receivers,
         &config.global.smtp,
@@ -318,6 +322,7 @@ fn compile_config(
         resolve_timeout,
         hash,
         warnings,
+        unreadable_secrets,
         ruler: Arc::new(ruler),
     })
 }

@@ -533,6 +533,37 @@ impl HttpConfig {
     }
 
     /// Inline secrets to move out of the config file (said as load warnings).
+    /// The secret `*_file` keys set, as (key, path relative to the config): each is
+    /// read at every request, and must be readable when a reload puts it in service.
+    pub fn secret_files(&self) -> Vec<(&'static str, &str)> {
+        let b = self.basic_auth.as_ref();
+        let a = self.authorization.as_ref();
+        [
+            (
+                "basic_auth.username_file",
+                b.and_then(|b| b.username_file.as_deref()),
+            ),
+            (
+                "basic_auth.password_file",
+                b.and_then(|b| b.password_file.as_deref()),
+            ),
+            (
+                "authorization.credentials_file",
+                a.and_then(|a| a.credentials_file.as_deref()),
+            ),
+            ("bearer_token_file", self.bearer_token_file.as_deref()),
+            (
+                "oauth2.client_secret_file",
+                self.oauth2
+                    .as_ref()
+                    .and_then(|o| o.client_secret_file.as_deref()),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, f)| Some((key, f?)))
+        .collect()
+    }
+
     pub fn inline_secrets(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
         if self

@@ -241,9 +241,9 @@ pub trait IntegrationConfig {
     /// undefined template is a config error.
     fn compile(&self, templates: &Templates) -> Result<Fields, Vec<String>>;
     fn build(&self, cx: &BuildContext<'_>) -> Result<Arc<dyn Notifier>, String>;
-    /// The `*_file` keys of the entry (read at each send): one that cannot be read
-    /// at load is said then, an outage in waiting.
-    fn secret_files(&self) -> Vec<&str> {
+    /// The `*_file` keys of the entry (read at each send), as (key, path): one
+    /// that cannot be read at start is said then, and a reload naming it is refused.
+    fn secret_files(&self) -> Vec<(&'static str, &str)> {
         Vec::new()
     }
 }

@@ -130,10 +130,10 @@ impl IntegrationConfig for MatrixConfig {
         }))
     }
 
-    fn secret_files(&self) -> Vec<&str> {
-        [&self.access_token_file]
+    fn secret_files(&self) -> Vec<(&'static str, &str)> {
+        [("access_token_file", &self.access_token_file)]
             .into_iter()
-            .filter_map(|f| f.as_deref())
+            .filter_map(|(key, f)| Some((key, f.as_deref()?)))
             .collect()
     }
 }

@@ -92,10 +92,10 @@ impl IntegrationConfig for MsteamsConfig {
         }))
     }
 
-    fn secret_files(&self) -> Vec<&str> {
-        [&self.webhook_url_file]
+    fn secret_files(&self) -> Vec<(&'static str, &str)> {
+        [("webhook_url_file", &self.webhook_url_file)]
             .into_iter()
-            .filter_map(|f| f.as_deref())
+            .filter_map(|(key, f)| Some((key, f.as_deref()?)))
             .collect()
     }
 }

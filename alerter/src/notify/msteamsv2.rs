@@ -85,10 +85,10 @@ impl IntegrationConfig for MsteamsV2Config {
         }))
     }
 
-    fn secret_files(&self) -> Vec<&str> {
-        [&self.webhook_url_file]
+    fn secret_files(&self) -> Vec<(&'static str, &str)> {
+        [("webhook_url_file", &self.webhook_url_file)]
             .into_iter()
-            .filter_map(|f| f.as_deref())
+            .filter_map(|(key, f)| Some((key, f.as_deref()?)))
             .collect()
     }
 }

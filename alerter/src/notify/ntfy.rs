@@ -150,10 +150,10 @@ impl IntegrationConfig for NtfyConfig {
         }))
     }
 
-    fn secret_files(&self) -> Vec<&str> {
-        [&self.token_file]
+    fn secret_files(&self) -> Vec<(&'static str, &str)> {
+        [("token_file", &self.token_file)]
             .into_iter()
-            .filter_map(|f| f.as_deref())
+            .filter_map(|(key, f)| Some((key, f.as_deref()?)))
             .collect()
     }
 }

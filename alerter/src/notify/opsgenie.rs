@@ -225,10 +225,10 @@ impl IntegrationConfig for OpsgenieConfig {
         }))
     }
 
-    fn secret_files(&self) -> Vec<&str> {
-        [&self.api_key_file]
+    fn secret_files(&self) -> Vec<(&'static str, &str)> {
+        [("api_key_file", &self.api_key_file)]
             .into_iter()
-            .filter_map(|f| f.as_deref())
+            .filter_map(|(key, f)| Some((key, f.as_deref()?)))
             .collect()
     }
 }

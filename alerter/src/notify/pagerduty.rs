@@ -263,11 +263,14 @@ impl IntegrationConfig for PagerdutyConfig {
         }))
     }
 
-    fn secret_files(&self) -> Vec<&str> {
-        [&self.routing_key_file, &self.service_key_file]
-            .into_iter()
-            .filter_map(|f| f.as_deref())
-            .collect()
+    fn secret_files(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("routing_key_file", &self.routing_key_file),
+            ("service_key_file", &self.service_key_file),
+        ]
+        .into_iter()
+        .filter_map(|(key, f)| Some((key, f.as_deref()?)))
+        .collect()
     }
 }
 

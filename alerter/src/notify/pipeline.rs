@@ -309,11 +309,18 @@ impl Pipeline {
             true
         };
         // SetNotifiesStage: the timestamp is taken after the send.
-        if let Err(e) = self
+        match self
             .nflog
             .log(&key, firing, resolved, self.clock.now(), f.repeat_interval)
         {
-            tracing::warn!(integration = name, "notification log: {e}");
+            // What a crash after this line cannot make us send again.
+            Ok(_) => tracing::debug!(
+                group = f.group_key,
+                receiver = f.receiver,
+                integration = name,
+                "recorded in the notification log"
+            ),
+            Err(e) => tracing::warn!(integration = name, "notification log: {e}"),
         }
         Ok(delivered)
     }
@@ -366,6 +373,8 @@ impl Pipeline {
                     return Ok(());
                 }
                 Ok(Err(e)) if !e.retryable => {
+                    self.stats
+                        .count_attempt_failure(f.receiver, name, &e, self.clock.now());
                     self.failed(f, name, &e, "not retrying");
                     tracing::debug!(
                         receiver = f.receiver,
@@ -382,8 +391,11 @@ impl Pipeline {
                     ));
                 }
                 Ok(Err(e)) => {
-                    // The first failure is visible at once (Alertmanager warns per
-                    // attempt); a repeat of the same error in this flush stays quiet.
+                    // The first failure is visible at once in the log, the metric
+                    // and the status (Alertmanager warns per attempt); a repeat of
+                    // the same error in this flush stays quiet in the log.
+                    self.stats
+                        .count_attempt_failure(f.receiver, name, &e, self.clock.now());
                     if last.as_ref().is_none_or(|l| l.message != e.message) {
                         tracing::warn!(
                             receiver = f.receiver,

@@ -157,11 +157,14 @@ impl IntegrationConfig for PushoverConfig {
         }))
     }
 
-    fn secret_files(&self) -> Vec<&str> {
-        [&self.user_key_file, &self.token_file]
-            .into_iter()
-            .filter_map(|f| f.as_deref())
-            .collect()
+    fn secret_files(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("user_key_file", &self.user_key_file),
+            ("token_file", &self.token_file),
+        ]
+        .into_iter()
+        .filter_map(|(key, f)| Some((key, f.as_deref()?)))
+        .collect()
     }
 }
 

@@ -179,6 +179,10 @@ pub struct Built {
     /// connect with exactly what the pipeline sends with.
     pub emails: BTreeMap<String, Vec<Result<ResolvedEmail, String>>>,
     pub warnings: Vec<String>,
+    /// Secret files named by the config that cannot be read now, each naming the
+    /// receiver, key and path. At start-up they are warnings (the receiver fails
+    /// loudly); a reload naming one is refused, so the running config keeps going.
+    pub unreadable_secrets: Vec<String>,
 }
 
 /// The integrations of every receiver: webhooks and emails, each with its
@@ -219,30 +223,29 @@ pub fn build_receivers(
         }
     };
     let mut notes = Vec::new();
+    let mut unreadable = Vec::new();
     for r in receivers {
         let mut list = Vec::new();
         let mut resolved_emails = Vec::new();
         for (i, w) in r.webhook_configs.iter().enumerate() {
+            let http = w.http_config.as_ref().or(global_http);
             match WebhookNotifier::from_config(w, global_http, base_dir) {
                 Ok(n) => {
-                    let http = w.http_config.as_ref().or(global_http);
                     for key in http.map(HttpConfig::inline_secrets).unwrap_or_default() {
                         notes.push(format!(
                             "receivers[{:?}].webhook_configs[{i}].http_config.{key} is inline in the config file; move it to its _file form so it stays out of git",
                             r.name
                         ));
                     }
-                    // Read at each send, as Alertmanager does, so a file that appears
-                    // later is used; one that cannot be read now is an outage in
-                    // waiting, said at load like a missing password file.
-                    if let (None, Some(f)) = (&w.url, &w.url_file)
-                        && let Err(e) = std::fs::read_to_string(f)
+                    // Read at each send, as Alertmanager does, so a rotated file is
+                    // used; one that cannot be read now is an outage in waiting.
+                    let at = format!("receivers[{:?}].webhook_configs[{i}]", r.name);
+                    if w.url.is_none()
+                        && let Some(f) = &w.url_file
                     {
-                        notes.push(format!(
-                            "receivers[{:?}].webhook_configs[{i}]: cannot read url_file {f}: {e}; every send fails until it can be read",
-                            r.name
-                        ));
+                        check_secret(&mut unreadable, &at, "url_file", Path::new(f));
                     }
+                    check_http_secrets(&mut unreadable, &at, http, base_dir);
                     list.push(Integration {
                         notifier: Arc::new(n) as Arc<dyn Notifier>,
                         send_resolved: w.send_resolved.unwrap_or(true),
@@ -260,6 +263,10 @@ pub fn build_receivers(
             }
         }
         for (i, e) in r.email_configs.iter().enumerate() {
+            if let Some((key, f)) = email::password_file(e, globals) {
+                let at = format!("receivers[{:?}].email_configs[{i}]", r.name);
+                check_secret(&mut unreadable, &at, key, Path::new(f));
+            }
             match email::resolve_with(e, globals, env, templates) {
                 Ok((resolved, warns)) => {
                     notes.extend(
@@ -294,13 +301,15 @@ pub fn build_receivers(
                 for (i, c) in r.$f.iter().enumerate() {
                     let at = format!("receivers[{:?}].{}[{i}]", r.name, stringify!($f));
                     note_inline_secrets(&mut notes, &at, c.http_config().or(global_http));
-                    for f in c.secret_files() {
-                        if let Err(e) = std::fs::read_to_string(f) {
-                            notes.push(format!(
-                                "{at}: cannot read {f}: {e}; every send fails until it can be read"
-                            ));
-                        }
+                    for (key, f) in c.secret_files() {
+                        check_secret(&mut unreadable, &at, key, Path::new(f));
                     }
+                    check_http_secrets(
+                        &mut unreadable,
+                        &at,
+                        c.http_config().or(global_http),
+                        base_dir,
+                    );
                     match c.build(&cx) {
                         Ok(n) => list.push(Integration {
                             notifier: n,
@@ -321,10 +330,42 @@ pub fn build_receivers(
         emails.insert(r.name.clone(), resolved_emails);
     }
     warnings.extend(notes);
+    warnings.extend(
+        unreadable
+            .iter()
+            .map(|u| format!("{u}; every send fails until it can be read")),
+    );
     Built {
         receivers: out,
         emails,
         warnings,
+        unreadable_secrets: unreadable,
+    }
+}
+
+/// Notes a secret file that cannot be read now, naming where it is configured.
+/// Only whether it can be read: its content is read again at each use (or
+/// reload), which is what lets a secret be rotated by rewriting the file.
+fn check_secret(unreadable: &mut Vec<String>, at: &str, key: &str, path: &Path) {
+    if let Err(e) = std::fs::File::open(path) {
+        unreadable.push(format!("{at}.{key}: cannot read {}: {e}", path.display()));
+    }
+}
+
+/// The `http_config` files, which are read relative to the config's directory.
+fn check_http_secrets(
+    unreadable: &mut Vec<String>,
+    at: &str,
+    http: Option<&HttpConfig>,
+    base_dir: &Path,
+) {
+    for (key, f) in http.map(HttpConfig::secret_files).unwrap_or_default() {
+        check_secret(
+            unreadable,
+            &format!("{at}.http_config"),
+            key,
+            &base_dir.join(f),
+        );
     }
 }
 

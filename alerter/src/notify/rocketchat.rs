@@ -265,11 +265,14 @@ impl IntegrationConfig for RocketchatConfig {
         }))
     }
 
-    fn secret_files(&self) -> Vec<&str> {
-        [&self.token_file, &self.token_id_file]
-            .into_iter()
-            .filter_map(|f| f.as_deref())
-            .collect()
+    fn secret_files(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("token_file", &self.token_file),
+            ("token_id_file", &self.token_id_file),
+        ]
+        .into_iter()
+        .filter_map(|(key, f)| Some((key, f.as_deref()?)))
+        .collect()
     }
 }
 

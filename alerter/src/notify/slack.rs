@@ -395,11 +395,14 @@ impl IntegrationConfig for SlackConfig {
         }))
     }
 
-    fn secret_files(&self) -> Vec<&str> {
-        [&self.api_url_file, &self.app_token_file]
-            .into_iter()
-            .filter_map(|f| f.as_deref())
-            .collect()
+    fn secret_files(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("api_url_file", &self.api_url_file),
+            ("app_token_file", &self.app_token_file),
+        ]
+        .into_iter()
+        .filter_map(|(key, f)| Some((key, f.as_deref()?)))
+        .collect()
     }
 }
 

@@ -29,6 +29,7 @@ pub struct Latency {
 /// The counters behind `alertmanager_notifications_total{integration}`,
 /// `alertmanager_notifications_failed_total{integration,reason}`,
 /// `alerter_receiver_notifications_failed_total{receiver,integration,reason}`,
+/// `alerter_notification_attempts_failed_total{receiver,integration,reason}`,
 /// `alertmanager_notification_requests_total{integration}`,
 /// `alertmanager_notification_requests_failed_total{integration}` and
 /// `alertmanager_notification_latency_seconds{integration}`. Plain data: the metrics
@@ -47,9 +48,12 @@ pub struct StatsSnapshot {
     /// Single delivery attempts, and the failed ones, by integration.
     pub requests: BTreeMap<String, u64>,
     pub requests_failed: BTreeMap<String, u64>,
+    /// Single attempts failed, by (receiver, integration, reason): the reason is
+    /// visible at the first failed attempt, not only when the flush gives up.
+    pub attempts_failed: BTreeMap<(String, String, String), u64>,
     pub latency: BTreeMap<String, Latency>,
-    /// Integrations whose last notification failed, by (receiver, integration):
-    /// what the self-monitoring alarm path reports.
+    /// Integrations whose last notification or attempt failed, by (receiver,
+    /// integration): what the status and the self-monitoring alarm path report.
     pub failing: BTreeMap<(String, String), Failure>,
     /// Integrations whose last single attempt failed (set long before a whole
     /// notification gives up): what makes waiting groups stand back.
@@ -82,6 +86,39 @@ pub struct Failure {
     pub since: DateTime<Utc>,
     pub reason: Reason,
     pub message: String,
+    /// Whether a notification has given up (not only an attempt failed): the
+    /// first give-up is still news for the log.
+    pub given_up: bool,
+}
+
+/// Records the failure; true when a give-up is news (see [`PipelineStats::count_failure`]).
+fn mark_failing(
+    s: &mut StatsSnapshot,
+    receiver: &str,
+    integration: &str,
+    e: &NotifyError,
+    now: DateTime<Utc>,
+    given_up: bool,
+) -> bool {
+    match s.failing.entry((receiver.into(), integration.into())) {
+        std::collections::btree_map::Entry::Vacant(v) => {
+            v.insert(Failure {
+                since: now,
+                reason: e.reason,
+                message: e.message.clone(),
+                given_up,
+            });
+            given_up
+        }
+        std::collections::btree_map::Entry::Occupied(o) => {
+            let f = o.into_mut();
+            let news = given_up && (!f.given_up || f.reason != e.reason);
+            f.reason = e.reason;
+            f.message.clone_from(&e.message);
+            f.given_up |= given_up;
+            news
+        }
+    }
 }
 
 impl PipelineStats {
@@ -110,9 +147,10 @@ impl PipelineStats {
             .or_default() += 1;
     }
 
-    /// Returns true when this is news: the integration was healthy, or failed for
-    /// another reason. Only news is logged above debug, so 10,000 groups failing
-    /// the same way make one line, not 10,000 per tick.
+    /// Counts a given-up notification. Returns true when this is news: the
+    /// integration had not given up yet, or gave up for another reason. Only news
+    /// is logged above debug, so 10,000 groups failing the same way make one
+    /// line, not 10,000 per tick.
     pub(crate) fn count_failure(
         &self,
         receiver: &str,
@@ -128,23 +166,27 @@ impl PipelineStats {
                 e.reason.as_str().into(),
             ))
             .or_default() += 1;
-        match s.failing.entry((receiver.into(), integration.into())) {
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert(Failure {
-                    since: now,
-                    reason: e.reason,
-                    message: e.message.clone(),
-                });
-                true
-            }
-            std::collections::btree_map::Entry::Occupied(o) => {
-                let f = o.into_mut();
-                let news = f.reason != e.reason;
-                f.reason = e.reason;
-                f.message.clone_from(&e.message);
-                news
-            }
-        }
+        mark_failing(&mut s, receiver, integration, e, now, true)
+    }
+
+    /// Counts one failed attempt and shows the integration failing at once, long
+    /// before its flush gives up (the status and the alarm path read `failing`).
+    pub(crate) fn count_attempt_failure(
+        &self,
+        receiver: &str,
+        integration: &str,
+        e: &NotifyError,
+        now: DateTime<Utc>,
+    ) {
+        let mut s = self.lock();
+        *s.attempts_failed
+            .entry((
+                receiver.into(),
+                integration.into(),
+                e.reason.as_str().into(),
+            ))
+            .or_default() += 1;
+        mark_failing(&mut s, receiver, integration, e, now, false);
     }
 
     /// Forgets the health of receivers a reload removed: a receiver that no longer

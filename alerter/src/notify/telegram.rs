@@ -135,10 +135,10 @@ impl IntegrationConfig for TelegramConfig {
         }))
     }
 
-    fn secret_files(&self) -> Vec<&str> {
-        [&self.bot_token_file]
+    fn secret_files(&self) -> Vec<(&'static str, &str)> {
+        [("bot_token_file", &self.bot_token_file)]
             .into_iter()
-            .filter_map(|f| f.as_deref())
+            .filter_map(|(key, f)| Some((key, f.as_deref()?)))
             .collect()
     }
 }

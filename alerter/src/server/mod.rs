@@ -155,7 +155,20 @@ impl Server {
             ("nflog", &nflog_rec),
             ("alerts", &alerts_rec),
         ] {
-            if let Some(aside) = &rec.set_aside {
+            if let Some(e) = &rec.write_error {
+                tracing::error!(
+                    file = what,
+                    "cannot write to the data directory at start ({e}); running on what was read, changes are kept in memory until writes work again"
+                );
+            }
+            if let (Some(aside), true) = (&rec.set_aside, rec.kept_rest) {
+                tracing::error!(
+                    file = what,
+                    lines = rec.dropped_lines,
+                    "dropped damaged lines in the middle of a data file and kept the rest; the damaged file is kept as {}",
+                    aside.display()
+                );
+            } else if let Some(aside) = &rec.set_aside {
                 tracing::error!(
                     file = what,
                     "unreadable data file set aside as {}; starting without it",

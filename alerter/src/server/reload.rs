@@ -18,7 +18,19 @@ impl Server {
     /// and reports the reason everywhere.
     pub fn reload(&self) -> Result<(), String> {
         let now = self.api.clock.now();
-        let result = load(&self.source);
+        // A secret file that cannot be read is refused like broken YAML: at a
+        // reload there is a working config to keep, unlike at start-up.
+        let result = load(&self.source).and_then(|l| {
+            if l.unreadable_secrets.is_empty() {
+                Ok(l)
+            } else {
+                Err(format!(
+                    "{}: {}",
+                    self.source.origin(),
+                    l.unreadable_secrets.join("; ")
+                ))
+            }
+        });
         let prev = self.api.reload_status();
         match result {
             Ok(loaded) => {

@@ -3,7 +3,10 @@
 //! keyed puts and deletes, replayed at start and compacted by rewrite + rename, so a
 //! crash at any byte leaves a readable file: a torn last line is dropped, a file that
 //! cannot be read at all is set aside (renamed `*.corrupt-<unix time>`) and reported,
-//! never fatal.
+//! never fatal. A damaged line with good lines after it is no crash's doing: the rest
+//! is loaded and the damaged file is kept beside it as `*.corrupt-<unix time>` too.
+//! A failed append cuts the file back to where it began, so a torn line can never
+//! swallow the next good one.
 //!
 //! [`Log`] also owns the one policy for a disk that refuses writes (full, read-only):
 //! the state stays in memory, every refused write is counted (`alerter_storage_errors`),
@@ -83,8 +86,15 @@ fn push_line<V: Serialize>(buf: &mut Vec<u8>, e: &Entry<V>) -> serde_json::Resul
 pub struct Recovery {
     /// Lines that could not be parsed and were dropped (a torn tail after a crash).
     pub dropped_lines: usize,
-    /// Where an unreadable file was moved to.
+    /// Where the damaged file was kept for a human: the whole file when it could
+    /// not be read ([`Recovery::kept_rest`] false), else a copy of it whose bad
+    /// lines were not the torn tail of a crash.
     pub set_aside: Option<PathBuf>,
+    /// Whether the readable lines were loaded (only damaged lines dropped).
+    pub kept_rest: bool,
+    /// The first rewrite failed (a full disk): running on what was read, the
+    /// file dirty until a write succeeds.
+    pub write_error: Option<String>,
 }
 
 /// A change in whether writes to a log succeed, told to the owner's reporter.
@@ -165,42 +175,66 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         let mut live = HashMap::new();
         let mut rec = Recovery::default();
         let mut lines = 0;
+        // Where the last whole good line ends: what a failed first rewrite keeps.
+        let mut good_len = 0u64;
         match File::open(&path) {
             Ok(f) => {
+                let file_len = f.metadata().map_or(0, |m| m.len());
+                let mut offset = 0u64;
                 let mut bad_bytes = false;
+                // A bad line followed by a good one: damage, not a torn tail.
+                let mut damaged_middle = false;
                 for line in BufReader::new(f).split(b'\n') {
                     let Ok(line) = line else {
                         bad_bytes = true;
                         break;
                     };
+                    offset += line.len() as u64 + 1;
                     if line.is_empty() {
                         continue;
                     }
                     lines += 1;
                     match serde_json::from_slice::<Entry<T>>(&line) {
-                        Ok(Entry { k, v: Some(v) }) => {
-                            live.insert(k, v);
-                        }
-                        Ok(Entry { k, v: None }) => {
-                            live.remove(&k);
+                        Ok(Entry { k, v }) => {
+                            damaged_middle |= rec.dropped_lines > 0;
+                            // (Past the end: a last line without its newline.)
+                            if offset <= file_len {
+                                good_len = offset;
+                            }
+                            match v {
+                                Some(v) => live.insert(k, v),
+                                None => live.remove(&k),
+                            };
                         }
                         Err(_) => rec.dropped_lines += 1,
                     }
                 }
-                // Mostly garbage: not ours or badly damaged. Keep it for a human.
+                let aside = path.with_extension(format!(
+                    "corrupt-{}",
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs())
+                ));
+                let set_aside = |source| Error::SetAside {
+                    path: path.clone(),
+                    source,
+                };
                 if bad_bytes || (rec.dropped_lines > 1 && rec.dropped_lines * 2 > lines) {
-                    let aside = path.with_extension(format!(
-                        "corrupt-{}",
-                        std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0, |d| d.as_secs())
-                    ));
-                    fs::rename(&path, &aside).map_err(|source| Error::SetAside {
-                        path: path.clone(),
-                        source,
-                    })?;
+                    // Mostly garbage: not ours or badly damaged. Keep it for a human.
+                    fs::rename(&path, &aside).map_err(set_aside)?;
                     rec.set_aside = Some(aside);
                     live.clear();
+                    good_len = 0;
+                } else if damaged_middle {
+                    // The rewrite below replaces the file; the link keeps the damaged
+                    // one (a copy where links fail, or one was made this second).
+                    fs::hard_link(&path, &aside)
+                        .or_else(|_| fs::copy(&path, &aside).map(drop))
+                        .map_err(set_aside)?;
+                    rec.set_aside = Some(aside);
+                    rec.kept_rest = true;
+                } else {
+                    rec.kept_rest = true;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -224,7 +258,27 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
             _t: std::marker::PhantomData,
         };
         // Start from a clean file: drops torn lines and old history at once.
-        log.rewrite(live.iter())?;
+        match log.rewrite(live.iter()) {
+            Ok(()) => {}
+            // A full disk must not stop the alerter from starting (alerting is most
+            // needed then): run on what was read, with the file dirty, so the
+            // owner's next write rewrites it once the disk takes it. Cutting a torn
+            // tail needs no space and lets appends start on a fresh line.
+            Err(e @ Error::Compact { .. }) => {
+                if good_len > 0 {
+                    OpenOptions::new()
+                        .write(true)
+                        .open(&log.path)
+                        .and_then(|f| f.set_len(good_len))
+                        .ok();
+                }
+                let mut inner = lock(&log.inner);
+                (inner.bytes, inner.base_bytes) = (good_len, good_len);
+                drop(inner);
+                rec.write_error = Some(e.to_string());
+            }
+            Err(e) => return Err(e),
+        }
         Ok((log, live, rec))
     }
 
@@ -390,6 +444,11 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
                 Ok(())
             }
             Err(source) => {
+                // Cut off what part of the lines made it (a full disk takes what fits),
+                // or the next append would continue the torn line and be lost with it.
+                if let Some(f) = &inner.file {
+                    f.set_len(inner.bytes).ok();
+                }
                 // Reopen next time: the handle may be at a torn offset.
                 inner.file = None;
                 Err(self.io_failed(Error::Write {
@@ -720,12 +779,64 @@ mod tests {
         );
     }
 
+    /// A bad line with good ones after it is damage, not a crash's torn tail: the
+    /// rest is loaded and the damaged file is kept beside it for a human.
+    #[test]
+    fn a_damaged_middle_line_keeps_the_rest_and_the_damaged_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let damaged = "{\"k\":\"a\",\"v\":1}\n{garbage\n{\"k\":\"b\",\"v\":2}\n";
+        fs::write(dir.path().join("x.log"), damaged).unwrap();
+        let (_log, live, rec) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+        assert_eq!(
+            live,
+            HashMap::from([("a".to_string(), 1), ("b".to_string(), 2)])
+        );
+        assert_eq!(rec.dropped_lines, 1);
+        assert!(rec.kept_rest);
+        let aside = rec.set_aside.expect("kept for a human");
+        assert_eq!(fs::read_to_string(aside).unwrap(), damaged);
+        // The live file itself is clean again.
+        let text = fs::read_to_string(dir.path().join("x.log")).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+    }
+
+    /// A disk that refuses the first rewrite (full) does not stop the start: the
+    /// state read is served, the torn tail is cut so appends start on a fresh
+    /// line, and the file is dirty until a write succeeds.
+    #[test]
+    fn a_refused_first_rewrite_runs_on_what_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.log");
+        let good = "{\"k\":\"a\",\"v\":1}\n{\"k\":\"b\",\"v\":2}\n";
+        fs::write(&p, format!("{good}{{\"k\":\"c\",\"v")).unwrap();
+        // The rewrite's temp file cannot be created.
+        fs::create_dir(dir.path().join("x.tmp")).unwrap();
+        let (log, live, rec) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+        assert_eq!(live.len(), 2);
+        assert!(
+            rec.write_error
+                .is_some_and(|e| e.contains("compaction failed"))
+        );
+        assert!(log.is_dirty());
+        assert_eq!(log.errors(), 1);
+        assert_eq!(
+            fs::read_to_string(&p).unwrap(),
+            good,
+            "the torn tail is cut"
+        );
+        log.put("d", &4, false).unwrap();
+        let (_l, live, rec) = Log::<u32>::open(dir.path(), "x.log").unwrap();
+        assert_eq!(live.len(), 3, "{live:?}");
+        assert_eq!(rec.dropped_lines, 0);
+    }
+
     #[test]
     fn garbage_is_set_aside_not_fatal() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("x.log"), "not json\nnor this\n\u{0}\u{1}\n").unwrap();
         let (log, live, rec) = Log::<u32>::open(dir.path(), "x.log").unwrap();
         assert!(live.is_empty());
+        assert!(!rec.kept_rest);
         let aside = rec.set_aside.expect("set aside");
         assert!(aside.exists());
         log.put("a", &1, false).unwrap();

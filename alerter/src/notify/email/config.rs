@@ -290,6 +290,24 @@ pub fn resolve(
     resolve_with(c, g, env, &Templates::builtin())
 }
 
+/// The password file an email entry reads, with the key that names it: its own
+/// `auth_password_file`, else the global one when it sets no other password.
+pub fn password_file<'a>(
+    c: &'a EmailConfig,
+    g: &'a SmtpGlobals,
+) -> Option<(&'static str, &'a str)> {
+    if let Some(f) = &c.auth_password_file {
+        return Some(("auth_password_file", f));
+    }
+    if c.auth_password.is_none() && c.auth_password_env.is_none() {
+        return g
+            .smtp_auth_password_file
+            .as_deref()
+            .map(|f| ("global.smtp_auth_password_file", f));
+    }
+    None
+}
+
 /// Resolves an `email_configs` entry against `global.smtp_*` and compiles its
 /// templated fields against `templates` (the config's `templates:` files, see
 /// `template::check_config`). `env` looks up environment variables (injected for
@@ -367,13 +385,7 @@ pub fn resolve_with(
         .or_else(|| g.smtp_auth_username.clone());
 
     // The password: a file, an env var, or (warned) inline.
-    let file = c.auth_password_file.clone().or_else(|| {
-        if c.auth_password.is_none() && c.auth_password_env.is_none() {
-            g.smtp_auth_password_file.clone()
-        } else {
-            None
-        }
-    });
+    let file = password_file(c, g).map(|(_, f)| f.to_owned());
     let mut password = None;
     let sources = [
         c.auth_password.is_some(),

@@ -19,7 +19,7 @@ use futures::future::BoxFuture;
 pub use crate::notify::template::{html_body, subject, text_body};
 pub use config::{
     Content, EmailConfig, ResolvedEmail, Security, SmtpGlobals, TlsConfig, check_host_port,
-    compile_content, resolve, resolve_with,
+    compile_content, password_file, resolve, resolve_with,
 };
 pub use config_values::Secret;
 pub use diagnosis::diagnose;
