@@ -5,6 +5,8 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod dispatch;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inhibit;
 pub mod labels;
 pub mod metrics;

@@ -1,12 +1,16 @@
-//! A dependency-free fuzz harness (cargo-fuzz needs nightly and libFuzzer, not available on
-//! the stable toolchain here). It generates PromQL expressions from the grammar, mutates them
-//! byte-wise, and feeds them to the parser and the evaluator (instant and range queries over a
-//! small store); and it mutates rule files, templates and series notation for the rule loader.
-//! Any panic fails the test and prints the input; so does an evaluation that is not
-//! deterministic, or an instant query that disagrees with a one-step range query at the same time.
+//! A dependency-free, generator-based fuzz harness, run by every `cargo test`: it generates
+//! PromQL expressions from the grammar, mutates them byte-wise, and feeds them to the parser
+//! and the evaluator (instant and range queries over a small store); and it mutates rule
+//! files, templates and series notation for the rule loader. Any panic fails the test and
+//! prints the input; so does an evaluation that is not deterministic, or an instant query
+//! that disagrees with a one-step range query at the same time.
 //!
-//! It runs a fixed number of cases from a fixed seed, so a busy machine covers the same cases as
-//! an idle one. By hand, more cases or another seed:
+//! Coverage-guided fuzzing is separate: the cargo-fuzz targets in `alerter/fuzz/` run on the
+//! stable toolchain (`cargo fuzz run --sanitizer none promql`, see README "Fuzzing"), and
+//! `tests/fuzz_corpus.rs` replays their corpora.
+//!
+//! This harness runs a fixed number of cases from a fixed seed, so a busy machine covers the
+//! same cases as an idle one. By hand, more cases or another seed:
 //!     FUZZ_ITERS=2000000 FUZZ_SEED=42 cargo test --release -p alerter --test fuzz -- --nocapture
 
 use alerter::promql::series::parse_values;

@@ -4,6 +4,8 @@
 pub mod collector;
 pub mod config;
 pub mod exposition;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod process;

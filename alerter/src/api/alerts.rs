@@ -234,8 +234,34 @@ fn field<T: DeserializeOwned>(obj: &Value, i: usize, name: &str) -> Result<Optio
     }
 }
 
+/// A posted alert as stored, received at `now` (still to be validated).
+/// Alertmanager: a missing start is the end (if given) or now; a missing end
+/// is now + resolve_timeout, marked as a timeout so a later explicit end wins.
+pub(crate) fn to_alert(
+    p: PostableAlert,
+    now: DateTime<Utc>,
+    resolve_timeout: chrono::Duration,
+) -> Alert {
+    let starts_at = p.starts_at.unwrap_or_else(|| p.ends_at.unwrap_or(now));
+    let (ends_at, timeout) = match p.ends_at {
+        Some(e) => (e, false),
+        None => (now + resolve_timeout, true),
+    };
+    let mut labels = p.labels.unwrap_or_default();
+    labels.retain(|_, v| !v.is_empty());
+    Alert {
+        labels,
+        annotations: p.annotations.unwrap_or_default(),
+        starts_at,
+        ends_at,
+        generator_url: p.generator_url.unwrap_or_default(),
+        updated_at: now,
+        timeout,
+    }
+}
+
 /// Parses the body: syntax errors name line and column, type errors the field.
-fn parse_alerts(body: &[u8]) -> Result<Vec<PostableAlert>, ApiError> {
+pub(crate) fn parse_alerts(body: &[u8]) -> Result<Vec<PostableAlert>, ApiError> {
     let bad = |message: String| ApiError::Request {
         status: StatusCode::BAD_REQUEST,
         message,
@@ -298,25 +324,8 @@ pub async fn post_alerts(
     let mut valid = Vec::with_capacity(posted.len());
     let mut errors = Vec::new();
     for p in posted {
-        // Alertmanager: a missing start is the end (if given) or now; a missing end
-        // is now + resolve_timeout, marked as a timeout so a later explicit end wins.
-        let starts_at = p.starts_at.unwrap_or_else(|| p.ends_at.unwrap_or(now));
-        let (ends_at, timeout) = match p.ends_at {
-            Some(e) => (e, false),
-            None => (now + rt.resolve_timeout, true),
-        };
-        api.metrics.alert_received(ends_at > now);
-        let mut labels = p.labels.unwrap_or_default();
-        labels.retain(|_, v| !v.is_empty());
-        let a = Alert {
-            labels,
-            annotations: p.annotations.unwrap_or_default(),
-            starts_at,
-            ends_at,
-            generator_url: p.generator_url.unwrap_or_default(),
-            updated_at: now,
-            timeout,
-        };
+        let a = to_alert(p, now, rt.resolve_timeout);
+        api.metrics.alert_received(a.ends_at > now);
         match a.validate() {
             Ok(()) => valid.push(a),
             Err(e) => {

@@ -13,6 +13,8 @@ pub mod page;
 mod params;
 mod silences;
 
+pub(crate) use alerts::{parse_alerts, to_alert};
+
 use std::sync::{Arc, RwLock};
 
 use axum::Router;
