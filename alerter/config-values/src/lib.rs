@@ -7,4 +7,4 @@ mod duration;
 mod secret;
 
 pub use duration::{Duration, DurationError};
-pub use secret::{Secret, SecretError};
+pub use secret::{MAX_SECRET_FILE, Secret, SecretError, read_secret_file};

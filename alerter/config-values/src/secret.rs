@@ -32,7 +32,7 @@ impl Secret {
     /// A secret file's content, without its trailing newline (as Prometheus's
     /// `*_file` settings read it, so `echo pw > file` works).
     pub fn read_file(path: &Path) -> Result<Self, SecretError> {
-        std::fs::read_to_string(path)
+        read_secret_file(path)
             .map(|s| Secret::new(s.trim_end_matches(['\r', '\n'])))
             .map_err(|source| SecretError::File {
                 path: path.to_path_buf(),
@@ -52,6 +52,31 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// The most a secret file may hold: a password, token or URL is far smaller.
+pub const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// Reads a secret file as text, refusing what cannot be one: not a regular file
+/// (a FIFO would block the reader, `/dev/zero` never ends) or larger than
+/// [`MAX_SECRET_FILE`]. Symlinks are followed (Kubernetes and Docker mount secrets so).
+pub fn read_secret_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SECRET_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SECRET_FILE {
+        return Err(std::io::Error::other(format!(
+            "larger than {} KiB, not a secret",
+            MAX_SECRET_FILE / 1024
+        )));
+    }
+    Ok(text)
 }
 
 impl fmt::Debug for Secret {
@@ -121,5 +146,28 @@ mod tests {
         assert_eq!(Secret::from_env("SET", &env).unwrap().expose(), "v");
         let e = Secret::from_env("UNSET", &env).unwrap_err().to_string();
         assert!(e.contains("UNSET"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    #[test]
+    fn secret_files_are_bounded_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("pw");
+        std::fs::write(&ok, "hunter2\n").unwrap();
+        assert_eq!(Secret::read_file(&ok).unwrap().expose(), "hunter2");
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'a'; MAX_SECRET_FILE as usize + 1]).unwrap();
+        let e = Secret::read_file(&big).unwrap_err().to_string();
+        assert!(e.contains("larger than 64 KiB"), "{e}");
+        let e = Secret::read_file(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = Secret::read_file(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 }

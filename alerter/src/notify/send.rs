@@ -33,7 +33,7 @@ impl Source {
     pub fn read(&self) -> Result<Secret, NotifyError> {
         match self {
             Source::Inline(s) => Ok(s.clone()),
-            Source::File(f) => std::fs::read_to_string(f)
+            Source::File(f) => config_values::read_secret_file(std::path::Path::new(f))
                 .map(|s| Secret::new(s.trim()))
                 .map_err(|e| NotifyError {
                     retryable: true,

@@ -107,7 +107,7 @@ impl WebhookNotifier {
     fn url(&self) -> Result<String, NotifyError> {
         match &self.target {
             Target::Url(u) => Ok(u.expose().to_string()),
-            Target::File(f) => std::fs::read_to_string(f)
+            Target::File(f) => config_values::read_secret_file(std::path::Path::new(f))
                 .map(|s| s.trim().to_string())
                 .map_err(|e| NotifyError {
                     retryable: true,
