@@ -953,9 +953,10 @@ fn built_in_config_scrapes_the_exporter_and_evaluates_rules() {
     );
 }
 
-/// Relabelling end to end: a `relabel_configs` rule renames the target's `team` label
-/// to `squad` and a `metric_relabel_configs` keep rule stores only `kept_metric`; the
-/// alerts read back through `/api/v1/alerts` show both.
+/// Relabelling and file_sd end to end: the target is found through a file_sd file, a
+/// `relabel_configs` rule renames its `team` label to `squad` and a
+/// `metric_relabel_configs` keep rule stores only `kept_metric`; the alerts read back
+/// through `/api/v1/alerts` show both. A change of the file is picked up.
 #[test]
 fn relabel_and_metric_relabel_shape_what_is_stored() {
     use axum::routing::get;
@@ -965,11 +966,17 @@ fn relabel_and_metric_relabel_shape_what_is_stored() {
     ));
     let dir = tempfile::tempdir().unwrap();
     let sink = WebhookSink::start();
-    let scrape = format!(
-        "scrape_configs:\n- job_name: app\n  static_configs: [{{targets: ['127.0.0.1:{target}'], labels: {{team: ops}}}}]\n  relabel_configs:\n  - {{source_labels: [team], target_label: squad}}\n  - {{regex: team, action: labeldrop}}\n  metric_relabel_configs:\n  - {{source_labels: [__name__], regex: kept_metric, action: keep}}\n"
-    );
+    let sd = |team: &str| {
+        std::fs::write(
+            dir.path().join("targets.json"),
+            format!(r#"[{{"targets": ["127.0.0.1:{target}"], "labels": {{"team": "{team}"}}}}]"#),
+        )
+        .unwrap();
+    };
+    sd("ops");
+    let scrape = "scrape_configs:\n- job_name: app\n  file_sd_configs: [{files: ['*.json']}]\n  relabel_configs:\n  - {source_labels: [team], target_label: squad}\n  - {regex: team, action: labeldrop}\n  metric_relabel_configs:\n  - {source_labels: [__name__], regex: kept_metric, action: keep}\n";
     let rules = "groups:\n- name: g\n  rules:\n  - alert: Kept\n    expr: kept_metric == 1\n  - alert: DroppedAbsent\n    expr: absent(dropped_metric) and on() kept_metric\n";
-    let cfg = config(dir.path(), &sink, &scrape, rules);
+    let cfg = config(dir.path(), &sink, scrape, rules);
     let port = free_port();
     let _alerter = start_alerter(dir.path(), &cfg, port, "alerter.log");
     let kept = wait_for("Kept firing", Duration::from_secs(20), || {
@@ -987,4 +994,17 @@ fn relabel_and_metric_relabel_shape_what_is_stored() {
     wait_for("DroppedAbsent firing", Duration::from_secs(10), || {
         rule_alert(port, "DroppedAbsent").filter(|a| a["state"] == "firing")
     });
+    sd("dev");
+    wait_for(
+        "Kept with the file's new label",
+        Duration::from_secs(20),
+        || {
+            let v = e2e::get_json(port, "/api/v1/alerts").ok()?;
+            v["data"]["alerts"]
+                .as_array()?
+                .iter()
+                .find(|a| a["labels"]["alertname"] == "Kept" && a["labels"]["squad"] == "dev")
+                .cloned()
+        },
+    );
 }
