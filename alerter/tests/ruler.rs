@@ -952,3 +952,59 @@ fn built_in_config_scrapes_the_exporter_and_evaluates_rules() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Relabelling and file_sd end to end: the target is found through a file_sd file, a
+/// `relabel_configs` rule renames its `team` label to `squad` and a
+/// `metric_relabel_configs` keep rule stores only `kept_metric`; the alerts read back
+/// through `/api/v1/alerts` show both. A change of the file is picked up.
+#[test]
+fn relabel_and_metric_relabel_shape_what_is_stored() {
+    use axum::routing::get;
+    let (target, _stop) = serve(axum::Router::new().route(
+        "/metrics",
+        get(|| async { "# TYPE kept_metric gauge\nkept_metric{mode=\"idle\"} 1\n# TYPE dropped_metric gauge\ndropped_metric 1\n" }),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let sink = WebhookSink::start();
+    let sd = |team: &str| {
+        std::fs::write(
+            dir.path().join("targets.json"),
+            format!(r#"[{{"targets": ["127.0.0.1:{target}"], "labels": {{"team": "{team}"}}}}]"#),
+        )
+        .unwrap();
+    };
+    sd("ops");
+    let scrape = "scrape_configs:\n- job_name: app\n  file_sd_configs: [{files: ['*.json']}]\n  relabel_configs:\n  - {source_labels: [team], target_label: squad}\n  - {regex: team, action: labeldrop}\n  metric_relabel_configs:\n  - {source_labels: [__name__], regex: kept_metric, action: keep}\n";
+    let rules = "groups:\n- name: g\n  rules:\n  - alert: Kept\n    expr: kept_metric == 1\n  - alert: DroppedAbsent\n    expr: absent(dropped_metric) and on() kept_metric\n";
+    let cfg = config(dir.path(), &sink, scrape, rules);
+    let port = free_port();
+    let _alerter = start_alerter(dir.path(), &cfg, port, "alerter.log");
+    let kept = wait_for("Kept firing", Duration::from_secs(20), || {
+        rule_alert(port, "Kept").filter(|a| a["state"] == "firing")
+    });
+    let labels = &kept["labels"];
+    assert_eq!(labels["squad"], "ops", "{kept}");
+    assert_eq!(labels["mode"], "idle", "{kept}");
+    assert_eq!(labels["job"], "app", "{kept}");
+    assert_eq!(labels["instance"], format!("127.0.0.1:{target}"), "{kept}");
+    assert!(
+        labels.get("team").is_none(),
+        "team was relabelled away: {kept}"
+    );
+    wait_for("DroppedAbsent firing", Duration::from_secs(10), || {
+        rule_alert(port, "DroppedAbsent").filter(|a| a["state"] == "firing")
+    });
+    sd("dev");
+    wait_for(
+        "Kept with the file's new label",
+        Duration::from_secs(20),
+        || {
+            let v = e2e::get_json(port, "/api/v1/alerts").ok()?;
+            v["data"]["alerts"]
+                .as_array()?
+                .iter()
+                .find(|a| a["labels"]["alertname"] == "Kept" && a["labels"]["squad"] == "dev")
+                .cloned()
+        },
+    );
+}

@@ -509,7 +509,7 @@ mod tests {
         assert_eq!(c.ruler.evaluation_interval, Duration::from_secs(60));
         assert_eq!(c.ruler.external_labels["site"], "a");
         let e = compile_str(
-            &format!("evaluation_interval: 1m\nglobal: {{evaluation_interval: 30s, scrape_interval: 5s, scrape_timeout: 10s, external_labels: {{1x: a}}}}\nrule_files: [does-not-exist/*.yml]\nscrape_configs:\n- job_name: j\n  metric_relabel_configs: []\n{base}"),
+            &format!("evaluation_interval: 1m\nglobal: {{evaluation_interval: 30s, scrape_interval: 5s, scrape_timeout: 10s, external_labels: {{1x: a}}}}\nrule_files: [does-not-exist/*.yml]\nscrape_configs:\n- job_name: j\n  file_sd_configs: [{{files: [x.txt], refresh_interval: 1m}}]\n  metric_relabel_configs: [{{regex: '(', action: drop}}]\n{base}"),
             "am.yml",
         )
         .err()
@@ -519,7 +519,8 @@ mod tests {
             "global.scrape_timeout: 10s is greater than global.scrape_interval 5s",
             "global.external_labels: \"1x\"",
             "rule_files: \"does-not-exist/*.yml\" matches no file",
-            "scrape_configs[0].metric_relabel_configs: not supported",
+            "scrape_configs[0].file_sd_configs[0].files[0]: \"x.txt\": expected",
+            "scrape_configs[0].metric_relabel_configs[0].regex: invalid regular expression",
         ] {
             assert!(e.contains(want), "missing {want:?} in:\n{e}");
         }

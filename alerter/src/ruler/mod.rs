@@ -14,6 +14,7 @@
 //! for the API and metrics.
 
 pub mod exposition;
+pub mod relabel;
 pub mod remote;
 pub mod scrape;
 pub mod status;

@@ -12,6 +12,7 @@ use config_values::Duration as ConfigDuration;
 use serde::{Deserialize, Serialize};
 
 use super::exposition;
+use super::relabel::{self, RelabelConfig, Rule};
 use crate::notify::http::{Authorization, BasicAuth, HttpClient, HttpConfig, TlsConfig};
 use crate::promql::{Labels, Store, stale_nan};
 use crate::sync::lock;
@@ -50,13 +51,13 @@ pub struct ScrapeConfig {
     pub authorization: Option<Authorization>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_config: Option<TlsConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relabel_configs: Vec<RelabelConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metric_relabel_configs: Vec<RelabelConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_sd_configs: Vec<FileSdConfig>,
     /// Known to Prometheus, not run by this build: refused by name, never ignored.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file_sd_configs: Option<serde_yaml::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub relabel_configs: Option<serde_yaml::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metric_relabel_configs: Option<serde_yaml::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub honor_timestamps: Option<serde_yaml::Value>,
 }
@@ -70,6 +71,54 @@ pub struct StaticConfig {
     pub labels: BTreeMap<String, String>,
 }
 
+/// One `file_sd_configs` entry: target files (globs, relative to the config file).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSdConfig {
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// Accepted for Prometheus compatibility; the files are re-read by the config
+    /// file watch (every few seconds), which is sooner than its 5m default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval: Option<ConfigDuration>,
+}
+
+/// The files a `file_sd_configs` pattern names now, relative to `base_dir`.
+pub fn sd_files(base_dir: &Path, pattern: &str) -> Vec<std::path::PathBuf> {
+    let p = base_dir.join(pattern);
+    if pattern.contains(['*', '?', '[']) {
+        crate::rules::glob::glob_files(&p)
+    } else if p.exists() {
+        vec![p]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Every file any job's `file_sd_configs` names now (for the change watch).
+pub fn all_sd_files(configs: &[ScrapeConfig], base_dir: &Path) -> Vec<std::path::PathBuf> {
+    configs
+        .iter()
+        .flat_map(|c| &c.file_sd_configs)
+        .flat_map(|f| &f.files)
+        .flat_map(|pat| sd_files(base_dir, pat))
+        .collect()
+}
+
+/// A target file: a list of groups, JSON or YAML by extension.
+fn read_sd_file(path: &Path) -> Result<Vec<StaticConfig>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let json = path.extension().is_some_and(|e| e == "json");
+    let parsed = if json {
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    } else {
+        serde_yaml::from_str::<Option<Vec<StaticConfig>>>(&text)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| e.to_string())
+    };
+    parsed.map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// A target ready to scrape.
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -81,6 +130,8 @@ pub struct Target {
     pub timeout: Duration,
     pub honor_labels: bool,
     pub sample_limit: u64,
+    /// `metric_relabel_configs`, run on each scraped sample before it is stored.
+    pub metric_relabel: Arc<Vec<Rule>>,
     pub client: HttpClient,
     /// What makes two targets the same across a reload (client settings included).
     pub key: String,
@@ -103,15 +154,10 @@ pub fn compile(
         } else if !jobs.insert(c.job_name.as_str()) {
             errs.push(format!("{at}.job_name: {:?} is not unique", c.job_name));
         }
-        for (key, set) in [
-            ("file_sd_configs", c.file_sd_configs.is_some()),
-            ("relabel_configs", c.relabel_configs.is_some()),
-            ("metric_relabel_configs", c.metric_relabel_configs.is_some()),
-            ("honor_timestamps", c.honor_timestamps.is_some()),
-        ] {
+        for (key, set) in [("honor_timestamps", c.honor_timestamps.is_some())] {
             if set {
                 errs.push(format!(
-                    "{at}.{key}: not supported by this build's scraper (use static_configs and labels)"
+                    "{at}.{key}: not supported by this build's scraper (use static_configs, labels and relabel_configs)"
                 ));
             }
         }
@@ -159,63 +205,223 @@ pub fn compile(
         } else {
             None
         };
-        for (j, sc) in c.static_configs.iter().enumerate() {
+        let relabel_rules = relabel::compile(&c.relabel_configs, &format!("{at}.relabel_configs"))
+            .map_err(|e| errs.extend(e))
+            .unwrap_or_default();
+        let metric_relabel = Arc::new(
+            relabel::compile(
+                &c.metric_relabel_configs,
+                &format!("{at}.metric_relabel_configs"),
+            )
+            .map_err(|e| errs.extend(e))
+            .unwrap_or_default(),
+        );
+        let mut sources: Vec<(String, StaticConfig, Option<String>)> = c
+            .static_configs
+            .iter()
+            .enumerate()
+            .map(|(j, sc)| (format!("{at}.static_configs[{j}]"), sc.clone(), None))
+            .collect();
+        for (f, sd) in c.file_sd_configs.iter().enumerate() {
+            for (m, pat) in sd.files.iter().enumerate() {
+                let ok_ext = [".json", ".yml", ".yaml"].iter().any(|e| pat.ends_with(e));
+                let dir_glob = Path::new(pat)
+                    .parent()
+                    .is_some_and(|d| d.to_string_lossy().contains(['*', '?', '[']));
+                if !ok_ext || dir_glob {
+                    errs.push(format!(
+                        "{at}.file_sd_configs[{f}].files[{m}]: {pat:?}: expected a path or a glob in its last element, ending in .json, .yml or .yaml"
+                    ));
+                    continue;
+                }
+                for file in sd_files(base_dir, pat) {
+                    match read_sd_file(&file) {
+                        Ok(groups) => {
+                            for (g, sc) in groups.into_iter().enumerate() {
+                                let where_ = format!("{}[{g}]", file.display());
+                                let meta = file.display().to_string();
+                                sources.push((where_, sc, Some(meta)));
+                            }
+                        }
+                        Err(e) => errs.push(format!("{at}.file_sd_configs[{f}]: {e}")),
+                    }
+                }
+            }
+        }
+        for (src_at, sc, filepath) in &sources {
             for (k, name) in sc.labels.keys().enumerate() {
                 if !valid_label_name(name) {
                     errs.push(format!(
-                        "{at}.static_configs[{j}].labels[{k}]: {name:?} is not a valid label name"
+                        "{src_at}.labels[{k}]: {name:?} is not a valid label name"
                     ));
                 }
             }
             for (k, t) in sc.targets.iter().enumerate() {
-                let url = format!("{scheme}://{t}{path}");
-                let parsed = match url::Url::parse(&url) {
-                    Ok(mut u) if !t.contains('/') && u.host_str().is_some() => {
-                        if !c.params.is_empty() {
-                            let mut q = u.query_pairs_mut();
-                            for (name, vals) in &c.params {
-                                for v in vals {
-                                    q.append_pair(name, v);
-                                }
-                            }
-                        }
-                        u
-                    }
-                    _ => {
-                        errs.push(format!(
-                            "{at}.static_configs[{j}].targets[{k}]: {t:?}: expected host:port"
-                        ));
+                let mut l: Labels = sc.labels.clone().into_iter().collect();
+                l.insert("__address__".into(), t.clone());
+                if let Some(fp) = filepath {
+                    l.insert("__meta_filepath".into(), fp.clone());
+                }
+                let defaults = TargetDefaults {
+                    job: &c.job_name,
+                    scheme,
+                    path,
+                    interval,
+                    timeout,
+                    params: &c.params,
+                };
+                let at = format!("{src_at}.targets[{k}]");
+                let built = match build_target(l, &defaults, &relabel_rules, &at) {
+                    Ok(Some(b)) => b,
+                    // Dropped by relabelling, or its __address__ relabelled away.
+                    Ok(None) => continue,
+                    Err(e) => {
+                        errs.push(e);
                         continue;
                     }
                 };
-                let mut labels: Labels = sc.labels.clone().into_iter().collect();
-                labels.insert("job".into(), c.job_name.clone());
-                labels.insert("instance".into(), t.clone());
                 let Some(client) = client.clone() else {
                     continue;
                 };
+                let BuiltTarget {
+                    url,
+                    labels,
+                    interval,
+                    timeout,
+                } = built;
                 out.push(Target {
                     job: c.job_name.clone(),
-                    url: parsed.to_string(),
                     key: format!(
-                        "{}|{}|{labels:?}|{interval:?}|{timeout:?}|{}|{}|{:?}",
+                        "{}|{}|{labels:?}|{interval:?}|{timeout:?}|{}|{}|{:?}|{:?}",
                         c.job_name,
-                        parsed,
+                        url,
                         c.honor_labels,
                         c.sample_limit,
-                        serde_yaml::to_string(&http).unwrap_or_default()
+                        serde_yaml::to_string(&http).unwrap_or_default(),
+                        serde_yaml::to_string(&c.metric_relabel_configs).unwrap_or_default()
                     ),
+                    url,
                     labels,
                     interval,
                     timeout,
                     honor_labels: c.honor_labels,
                     sample_limit: c.sample_limit,
+                    metric_relabel: metric_relabel.clone(),
                     client,
                 });
             }
         }
     }
     if errs.is_empty() { Ok(out) } else { Err(errs) }
+}
+
+/// The job-level settings a target starts from, before relabelling.
+struct TargetDefaults<'a> {
+    job: &'a str,
+    scheme: &'a str,
+    path: &'a str,
+    interval: Duration,
+    timeout: Duration,
+    params: &'a BTreeMap<String, Vec<String>>,
+}
+
+struct BuiltTarget {
+    url: String,
+    labels: Labels,
+    interval: Duration,
+    timeout: Duration,
+}
+
+/// Prometheus's target labelling: the job's settings as `__`-labels (unless the target
+/// sets them), `relabel_configs`, then URL, interval and timeout read back from the
+/// labels, `instance` defaulting to `__address__`, and every `__` label removed.
+/// `Ok(None)`: dropped.
+fn build_target(
+    mut l: Labels,
+    d: &TargetDefaults<'_>,
+    rules: &[Rule],
+    at: &str,
+) -> Result<Option<BuiltTarget>, String> {
+    for (name, value) in [
+        ("job", d.job.to_string()),
+        ("__scheme__", d.scheme.to_string()),
+        ("__metrics_path__", d.path.to_string()),
+        ("__scrape_interval__", fmt_d(d.interval).to_string()),
+        ("__scrape_timeout__", fmt_d(d.timeout).to_string()),
+    ] {
+        l.entry(name.into()).or_insert(value);
+    }
+    for (name, vals) in d.params {
+        if let Some(first) = vals.first() {
+            l.entry(format!("__param_{name}"))
+                .or_insert_with(|| first.clone());
+        }
+    }
+    let Some(mut l) = relabel::apply(rules, l) else {
+        return Ok(None);
+    };
+    let addr = l.get("__address__").cloned().unwrap_or_default();
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    let scheme = l.get("__scheme__").map_or("http", String::as_str);
+    // What the job set is checked once at job level, not again per target.
+    if scheme != d.scheme && scheme != "http" && scheme != "https" {
+        return Err(format!(
+            "{at}: __scheme__ {scheme:?} after relabelling: expected http or https"
+        ));
+    }
+    let path = l.get("__metrics_path__").map_or("", String::as_str);
+    let mut url = match url::Url::parse(&format!("{scheme}://{addr}{path}")) {
+        Ok(u) if !addr.contains('/') && u.host_str().is_some() => u,
+        _ => return Err(format!("{at}: {addr:?}: expected host:port")),
+    };
+    // A __param_<name> label replaces the first value of that URL parameter.
+    let mut params = d.params.clone();
+    for (name, v) in &l {
+        if let Some(p) = name.strip_prefix("__param_") {
+            let vals = params.entry(p.to_string()).or_default();
+            match vals.first_mut() {
+                Some(first) => *first = v.clone(),
+                None => vals.push(v.clone()),
+            }
+        }
+    }
+    if !params.is_empty() {
+        let mut q = url.query_pairs_mut();
+        for (name, vals) in &params {
+            for v in vals {
+                q.append_pair(name, v);
+            }
+        }
+    }
+    let dur = |key: &str| -> Result<Duration, String> {
+        let v = l.get(key).map_or("", String::as_str);
+        ConfigDuration::parse(v)
+            .map(ConfigDuration::as_std)
+            .map_err(|e| format!("{at}: {key} {v:?} after relabelling: {e}"))
+    };
+    let interval = dur("__scrape_interval__")?;
+    let timeout = dur("__scrape_timeout__")?;
+    let changed = (interval, timeout) != (d.interval, d.timeout);
+    if changed && interval.is_zero() {
+        return Err(format!("{at}: __scrape_interval__ must be positive"));
+    }
+    if changed && timeout > interval {
+        return Err(format!(
+            "{at}: scrape timeout {} is greater than scrape interval {}",
+            fmt_d(timeout),
+            fmt_d(interval)
+        ));
+    }
+    l.entry("instance".into()).or_insert(addr);
+    l.retain(|name, _| !name.starts_with("__"));
+    Ok(Some(BuiltTarget {
+        url: url.to_string(),
+        labels: l,
+        interval,
+        timeout,
+    }))
 }
 
 /// A duration as written in config (`15s`, `1m30s`).
@@ -279,21 +485,25 @@ impl Scraper {
             )),
         };
         let limit = usize::try_from(self.target.sample_limit).unwrap_or(usize::MAX);
+        let relabelling = !self.target.metric_relabel.is_empty();
+        // Prometheus applies sample_limit after metric relabelling; without rules the
+        // parser stops at the limit (the body is bounded either way).
         let samples = body.and_then(|b| {
-            exposition::parse_limited(&b, limit).map_err(|e| format!("invalid exposition: {e}"))
+            exposition::parse_limited(&b, if relabelling { 0 } else { limit })
+                .map_err(|e| format!("invalid exposition: {e}"))
         });
+        let samples = samples.and_then(|s| self.relabel_samples(s, limit));
         let duration = start.elapsed().as_secs_f64();
         let (ok, err, n) = match &samples {
-            Ok(s) => (true, String::new(), s.len()),
+            Ok((n, _)) => (true, String::new(), *n),
             Err(e) => (false, e.clone(), 0),
         };
         let mut now = HashSet::with_capacity(n);
         let mut added = 0usize;
         {
             let mut st = lock(store);
-            if let Ok(samples) = samples {
+            if let Ok((_, samples)) = samples {
                 for (l, v) in samples {
-                    let l = self.target_labels(l);
                     if st.append(&l, ts, v).is_ok() {
                         if !self.prev.contains(&l) {
                             added += 1;
@@ -351,6 +561,28 @@ impl Scraper {
             l.insert("__name__".into(), name.into());
             let _ = st.append(&l, ts, stale_nan());
         }
+    }
+
+    /// Target labels, then `metric_relabel_configs`, on every sample; `sample_limit`
+    /// counts what is kept, as in Prometheus. Returns the count scraped and the samples
+    /// to store.
+    fn relabel_samples(
+        &self,
+        s: Vec<exposition::ParsedSample>,
+        limit: usize,
+    ) -> Result<(usize, Vec<exposition::ParsedSample>), String> {
+        let n = s.len();
+        let kept: Vec<_> = s
+            .into_iter()
+            .filter_map(|(l, v)| {
+                let l = relabel::apply(&self.target.metric_relabel, self.target_labels(l))?;
+                (!l.is_empty()).then_some((l, v))
+            })
+            .collect();
+        if limit > 0 && kept.len() > limit {
+            return Err(format!("sample_limit exceeded: {} > {limit}", kept.len()));
+        }
+        Ok((n, kept))
     }
 
     /// Target labels win over scraped ones unless `honor_labels`; a scraped label
@@ -435,7 +667,7 @@ mod tests {
     #[test]
     fn every_problem_named() {
         let e = compile(
-            &cfg("- job_name: a\n  scrape_interval: 5s\n  scrape_timeout: 10s\n  scheme: ftp\n  relabel_configs: []\n  static_configs: [{targets: ['x/y']}]\n- job_name: a\n  basic_auth: {password: a, password_file: b}\n"),
+            &cfg("- job_name: a\n  scrape_interval: 5s\n  scrape_timeout: 10s\n  scheme: ftp\n  file_sd_configs: [{files: [a.txt]}]\n  relabel_configs: [{action: nope}]\n  static_configs: [{targets: ['x/y']}]\n- job_name: a\n  basic_auth: {password: a, password_file: b}\n"),
             DEFAULT_SCRAPE_INTERVAL,
             DEFAULT_SCRAPE_TIMEOUT,
             Path::new("."),
@@ -445,13 +677,162 @@ mod tests {
         for want in [
             "scrape_configs[0].scrape_timeout: 10s is greater than scrape_interval 5s",
             "scrape_configs[0].scheme: \"ftp\"",
-            "scrape_configs[0].relabel_configs: not supported",
+            "scrape_configs[0].file_sd_configs[0].files[0]: \"a.txt\": expected a path or a glob",
+            "scrape_configs[0].relabel_configs[0].action: unknown relabel action \"nope\"",
             "scrape_configs[0].static_configs[0].targets[0]: \"x/y\": expected host:port",
             "scrape_configs[1].job_name: \"a\" is not unique",
             "scrape_configs[1]: ",
         ] {
             assert!(e.contains(want), "missing {want:?} in:\n{e}");
         }
+    }
+
+    fn one(y: &str) -> Result<Vec<Target>, String> {
+        compile(
+            &cfg(y),
+            DEFAULT_SCRAPE_INTERVAL,
+            DEFAULT_SCRAPE_TIMEOUT,
+            Path::new("."),
+        )
+        .map_err(|e| e.join("\n"))
+    }
+
+    /// As Prometheus: the job's settings are `__` labels relabelling can read and set;
+    /// `__` labels are gone afterwards; `instance` defaults to the final `__address__`.
+    #[test]
+    fn target_relabelling_sets_address_path_params_interval_and_labels() {
+        let t = one(concat!(
+            "- job_name: j\n  params: {a: [x, y]}\n",
+            "  static_configs: [{targets: ['h:1', 'drop:2', 'gone:3'], labels: {team: ops}}]\n",
+            "  relabel_configs:\n",
+            "  - {source_labels: [__address__], regex: 'drop:.*', action: drop}\n",
+            "  - {source_labels: [__address__], regex: 'gone:.*', target_label: __address__, replacement: ''}\n",
+            "  - {source_labels: [team], target_label: squad}\n",
+            "  - {regex: team, action: labeldrop}\n",
+            "  - {source_labels: [__address__], regex: '(.*):1', target_label: __address__, replacement: '$1:9100'}\n",
+            "  - {target_label: __metrics_path__, replacement: /m}\n",
+            "  - {target_label: __scheme__, replacement: https}\n",
+            "  - {target_label: __param_a, replacement: z}\n",
+            "  - {target_label: __param_b, replacement: w}\n",
+            "  - {target_label: __scrape_interval__, replacement: 30s}\n",
+            "  - {target_label: __scrape_timeout__, replacement: 20s}\n",
+            "  - {source_labels: [job], target_label: job, replacement: 'k-$1'}\n",
+        ))
+        .unwrap();
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert_eq!(t[0].url, "https://h:9100/m?a=z&a=y&b=w");
+        assert_eq!(t[0].interval, Duration::from_secs(30));
+        assert_eq!(t[0].timeout, Duration::from_secs(20));
+        let want: Labels = [("instance", "h:9100"), ("job", "k-j"), ("squad", "ops")]
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(t[0].labels, want);
+        // An explicit instance survives; the relabelled URL's problems name the target.
+        let t = one("- job_name: j\n  static_configs: [{targets: ['h:1']}]\n  relabel_configs: [{target_label: instance, replacement: me}]\n").unwrap();
+        assert_eq!(t[0].labels["instance"], "me");
+        let e = one("- job_name: j\n  static_configs: [{targets: ['h:1']}]\n  relabel_configs: [{target_label: __address__, replacement: 'a/b'}, {target_label: __scrape_timeout__, replacement: 2m}]\n").unwrap_err();
+        assert!(
+            e.contains(
+                "scrape_configs[0].static_configs[0].targets[0]: \"a/b\": expected host:port"
+            ),
+            "{e}"
+        );
+        let e = one("- job_name: j\n  static_configs: [{targets: ['h:1']}]\n  relabel_configs: [{target_label: __scrape_timeout__, replacement: 2m}]\n").unwrap_err();
+        assert!(e.contains("scrape_configs[0].static_configs[0].targets[0]: scrape timeout 2m is greater than scrape interval 1m"), "{e}");
+    }
+
+    /// metric_relabel_configs run after the target labels are merged (so `job` and
+    /// `instance` are visible to them), and sample_limit counts what they keep.
+    #[test]
+    fn metric_relabelling_keeps_drops_and_limits_after_target_labels() {
+        let t = one(concat!(
+            "- job_name: j\n  sample_limit: 2\n  static_configs: [{targets: ['h:1']}]\n",
+            "  metric_relabel_configs:\n",
+            "  - {source_labels: [__name__, job], regex: '(a|b|c);j', action: keep}\n",
+            "  - {source_labels: [mode], target_label: cpu_mode}\n",
+            "  - {regex: mode, action: labeldrop}\n",
+        ))
+        .unwrap()
+        .remove(0);
+        let s = Scraper::new(t);
+        let sample = |name: &str| -> exposition::ParsedSample {
+            let l: Labels = [("__name__", name), ("mode", "idle")]
+                .into_iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            (l, 1.0)
+        };
+        let (n, kept) = s
+            .relabel_samples(vec![sample("a"), sample("x"), sample("b")], 2)
+            .unwrap();
+        assert_eq!(n, 3);
+        let names: Vec<&str> = kept.iter().map(|(l, _)| l["__name__"].as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(kept[0].0["cpu_mode"], "idle");
+        assert!(!kept[0].0.contains_key("mode"));
+        assert_eq!(kept[0].0["instance"], "h:1");
+        let e = s
+            .relabel_samples(vec![sample("a"), sample("b"), sample("c")], 2)
+            .unwrap_err();
+        assert!(e.contains("sample_limit exceeded"), "{e}");
+    }
+
+    /// file_sd_configs: JSON and YAML target files by glob, relative to the config's
+    /// directory, with `__meta_filepath` for relabelling; a bad file names file and line.
+    #[test]
+    fn file_sd_reads_json_and_yaml_groups_with_their_filepath() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = dir.path().join("sd");
+        std::fs::create_dir(&sd).unwrap();
+        std::fs::write(
+            sd.join("a.json"),
+            r#"[{"targets": ["h:1", "h:2"], "labels": {"env": "prod"}}]"#,
+        )
+        .unwrap();
+        std::fs::write(sd.join("b.yml"), "- targets: ['k:3']\n").unwrap();
+        std::fs::write(sd.join("c.txt"), "not read").unwrap();
+        let y = "- job_name: j\n  file_sd_configs: [{files: ['sd/*.json', 'sd/*.yml'], refresh_interval: 1m}]\n  relabel_configs: [{source_labels: [__meta_filepath], regex: '.*/(.*)', target_label: from}]\n";
+        let t = compile(
+            &cfg(y),
+            DEFAULT_SCRAPE_INTERVAL,
+            DEFAULT_SCRAPE_TIMEOUT,
+            dir.path(),
+        )
+        .unwrap();
+        let got: Vec<(String, String, Option<String>)> = t
+            .iter()
+            .map(|t| {
+                (
+                    t.labels["instance"].clone(),
+                    t.labels["from"].clone(),
+                    t.labels.get("env").cloned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("h:1".into(), "a.json".into(), Some("prod".into())),
+                ("h:2".into(), "a.json".into(), Some("prod".into())),
+                ("k:3".into(), "b.yml".into(), None),
+            ]
+        );
+        assert!(t.iter().all(|t| !t.labels.contains_key("__meta_filepath")));
+        std::fs::write(sd.join("b.yml"), "- targets: ['k:3']\n  labelz: {}\n").unwrap();
+        let e = compile(
+            &cfg(y),
+            DEFAULT_SCRAPE_INTERVAL,
+            DEFAULT_SCRAPE_TIMEOUT,
+            dir.path(),
+        )
+        .unwrap_err()
+        .join("\n");
+        assert!(e.contains("scrape_configs[0].file_sd_configs[0]: "), "{e}");
+        assert!(
+            e.contains("b.yml: ") && e.contains("labelz") && e.contains("line 2"),
+            "{e}"
+        );
     }
 
     #[test]

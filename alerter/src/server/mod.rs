@@ -342,9 +342,6 @@ impl Server {
     fn rule_files_hash(&self) -> Option<String> {
         let cfg = self.current()?;
         let patterns = &cfg.config.rule_files;
-        if patterns.is_empty() {
-            return None;
-        }
         let base = match &self.source {
             Source::File(p) => p
                 .parent()
@@ -352,20 +349,31 @@ impl Server {
                 .unwrap_or_default(),
             Source::Embedded => PathBuf::from("."),
         };
+        // file_sd_configs' target files are watched the same way: a change reloads.
+        let sd = crate::ruler::scrape::all_sd_files(&cfg.config.scrape_configs, &base);
+        if patterns.is_empty()
+            && cfg
+                .config
+                .scrape_configs
+                .iter()
+                .all(|c| c.file_sd_configs.is_empty())
+        {
+            return None;
+        }
         let mut bytes = Vec::new();
-        for pat in patterns {
+        let rule_files = patterns.iter().flat_map(|pat| {
             let p = base.join(pat);
-            let files = if pat.contains(['*', '?', '[']) {
+            if pat.contains(['*', '?', '[']) {
                 crate::rules::glob::glob_files(&p)
             } else {
                 vec![p]
-            };
-            for f in files {
-                bytes.extend_from_slice(f.display().to_string().as_bytes());
-                bytes.push(0);
-                bytes.extend(std::fs::read(&f).unwrap_or_default());
-                bytes.push(0);
             }
+        });
+        for f in rule_files.chain(sd) {
+            bytes.extend_from_slice(f.display().to_string().as_bytes());
+            bytes.push(0);
+            bytes.extend(std::fs::read(&f).unwrap_or_default());
+            bytes.push(0);
         }
         Some(crate::config::hash(&bytes))
     }
