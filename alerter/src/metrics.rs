@@ -111,6 +111,18 @@ impl Collector for NotifyCollector {
                 .map(|(i, v)| (vec![("integration", i.clone())], *v))
                 .collect::<Vec<_>>()
         };
+        let by_receiver = |m: &std::collections::BTreeMap<(String, String, String), u64>| {
+            m.iter()
+                .map(|((r, i, reason), v)| {
+                    let labels = vec![
+                        ("receiver", r.clone()),
+                        ("integration", i.clone()),
+                        ("reason", reason.clone()),
+                    ];
+                    (labels, *v)
+                })
+                .collect::<Vec<_>>()
+        };
         counter(
             &mut enc,
             "alertmanager_notifications",
@@ -155,37 +167,13 @@ impl Collector for NotifyCollector {
             &mut enc,
             "alerter_notification_attempts_failed",
             "The total number of failed delivery attempts (each retry counts), by receiver, integration and reason.",
-            s.attempts_failed
-                .iter()
-                .map(|((r, i, reason), v)| {
-                    (
-                        vec![
-                            ("receiver", r.clone()),
-                            ("integration", i.clone()),
-                            ("reason", reason.clone()),
-                        ],
-                        *v,
-                    )
-                })
-                .collect(),
+            by_receiver(&s.attempts_failed),
         )?;
         counter(
             &mut enc,
             "alerter_receiver_notifications_failed",
             "The total number of failed notifications, by receiver, integration and reason.",
-            s.failed
-                .iter()
-                .map(|((r, i, reason), v)| {
-                    (
-                        vec![
-                            ("receiver", r.clone()),
-                            ("integration", i.clone()),
-                            ("reason", reason.clone()),
-                        ],
-                        *v,
-                    )
-                })
-                .collect(),
+            by_receiver(&s.failed),
         )?;
         counter(
             &mut enc,
